@@ -1,0 +1,122 @@
+//! The command line: clap definitions, dispatch, output and exit codes.
+//!
+//! Exit codes (product.md): 0 done / all good; 1 refused or problems found, nothing written;
+//! 2 usage error or unreadable input; 3 a failure while writing.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+pub mod exit;
+
+pub use exit::{Exit, Failure};
+
+/// Offline `isinteg -patch` for Exchange Server 5.5 restores, from Linux.
+#[derive(Parser, Debug)]
+#[command(name = "coldpatch", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub verb: Verb,
+}
+
+/// Flags every verb takes.
+#[derive(Args, Debug, Clone, Default)]
+pub struct GlobalArgs {
+    /// Machine-readable output on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Print more detail.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Verb {
+    /// Full check of ESE databases and registry hives; writes nothing.
+    Verify {
+        /// ESE databases (.EDB) or registry hives.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Show what a database (or, later, an image) holds and whether a patch is needed.
+    Inspect {
+        /// An ESE database file.
+        target: PathBuf,
+    },
+    /// Offline registry access: export, import, get.
+    #[command(subcommand)]
+    Reg(RegVerb),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RegVerb {
+    /// Print a key tree as a .reg file.
+    Export {
+        hive: PathBuf,
+        key: Option<String>,
+        /// The NT4 `REGEDIT4` form instead of `Windows Registry Editor Version 5.00`.
+        #[arg(long)]
+        regedit4: bool,
+    },
+    /// Apply a .reg file to an offline hive.
+    Import {
+        hive: PathBuf,
+        reg_file: PathBuf,
+        /// Write the result to this new file; the input hive is not modified.
+        #[arg(
+            long,
+            conflicts_with = "in_place",
+            required_unless_present = "in_place"
+        )]
+        out: Option<PathBuf>,
+        /// Patch the hive where it is, behind an undo journal.
+        #[arg(long, requires = "journal")]
+        in_place: bool,
+        /// The undo journal for --in-place (kept outside the image).
+        #[arg(long)]
+        journal: Option<PathBuf>,
+        /// Replay the hive's transaction log first when it is dirty.
+        #[arg(long)]
+        replay_log: bool,
+    },
+    /// Print one key's values, or one value.
+    Get {
+        hive: PathBuf,
+        key: String,
+        value: Option<String>,
+    },
+}
+
+/// Parses the command line, runs the verb, and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => Exit::Usage.code(),
+            };
+        }
+    };
+    match run(&cli) {
+        Ok(exit) => exit.code(),
+        Err(failure) => {
+            eprintln!("coldpatch: {failure}");
+            failure.exit.code()
+        }
+    }
+}
+
+/// Runs one parsed command.
+pub fn run(cli: &Cli) -> Result<Exit, Failure> {
+    match &cli.verb {
+        Verb::Verify { .. } | Verb::Inspect { .. } | Verb::Reg(_) => Err(Failure::usage(
+            "this verb is not built yet in this version of coldpatch",
+        )),
+    }
+}

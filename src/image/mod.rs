@@ -1,0 +1,8 @@
+//! The image: volumes, Windows-path resolution, and the memory maps.
+//!
+//! This module is the one place where files are mapped into memory, and so the one place
+//! with `unsafe`.
+
+pub mod map;
+
+pub use map::MappedFile;

@@ -1,0 +1,21 @@
+//! coldpatch: `isinteg -patch` for Exchange Server 5.5, done offline on a disk image.
+//!
+//! # Layers
+//!
+//! Data flows one way through the crate:
+//!
+//! * [`image`] finds the bytes: volumes, Windows paths resolved inside them, memory maps.
+//! * [`ese`] and [`regf`] give the bytes structure: ESE databases (ESE97 and later) and
+//!   registry hives. They know nothing of Exchange.
+//! * `exchange` and `cluster` give the structures meaning: the store model and the registry
+//!   model (the profile). They never index into bytes.
+//! * `patch` decides the edits; [`ese`] and [`regf`] write them; `manifest` records them.
+//! * [`cli`] is a thin layer of argument parsing and output formatting over all of this.
+//!
+//! [`bytes`] holds the only checked little-endian reads and writes over file bytes.
+
+pub mod bytes;
+pub mod cli;
+pub mod ese;
+pub mod image;
+pub mod regf;

@@ -1,0 +1,2 @@
+//! Registry hives (regf): base block, bins and cells, keys, values, lists, logs; read, verify,
+//! edit and build. Format facts: `../shared/reference/regf.md`.
