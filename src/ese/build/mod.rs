@@ -1,0 +1,103 @@
+//! Writes a complete, valid ESE database from a schema and a stream of rows (issue: ESE build).
+//!
+//! The public types below are the contract between the builder and its callers (`mkimage`,
+//! tests, benchmarks). The builder itself (`build_database`) is implemented in this module's
+//! children.
+
+/// Which on-disk form to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Format {
+    /// Exchange 5.5: version 0x620, revision 2, page-size field 0, ESE97 tagged columns,
+    /// pages without the new-record-format flag.
+    Ese97,
+    /// Revision 9: page-size field 4096, ESE98 tagged columns, new-record-format page flag;
+    /// still old-format XOR checksums. Readable by libesedb and dissect.esedb.
+    Ese98,
+}
+
+/// `JET_coltyp` values of the ESE97 set (reference/ese.md §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ColumnType {
+    Bit,
+    UnsignedByte,
+    Short,
+    Long,
+    Currency,
+    IeeeSingle,
+    IeeeDouble,
+    DateTime,
+    Binary,
+    Text,
+    LongBinary,
+    LongText,
+}
+
+/// Where a column lives in the record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Storage {
+    Fixed,
+    Variable,
+    Tagged,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ColumnDef {
+    pub name: String,
+    pub coltyp: ColumnType,
+    pub storage: Storage,
+    /// Maximum length in bytes for Binary/Text (`SpaceUsage`); the natural size for fixed types.
+    pub max_len: u32,
+    /// Code page for text columns (1252 or 1200), 0 otherwise.
+    pub code_page: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct IndexDef {
+    pub name: String,
+    /// Key columns in order; `false` = descending.
+    pub columns: Vec<(String, bool)>,
+    /// The clustered (primary) index: records are keyed by it. Exactly one per table.
+    pub primary: bool,
+    pub unique: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TableDef {
+    pub name: String,
+    pub columns: Vec<ColumnDef>,
+    pub indexes: Vec<IndexDef>,
+}
+
+/// One column value of a row. `Null` for an absent value.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Value {
+    Null,
+    Bit(bool),
+    UnsignedByte(u8),
+    Short(i16),
+    Long(i32),
+    Currency(i64),
+    IeeeSingle(f32),
+    IeeeDouble(f64),
+    /// OLE automation date: days since 1899-12-30.
+    DateTime(f64),
+    Binary(Vec<u8>),
+    /// Text as Rust text; encoded with the column's code page.
+    Text(String),
+    LongBinary(Vec<u8>),
+    LongText(String),
+}
+
+/// Header facts of the database being written.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BuildOptions {
+    pub format: Format,
+    /// NetBIOS computer name stored in the database signature (≤ 15 characters).
+    pub computer_name: String,
+    /// `signDb.ulRandom`, and the seed of the log signature.
+    pub signature_random: u32,
+    /// Creation time, seconds since the Unix epoch (stored as LOGTIME).
+    pub created_unix: i64,
+    /// OS version recorded for the index sort order: major, minor, build, service pack.
+    pub os_version: (u32, u32, u32, u32),
+}
