@@ -100,4 +100,24 @@ pub struct BuildOptions {
     pub created_unix: i64,
     /// OS version recorded for the index sort order: major, minor, build, service pack.
     pub os_version: (u32, u32, u32, u32),
+    /// `true`: clean-shutdown state (3), consistent position and time set. `false`: dirty
+    /// shutdown (2), as a crash leaves it.
+    pub clean_shutdown: bool,
+}
+
+/// One table to write: its definition and its rows, in primary-key order, each row holding one
+/// value per column in `def.columns` order.
+pub struct TableInput<'a> {
+    pub def: TableDef,
+    pub rows: Box<dyn Iterator<Item = Vec<Value>> + 'a>,
+}
+
+/// What a build wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BuildReport {
+    /// Pages in the file, the two header pages included.
+    pub pages: u64,
+    pub bytes: u64,
+    /// Rows written per table, in table order.
+    pub rows: Vec<(String, u64)>,
 }
