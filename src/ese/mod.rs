@@ -3,3 +3,5 @@
 
 pub mod build;
 pub mod checksum;
+pub mod header;
+pub mod verify;
