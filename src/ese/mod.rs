@@ -1,7 +1,13 @@
 //! ESE ("JET Blue") databases: header, checksums, pages, nodes, records, catalog, B-trees;
 //! read, verify, edit and build. Format facts: `../shared/reference/ese.md`.
 
+pub mod btree;
 pub mod build;
+pub mod catalog;
 pub mod checksum;
+pub mod error;
 pub mod header;
+pub mod node;
+pub mod page;
+pub mod record;
 pub mod verify;
