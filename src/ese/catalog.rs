@@ -27,6 +27,7 @@ mod col {
     pub const RECORD_OFFSET: (u16, usize) = (9, 31);
     pub const NAME: u16 = 128;
     pub const TEMPLATE_TABLE: u16 = 130;
+    pub const DEFAULT_VALUE: u16 = 131;
     pub const KEY_FLD_IDS: u16 = 132;
 }
 
@@ -106,6 +107,8 @@ pub struct Column {
     pub fixed_offset: Option<usize>,
     /// Fixed columns: the size in bytes.
     pub fixed_size: Option<usize>,
+    /// The catalog `DefaultValue`: what a record that lacks the column reads as.
+    pub default_value: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -252,6 +255,7 @@ struct CatalogRow {
     name: String,
     template: Option<String>,
     key_fld_ids: Vec<u8>,
+    default_value: Option<Vec<u8>>,
     at: u64,
 }
 
@@ -287,6 +291,9 @@ impl CatalogRow {
                 .variable(col::KEY_FLD_IDS)?
                 .map(|b| b.as_slice().to_vec())
                 .unwrap_or_default(),
+            default_value: rec
+                .variable(col::DEFAULT_VALUE)?
+                .map(|b| b.as_slice().to_vec()),
             at: rec.bytes.base(),
         })
     }
@@ -326,6 +333,7 @@ impl CatalogRow {
             code_page: self.pages_or_locale,
             fixed_offset: None,
             fixed_size: None,
+            default_value: self.default_value,
         })
     }
 

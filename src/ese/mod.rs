@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod checksum;
 pub mod error;
 pub mod header;
+pub mod longvalue;
 pub mod node;
 pub mod page;
 pub mod record;
