@@ -79,10 +79,19 @@ impl<'a> Database<'a> {
 
     /// Walks the B-tree rooted at `root` (object `objid`) depth first, calling `visit` for
     /// every live leaf node in key order. Every page visited is passed to `on_page`.
-    pub fn walk<F, P>(
+    pub fn walk<F, P>(&self, root: u32, objid: u32, on_page: P, visit: F) -> Result<(), EseError>
+    where
+        F: FnMut(LeafEntry<'a, '_>) -> Result<ControlFlow<()>, EseError>,
+        P: FnMut(&Page<'a>),
+    {
+        self.walk_inner(root, objid, true, on_page, visit)
+    }
+
+    fn walk_inner<F, P>(
         &self,
         root: u32,
         objid: u32,
+        leaf_nodes: bool,
         mut on_page: P,
         mut visit: F,
     ) -> Result<(), EseError>
@@ -112,6 +121,11 @@ impl<'a> Database<'a> {
             if depth > MAX_TREE_DEPTH {
                 return Err(tree_err("tree deeper than 32 levels"));
             }
+            if page.header.flags == 0 && page.header.checksum == 0 {
+                return Err(tree_err(
+                    "page is uninitialised (all zero) but linked into the tree",
+                ));
+            }
             if page.header.objid_fdp != objid {
                 return Err(EseError::corrupt(
                     page.offset() + crate::ese::page::offsets::OBJID_FDP as u64,
@@ -126,6 +140,9 @@ impl<'a> Database<'a> {
             }
             on_page(&page);
             if page.header.has(flags::LEAF) {
+                if !leaf_nodes {
+                    continue;
+                }
                 for itag in page.line_tags() {
                     let node = Node::parse(&page, itag)?;
                     if node.is_deleted() {

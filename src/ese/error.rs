@@ -39,6 +39,17 @@ pub enum EseError {
 }
 
 impl EseError {
+    /// The absolute file offset the error is about, and the page when one is known.
+    pub fn location(&self) -> (u64, Option<u32>) {
+        match self {
+            EseError::OutOfBounds(e) => (e.offset, None),
+            EseError::PageOutOfRange { offset, .. } => (*offset, None),
+            EseError::Corrupt { offset, pgno, .. } => (*offset, Some(*pgno).filter(|&p| p != 0)),
+            EseError::Tree { offset, pgno, .. } => (*offset, Some(*pgno)),
+            EseError::Catalog(_) => (0, None),
+        }
+    }
+
     pub fn corrupt(
         offset: u64,
         pgno: u32,

@@ -466,6 +466,8 @@ pub struct HeaderCopies {
     pub first_difference: Option<usize>,
     /// Whether `header` came from the shadow copy.
     pub used_shadow: bool,
+    /// Why the primary copy could not be parsed, when the shadow stood in for it.
+    pub primary_error: Option<HeaderError>,
 }
 
 impl HeaderCopies {
@@ -478,7 +480,10 @@ impl HeaderCopies {
                 found: file.len() as u64,
             });
         }
-        let primary = DbHeader::parse(&whole)?;
+        let primary = match DbHeader::parse(&whole) {
+            Ok(p) => p,
+            Err(e) => return HeaderCopies::from_shadow_only(file, e),
+        };
         let cb = primary.page_size as usize;
         let need = 2 * cb;
         if file.len() < need {
@@ -493,10 +498,7 @@ impl HeaderCopies {
         let primary_checksum = HeaderChecksum::of(primary_page);
         let shadow = DbHeader::parse(&shadow_view).ok();
         let shadow_checksum = shadow.as_ref().map(|_| HeaderChecksum::of(shadow_page));
-        let first_difference = primary_page
-            .iter()
-            .zip(shadow_page)
-            .position(|(a, b)| a != b);
+        let first_difference = first_difference(primary_page, shadow_page);
         let (header, used_shadow) = match (&shadow, shadow_checksum) {
             (Some(s), Some(ck)) if !primary_checksum.is_good() && ck.is_good() => (s.clone(), true),
             _ => (primary, false),
@@ -507,8 +509,50 @@ impl HeaderCopies {
             shadow_checksum,
             first_difference,
             used_shadow,
+            primary_error: None,
         })
     }
+
+    /// The primary copy is unreadable: use a shadow copy that is intact and whose page size
+    /// matches its own offset, as ESE does; else fail with the primary's error.
+    fn from_shadow_only(
+        file: &[u8],
+        primary_error: HeaderError,
+    ) -> Result<HeaderCopies, HeaderError> {
+        let whole = Bytes::new(file, 0);
+        for cb in PAGE_SIZES.map(|c| c as usize) {
+            let (Ok(primary_page), Ok(view)) = (
+                whole.slice("header page", 0, cb),
+                whole.sub("shadow header page", cb, cb),
+            ) else {
+                continue;
+            };
+            let Ok(shadow) = DbHeader::parse(&view) else {
+                continue;
+            };
+            let ck = HeaderChecksum::of(view.as_slice());
+            if shadow.page_size as usize != cb || !ck.is_good() {
+                continue;
+            }
+            return Ok(HeaderCopies {
+                header: shadow,
+                primary_checksum: HeaderChecksum::of(primary_page),
+                shadow_checksum: Some(ck),
+                first_difference: first_difference(primary_page, view.as_slice()),
+                used_shadow: true,
+                primary_error: Some(primary_error),
+            });
+        }
+        Err(primary_error)
+    }
+}
+
+/// The first index where `a` and `b` differ (a memcmp first: copies are normally equal).
+fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
+    if a == b {
+        return None;
+    }
+    a.iter().zip(b).position(|(x, y)| x != y)
 }
 
 #[cfg(test)]
@@ -549,14 +593,25 @@ mod tests {
     fn bad_magic_and_page_size_and_short_files_are_errors() {
         let mut h = header_page(0);
         h.extend_from_slice(&h.clone());
+        // The primary alone broken: the intact shadow stands in, and says why.
         let mut bad = h.clone();
         bad[5] = 0;
+        let copies = HeaderCopies::read(&bad).unwrap();
+        assert!(copies.used_shadow);
+        assert!(matches!(
+            copies.primary_error,
+            Some(HeaderError::BadMagic { offset: 4, .. })
+        ));
+        assert_eq!(copies.first_difference, Some(5));
+        // Both broken: an error naming the primary's offset and value.
+        bad[4096 + 5] = 0;
         assert!(matches!(
             HeaderCopies::read(&bad),
             Err(HeaderError::BadMagic { offset: 4, .. })
         ));
         let mut bad = h.clone();
         bad[236] = 7;
+        bad[4096 + 236] = 7;
         assert!(matches!(
             HeaderCopies::read(&bad),
             Err(HeaderError::BadPageSize {

@@ -11,4 +11,5 @@ pub mod longvalue;
 pub mod node;
 pub mod page;
 pub mod record;
+pub mod space;
 pub mod verify;

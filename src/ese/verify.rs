@@ -5,7 +5,10 @@
 //! Source for what is checked: reference/ese.md §1 (header copies), §2 (checksums), §3
 //! (`dbtimeDirtied` must not exceed the header dbtime).
 
+use crate::ese::btree::Database;
+use crate::ese::catalog::Catalog;
 use crate::ese::checksum::{check_page, ChecksumMismatch, PageCheck, PageChecksumFormat};
+use crate::ese::error::EseError;
 use crate::ese::header::{DbHeader, DbState, HeaderCopies, HeaderError};
 use byteorder::{ByteOrder, LittleEndian};
 use std::fmt;
@@ -24,6 +27,8 @@ pub enum Problem {
         expected: u32,
         found: u32,
     },
+    /// The primary header cannot be read as a header; the shadow copy stood in.
+    PrimaryUnreadable(String),
     /// The shadow header cannot be read as a header at all.
     ShadowUnreadable(String),
     /// The two header copies differ (first differing byte is the finding's offset).
@@ -37,6 +42,8 @@ pub enum Problem {
     PageDbtimeAhead { page: u64, header: u64 },
     /// The file ends inside a page.
     PartialPage { page_size: u32, extra: u64 },
+    /// The catalog or a table's B-tree cannot be walked.
+    Structure(String),
 }
 
 /// Which copy of the header.
@@ -61,6 +68,12 @@ impl fmt::Display for Problem {
                     HeaderCopy::Shadow => "shadow",
                 }
             ),
+            Problem::PrimaryUnreadable(why) => {
+                write!(
+                    f,
+                    "primary header unreadable ({why}); using the shadow copy"
+                )
+            }
             Problem::ShadowUnreadable(why) => write!(f, "shadow header unreadable: {why}"),
             Problem::HeaderCopiesDiffer { primary, shadow } => write!(
                 f,
@@ -79,6 +92,7 @@ impl fmt::Display for Problem {
                 f,
                 "page dbtime {page:#x} is later than the database dbtime {header:#x}"
             ),
+            Problem::Structure(what) => write!(f, "{what}"),
             Problem::PartialPage { page_size, extra } => write!(
                 f,
                 "file ends {extra} bytes into a page (page size {page_size})"
@@ -160,6 +174,7 @@ pub fn verify_file(
         uninitialised += zero;
         findings.append(&mut f);
     }
+    findings.extend(structure_findings(file));
     Ok(VerifyReport {
         header,
         pages,
@@ -171,6 +186,13 @@ pub fn verify_file(
 fn header_findings(file: &[u8], copies: &HeaderCopies) -> Vec<Finding> {
     let mut out = Vec::new();
     let cb = copies.header.page_size as usize;
+    if let Some(e) = &copies.primary_error {
+        out.push(Finding {
+            offset: 0,
+            page: None,
+            problem: Problem::PrimaryUnreadable(e.to_string()),
+        });
+    }
     if !copies.primary_checksum.is_good() {
         out.push(Finding {
             offset: 0,
@@ -215,6 +237,69 @@ fn header_findings(file: &[u8], copies: &HeaderCopies) -> Vec<Finding> {
                 shadow: byte(cb + at),
             },
         });
+    }
+    out
+}
+
+/// Walks the catalog and every tree it names (tables, indexes, long-value trees) without
+/// parsing leaf records: every linked page must be initialised, belong to its tree, and be
+/// reached once. Each tree that cannot be walked is one finding.
+fn structure_findings(file: &[u8]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut push = |context: String, e: EseError| {
+        let (offset, page) = e.location();
+        out.push(Finding {
+            offset,
+            page,
+            problem: Problem::Structure(format!("{context}: {e}")),
+        });
+    };
+    let Ok(db) = Database::open(file) else {
+        return out;
+    };
+    match crate::ese::space::database_last_owned_page(&db) {
+        Ok(owned) if owned > db.last_pgno => {
+            let end = db.page_offset(db.last_pgno.saturating_add(1));
+            push(
+                "database space tree".to_string(),
+                EseError::corrupt(
+                    end,
+                    0,
+                    "file length",
+                    format!("pages up to {owned} (the database owns them)"),
+                    format!("the file ends after page {}", db.last_pgno),
+                ),
+            );
+        }
+        Ok(_) => {}
+        Err(e) => push("database space tree".to_string(), e),
+    }
+    let catalog = match Catalog::read(&db) {
+        Ok(c) => c,
+        Err(e) => {
+            push("catalog (MSysObjects)".to_string(), e);
+            return out;
+        }
+    };
+    for t in &catalog.tables {
+        let mut trees = vec![(format!("table {}", t.name), t.pgno_fdp, t.objid)];
+        for i in &t.indexes {
+            if i.pgno_fdp != t.pgno_fdp {
+                trees.push((
+                    format!("table {} index {}", t.name, i.name),
+                    i.pgno_fdp,
+                    i.objid,
+                ));
+            }
+        }
+        if let Some((pgno, objid)) = t.long_values {
+            trees.push((format!("table {} long values", t.name), pgno, objid));
+        }
+        for (context, root, objid) in trees {
+            if let Err(e) = db.tree_pages(root, objid) {
+                push(context, e);
+            }
+        }
     }
     out
 }
