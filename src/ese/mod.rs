@@ -5,6 +5,7 @@ pub mod btree;
 pub mod build;
 pub mod catalog;
 pub mod checksum;
+pub mod edit;
 pub mod error;
 pub mod header;
 pub mod longvalue;
