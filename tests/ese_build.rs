@@ -726,6 +726,7 @@ fn deep_trees_read_back_fully_in_dissect() {
     let levels = tree_levels(&file, report.trees[0].root);
     assert_eq!(levels.len() as u32, shape.levels);
     check_with_dissect(&path, &schema, &rows);
+    check_with_libesedb(&path, &schema, &rows);
 }
 
 #[test]
@@ -960,10 +961,16 @@ fn bad_input_is_refused_with_what_and_where() {
         Value::Null,
         Value::LongBinary(vec![0; 4000]),
     ];
-    match one_table(vec![big], msg) {
+    match one_table(vec![big.clone()], msg.clone()) {
         Err(BuildError::RowTooLarge { what, .. }) => assert_eq!(what, "record"),
         other => panic!("{other:?}"),
     }
+    // Three quarters of a page is still one row.
+    let mut fits = big;
+    fits[6] = Value::LongBinary(vec![0; 3000]);
+    let mut second = fits.clone();
+    second[0] = Value::Currency(2);
+    one_table(vec![fits, second], msg).expect("a 3 KB row fits a page");
 }
 
 #[test]

@@ -97,10 +97,12 @@ impl KeyPlan {
         Ok(KeyPlan { segments })
     }
 
-    fn key(&self, row: &[Value], out: &mut Vec<u8>) -> Result<(), KeyError> {
+    /// The normalised key of `row`; on failure, the column of the segment and why.
+    fn key(&self, row: &[Value], out: &mut Vec<u8>) -> Result<(), (usize, KeyError)> {
         out.clear();
         for s in &self.segments {
-            push_segment(out, s.coltyp, s.storage, &row[s.col], s.ascending)?;
+            push_segment(out, s.coltyp, s.storage, &row[s.col], s.ascending)
+                .map_err(|e| (s.col, e))?;
         }
         Ok(())
     }
@@ -721,9 +723,7 @@ fn write_table(
             });
         }
         plan.layout.encode(format, &row, &mut record);
-        if !TreeWriter::fits_empty_page(key.len(), record.len())
-            || tagged_too_long(&row, &plan.layout)
-        {
+        if !tree.fits_empty_page(key.len(), record.len()) || tagged_too_long(&row, &plan.layout) {
             return Err(too_large(
                 table,
                 n,
@@ -772,7 +772,7 @@ fn write_table(
                     key: hex(k),
                 });
             }
-            if !TreeWriter::fits_empty_page(k.len(), bm.len()) {
+            if !t.fits_empty_page(k.len(), bm.len()) {
                 return Err(too_large(
                     table,
                     0,
@@ -887,23 +887,20 @@ fn too_large(table: &str, row: u64, what: &'static str, need: usize, max: usize)
     }
 }
 
-fn key_error(plan: &TablePlan, row: u64, values: &[Value], e: KeyError) -> BuildError {
-    let seg = plan
-        .primary
-        .segments
-        .iter()
-        .chain(plan.secondaries.iter().flat_map(|s| s.key.segments.iter()))
-        .next()
-        .map(|s| s.col)
-        .unwrap_or(0);
-    let c = &plan.def.columns[seg];
+fn key_error(
+    plan: &TablePlan,
+    row: u64,
+    values: &[Value],
+    (col, e): (usize, KeyError),
+) -> BuildError {
+    let c = &plan.def.columns[col];
     BuildError::WrongValue {
         table: plan.def.name.clone(),
         row,
         column: c.name.clone(),
         coltyp: c.coltyp,
         storage: c.storage,
-        expected: format!("a key value ({e:?})"),
-        found: describe(&values[seg]),
+        expected: format!("a value usable as a key segment ({e:?})"),
+        found: describe(&values[col]),
     }
 }

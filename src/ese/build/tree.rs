@@ -84,12 +84,13 @@ impl TreeWriter {
         }
     }
 
-    /// Whether a node of this key and data fits an empty page at all (and its separator a
-    /// branch page with a sibling).
-    pub fn fits_empty_page(key_len: usize, data_len: usize) -> bool {
-        let empty = NodeList::default();
-        empty.fits(key_len, data_len)
-            && 2 * super::page::node_cost(key_len + data_len, 4) <= NODE_SPACE
+    /// Whether a node of this key and data fits an empty page of this tree at all, and its
+    /// separator (the key, or key and data in a tree with non-unique keys) a branch page with
+    /// at least one sibling.
+    pub fn fits_empty_page(&self, key_len: usize, data_len: usize) -> bool {
+        let sep_len = key_len + if self.spec.non_unique { data_len } else { 0 };
+        NodeList::default().fits(key_len, data_len)
+            && 2 * super::page::node_cost(sep_len, 4) <= NODE_SPACE
     }
 
     /// Appends a leaf node; keys must arrive in increasing order (the caller checks).
