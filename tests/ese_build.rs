@@ -671,8 +671,9 @@ fn store_model_ese98_reads_back_in_libesedb_and_dissect() {
     check_with_dissect(&path, &schema, &rows);
 }
 
-/// A primary key of a long variable Binary column: few separators fit a branch page, so a few
-/// thousand rows make a four-level tree.
+/// A primary key of a long variable Binary column whose values differ only at the end: the
+/// shortest separators are still long, few fit a branch page, so a few thousand rows make a
+/// four-level tree.
 #[test]
 fn deep_trees_read_back_fully_in_dissect() {
     use ColumnType::*;
@@ -703,7 +704,7 @@ fn deep_trees_read_back_fully_in_dissect() {
     let rows: Vec<Vec<Value>> = (0..3000u32)
         .map(|i| {
             let mut k = vec![0xA5u8; 200];
-            k[..4].copy_from_slice(&i.to_be_bytes());
+            k[196..].copy_from_slice(&i.to_be_bytes());
             vec![
                 Value::Binary(k),
                 Value::Long(i as i32 * 7 - 10_000),

@@ -104,6 +104,13 @@ impl NodeList {
         &node[2..2 + cb]
     }
 
+    /// The data of node `i`.
+    pub fn data(&self, i: usize) -> &[u8] {
+        let node = self.node(i);
+        let cb = u16::from_le_bytes([node[0], node[1]]) as usize;
+        &node[2 + cb..]
+    }
+
     pub fn clear(&mut self) {
         self.bytes.clear();
         self.ends.clear();

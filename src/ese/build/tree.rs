@@ -109,12 +109,13 @@ impl TreeWriter {
             self.write_page(sink, 0, cur, self.prev_leaf, next)?;
             self.prev_leaf = cur;
             self.leaf_pgno = Some(next);
+            let last = self.leaf.len() - 1;
+            separator(
+                &mut self.sep,
+                (self.leaf.key(last), self.leaf.data(last)),
+                (key, data),
+            );
             self.leaf.clear();
-            self.sep.clear();
-            self.sep.extend_from_slice(key);
-            if self.spec.non_unique {
-                self.sep.extend_from_slice(data);
-            }
             let sep = std::mem::take(&mut self.sep);
             let r = self.push_branch(sink, 1, &sep, cur);
             self.sep = sep;
@@ -217,6 +218,26 @@ impl TreeWriter {
     }
 }
 
+/// The shortest key that is greater than the last node of a leaf (`prev`) and not greater than
+/// the first node of the next leaf (`split`): their common key prefix and the first differing
+/// key byte, or, when the keys are equal (non-unique trees), the key, the common data prefix and
+/// the first differing data byte. Source: [MS] `bt.cxx` `ErrBTIComputeSeparatorKey` (the rule
+/// the engine uses when it splits a leaf).
+pub fn separator(out: &mut Vec<u8>, prev: (&[u8], &[u8]), split: (&[u8], &[u8])) {
+    let common = |a: &[u8], b: &[u8]| a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let (pk, pd) = prev;
+    let (sk, sd) = split;
+    out.clear();
+    let ck = common(sk, pk);
+    if ck == sk.len() && ck == pk.len() {
+        let cd = common(sd, pd);
+        out.extend_from_slice(sk);
+        out.extend_from_slice(&sd[..(cd + 1).min(sd.len())]);
+    } else {
+        out.extend_from_slice(&sk[..(ck + 1).min(sk.len())]);
+    }
+}
+
 /// Writes a root page: `external` (the space header) as tag 0.
 pub fn write_root(
     sink: &mut dyn PageSink,
@@ -310,7 +331,8 @@ pub mod tests {
         let flags = u32_at(p, 36);
         if flags & PAGE_FLAG_LEAF != 0 {
             for (k, d) in nodes(p) {
-                assert!(upper.is_empty() || k.as_slice() < upper);
+                let kd = [k.as_slice(), d.as_slice()].concat();
+                assert!(upper.is_empty() || k.as_slice() < upper || kd.as_slice() < upper);
                 out.push((k, d));
             }
             return;
@@ -383,6 +405,49 @@ pub mod tests {
             at = u32_at(p, 20);
         }
         assert_eq!(seen, leaves.len());
+    }
+
+    #[test]
+    fn separators_are_the_shortest_bound() {
+        let mut s = Vec::new();
+        separator(
+            &mut s,
+            (b"\x7f\x80\x01\x05", b"r"),
+            (b"\x7f\x80\x02\x00", b"r"),
+        );
+        assert_eq!(s, b"\x7f\x80\x02");
+        separator(&mut s, (b"\x7f\x80", b"r"), (b"\x7f\x80\x00", b"r"));
+        assert_eq!(s, b"\x7f\x80\x00");
+        // Equal keys (non-unique index): key, common bookmark prefix, differing byte.
+        separator(
+            &mut s,
+            (b"\x7f\x01", b"\x7f\x80\x10"),
+            (b"\x7f\x01", b"\x7f\x80\x20\x01"),
+        );
+        assert_eq!(s, b"\x7f\x01\x7f\x80\x20");
+    }
+
+    #[test]
+    fn non_unique_trees_with_long_runs_of_equal_keys_walk_back_in_order() {
+        let spec = TreeSpec {
+            objid: 9,
+            page_flags: 0,
+            non_unique: true,
+        };
+        let mut sink = MemSink::default();
+        let mut t = TreeWriter::new(spec);
+        for i in 0..5000u32 {
+            let key = [0x7F, (i / 1000) as u8];
+            let bookmark = [0x7F, (i >> 8) as u8, i as u8];
+            t.push(&mut sink, &key, &bookmark).unwrap();
+        }
+        let (root, shape) = t.finish(&mut sink).unwrap();
+        write_root(&mut sink, spec, &root, 1, &[0; 16]).unwrap();
+        assert!(shape.levels >= 2);
+        let mut out = Vec::new();
+        walk(&sink.pages, 1, &[], &mut out);
+        assert_eq!(out.len(), 5000);
+        assert!(out.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
