@@ -1,11 +1,11 @@
 //! The catalog (`MSysObjects`), its shadow copy and its two secondary indexes: one row per
 //! table, column, and index of every table, the system tables included.
 //!
-//! Source: reference/ese.md §6 ([MS] `cat.hxx`, `_cat.cxx` `rgcdescMSO`/`rgidescMSO`): fixed
+//! Source: reference/ese.md §6 (\[MS\] `cat.hxx`, `_cat.cxx` `rgcdescMSO`/`rgidescMSO`): fixed
 //! object ids and root pages, the catalog columns and their ids, the row types, index
 //! `KeyFldIDs` in the ESE97 (`i16` fid, negative = descending) and ESE98 (4-byte `IDXSEG`)
 //! forms, and the flag values; the values that the engine fills in (densities, `LCMapFlags`,
-//! system flags) are those of the catalog of [V] basic.edb.
+//! system flags) are those of the catalog of \[V\] basic.edb.
 
 use super::key::{push_catalog_name, push_segment};
 use super::record::{coltyp_code, RecordLayout, CODE_PAGE_WESTERN};
@@ -25,7 +25,7 @@ pub const OBJID_CATALOG_ROOT_OBJECTS: u32 = 5;
 pub const PGNO_CATALOG_ROOT_OBJECTS: u32 = 10;
 /// The first object id left to user objects.
 pub const OBJID_FIRST_USER: u32 = 6;
-/// `MSysObjects` owns pages 4..=23 (its primary extent, [V] basic.edb: `cpgPrimary` 20);
+/// `MSysObjects` owns pages 4..=23 (its primary extent, \[V\] basic.edb: `cpgPrimary` 20);
 /// the pages after the three roots and their space trees hold the catalog's other pages.
 pub const CATALOG_EXTENT_LAST: u32 = 23;
 pub const CATALOG_FREE_FIRST: u32 = 13;
@@ -41,9 +41,9 @@ pub const SYSOBJ_INDEX: i16 = 3;
 /// `JET_bitColumnFixed`, `JET_bitColumnTagged` (reference §6 column flags).
 pub const COLUMN_FLAG_FIXED: i32 = 0x1;
 pub const COLUMN_FLAG_TAGGED: i32 = 0x2;
-/// `JET_bitObjectSystem | JET_bitObjectTableFixedDDL` on the system tables ([V] basic.edb).
+/// `JET_bitObjectSystem | JET_bitObjectTableFixedDDL` on the system tables (\[V\] basic.edb).
 pub const TABLE_FLAGS_SYSTEM: i32 = 0xC000_0000_u32 as i32;
-/// IDBFLAG bits (reference §6, [MS] `idb.hxx`).
+/// IDBFLAG bits (reference §6, \[MS\] `idb.hxx`).
 pub const IDB_UNIQUE: u32 = 0x1;
 pub const IDB_ALLOW_ALL_NULLS: u32 = 0x2;
 pub const IDB_ALLOW_FIRST_NULL: u32 = 0x4;
@@ -54,7 +54,7 @@ pub const IDB_PRIMARY: u32 = 0x20;
 pub const IDX_EXTENDED_COLUMNS: u32 = 0x1;
 /// `IDXSEG.bFlags` descending bit.
 pub const IDXSEG_DESCENDING: u8 = 0x40;
-/// Table/index density and index `LCMapFlags` as the engine writes them ([V] basic.edb).
+/// Table/index density and index `LCMapFlags` as the engine writes them (\[V\] basic.edb).
 pub const DENSITY: i32 = 80;
 pub const LCMAP_FLAGS: i32 = 0x0003_0401;
 /// LCID en-US for index `PagesOrLocale`.

@@ -3,7 +3,7 @@
 //! the catalog, the header) written in place afterwards.
 //!
 //! Page `pgno` is at byte `(pgno + 1) * 4096`: two header pages come first (reference §1,
-//! [MS] `OffsetOfPgno`, `cpgDBReserved = 2`).
+//! \[MS\] `OffsetOfPgno`, `cpgDBReserved = 2`).
 
 use super::error::BuildError;
 use super::page::PAGE_SIZE;

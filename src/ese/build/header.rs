@@ -1,6 +1,6 @@
 //! The database file header (`DBFILEHDR`) and its shadow.
 //!
-//! Source: reference/ese.md §1 (offsets from [MS] `daedef.hxx`, `struct DBFILEHDR`), §2.1
+//! Source: reference/ese.md §1 (offsets from \[MS\] `daedef.hxx`, `struct DBFILEHDR`), §2.1
 //! (header checksum), §8 (clean-shutdown state).
 
 use super::{BuildOptions, Format};
@@ -90,7 +90,7 @@ impl Lgpos {
 }
 
 /// `LOGTIME` for a Unix time: seconds, minutes, hours, day, month (1..12), year − 1900, then
-/// two bytes of milliseconds/flags left zero (reference §1; months 1..12 per [V]).
+/// two bytes of milliseconds/flags left zero (reference §1; months 1..12 per \[V\]).
 pub fn logtime(unix: i64) -> [u8; 8] {
     let days = unix.div_euclid(86_400);
     let secs = unix.rem_euclid(86_400);

@@ -1,6 +1,6 @@
 //! Normalised keys: the byte strings B-trees sort by.
 //!
-//! Source: reference/ese.md §7 ([MS] `fldnorm.cxx`): each segment is one prefix byte (`0x7F`
+//! Source: reference/ese.md §7 (\[MS\] `fldnorm.cxx`): each segment is one prefix byte (`0x7F`
 //! data, `0x00` NULL, `0x40` zero-length) and a body; signed integers big-endian with the sign
 //! bit flipped; floating point with the sign bit flipped, or every bit when negative; fixed
 //! Binary as is; variable Binary in 8-byte chunks each followed by a count byte; descending
@@ -9,7 +9,7 @@
 //! Text is not normalised for user indexes: its sort key is `LCMapString` output, locale and OS
 //! version dependent, which this builder does not reproduce. The catalog's own text keys
 //! (object names, code page 1252, ASCII) are upper-cased and NUL-terminated, as the catalog
-//! `Name` index of every sample holds them ([V] basic.edb page 15: `7F 'SPACEUSAGE' 00`).
+//! `Name` index of every sample holds them (\[V\] basic.edb page 15: `7F 'SPACEUSAGE' 00`).
 
 use super::{ColumnType, Storage, Value};
 

@@ -4,7 +4,7 @@
 //! tests, benchmarks). The builder itself ([`build_database`]) is implemented in this module's
 //! children, one per part of the format: [`header`], [`page`], [`space`], [`catalog`],
 //! [`record`], [`key`] (normalisation), [`tree`] (the streaming B-tree writer), [`entries`]
-//! (secondary-index buffering), [`file`] (page output) and [`database`] (the whole build).
+//! (secondary-index buffering), [`file`](mod@file) (page output) and [`database`] (the whole build).
 //!
 //! Limits, by design: 4 KiB pages; old-format XOR checksums only; long values are always kept in
 //! the record (no long-value tree), so a row must fit one page; index key columns may not be

@@ -1,8 +1,8 @@
 //! Database pages as the builder writes them: the 40-byte page header, the data area growing up
 //! from byte 40 and the tag array growing down from the end, and the old-format checksum.
 //!
-//! Source: reference/ese.md §3 (`PGHDR`, page flags; [MS] `cpage.hxx`) and §4 (tags, nodes;
-//! [MS] `node.cxx`).
+//! Source: reference/ese.md §3 (`PGHDR`, page flags; \[MS\] `cpage.hxx`) and §4 (tags, nodes;
+//! \[MS\] `node.cxx`).
 
 use crate::ese::checksum::stamp_old_format_page;
 
@@ -27,7 +27,7 @@ pub const PGHDR_IB_MIC_FREE: usize = 32;
 pub const PGHDR_ITAG_MIC_FREE: usize = 34;
 pub const PGHDR_FLAGS: usize = 36;
 
-/// Page flags (reference §3, [MS] `cpage.hxx`).
+/// Page flags (reference §3, \[MS\] `cpage.hxx`).
 pub const PAGE_FLAG_ROOT: u32 = 0x0001;
 pub const PAGE_FLAG_LEAF: u32 = 0x0002;
 pub const PAGE_FLAG_PARENT_OF_LEAF: u32 = 0x0004;

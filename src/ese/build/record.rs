@@ -1,6 +1,6 @@
 //! Records: a row's values laid out as ESE stores them in a table leaf node.
 //!
-//! Source: reference/ese.md §5 ([MS] `rec.hxx`, `tagfld.hxx`): a 4-byte header
+//! Source: reference/ese.md §5 (\[MS\] `rec.hxx`, `tagfld.hxx`): a 4-byte header
 //! (`fidFixedLastInRec`, `fidVarLastInRec`, `ibEndOfFixedData`), fixed columns at their record
 //! offsets followed by the fixed-column NULL bitmap, the variable-column end-offset array and
 //! data, then the tagged area — ESE98 `TAGFLD` array + data, or ESE97 `TAGFLD_OLD` entries.

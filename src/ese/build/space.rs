@@ -1,12 +1,12 @@
 //! Space trees: the `SPACE_HEADER` every tree root holds as tag 0, and the owned-extent (OE)
 //! and available-extent (AE) trees of multiple-extent trees.
 //!
-//! Source: reference/ese.md §6 ([MS] `space.hxx` `SPACE_HEADER`, `space.cxx` `SPEXTKEY`):
+//! Source: reference/ese.md §6 (\[MS\] `space.hxx` `SPACE_HEADER`, `space.cxx` `SPEXTKEY`):
 //! 16-byte header `cpgPrimary`, `pgnoParent`, flags (0x01 multiple extent, 0x02 non-unique),
 //! `pgnoOE` (the AE tree root is `pgnoOE + 1`); space-tree leaf node key = big-endian
 //! `pgnoLast`, data = little-endian page count. ESE98 space-tree roots keep a 16-byte split
-//! buffer in tag 0 ([V] basic.edb pages 2, 3: 16 zero bytes); ESE97 ones may lack it
-//! ([MS] `node.cxx`), so the ESE97 form writes none.
+//! buffer in tag 0 (\[V\] basic.edb pages 2, 3: 16 zero bytes); ESE97 ones may lack it
+//! (\[MS\] `node.cxx`), so the ESE97 form writes none.
 
 use super::error::BuildError;
 use super::page::{

@@ -3,12 +3,14 @@
 //! below. Memory is one open page per level, whatever the tree size.
 //!
 //! Source: reference/ese.md §4 (nodes), §7 (branch pages: data = child pgno; leaves chained
-//! through `pgnoPrev`/`pgnoNext`; branch pages unchained). Separators follow ESE's rule that a
-//! branch node's key is an exclusive upper bound of its child's keys and the last node of the
-//! rightmost page of each level has an empty key ([V] basic.edb page 4: separator = first key of
-//! the next child, then an empty key). In trees with non-unique keys the separator is the key
-//! followed by the node data (the primary bookmark), so that equal keys spread over pages still
-//! have distinct bounds.
+//! through `pgnoPrev`/`pgnoNext`; branch pages unchained). A branch node's key is an exclusive
+//! upper bound of its child's keys: for a child leaf, the shortest key between the leaf's last
+//! node and the next leaf's first ([`separator`], \[MS\] `bt.cxx`); for a child branch page, the key
+//! of its own last node. The last node of the rightmost page of each level has an empty key
+//! (\[V\] basic.edb page 4). In trees with non-unique keys (secondary indexes) a separator between
+//! equal keys continues into the node data (the primary bookmark); the index keys this builder
+//! makes are prefix-free, so comparing such a separator with key-then-data is the same as
+//! comparing it with their concatenation.
 
 use super::error::BuildError;
 use super::page::{
@@ -221,7 +223,7 @@ impl TreeWriter {
 /// The shortest key that is greater than the last node of a leaf (`prev`) and not greater than
 /// the first node of the next leaf (`split`): their common key prefix and the first differing
 /// key byte, or, when the keys are equal (non-unique trees), the key, the common data prefix and
-/// the first differing data byte. Source: [MS] `bt.cxx` `ErrBTIComputeSeparatorKey` (the rule
+/// the first differing data byte. Source: \[MS\] `bt.cxx` `ErrBTIComputeSeparatorKey` (the rule
 /// the engine uses when it splits a leaf).
 pub fn separator(out: &mut Vec<u8>, prev: (&[u8], &[u8]), split: (&[u8], &[u8])) {
     let common = |a: &[u8], b: &[u8]| a.iter().zip(b).take_while(|(x, y)| x == y).count();
