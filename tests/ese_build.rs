@@ -8,6 +8,7 @@ use coldpatch::ese::build::{
 };
 use coldpatch::ese::checksum::{old_format_xor, OldPageChecksum};
 use serde_json::{json, Value as Json};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
@@ -987,4 +988,117 @@ fn an_empty_table_and_no_tables_still_make_valid_databases() {
     build_database(&none, &options(Format::Ese98, true), vec![]).unwrap();
     let info = Command::new("esedbinfo").arg(&none).output().unwrap();
     assert!(String::from_utf8_lossy(&info.stdout).contains("Number of tables:\t2"));
+}
+
+/// Every page of the file is accounted for by the space trees: the database root owns all of
+/// them, the catalog, shadow and tables own disjoint runs that with pages 1–3 cover the file,
+/// each secondary index owns part of its table's run, every initialised page carries the object
+/// id of the innermost tree owning it, and the only uninitialised pages are available ones.
+#[test]
+fn space_trees_account_for_every_page() {
+    for format in [Format::Ese97, Format::Ese98] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("space.edb");
+        let schema = store_model_schema();
+        let rows = store_model_rows(30, 2500, 40);
+        build(&path, format, &schema, &rows);
+        let file = std::fs::read(&path).unwrap();
+        let last = (file.len() / PAGE - 2) as u32;
+
+        // (objid, root pgno, parent root pgno) from the catalog's table and index rows.
+        let mut fdps: Vec<(u32, u32, u32)> = Vec::new();
+        let mut table_root = BTreeMap::new();
+        for (_, ns) in &tree_levels(&file, 4)[0] {
+            for (_, rec) in ns {
+                let (objid_table, typ) = (u32_at(rec, 4), u16_at(rec, 8));
+                let (id, pgno) = (u32_at(rec, 10), u32_at(rec, 14));
+                match typ {
+                    1 => {
+                        table_root.insert(objid_table, pgno);
+                        fdps.push((id, pgno, 1));
+                    }
+                    3 if pgno != table_root[&objid_table] => {
+                        fdps.push((id, pgno, table_root[&objid_table]))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert_eq!(fdps.len(), 2 + 4 + 3 + 2, "tables and secondary indexes");
+
+        type Extents = Vec<(u32, u32)>;
+        let space = |root: u32| -> (u32, u32, Extents, Extents) {
+            let p = page(&file, root);
+            assert_ne!(u32_at(p, 36) & 0x1, 0, "page {root} is a root");
+            let tag0 = &p[40 + (u16_at(p, PAGE - 2) & 0x1FFF)..][..16];
+            let (parent, flags, oe) = (u32_at(tag0, 4), u32_at(tag0, 8), u32_at(tag0, 12));
+            assert_eq!(flags & 1, 1, "multiple extent");
+            let extents = |pg: u32| -> Vec<(u32, u32)> {
+                let sp = page(&file, pg);
+                assert_eq!(u32_at(sp, 24), u32_at(p, 24), "space tree objid");
+                assert_eq!(u32_at(sp, 36) & 0x23, 0x23, "root leaf space-tree page");
+                nodes(sp)
+                    .iter()
+                    .map(|(k, d)| {
+                        let last = u32::from_be_bytes(k[..4].try_into().unwrap());
+                        (last + 1 - u32_at(d, 0), last)
+                    })
+                    .collect()
+            };
+            (parent, u32_at(p, 24), extents(oe), extents(oe + 1))
+        };
+        let (parent, objid, owned, avail) = space(1);
+        assert_eq!((parent, objid), (0, 1));
+        assert_eq!(owned, vec![(1, last)]);
+        assert!(avail.is_empty());
+
+        // owner[p] = (objid, depth) of the innermost tree owning page p.
+        let mut owner: Vec<Option<(u32, u32)>> = vec![None; last as usize + 1];
+        for o in &mut owner[1..=3] {
+            *o = Some((1, 0));
+        }
+        let mut available = Vec::new();
+        for depth in [1u32, 2] {
+            for &(id, root, parent_root) in &fdps {
+                let is_top = parent_root == 1;
+                if is_top != (depth == 1) {
+                    continue;
+                }
+                let (parent, objid, owned, avail) = space(root);
+                assert_eq!((parent, objid), (parent_root, id), "root {root}");
+                for &(a, b) in &owned {
+                    for p in a..=b {
+                        let o = &mut owner[p as usize];
+                        if depth == 1 {
+                            assert_eq!(*o, None, "page {p} owned twice");
+                        } else {
+                            let parent_objid = page(&file, parent_root);
+                            assert_eq!(
+                                o.unwrap().0,
+                                u32_at(parent_objid, 24),
+                                "page {p} in parent"
+                            );
+                        }
+                        *o = Some((id, depth));
+                    }
+                }
+                for &(a, b) in &avail {
+                    available.extend(a..=b);
+                }
+            }
+        }
+        for p in 1..=last {
+            let (objid, _) = owner[p as usize].unwrap_or_else(|| panic!("page {p} not owned"));
+            let pg = page(&file, p);
+            if pg.iter().all(|&b| b == 0) {
+                assert!(
+                    available.contains(&p),
+                    "uninitialised page {p} is not available"
+                );
+            } else {
+                assert!(!available.contains(&p), "available page {p} is in use");
+                assert_eq!(u32_at(pg, 24), objid, "page {p} objidFDP");
+            }
+        }
+    }
 }
