@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 pub mod exit;
+pub mod verify_regf;
 
 pub use exit::{Exit, Failure};
 
