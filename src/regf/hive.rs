@@ -479,13 +479,51 @@ impl<'a> HiveRef<'a> {
         ))
     }
 
-    /// Finds a direct subkey by name (case-insensitive), by binary search over the sorted list.
+    /// Finds a direct subkey by name (case-insensitive) the way Windows does: in an `ri`, the
+    /// first leaf whose last name is not below the wanted one; in a leaf, binary search.
     pub fn find_subkey(&self, key: &KeyNode, wanted: &[u16]) -> Result<Option<KeyNode>, RegfError> {
-        let offs = self.subkeys(key.subkey_list)?;
-        let (mut lo, mut hi) = (0usize, offs.len());
+        if key.subkey_list == NIL {
+            return Ok(None);
+        }
+        let c = self.cell(key.subkey_list, "subkey list")?;
+        if c.slice("subkey list signature", 0, 2)? == b"ri" {
+            let count = c.u16("ri count", 2)? as usize;
+            for i in 0..count {
+                let leaf = c.u32("ri entry", 4 + i * 4)?;
+                let lc = self.cell(leaf, "subkey list leaf")?;
+                let n = lc.u16("leaf count", 2)? as usize;
+                if n == 0 {
+                    continue;
+                }
+                let last = self.key(Self::leaf_entry(&lc, n - 1)?)?;
+                if name::compare(wanted, &last.name) != std::cmp::Ordering::Greater {
+                    return self.search_leaf(&lc, wanted);
+                }
+            }
+            return Ok(None);
+        }
+        self.search_leaf(&c, wanted)
+    }
+
+    /// The nk offset of entry `i` of a leaf cell (li: 4-byte entries, lf/lh: 8-byte).
+    fn leaf_entry(leaf: &Bytes<'a>, i: usize) -> Result<u32, RegfError> {
+        let wide = leaf.slice("leaf signature", 0, 2)? != b"li";
+        let stride = if wide { 8 } else { 4 };
+        Ok(leaf.u32("leaf entry", 4 + i * stride)?)
+    }
+
+    fn search_leaf(&self, leaf: &Bytes<'a>, wanted: &[u16]) -> Result<Option<KeyNode>, RegfError> {
+        let sig = leaf.slice("leaf signature", 0, 2)?;
+        if !matches!(sig, b"li" | b"lf" | b"lh") {
+            return Err(RegfError::corrupt(
+                leaf.base() - 4,
+                format!("subkey list leaf: expected li/lf/lh, found {sig:02x?}"),
+            ));
+        }
+        let (mut lo, mut hi) = (0usize, leaf.u16("leaf count", 2)? as usize);
         while lo < hi {
             let mid = (lo + hi) / 2;
-            let k = self.key(offs[mid])?;
+            let k = self.key(Self::leaf_entry(leaf, mid)?)?;
             match name::compare(wanted, &k.name) {
                 std::cmp::Ordering::Equal => return Ok(Some(k)),
                 std::cmp::Ordering::Less => hi = mid,
