@@ -330,6 +330,9 @@ pub fn replay_new(
     logs: &[&LogInput<'_>],
 ) -> Result<Replayed, RegfError> {
     let mut all: Vec<Entry> = logs.iter().flat_map(|l| entries(l)).collect();
+    // A log can only grow the hive by pages it holds itself.
+    let bound = bb.bins_size as u64 + logs.iter().map(|l| l.bytes.len() as u64).sum::<u64>();
+    all.retain(|e| e.bins_size % 4096 == 0 && (e.bins_size as u64) <= bound);
     all.sort_by_key(|e| e.sequence);
     let mut out = primary.to_vec();
     let mut expect = bb.sequence2;

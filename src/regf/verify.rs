@@ -230,33 +230,42 @@ struct Walker<'a> {
     h: HiveRef<'a>,
     cells: Vec<(u32, i32)>,
     claimed: HashMap<u32, &'static str>,
-    sk_refs: HashMap<u32, u32>,
+    /// sk offset → (keys pointing at it, the first such reference).
+    sk_refs: HashMap<u32, (u32, u64)>,
     r: VerifyReport,
 }
 
 impl Walker<'_> {
+    /// A read error as a finding: at the error's own offset when that lies in the file, else
+    /// at `fallback` (the reference that led there).
+    fn err_from(&mut self, e: &super::RegfError, fallback: u64) {
+        let at = e
+            .offset()
+            .filter(|&o| o < self.h.data.len() as u64)
+            .unwrap_or(fallback);
+        self.err(at, e.to_string());
+    }
+
     fn err(&mut self, offset: u64, what: String) {
         self.r.errors.push(Finding { offset, what });
     }
 
-    /// The cell at `off` must exist, be allocated and not already used by another record.
-    fn claim(&mut self, off: u32, what: &'static str) -> bool {
+    /// The cell at `off`, referenced from the field at absolute offset `from`, must exist, be
+    /// allocated and not already used by another record. Findings point at the reference.
+    fn claim(&mut self, off: u32, what: &'static str, from: u64) -> bool {
         match self.cells.binary_search_by_key(&off, |c| c.0) {
             Err(_) => {
-                self.err(
-                    abs(off),
-                    format!("{what}: {off:#x} is not the start of a cell"),
-                );
+                self.err(from, format!("{what}: {off:#x} is not the start of a cell"));
                 false
             }
             Ok(i) if self.cells[i].1 > 0 => {
-                self.err(abs(off), format!("{what}: cell {off:#x} is marked free"));
+                self.err(from, format!("{what}: cell {off:#x} is marked free"));
                 false
             }
             Ok(_) => {
                 if let Some(prev) = self.claimed.insert(off, what) {
                     self.err(
-                        abs(off),
+                        from,
                         format!("{what}: cell {off:#x} is already used as {prev}"),
                     );
                     return false;
@@ -278,15 +287,15 @@ impl Walker<'_> {
     }
 
     fn walk(&mut self, root: u32) {
-        let mut stack = vec![(root, None::<u32>)];
-        while let Some((off, parent)) = stack.pop() {
-            if !self.claim(off, "key node") {
+        let mut stack = vec![(root, None::<u32>, super::base_block::OFF_ROOT as u64)];
+        while let Some((off, parent, from)) = stack.pop() {
+            if !self.claim(off, "key node", from) {
                 continue;
             }
             let key = match self.h.key(off) {
                 Ok(k) => k,
                 Err(e) => {
-                    self.err(e.offset().unwrap_or(abs(off)), e.to_string());
+                    self.err_from(&e, abs(off));
                     continue;
                 }
             };
@@ -302,14 +311,17 @@ impl Walker<'_> {
             if key.security == NIL {
                 self.err(abs(off) + 4 + 44, "key node has no security cell".into());
             } else {
-                *self.sk_refs.entry(key.security).or_insert(0) += 1;
+                self.sk_refs
+                    .entry(key.security)
+                    .or_insert((0, abs(off) + 4 + 44))
+                    .0 += 1;
             }
-            if key.class_len > 0 && self.claim(key.class, "class name") {
+            if key.class_len > 0 && self.claim(key.class, "class name", abs(off) + 4 + 48) {
                 self.payload_at_least(key.class, key.class_len as u64, "class name");
             }
             self.check_values(&key);
-            for child in self.check_subkeys(&key) {
-                stack.push((child, Some(off)));
+            for (child, from) in self.check_subkeys(&key) {
+                stack.push((child, Some(off), from));
             }
         }
     }
@@ -318,23 +330,23 @@ impl Walker<'_> {
         if key.value_count == 0 {
             return;
         }
-        if !self.claim(key.value_list, "value list") {
+        if !self.claim(key.value_list, "value list", abs(key.offset) + 4 + 40) {
             return;
         }
         self.payload_at_least(key.value_list, key.value_count as u64 * 4, "value list");
         let offs = match self.h.value_offsets(key) {
             Ok(o) => o,
-            Err(e) => return self.err(e.offset().unwrap_or(abs(key.offset)), e.to_string()),
+            Err(e) => return self.err_from(&e, abs(key.offset)),
         };
         let mut names: Vec<Vec<u16>> = Vec::new();
-        for off in offs {
-            if !self.claim(off, "value") {
+        for (i, off) in offs.into_iter().enumerate() {
+            if !self.claim(off, "value", abs(key.value_list) + 4 + i as u64 * 4) {
                 continue;
             }
             let v = match self.h.value(off) {
                 Ok(v) => v,
                 Err(e) => {
-                    self.err(e.offset().unwrap_or(abs(off)), e.to_string());
+                    self.err_from(&e, abs(off));
                     continue;
                 }
             };
@@ -371,16 +383,16 @@ impl Walker<'_> {
             names.push(v.name.clone());
             let len = v.data_len() as u64;
             match self.h.data_place(&v) {
-                Err(e) => self.err(e.offset().unwrap_or(abs(off)), e.to_string()),
+                Err(e) => self.err_from(&e, abs(off)),
                 Ok(DataPlace::Inline) => {}
                 Ok(DataPlace::Cell(d)) => {
-                    if self.claim(d, "value data") {
+                    if self.claim(d, "value data", abs(off) + 4 + 8) {
                         self.payload_at_least(d, len, "value data");
                     }
                 }
                 Ok(DataPlace::Big { db, list, segments }) => {
-                    self.claim(db, "big data record");
-                    if self.claim(list, "big data segment list") {
+                    self.claim(db, "big data record", abs(off) + 4 + 8);
+                    if self.claim(list, "big data segment list", abs(db) + 4 + 4) {
                         self.payload_at_least(
                             list,
                             segments.len() as u64 * 4,
@@ -388,9 +400,9 @@ impl Walker<'_> {
                         );
                     }
                     let mut left = len;
-                    for s in segments {
+                    for (i, s) in segments.into_iter().enumerate() {
                         let want = left.min(BIG_DATA_SEGMENT as u64);
-                        if self.claim(s, "big data segment") {
+                        if self.claim(s, "big data segment", abs(list) + 4 + i as u64 * 4) {
                             self.payload_at_least(s, want, "big data segment");
                         }
                         left -= want;
@@ -401,7 +413,7 @@ impl Walker<'_> {
     }
 
     /// Checks the subkey list of `key` and returns the child nk offsets to walk.
-    fn check_subkeys(&mut self, key: &KeyNode) -> Vec<u32> {
+    fn check_subkeys(&mut self, key: &KeyNode) -> Vec<(u32, u64)> {
         let list = key.subkey_list;
         let at = abs(key.offset);
         if list == NIL {
@@ -413,23 +425,23 @@ impl Walker<'_> {
             }
             return Vec::new();
         }
-        if !self.claim(list, "subkey list") {
+        if !self.claim(list, "subkey list", at + 4 + 28) {
             return Vec::new();
         }
         // Leaves with their entries and per-entry check data.
         let mut leaves: Vec<(u32, ListCell)> = Vec::new();
         match self.h.list(list) {
             Err(e) => {
-                self.err(e.offset().unwrap_or(abs(list)), e.to_string());
+                self.err_from(&e, abs(list));
                 return Vec::new();
             }
             Ok(ListCell::Ri(ls)) => {
-                for leaf in ls {
-                    if !self.claim(leaf, "subkey list leaf") {
+                for (i, leaf) in ls.into_iter().enumerate() {
+                    if !self.claim(leaf, "subkey list leaf", abs(list) + 8 + i as u64 * 4) {
                         continue;
                     }
                     match self.h.list(leaf) {
-                        Err(e) => self.err(e.offset().unwrap_or(abs(leaf)), e.to_string()),
+                        Err(e) => self.err_from(&e, abs(leaf)),
                         Ok(ListCell::Ri(_)) => {
                             self.err(abs(leaf), "index root points at another index root".into())
                         }
@@ -460,10 +472,15 @@ impl Walker<'_> {
                 ListCell::Lh(v) => v.iter().map(|&(o, h)| (o, Some(h), None)).collect(),
                 ListCell::Ri(_) => Vec::new(),
             };
+            let stride = if matches!(leaf, ListCell::Li(_)) {
+                4
+            } else {
+                8
+            };
             for (i, (child, hash, hint)) in entries.into_iter().enumerate() {
-                children.push(child);
+                let entry_at = leaf_at + 8 + i as u64 * stride;
+                children.push((child, entry_at));
                 let Ok(k) = self.h.key(child) else { continue };
-                let entry_at = leaf_at + 8 + i as u64 * 8;
                 if let Some(h) = hash {
                     let want = name::lh_hash(&k.name);
                     if h != want {
@@ -539,15 +556,16 @@ impl Walker<'_> {
     /// Reference counts equal the keys that point at each sk; the sk list is one closed ring
     /// that holds every referenced sk.
     fn check_security(&mut self) {
-        let mut refs: Vec<(u32, u32)> = self.sk_refs.iter().map(|(a, b)| (*a, *b)).collect();
+        let mut refs: Vec<(u32, u32, u64)> =
+            self.sk_refs.iter().map(|(a, b)| (*a, b.0, b.1)).collect();
         refs.sort_unstable();
         let mut good: HashSet<u32> = HashSet::new();
-        for &(off, count) in &refs {
-            if !self.claim(off, "security cell") {
+        for &(off, count, from) in &refs {
+            if !self.claim(off, "security cell", from) {
                 continue;
             }
             match self.h.security(off) {
-                Err(e) => self.err(e.offset().unwrap_or(abs(off)), e.to_string()),
+                Err(e) => self.err_from(&e, abs(off)),
                 Ok(s) => {
                     good.insert(off);
                     if s.refcount != count {
@@ -579,7 +597,7 @@ impl Walker<'_> {
             };
             if !good.contains(&s.flink) && !self.claimed.contains_key(&s.flink) {
                 // An sk in the ring that no key references.
-                if self.claim(s.flink, "security cell") {
+                if self.claim(s.flink, "security cell", abs(cur) + 4 + 4) {
                     good.insert(s.flink);
                     if let Ok(n) = self.h.security(s.flink) {
                         if n.refcount != 0 {
@@ -604,10 +622,7 @@ impl Walker<'_> {
                     return;
                 }
                 Err(e) => {
-                    self.err(
-                        e.offset().unwrap_or(abs(cur)),
-                        format!("security list: {e}"),
-                    );
+                    self.err(abs(cur) + 4 + 4, format!("security list: {e}"));
                     return;
                 }
             }
@@ -623,7 +638,7 @@ impl Walker<'_> {
                 return;
             }
         }
-        for &(off, _) in &refs {
+        for &(off, _, _) in &refs {
             if good.contains(&off) && !seen.contains(&off) {
                 self.err(abs(off), "security cell is not in the security list".into());
             }
