@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 pub mod exit;
+pub mod reg;
 pub mod verify_regf;
 
 pub use exit::{Exit, Failure};
@@ -116,7 +117,8 @@ pub fn main() -> i32 {
 /// Runs one parsed command.
 pub fn run(cli: &Cli) -> Result<Exit, Failure> {
     match &cli.verb {
-        Verb::Verify { .. } | Verb::Inspect { .. } | Verb::Reg(_) => Err(Failure::usage(
+        Verb::Reg(r) => reg::run(r, &cli.global),
+        Verb::Verify { .. } | Verb::Inspect { .. } => Err(Failure::usage(
             "this verb is not built yet in this version of coldpatch",
         )),
     }

@@ -197,6 +197,12 @@ impl Editor {
     /// Creates the key at `path` and any missing parents; returns its nk offset. An existing
     /// key is left as it is.
     pub fn create_key(&mut self, path: &str) -> Result<u32, RegfError> {
+        Ok(self.create_key_counted(path)?.0)
+    }
+
+    /// [`Editor::create_key`], also returning how many keys were created.
+    pub fn create_key_counted(&mut self, path: &str) -> Result<(u32, usize), RegfError> {
+        let mut created = 0;
         let mut cur = self.hive().root_key()?;
         for part in split_path(path) {
             let n = name::from_str(part);
@@ -204,11 +210,12 @@ impl Editor {
                 Some(k) => k,
                 None => {
                     let off = self.create_child(cur.offset, &n, None)?;
+                    created += 1;
                     self.hive().key(off)?
                 }
             };
         }
-        Ok(cur.offset)
+        Ok((cur.offset, created))
     }
 
     /// Creates one subkey of `parent` (which must not have it yet), with an optional class

@@ -8,8 +8,10 @@ pub mod error;
 pub mod hive;
 pub mod log;
 pub mod name;
+pub mod ops;
 pub mod tree;
 pub mod verify;
+pub mod write;
 
 pub use edit::Editor;
 pub use error::RegfError;
