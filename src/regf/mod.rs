@@ -3,6 +3,7 @@
 pub mod alloc;
 pub mod base_block;
 pub mod build;
+pub mod dirty;
 pub mod edit;
 pub mod error;
 pub mod hive;
