@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 pub mod exit;
 pub mod inspect;
+pub mod reg;
 pub mod verify;
+pub mod verify_regf;
 
 pub use exit::{Exit, Failure};
 
@@ -119,8 +121,6 @@ pub fn run(cli: &Cli) -> Result<Exit, Failure> {
     match &cli.verb {
         Verb::Verify { files } => verify::run(&cli.global, files),
         Verb::Inspect { target } => inspect::run(&cli.global, target),
-        Verb::Reg(_) => Err(Failure::usage(
-            "this verb is not built yet in this version of coldpatch",
-        )),
+        Verb::Reg(r) => reg::run(r, &cli.global),
     }
 }

@@ -44,6 +44,12 @@ pub struct FileReport {
     /// The file's recorded state: `clean_shutdown`, `dirty_shutdown`, ... for ESE; `clean`
     /// or `dirty` for hives. A dirty state is a state, not an error.
     pub state: Option<String>,
+    /// Hives: the sequence numbers differ (a state, not corruption).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dirty: Option<bool>,
+    /// Hives: transaction logs found beside a dirty hive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logs: Option<Vec<String>>,
     pub errors: Vec<ReportError>,
     /// Set when the file could not be read as its kind at all (exit 2).
     #[serde(skip)]
@@ -59,6 +65,8 @@ impl FileReport {
             pages: None,
             cells: None,
             state: None,
+            dirty: None,
+            logs: None,
             errors: vec![ReportError {
                 offset,
                 page: None,
@@ -197,6 +205,8 @@ pub fn verify_ese_bytes(path: &Path, bytes: &[u8], global: &GlobalArgs) -> FileR
             pages: Some(report.pages),
             cells: None,
             state: Some(report.header.state.key()),
+            dirty: None,
+            logs: None,
             errors: report
                 .findings
                 .iter()
@@ -212,15 +222,45 @@ pub fn verify_ese_bytes(path: &Path, bytes: &[u8], global: &GlobalArgs) -> FileR
     }
 }
 
-/// Verifies a registry hive. The regf engine plugs in here.
+/// Verifies a registry hive with the regf engine, in the report form both kinds share.
 pub fn verify_regf_file(
     path: &Path,
-    _bytes: &[u8],
+    bytes: &[u8],
     _global: &GlobalArgs,
 ) -> Result<FileReport, Failure> {
-    Err(Failure::usage(format!(
-        "{}: registry hives are verified by the regf engine, which is not built into this \
-         version",
-        path.display()
-    )))
+    let r = crate::cli::verify_regf::regf_report(path, bytes);
+    let state = if r.dirty {
+        format!(
+            "dirty (sequence numbers {} / {}; logs: {})",
+            r.sequence1,
+            r.sequence2,
+            if r.logs.is_empty() {
+                "none".to_string()
+            } else {
+                r.logs.join(", ")
+            }
+        )
+    } else {
+        "clean".to_string()
+    };
+    Ok(FileReport {
+        path: r.path,
+        kind: "regf",
+        ok: r.ok,
+        pages: None,
+        cells: Some(r.cells),
+        state: Some(state),
+        dirty: Some(r.dirty),
+        logs: if r.dirty { Some(r.logs) } else { None },
+        errors: r
+            .errors
+            .into_iter()
+            .map(|f| ReportError {
+                offset: f.offset,
+                page: None,
+                what: f.what,
+            })
+            .collect(),
+        unreadable: false,
+    })
 }
