@@ -654,10 +654,21 @@ impl EseReader {
 /// Dumps an ESE database with `reader` (see `tests/support/ese_dump.py` for the JSON shape);
 /// the error is the dumper's stderr.
 pub fn try_esedb_dump_with(reader: EseReader, path: &Path) -> Result<serde_json::Value, String> {
+    try_esedb_dump_args(reader, path, &[])
+}
+
+/// As [`try_esedb_dump_with`], with extra `ese_dump.py` arguments (`--no-records`,
+/// `--table NAME`).
+pub fn try_esedb_dump_args(
+    reader: EseReader,
+    path: &Path,
+    args: &[&str],
+) -> Result<serde_json::Value, String> {
     let out = Command::new(reader.python())
         .arg(ESE_DUMP)
         .arg(reader.name())
         .arg(path)
+        .args(args)
         .output()
         .map_err(|e| format!("cannot run {} {ESE_DUMP}: {e}", reader.python()))?;
     if !out.status.success() {
@@ -676,6 +687,11 @@ pub fn try_esedb_dump_with(reader: EseReader, path: &Path) -> Result<serde_json:
 /// Dumps an ESE database with `reader`; panics with the reader's message if it fails.
 pub fn esedb_dump_with(reader: EseReader, path: &Path) -> serde_json::Value {
     try_esedb_dump_with(reader, path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// As [`esedb_dump_with`], with extra `ese_dump.py` arguments; panics on failure.
+pub fn esedb_dump_args(reader: EseReader, path: &Path, args: &[&str]) -> serde_json::Value {
+    try_esedb_dump_args(reader, path, args).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Dumps an ESE database with dissect.esedb.
