@@ -12,7 +12,7 @@ use coldpatch::regf::regfile::{decode_reg_bytes, format_reg, parse_reg, RegVersi
 use std::collections::HashMap;
 use std::path::PathBuf;
 use support::{
-    apply_regfile, assert_trees_eq, decompress_sample, dump_hive, hivexregedit_export,
+    apply_regfile, assert_trees_eq, decompress_sample, dump_hive, dump_hives, hivexregedit_export,
     hivexregedit_merge, regfile_keys, tree_diff, Reader, Tree,
 };
 
@@ -42,22 +42,32 @@ fn unpack_all(dir: &std::path::Path) -> Vec<(&'static str, PathBuf)> {
         .collect()
 }
 
-/// Dumps every hive with every reader, four readers at a time.
+/// Dumps every hive with every reader: one dumper run per reader, the four in parallel.
 fn dump_all(hives: &[(&'static str, PathBuf)]) -> HashMap<(&'static str, Reader), Tree> {
+    let paths: Vec<&std::path::Path> = hives.iter().map(|(_, p)| p.as_path()).collect();
+    let per_reader: Vec<(Reader, Vec<Tree>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = Reader::ALL
+            .iter()
+            .map(|&r| {
+                let paths = &paths;
+                (r, s.spawn(move || dump_hives(r, paths)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|(r, h)| {
+                (
+                    r,
+                    h.join().unwrap_or_else(|_| panic!("{} panicked", r.name())),
+                )
+            })
+            .collect()
+    });
     let mut out = HashMap::new();
-    for (rel, path) in hives {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = Reader::ALL
-                .iter()
-                .map(|&r| (r, s.spawn(move || dump_hive(r, path))))
-                .collect();
-            for (r, h) in handles {
-                let tree = h
-                    .join()
-                    .unwrap_or_else(|_| panic!("{} on {rel} panicked", r.name()));
-                out.insert((*rel, r), tree);
-            }
-        });
+    for (r, trees) in per_reader {
+        for ((rel, _), tree) in hives.iter().zip(trees) {
+            out.insert((*rel, r), tree);
+        }
     }
     out
 }
@@ -178,9 +188,11 @@ fn all_four_readers_agree_on_every_clean_sample_hive() {
 #[test]
 fn hivexregedit_export_parses_back_to_the_reader_tree() {
     let dir = tempfile::tempdir().unwrap();
-    for (rel, path) in unpack_all(dir.path()) {
-        let reference = dump_hive(Reader::Dissect, &path);
-        let text = hivexregedit_export(&path, "\\");
+    let hives = unpack_all(dir.path());
+    let paths: Vec<&std::path::Path> = hives.iter().map(|(_, p)| p.as_path()).collect();
+    let references = dump_hives(Reader::Dissect, &paths);
+    for ((rel, path), reference) in hives.iter().zip(references) {
+        let text = hivexregedit_export(path, "\\");
         // What a user would feed `reg import`: the same text as bytes, through our decoder.
         assert_eq!(
             decode_reg_bytes(text.as_bytes()).as_deref(),
@@ -420,5 +432,52 @@ fn both_ese_readers_agree_on_every_sample_database() {
                 "README: 19 indexes"
             );
         }
+    }
+}
+
+/// The tree helpers themselves: a KeySpec becomes a canonical tree, and a diff names every
+/// kind of difference (so a failing comparison says where, and a comparison can fail).
+#[test]
+fn tree_diff_names_each_difference() {
+    use coldpatch::regf::build::{KeySpec, ValueSpec};
+    let spec = KeySpec {
+        name: "ROOT".into(),
+        class: None,
+        values: vec![ValueSpec::dword("b", 1), ValueSpec::sz("a", "x")],
+        subkeys: vec![
+            KeySpec {
+                name: "zeta".into(),
+                ..KeySpec::default()
+            },
+            KeySpec {
+                name: "Alpha".into(),
+                values: vec![ValueSpec::binary("", &[1, 2, 3])],
+                ..KeySpec::default()
+            },
+        ],
+    };
+    let tree = support::tree_from_keyspec(&spec);
+    let names: Vec<&str> = tree.subkeys.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(names, ["Alpha", "zeta"]);
+    assert_eq!(tree.values[0].name, "a");
+    assert!(tree_diff(&tree, &tree).is_empty());
+
+    let mut other = tree.clone();
+    other.subkeys[0].values[0].data[2] = 9;
+    other.values[1].kind = 11;
+    other.subkeys.pop();
+    other.subkeys.push(Tree {
+        name: "new".into(),
+        values: Vec::new(),
+        subkeys: Vec::new(),
+    });
+    let diff = tree_diff(&tree, &other).join("\n");
+    for needle in [
+        "ROOT\\Alpha value \"\": data 3 bytes [010203] vs 3 bytes [010209] (first difference at byte 2)",
+        "ROOT value \"b\": type 4 vs 11",
+        "ROOT: key \"new\" only on the right",
+        "ROOT: key \"zeta\" only on the left",
+    ] {
+        assert!(diff.contains(needle), "missing {needle:?} in:\n{diff}");
     }
 }

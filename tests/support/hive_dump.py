@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Dump a registry hive as ONE canonical JSON tree, read by an independent reader.
 
-Usage: python3 tests/support/hive_dump.py READER HIVE
+Usage: python3 tests/support/hive_dump.py READER HIVE [HIVE...]
 READER: regipy | dissect | hivex | libregf
 
-Output (stdout, one JSON document, ASCII-escaped):
+Output (stdout): per hive, in the order given, one line holding one ASCII-escaped JSON tree:
     {"name": str, "values": [{"name": str, "type": int, "data": hex}], "subkeys": [...]}
 rooted at the hive's root key. Subkeys are sorted by (upper-cased name, name), values by name.
 The Rust side (tests/support/mod.rs) re-sorts with its own rule before comparing, so this
@@ -347,13 +347,17 @@ READERS = {"regipy": dump_regipy, "dissect": dump_dissect, "hivex": dump_hivex, 
 
 
 def main(argv):
-    if len(argv) != 3 or argv[1] not in READERS:
-        sys.stderr.write("usage: hive_dump.py {%s} HIVE\n" % "|".join(READERS))
+    if len(argv) < 3 or argv[1] not in READERS:
+        sys.stderr.write("usage: hive_dump.py {%s} HIVE [HIVE...]\n" % "|".join(READERS))
         return 2
     sys.setrecursionlimit(10000)
-    tree = canonical(READERS[argv[1]](argv[2]))
-    sys.stdout.write(json.dumps(tree, ensure_ascii=True))
-    sys.stdout.write("\n")
+    for path in argv[2:]:
+        try:
+            tree = canonical(READERS[argv[1]](path))
+        except SystemExit as e:
+            raise SystemExit("%s: %s" % (path, e))
+        sys.stdout.write(json.dumps(tree, ensure_ascii=True))
+        sys.stdout.write("\n")
     return 0
 
 

@@ -302,24 +302,50 @@ fn libregf_name(name: &str) -> String {
 
 /// Reads the hive at `path` with `reader`; the error is the dumper's stderr.
 pub fn try_dump_hive(reader: Reader, path: &Path) -> Result<Tree, String> {
+    try_dump_hives(reader, &[path]).map(|mut trees| trees.remove(0))
+}
+
+/// Reads several hives with `reader` in one run of the dumper (one Python start-up).
+pub fn try_dump_hives(reader: Reader, paths: &[&Path]) -> Result<Vec<Tree>, String> {
     let out = Command::new(python())
         .arg(HIVE_DUMP)
         .arg(reader.name())
-        .arg(path)
+        .args(paths)
         .output()
         .map_err(|e| format!("cannot run {} {HIVE_DUMP}: {e}", python()))?;
     if !out.status.success() {
         return Err(format!(
-            "{} on {}: {}\n{}",
+            "{} on {paths:?}: {}\n{}",
             reader.name(),
-            path.display(),
             out.status,
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let raw: RawTree = serde_json::from_slice(&out.stdout)
-        .map_err(|e| format!("{} on {}: bad JSON: {e}", reader.name(), path.display()))?;
-    Ok(raw.into_tree()?.canonical())
+    let trees = out
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty())
+        .zip(paths)
+        .map(|(line, path)| {
+            let raw: RawTree = serde_json::from_slice(line)
+                .map_err(|e| format!("{} on {}: bad JSON: {e}", reader.name(), path.display()))?;
+            Ok(raw.into_tree()?.canonical())
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    if trees.len() != paths.len() {
+        return Err(format!(
+            "{}: {} trees for {} hives",
+            reader.name(),
+            trees.len(),
+            paths.len()
+        ));
+    }
+    Ok(trees)
+}
+
+/// Reads several hives with `reader` in one run; panics with the reader's message on failure.
+pub fn dump_hives(reader: Reader, paths: &[&Path]) -> Vec<Tree> {
+    try_dump_hives(reader, paths).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Reads the hive at `path` with `reader`, in canonical order; panics with the reader's
