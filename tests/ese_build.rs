@@ -1,5 +1,5 @@
 //! `ese::build` checked from outside: databases built from the store-model schema are read back
-//! by libesedb (`esedbinfo`, `esedbexport`) and dissect.esedb (`tests/support/ese_dump.py`), and
+//! by libesedb (`esedbinfo`, `esedbexport`) and dissect.esedb (`tests/support/ese_tree_checks.py`), and
 //! the ESE97 form is checked byte by byte and against the ESE98 form of the same rows.
 
 use coldpatch::ese::build::{
@@ -275,7 +275,7 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// A value as `ese_dump.py` prints it (dissect's parsing).
+/// A value as `ese_tree_checks.py` prints it (dissect's parsing).
 fn dissect_value(v: &Value) -> Json {
     match v {
         Value::Null => Json::Null,
@@ -315,19 +315,22 @@ fn libesedb_value(v: &Value) -> String {
 }
 
 fn dump_with_dissect(path: &Path) -> Json {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/ese_dump.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/support/ese_tree_checks.py"
+    );
     let out = Command::new("python3")
         .arg(script)
         .arg(path)
         .arg("--checks")
         .output()
-        .expect("run python3 tests/support/ese_dump.py");
+        .expect("run python3 tests/support/ese_tree_checks.py");
     assert!(
         out.status.success(),
-        "ese_dump.py failed: {}",
+        "ese_tree_checks.py failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("ese_dump.py prints JSON")
+    serde_json::from_slice(&out.stdout).expect("ese_tree_checks.py prints JSON")
 }
 
 /// Checks dissect's view of every user table: columns, indexes, every row value, and its

@@ -10,6 +10,7 @@ pub mod hive;
 pub mod log;
 pub mod name;
 pub mod ops;
+pub mod regfile;
 pub mod tree;
 pub mod verify;
 pub mod write;
