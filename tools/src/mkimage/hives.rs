@@ -214,7 +214,11 @@ pub const CLUSDB_FILE_NAME: &str = r"\SystemRoot\Cluster\CLUSDB";
 
 /// The `MSExchangeIS` service key as one copy of the registry holds it. Its root name is
 /// `MSExchangeIS` (in `SYSTEM` and as the root of the checkpoint hive).
-pub fn store_service_key(spec: &ImageSpec, state: &RegistryState) -> KeySpec {
+///
+/// `Restore in Progress` (when the state has it) goes only into the current control set:
+/// an online restore writes `CurrentControlSet`, and the checkpoint never holds it (an online
+/// resource overwrites it, peers.md §3.2).
+pub fn store_service_key(spec: &ImageSpec, state: &RegistryState, current: bool) -> KeySpec {
     let m = &spec.profile.system;
     let mdbdata = format!("{}:\\exchsrvr\\MDBDATA", spec.volumes.exchange);
     let params = |kind: StoreKind| {
@@ -248,7 +252,7 @@ pub fn store_service_key(spec: &ImageSpec, state: &RegistryState) -> KeySpec {
             vec![],
         ),
     ];
-    if state.restore_in_progress {
+    if state.restore_in_progress && current {
         subkeys.push(restore_in_progress_key(spec));
     }
     let service = m
@@ -486,7 +490,7 @@ const SERVICES: &[(&str, &str, &str, u32, u32)] = &[
     ),
 ];
 
-fn control_set(spec: &ImageSpec, state: &RegistryState) -> KeySpec {
+fn control_set(spec: &ImageSpec, state: &RegistryState, current: bool) -> KeySpec {
     let m = &spec.profile.system;
     let layout_cluster = spec.cluster.is_some();
     let mut services: Vec<KeySpec> = SERVICES
@@ -523,7 +527,7 @@ fn control_set(spec: &ImageSpec, state: &RegistryState) -> KeySpec {
             2,
         ));
     }
-    services.push(store_service_key(spec, state));
+    services.push(store_service_key(spec, state, current));
 
     // Control\ComputerName\ComputerName, from the profile's path.
     let mut computer = key(
@@ -625,7 +629,7 @@ pub fn system_tree(spec: &ImageSpec, state: &RegistryState) -> KeySpec {
     let m = &spec.profile.system;
     let mut sets = Vec::new();
     for n in [CURRENT_CONTROL_SET, LAST_KNOWN_GOOD_CONTROL_SET] {
-        let mut cs = control_set(spec, state);
+        let mut cs = control_set(spec, state, n == CURRENT_CONTROL_SET);
         cs.name = m.control_set_name(n);
         sets.push(cs);
     }
@@ -910,5 +914,5 @@ pub fn clusdb_tree(spec: &ImageSpec, c: &ClusterSpec) -> KeySpec {
 
 /// The checkpoint hive of the `MSExchangeIS` key: its root is the key itself.
 pub fn checkpoint_tree(spec: &ImageSpec, state: &RegistryState) -> KeySpec {
-    store_service_key(spec, state)
+    store_service_key(spec, state, false)
 }

@@ -157,11 +157,7 @@ fn folder_name(kind: StoreKind, i: u64, rng: &mut SplitMix64) -> String {
     };
     match fixed.get(i as usize) {
         Some(name) => name.to_string(),
-        None => format!(
-            "{} {} {i}",
-            capitalised(word(rng)),
-            capitalised(word(rng))
-        ),
+        None => format!("{} {} {i}", capitalised(word(rng)), capitalised(word(rng))),
     }
 }
 
@@ -259,15 +255,17 @@ impl Shape {
     }
 
     /// `ReplState`: one row per (public folder, replica). Every folder has a row for the store
-    /// itself (unless `--foreign 100`); `X` rows for foreign replicas are spread evenly over
-    /// the (folder, foreign server) grid, with `X / (F + X)` the foreign share, as far as the
-    /// grid allows (up to `K / (K + 1)`, 80 % with four foreign servers).
+    /// itself (unless `--foreign 100`); `X` rows for foreign replicas, with `X / (F + X)` the
+    /// foreign share as far as `K` foreign servers allow (up to `K / (K + 1)`, 80 % with four),
+    /// are spread evenly over the folders: foreign row `j` belongs to folder `⌊j·F/X⌋` and names
+    /// foreign server `j mod K` (distinct within a folder, since a folder gets at most
+    /// `⌈X/F⌉ ≤ K` of them).
     fn repl_foreign_rows(&self) -> u64 {
-        let grid = self.folders * self.foreign_guids.len() as u64;
+        let max = self.folders * self.foreign_guids.len() as u64;
         if self.foreign >= 100 {
-            grid
+            max
         } else {
-            rounded(self.folders, self.foreign, 100 - self.foreign).min(grid)
+            rounded(self.folders, self.foreign, 100 - self.foreign).min(max)
         }
     }
 
@@ -275,29 +273,24 @@ impl Shape {
         self.foreign < 100
     }
 
-    fn repl_cell(&self, f: u64, k: usize) -> bool {
-        let kk = self.foreign_guids.len() as u64;
-        spread_hit(
-            f * kk + k as u64,
-            self.repl_foreign_rows(),
-            self.folders * kk,
-        )
+    /// The foreign rows `j` of folder `f`: `⌈f·X/F⌉ .. ⌈(f+1)·X/F⌉`.
+    fn repl_foreign_range(&self, f: u64) -> std::ops::Range<u64> {
+        let x = u128::from(self.repl_foreign_rows());
+        let ff = u128::from(self.folders);
+        let first = |f: u64| ((u128::from(f) * x).div_ceil(ff)) as u64;
+        first(f)..first(f + 1)
     }
 
     fn repl_counts(&self) -> (u64, BTreeMap<String, u64>) {
         let mut m = BTreeMap::new();
         let own = if self.repl_has_own() { self.folders } else { 0 };
         m.insert(self.own.to_string(), own);
-        let mut total = own;
-        for f in 0..self.folders {
-            for (k, g) in self.foreign_guids.iter().enumerate() {
-                if self.repl_cell(f, k) {
-                    *m.entry(g.to_string()).or_insert(0) += 1;
-                    total += 1;
-                }
-            }
+        let x = self.repl_foreign_rows();
+        let kk = self.foreign_guids.len();
+        for (k, g) in self.foreign_guids.iter().enumerate() {
+            *m.entry(g.to_string()).or_insert(0) += round_robin_share(x, k, kk);
         }
-        (total, m)
+        (own + x, m)
     }
 }
 
@@ -390,10 +383,10 @@ pub fn table_rows<'a>(
                 if shape.repl_has_own() {
                     row(shape.own, shape.next_glob_cnt() * 4 - rng.below(64) as i64);
                 }
-                for (k, g) in shape.foreign_guids.iter().enumerate() {
-                    if shape.repl_cell(f, k) {
-                        row(*g, 1 + rng.below(1 << 20) as i64);
-                    }
+                let kk = shape.foreign_guids.len() as u64;
+                for j in shape.repl_foreign_range(f) {
+                    let g = shape.foreign_guids[(j % kk) as usize];
+                    row(g, 1 + rng.below(1 << 20) as i64);
                 }
                 rows
             }))

@@ -93,6 +93,19 @@ pub fn trees(spec: &ImageSpec) -> Trees {
     }
 }
 
+/// The header facts of one store's database: it was created on the production server.
+pub fn build_options(spec: &ImageSpec, kind: StoreKind) -> BuildOptions {
+    let store = spec.store(kind);
+    BuildOptions {
+        format: spec.params.format.into(),
+        computer_name: PRODUCTION_SERVER.to_string(),
+        signature_random: store.signature_random,
+        created_unix: spec.times.db_created_unix,
+        os_version: OS_VERSION,
+        clean_shutdown: store.clean_shutdown,
+    }
+}
+
 /// Relative paths of the image's files (`/`-separated, below `OUT_DIR`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Paths {
@@ -318,14 +331,7 @@ pub fn generate(out: &Path, params: &ImageParams, progress: bool) -> Result<Imag
         let store = spec.store(kind);
         let rel = &paths.database[i];
         let host = w.host(rel)?;
-        let opts = BuildOptions {
-            format: params.format.into(),
-            computer_name: PRODUCTION_SERVER.to_string(),
-            signature_random: store.signature_random,
-            created_unix: spec.times.db_created_unix,
-            os_version: OS_VERSION,
-            clean_shutdown: store.clean_shutdown,
-        };
+        let opts = build_options(&spec, kind);
         let expected = expected_counts(&spec, kind);
         bar.set_message(kind.file_name());
         let bad_page = atomically(&host, |partial| {
