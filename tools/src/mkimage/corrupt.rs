@@ -2,7 +2,8 @@
 //!
 //! Page facts (reference/ese.md §1, §3): database page `pgno` (1-based) is at file offset
 //! `(pgno + 1) · page size`; the 40-byte page header holds the old-format checksum at 0..8
-//! (XOR, pgno), `itagState` (tag count) at 34 and the page flags at 36; tags are 4-byte entries
+//! (XOR, pgno), the owning tree's `objidFDP` at 24, `itagState` (tag count) at 34 and the page
+//! flags at 36; tags are 4-byte entries
 //! from the end of the page, tag 1 being the first record (`cb` = low 13 bits of bytes 0..2,
 //! `ib` = low 13 bits of bytes 2..4, relative to the end of the header).
 
@@ -18,7 +19,11 @@ pub const PAGE_SIZE: u64 = 4096;
 /// Pages before database page 1: the header and its shadow (reference/ese.md §1).
 const HEADER_PAGES: u64 = 2;
 const PAGE_HEADER_LEN: usize = 40;
+const OFF_OBJID_FDP: usize = 24;
 const OFF_ITAG_STATE: usize = 34;
+/// Object ids of the database's own trees: space root 1, `MSysObjects` 2, its shadow 3, the
+/// catalog indexes 4 and 5 (reference/ese.md §6). User tables come after them.
+const LAST_SYSTEM_OBJID: u32 = 5;
 const OFF_FLAGS: usize = 36;
 /// Page flags (reference/ese.md §3).
 const FLAG_LEAF: u32 = 0x0002;
@@ -59,14 +64,15 @@ pub enum CorruptError {
     NoDataPage { path: PathBuf, pages: u64 },
 }
 
-/// A table-data leaf page with at least one record and a valid old-format checksum: where its
+/// A leaf page of a user table's data with at least one record and a valid old-format checksum: where its
 /// first record sits in the page, if so.
 fn data_record(page: &[u8], pgno: u32, base: u64) -> Result<Option<usize>, OutOfBounds> {
     let b = Bytes::new(page, base);
     let flags = b.u32("page flags", OFF_FLAGS)?;
     let tags = usize::from(b.u16("page itagState", OFF_ITAG_STATE)?);
+    let objid = b.u32("page objidFDP", OFF_OBJID_FDP)?;
     let not_data = FLAG_EMPTY | FLAG_SPACE_TREE | FLAG_INDEX | FLAG_LONG_VALUE;
-    if flags & FLAG_LEAF == 0 || flags & not_data != 0 || tags < 2 {
+    if flags & FLAG_LEAF == 0 || flags & not_data != 0 || tags < 2 || objid <= LAST_SYSTEM_OBJID {
         return Ok(None);
     }
     if OldPageChecksum::stored(page) != OldPageChecksum::expected(page, pgno) {
@@ -146,9 +152,10 @@ mod tests {
     use super::*;
     use coldpatch::ese::checksum::stamp_old_format_page;
 
-    /// A page with the given flags and one 100-byte record at ib 0.
-    fn page(pgno: u32, flags: u32) -> Vec<u8> {
+    /// A page of tree `objid` with the given flags and one 100-byte record at ib 0.
+    fn page(pgno: u32, flags: u32, objid: u32) -> Vec<u8> {
         let mut p = vec![0u8; PAGE_SIZE as usize];
+        p[OFF_OBJID_FDP..OFF_OBJID_FDP + 4].copy_from_slice(&objid.to_le_bytes());
         p[OFF_FLAGS..OFF_FLAGS + 4].copy_from_slice(&flags.to_le_bytes());
         p[OFF_ITAG_STATE..OFF_ITAG_STATE + 2].copy_from_slice(&2u16.to_le_bytes());
         let n = p.len();
@@ -182,10 +189,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.edb");
         let mut file = vec![0u8; 2 * PAGE_SIZE as usize];
-        // pages 1..=6: root, space tree leaf, index leaf, data leaf, LV leaf, data leaf
-        let flags = [0x1, 0x22, 0x42, 0x2, 0x82, 0x2];
-        for (i, f) in flags.iter().enumerate() {
-            file.extend(page(i as u32 + 1, *f));
+        // pages 1..=7: root, space tree leaf, index leaf, catalog leaf, data leaf, LV leaf,
+        // data leaf
+        let pages = [
+            (0x1, 10),
+            (0x22, 10),
+            (0x42, 10),
+            (0x3, 2),
+            (0x2, 10),
+            (0x82, 10),
+            (0x2, 11),
+        ];
+        for (i, (flags, objid)) in pages.iter().enumerate() {
+            file.extend(page(i as u32 + 1, *flags, *objid));
         }
         std::fs::write(&path, &file).unwrap();
         assert!(bad_pages(&file).is_empty());
@@ -193,8 +209,8 @@ mod tests {
         let bad = break_one_page(&path).unwrap();
         let after = std::fs::read(&path).unwrap();
         assert_eq!(bad_pages(&after), vec![bad.pgno]);
-        // The search starts in the middle (page 4): a data leaf.
-        assert_eq!(bad.pgno, 4);
+        // The search starts in the middle (page 4, the catalog's): the next data leaf is 5.
+        assert_eq!(bad.pgno, 5);
         assert_ne!(bad.stored_xor, bad.expected_xor);
         let diff: Vec<usize> = (0..file.len()).filter(|&i| file[i] != after[i]).collect();
         assert_eq!(diff, vec![bad.offset as usize]);
@@ -206,7 +222,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.edb");
         let mut file = vec![0u8; 2 * PAGE_SIZE as usize];
-        file.extend(page(1, 0x22));
+        file.extend(page(1, 0x22, 10));
+        file.extend(page(2, 0x3, 2));
         file.extend(b"not a page".iter());
         std::fs::write(&path, &file).unwrap();
         assert!(matches!(

@@ -146,6 +146,10 @@ impl Default for ImageParams {
     }
 }
 
+/// Most folders per store: `ReplState` has up to one row per folder and replica (the store and
+/// four foreign servers), numbered by a Long.
+pub const MAX_FOLDERS: u64 = (i32::MAX / 5) as u64;
+
 /// Parameters that cannot make an image.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParamError {
@@ -161,6 +165,8 @@ pub enum ParamError {
     NeedsCluster(&'static str),
     #[error("--folders and --messages give more than {max} object ids", max = i64::MAX)]
     TooManyIds,
+    #[error("--folders {0} is more than {MAX_FOLDERS}: ReplStateId (a Long) would overflow")]
+    TooManyFolders(u64),
 }
 
 impl ImageParams {
@@ -176,6 +182,9 @@ impl ImageParams {
         }
         if self.scenario == Scenario::MissingCheckpoint && self.layout != Layout::Cluster {
             return Err(ParamError::NeedsCluster(self.scenario.name()));
+        }
+        if self.folders > MAX_FOLDERS {
+            return Err(ParamError::TooManyFolders(self.folders));
         }
         // Ids are Currency (i64); change numbers go up to a few times the ids.
         let ids = self
