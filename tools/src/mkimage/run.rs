@@ -419,8 +419,9 @@ pub fn generate(out: &Path, params: &ImageParams, progress: bool) -> Result<Imag
     if spec.system_dirty {
         let (base, edits) = dirty_system(&spec);
         let log_host = w.host(&paths.system_log)?;
-        atomically(&log_host, |log_partial| {
-            atomically(&host, |partial| {
+        // The log is renamed into place first: a hive that is there has its log beside it.
+        atomically(&host, |partial| {
+            atomically(&log_host, |log_partial| {
                 Ok(writers::write_dirty_hive(
                     partial,
                     log_partial,
