@@ -17,5 +17,6 @@
 pub mod bytes;
 pub mod cli;
 pub mod ese;
+pub mod exchange;
 pub mod image;
 pub mod regf;
