@@ -501,8 +501,8 @@ pub fn sample_path(rel_path: &str) -> PathBuf {
 }
 
 /// Puts the sample `rel_path` (e.g. `regf/SAM.gz`, `ese/basic.edb.gz`, `regf/minimal`) into
-/// `dir`: a `.gz` is decompressed (to its name without `.gz`), anything else copied. Returns
-/// the path of the file in `dir`.
+/// `dir`: a `.gz` is decompressed (to its name without `.gz`), anything else copied; either
+/// way the file is writable. Returns the path of the file in `dir`.
 pub fn decompress_sample(rel_path: &str, dir: &Path) -> PathBuf {
     let src = sample_path(rel_path);
     let file_name = src
@@ -525,6 +525,14 @@ pub fn decompress_sample(rel_path: &str, dir: &Path) -> PathBuf {
             let dst = dir.join(file_name);
             std::fs::copy(&src, &dst)
                 .unwrap_or_else(|e| panic!("cannot copy sample {}: {e}", src.display()));
+            // The samples are read-only; the copy is for tests to write.
+            let mut perms = std::fs::metadata(&dst)
+                .unwrap_or_else(|e| panic!("cannot stat {}: {e}", dst.display()))
+                .permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            perms.set_readonly(false);
+            std::fs::set_permissions(&dst, perms)
+                .unwrap_or_else(|e| panic!("cannot make {} writable: {e}", dst.display()));
             dst
         }
     }
