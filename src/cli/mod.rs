@@ -7,6 +7,10 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 pub mod exit;
+pub mod inspect;
+pub mod reg;
+pub mod verify;
+pub mod verify_regf;
 
 pub use exit::{Exit, Failure};
 
@@ -115,8 +119,8 @@ pub fn main() -> i32 {
 /// Runs one parsed command.
 pub fn run(cli: &Cli) -> Result<Exit, Failure> {
     match &cli.verb {
-        Verb::Verify { .. } | Verb::Inspect { .. } | Verb::Reg(_) => Err(Failure::usage(
-            "this verb is not built yet in this version of coldpatch",
-        )),
+        Verb::Verify { files } => verify::run(&cli.global, files),
+        Verb::Inspect { target } => inspect::run(&cli.global, target),
+        Verb::Reg(r) => reg::run(r, &cli.global),
     }
 }

@@ -1,3 +1,21 @@
 //! Registry hives (regf): base block, bins and cells, keys, values, lists, logs; read, verify,
 //! edit and build. Format facts: `../shared/reference/regf.md`.
+pub mod alloc;
+pub mod base_block;
 pub mod build;
+pub mod dirty;
+pub mod edit;
+pub mod error;
+pub mod hive;
+pub mod log;
+pub mod name;
+pub mod ops;
+pub mod regfile;
+pub mod tree;
+pub mod verify;
+pub mod write;
+
+pub use edit::Editor;
+pub use error::RegfError;
+pub use hive::HiveRef;
+pub use verify::{verify, Finding, VerifyReport};

@@ -1,8 +1,32 @@
 //! Writes a complete, valid ESE database from a schema and a stream of rows (issue: ESE build).
 //!
 //! The public types below are the contract between the builder and its callers (`mkimage`,
-//! tests, benchmarks). The builder itself (`build_database`) is implemented in this module's
-//! children.
+//! tests, benchmarks). The builder itself ([`build_database`]) is implemented in this module's
+//! children, one per part of the format: [`header`], [`page`], [`space`], [`catalog`],
+//! [`record`], [`key`] (normalisation), [`tree`] (the streaming B-tree writer), [`entries`]
+//! (secondary-index buffering), [`file`](mod@file) (page output) and [`database`] (the whole build).
+//!
+//! Limits, by design: 4 KiB pages; old-format XOR checksums only; long values are always kept in
+//! the record (no long-value tree), so a row must fit one page; index key columns may not be
+//! Text, LongText or LongBinary (text sort keys are locale-dependent `LCMapString` output, not
+//! reproduced here); the catalog must fit the 11 free pages of its fixed area (several hundred
+//! columns and indexes); secondary-index entries are sorted in memory (see [`entries`]).
+
+pub mod catalog;
+pub mod database;
+pub mod entries;
+pub mod error;
+pub mod file;
+pub mod header;
+pub mod key;
+pub mod page;
+pub mod record;
+pub mod space;
+pub mod tree;
+
+pub use database::build_database;
+pub use error::BuildError;
+pub use tree::TreeShape;
 
 /// Which on-disk form to write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -120,4 +144,18 @@ pub struct BuildReport {
     pub bytes: u64,
     /// Rows written per table, in table order.
     pub rows: Vec<(String, u64)>,
+    /// Every user tree written: each table's record tree, then its secondary indexes.
+    pub trees: Vec<TreeReport>,
+}
+
+/// Where one tree went and what shape it has.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TreeReport {
+    pub table: String,
+    /// `None` for the table's own (primary-index) tree.
+    pub index: Option<String>,
+    pub objid: u32,
+    /// Root page number (`pgnoFDP`).
+    pub root: u32,
+    pub shape: TreeShape,
 }

@@ -1,0 +1,182 @@
+//! The database as pages, and B-tree walks over it.
+//!
+//! Source: reference/ese.md §1 (page `pgno` at file offset `(pgno + 1) * cbPage`) and §7
+//! (root = pgnoFDP; branch data = child pgno; depth-first over nodes in tag order gives key
+//! order; skip deleted nodes). Walks keep a visited set and a depth limit, so a corrupt file
+//! that links pages into a loop ends in an error, never in an endless walk.
+
+use crate::bytes::Bytes;
+use crate::ese::error::EseError;
+use crate::ese::header::{DbHeader, HeaderCopies, HeaderError};
+use crate::ese::node::Node;
+use crate::ese::page::{flags, Page};
+use crate::ese::record::RecordForm;
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+
+/// No real B-tree is this deep (ESE trees of billions of rows stay under 10 levels).
+pub const MAX_TREE_DEPTH: usize = 32;
+
+/// A database file in memory: its header and its pages.
+#[derive(Clone)]
+pub struct Database<'a> {
+    pub bytes: &'a [u8],
+    pub header: DbHeader,
+    pub page_size: u32,
+    /// Highest database page number in the file.
+    pub last_pgno: u32,
+}
+
+/// A leaf node met by a walk, with the page it sits on.
+pub struct LeafEntry<'a, 'p> {
+    pub page: &'p Page<'a>,
+    pub node: Node<'a>,
+}
+
+impl<'a> Database<'a> {
+    pub fn open(bytes: &'a [u8]) -> Result<Database<'a>, HeaderError> {
+        let copies = HeaderCopies::read(bytes)?;
+        let page_size = copies.header.page_size;
+        let pages = (bytes.len() as u64 / u64::from(page_size)).saturating_sub(2);
+        Ok(Database {
+            bytes,
+            header: copies.header,
+            page_size,
+            last_pgno: pages.min(u64::from(u32::MAX)) as u32,
+        })
+    }
+
+    /// Absolute file offset of page `pgno`.
+    pub fn page_offset(&self, pgno: u32) -> u64 {
+        (u64::from(pgno) + 1) * u64::from(self.page_size)
+    }
+
+    /// Page `pgno` (1-based), checked to lie inside the file.
+    pub fn page(&self, pgno: u32, named_at: u64, what: &'static str) -> Result<Page<'a>, EseError> {
+        if pgno == 0 || pgno > self.last_pgno {
+            return Err(EseError::PageOutOfRange {
+                offset: named_at,
+                what,
+                pgno,
+                last: self.last_pgno,
+            });
+        }
+        let off = self.page_offset(pgno);
+        let b = Bytes::new(self.bytes, 0).sub("page", off as usize, self.page_size as usize)?;
+        Page::parse(b, pgno)
+    }
+
+    /// The record form of the records on `page`.
+    pub fn record_form(&self, page: &Page) -> RecordForm {
+        if page.header.has(flags::NEW_RECORD_FORMAT) {
+            RecordForm::Ese98 {
+                large_page: !page.is_small(),
+            }
+        } else {
+            RecordForm::Ese97
+        }
+    }
+
+    /// Walks the B-tree rooted at `root` (object `objid`) depth first, calling `visit` for
+    /// every live leaf node in key order. Every page visited is passed to `on_page`.
+    pub fn walk<F, P>(&self, root: u32, objid: u32, on_page: P, visit: F) -> Result<(), EseError>
+    where
+        F: FnMut(LeafEntry<'a, '_>) -> Result<ControlFlow<()>, EseError>,
+        P: FnMut(&Page<'a>),
+    {
+        self.walk_inner(root, objid, true, on_page, visit)
+    }
+
+    fn walk_inner<F, P>(
+        &self,
+        root: u32,
+        objid: u32,
+        leaf_nodes: bool,
+        mut on_page: P,
+        mut visit: F,
+    ) -> Result<(), EseError>
+    where
+        F: FnMut(LeafEntry<'a, '_>) -> Result<ControlFlow<()>, EseError>,
+        P: FnMut(&Page<'a>),
+    {
+        let mut seen: HashSet<u32> = HashSet::new();
+        // Stack of (pgno, depth, offset of the pointer that named it).
+        let mut stack = vec![(root, 0usize, 0u64)];
+        while let Some((pgno, depth, named_at)) = stack.pop() {
+            let what = if depth == 0 {
+                "tree root"
+            } else {
+                "branch node"
+            };
+            let page = self.page(pgno, named_at, what)?;
+            let tree_err = |what| EseError::Tree {
+                offset: page.offset(),
+                pgno,
+                objid,
+                what,
+            };
+            if !seen.insert(pgno) {
+                return Err(tree_err("page reached twice (a loop or a shared child)"));
+            }
+            if depth > MAX_TREE_DEPTH {
+                return Err(tree_err("tree deeper than 32 levels"));
+            }
+            if page.header.flags == 0 && page.header.checksum == 0 {
+                return Err(tree_err(
+                    "page is uninitialised (all zero) but linked into the tree",
+                ));
+            }
+            if page.header.objid_fdp != objid {
+                return Err(EseError::corrupt(
+                    page.offset() + crate::ese::page::offsets::OBJID_FDP as u64,
+                    pgno,
+                    "page objidFDP",
+                    objid.to_string(),
+                    page.header.objid_fdp.to_string(),
+                ));
+            }
+            if depth == 0 && !page.header.has(flags::ROOT) {
+                return Err(tree_err("tree root page lacks the root flag"));
+            }
+            on_page(&page);
+            if page.header.has(flags::LEAF) {
+                if !leaf_nodes {
+                    continue;
+                }
+                for itag in page.line_tags() {
+                    let node = Node::parse(&page, itag)?;
+                    if node.is_deleted() {
+                        continue;
+                    }
+                    if visit(LeafEntry { page: &page, node })?.is_break() {
+                        return Ok(());
+                    }
+                }
+            } else {
+                let mut children = Vec::new();
+                for itag in page.line_tags() {
+                    let node = Node::parse(&page, itag)?;
+                    if node.is_deleted() {
+                        continue;
+                    }
+                    let child = node.data.u32("branch child pgno", 0)?;
+                    children.push((child, depth + 1, node.data.base()));
+                }
+                stack.extend(children.into_iter().rev());
+            }
+        }
+        Ok(())
+    }
+
+    /// Every page of the tree rooted at `root`.
+    pub fn tree_pages(&self, root: u32, objid: u32) -> Result<Vec<u32>, EseError> {
+        let mut pages = Vec::new();
+        self.walk(
+            root,
+            objid,
+            |p| pages.push(p.pgno),
+            |_| Ok(ControlFlow::Continue(())),
+        )?;
+        Ok(pages)
+    }
+}

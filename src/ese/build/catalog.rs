@@ -1,0 +1,409 @@
+//! The catalog (`MSysObjects`), its shadow copy and its two secondary indexes: one row per
+//! table, column, and index of every table, the system tables included.
+//!
+//! Source: reference/ese.md §6 (\[MS\] `cat.hxx`, `_cat.cxx` `rgcdescMSO`/`rgidescMSO`): fixed
+//! object ids and root pages, the catalog columns and their ids, the row types, index
+//! `KeyFldIDs` in the ESE97 (`i16` fid, negative = descending) and ESE98 (4-byte `IDXSEG`)
+//! forms, and the flag values; the values that the engine fills in (densities, `LCMapFlags`,
+//! system flags) are those of the catalog of \[V\] basic.edb.
+
+use super::key::{push_catalog_name, push_segment};
+use super::record::{coltyp_code, RecordLayout, CODE_PAGE_WESTERN};
+use super::{ColumnDef, ColumnType, Format, Storage, TableDef, Value};
+
+/// Object ids and root pages fixed by the engine (reference §6 "Catalog location").
+pub const OBJID_SYSTEM_ROOT: u32 = 1;
+pub const PGNO_SYSTEM_ROOT: u32 = 1;
+pub const PGNO_SYSTEM_ROOT_OE: u32 = 2;
+pub const OBJID_CATALOG: u32 = 2;
+pub const PGNO_CATALOG: u32 = 4;
+pub const OBJID_CATALOG_SHADOW: u32 = 3;
+pub const PGNO_CATALOG_SHADOW: u32 = 24;
+pub const OBJID_CATALOG_NAME_INDEX: u32 = 4;
+pub const PGNO_CATALOG_NAME_INDEX: u32 = 7;
+pub const OBJID_CATALOG_ROOT_OBJECTS: u32 = 5;
+pub const PGNO_CATALOG_ROOT_OBJECTS: u32 = 10;
+/// The first object id left to user objects.
+pub const OBJID_FIRST_USER: u32 = 6;
+/// `MSysObjects` owns pages 4..=23 (its primary extent, \[V\] basic.edb: `cpgPrimary` 20);
+/// the pages after the three roots and their space trees hold the catalog's other pages.
+pub const CATALOG_EXTENT_LAST: u32 = 23;
+pub const CATALOG_FREE_FIRST: u32 = 13;
+
+pub const NAME_MSYSOBJECTS: &str = "MSysObjects";
+pub const NAME_MSYSOBJECTS_SHADOW: &str = "MSysObjectsShadow";
+
+/// `SYSOBJ` row types (reference §6).
+pub const SYSOBJ_TABLE: i16 = 1;
+pub const SYSOBJ_COLUMN: i16 = 2;
+pub const SYSOBJ_INDEX: i16 = 3;
+
+/// `JET_bitColumnFixed`, `JET_bitColumnTagged` (reference §6 column flags).
+pub const COLUMN_FLAG_FIXED: i32 = 0x1;
+pub const COLUMN_FLAG_TAGGED: i32 = 0x2;
+/// `JET_bitObjectSystem | JET_bitObjectTableFixedDDL` on the system tables (\[V\] basic.edb).
+pub const TABLE_FLAGS_SYSTEM: i32 = 0xC000_0000_u32 as i32;
+/// IDBFLAG bits (reference §6, \[MS\] `idb.hxx`).
+pub const IDB_UNIQUE: u32 = 0x1;
+pub const IDB_ALLOW_ALL_NULLS: u32 = 0x2;
+pub const IDB_ALLOW_FIRST_NULL: u32 = 0x4;
+pub const IDB_ALLOW_SOME_NULLS: u32 = 0x8;
+pub const IDB_NO_NULL_SEG: u32 = 0x10;
+pub const IDB_PRIMARY: u32 = 0x20;
+/// IDXFLAG `fIDXExtendedColumns`: `KeyFldIDs` holds 4-byte `IDXSEG`s (from 0x620,7).
+pub const IDX_EXTENDED_COLUMNS: u32 = 0x1;
+/// `IDXSEG.bFlags` descending bit.
+pub const IDXSEG_DESCENDING: u8 = 0x40;
+/// Table/index density and index `LCMapFlags` as the engine writes them (\[V\] basic.edb).
+pub const DENSITY: i32 = 80;
+pub const LCMAP_FLAGS: i32 = 0x0003_0401;
+/// LCID en-US for index `PagesOrLocale`.
+pub const LCID_EN_US: i32 = 0x409;
+
+/// The `MSysObjects` columns of one form: ESE97 has the fixed columns up to `LCMapFlags` and
+/// the variable ones up to `ConditionalColumns` (revision 1); revision 3 added the two tagged
+/// callback columns (reference §1 revision history, §6 column table).
+pub fn catalog_def(format: Format, name: &str) -> TableDef {
+    let c = |name: &str, coltyp: ColumnType, storage: Storage, max_len: u32| ColumnDef {
+        name: name.into(),
+        coltyp,
+        storage,
+        max_len,
+        code_page: if coltyp == ColumnType::Text {
+            CODE_PAGE_WESTERN
+        } else {
+            0
+        },
+    };
+    use ColumnType::*;
+    use Storage::*;
+    let mut columns = vec![
+        c("ObjidTable", Long, Fixed, 4),
+        c("Type", Short, Fixed, 2),
+        c("Id", Long, Fixed, 4),
+        c("ColtypOrPgnoFDP", Long, Fixed, 4),
+        c("SpaceUsage", Long, Fixed, 4),
+        c("Flags", Long, Fixed, 4),
+        c("PagesOrLocale", Long, Fixed, 4),
+        c("RootFlag", Bit, Fixed, 1),
+        c("RecordOffset", Short, Fixed, 2),
+        c("LCMapFlags", Long, Fixed, 4),
+        c("Name", Text, Variable, 255),
+        c("Stats", Binary, Variable, 255),
+        c("TemplateTable", Text, Variable, 255),
+        c("DefaultValue", Binary, Variable, 255),
+        c("KeyFldIDs", Binary, Variable, 255),
+        c("VarSegMac", Binary, Variable, 255),
+        c("ConditionalColumns", Binary, Variable, 255),
+    ];
+    if format == Format::Ese98 {
+        columns.push(c("CallbackData", LongBinary, Tagged, 0));
+        columns.push(c("CallbackDependencies", LongBinary, Tagged, 0));
+    }
+    let seg = |n: &str| (n.to_string(), true);
+    let mut indexes = vec![IndexDefLite::new("Id", true, &["ObjidTable", "Type", "Id"])];
+    if name == NAME_MSYSOBJECTS {
+        indexes.push(IndexDefLite::new(
+            "Name",
+            false,
+            &["ObjidTable", "Type", "Name"],
+        ));
+        indexes.push(IndexDefLite::new(
+            "RootObjects",
+            false,
+            &["RootFlag", "Name"],
+        ));
+    }
+    TableDef {
+        name: name.into(),
+        columns,
+        indexes: indexes
+            .into_iter()
+            .map(|i| super::IndexDef {
+                name: i.name.into(),
+                columns: i.columns.iter().map(|n| seg(n)).collect(),
+                primary: i.primary,
+                unique: true,
+            })
+            .collect(),
+    }
+}
+
+struct IndexDefLite {
+    name: &'static str,
+    primary: bool,
+    columns: Vec<&'static str>,
+}
+
+impl IndexDefLite {
+    fn new(name: &'static str, primary: bool, columns: &[&'static str]) -> Self {
+        IndexDefLite {
+            name,
+            primary,
+            columns: columns.to_vec(),
+        }
+    }
+}
+
+/// One index as the catalog describes it.
+#[derive(Clone, Debug)]
+pub struct CatalogIndex {
+    pub name: String,
+    pub objid: u32,
+    pub pgno_fdp: u32,
+    /// IDBFLAG bits.
+    pub idb_flags: u32,
+    /// (column id, ascending) per segment.
+    pub segments: Vec<(u16, bool)>,
+}
+
+/// One table as the catalog describes it.
+pub struct CatalogTable<'a> {
+    pub def: &'a TableDef,
+    pub layout: &'a RecordLayout,
+    pub objid: u32,
+    pub pgno_fdp: u32,
+    /// Pages the table owns (its `PagesOrLocale`, "initial pages").
+    pub pages: u32,
+    pub system: bool,
+    pub indexes: Vec<CatalogIndex>,
+}
+
+/// One catalog row: its primary key, its record, and its keys in the two catalog indexes.
+pub struct CatalogRow {
+    pub key: Vec<u8>,
+    pub record: Vec<u8>,
+    pub name_key: Vec<u8>,
+    /// Only table rows are in `RootObjects` (its IDB flags leave out rows whose first
+    /// segment, `RootFlag`, is NULL).
+    pub root_key: Option<Vec<u8>>,
+}
+
+/// `KeyFldIDs` of an index in the given form.
+pub fn key_fld_ids(format: Format, segments: &[(u16, bool)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(segments.len() * 4);
+    for &(fid, asc) in segments {
+        match format {
+            Format::Ese97 => {
+                let v = if asc { fid as i16 } else { -(fid as i16) };
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            Format::Ese98 => {
+                out.push(if asc { 0 } else { IDXSEG_DESCENDING });
+                out.push(0);
+                out.extend_from_slice(&fid.to_le_bytes());
+            }
+        }
+    }
+    out
+}
+
+/// Catalog field values of one row, in `catalog_def` column order.
+struct Row {
+    objid_table: u32,
+    typ: i16,
+    id: u32,
+    coltyp_or_pgno: u32,
+    space_usage: i32,
+    flags: i32,
+    pages_or_locale: i32,
+    root_flag: bool,
+    record_offset: Option<i16>,
+    lcmap_flags: Option<i32>,
+    name: String,
+    key_fld_ids: Option<Vec<u8>>,
+}
+
+/// Every catalog row of `tables`, sorted by the catalog's primary key.
+pub fn catalog_rows(format: Format, tables: &[CatalogTable<'_>]) -> Vec<CatalogRow> {
+    let def = catalog_def(format, NAME_MSYSOBJECTS);
+    let layout = RecordLayout::new(&def).expect("the catalog schema is valid");
+    let mut rows = Vec::new();
+    for t in tables {
+        rows.push(Row {
+            objid_table: t.objid,
+            typ: SYSOBJ_TABLE,
+            id: t.objid,
+            coltyp_or_pgno: t.pgno_fdp,
+            space_usage: DENSITY,
+            flags: if t.system { TABLE_FLAGS_SYSTEM } else { 0 },
+            pages_or_locale: t.pages as i32,
+            root_flag: true,
+            record_offset: None,
+            lcmap_flags: None,
+            name: t.def.name.clone(),
+            key_fld_ids: None,
+        });
+        for (c, p) in t.def.columns.iter().zip(&t.layout.places) {
+            let (space_usage, flags) = match c.storage {
+                Storage::Fixed => (i32::from(p.size), COLUMN_FLAG_FIXED),
+                Storage::Variable => (c.max_len as i32, 0),
+                Storage::Tagged => (c.max_len as i32, COLUMN_FLAG_TAGGED),
+            };
+            rows.push(Row {
+                objid_table: t.objid,
+                typ: SYSOBJ_COLUMN,
+                id: u32::from(p.fid),
+                coltyp_or_pgno: coltyp_code(c.coltyp),
+                space_usage,
+                flags,
+                pages_or_locale: i32::from(c.code_page),
+                root_flag: false,
+                record_offset: (c.storage == Storage::Fixed).then_some(p.offset as i16),
+                lcmap_flags: None,
+                name: c.name.clone(),
+                key_fld_ids: None,
+            });
+        }
+        for ix in &t.indexes {
+            let idx_flags = match format {
+                Format::Ese97 => 0,
+                Format::Ese98 => IDX_EXTENDED_COLUMNS,
+            };
+            rows.push(Row {
+                objid_table: t.objid,
+                typ: SYSOBJ_INDEX,
+                id: ix.objid,
+                coltyp_or_pgno: ix.pgno_fdp,
+                space_usage: DENSITY,
+                flags: (ix.idb_flags | (idx_flags << 16)) as i32,
+                pages_or_locale: LCID_EN_US,
+                root_flag: false,
+                record_offset: None,
+                lcmap_flags: Some(LCMAP_FLAGS),
+                name: ix.name.clone(),
+                key_fld_ids: Some(key_fld_ids(format, &ix.segments)),
+            });
+        }
+    }
+    let mut out: Vec<CatalogRow> = rows
+        .into_iter()
+        .map(|r| {
+            let mut key = Vec::new();
+            push_long(&mut key, r.objid_table);
+            push_short(&mut key, r.typ);
+            push_long(&mut key, r.id);
+            let mut name_key = Vec::new();
+            push_long(&mut name_key, r.objid_table);
+            push_short(&mut name_key, r.typ);
+            push_catalog_name(&mut name_key, &r.name);
+            let root_key = (r.typ == SYSOBJ_TABLE).then(|| {
+                let mut k = Vec::new();
+                push_segment(
+                    &mut k,
+                    ColumnType::Bit,
+                    Storage::Fixed,
+                    &Value::Bit(true),
+                    true,
+                )
+                .expect("bit segment");
+                push_catalog_name(&mut k, &r.name);
+                k
+            });
+            let nulls = layout.columns.len() - 11;
+            let mut values = vec![
+                Value::Long(r.objid_table as i32),
+                Value::Short(r.typ),
+                Value::Long(r.id as i32),
+                Value::Long(r.coltyp_or_pgno as i32),
+                Value::Long(r.space_usage),
+                Value::Long(r.flags),
+                Value::Long(r.pages_or_locale),
+                if r.root_flag {
+                    Value::Bit(true)
+                } else {
+                    Value::Null
+                },
+                r.record_offset.map_or(Value::Null, Value::Short),
+                r.lcmap_flags.map_or(Value::Null, Value::Long),
+                Value::Text(r.name),
+            ];
+            values.extend(std::iter::repeat(Value::Null).take(nulls));
+            if let Some(k) = r.key_fld_ids {
+                values[14] = Value::Binary(k);
+            }
+            let mut record = Vec::new();
+            layout.encode(format, &values, &mut record);
+            CatalogRow {
+                key,
+                record,
+                name_key,
+                root_key,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    out
+}
+
+fn push_long(out: &mut Vec<u8>, v: u32) {
+    push_segment(
+        out,
+        ColumnType::Long,
+        Storage::Fixed,
+        &Value::Long(v as i32),
+        true,
+    )
+    .expect("long segment");
+}
+
+fn push_short(out: &mut Vec<u8>, v: i16) {
+    push_segment(
+        out,
+        ColumnType::Short,
+        Storage::Fixed,
+        &Value::Short(v),
+        true,
+    )
+    .expect("short segment");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_fld_ids_in_both_forms() {
+        assert_eq!(
+            key_fld_ids(Format::Ese97, &[(1, true), (2, false)]),
+            [1, 0, 0xFE, 0xFF]
+        );
+        assert_eq!(
+            key_fld_ids(Format::Ese98, &[(1, true), (128, false)]),
+            [0, 0, 1, 0, 0x40, 0, 128, 0]
+        );
+    }
+
+    #[test]
+    fn catalog_keys_match_the_engine_layout() {
+        let def = catalog_def(Format::Ese98, NAME_MSYSOBJECTS);
+        let layout = RecordLayout::new(&def).unwrap();
+        let t = CatalogTable {
+            def: &def,
+            layout: &layout,
+            objid: 2,
+            pgno_fdp: 4,
+            pages: 20,
+            system: true,
+            indexes: vec![],
+        };
+        let rows = catalog_rows(Format::Ese98, &[t]);
+        // [V] basic.edb: the MSysObjects table row key and a column row's Name-index key.
+        assert_eq!(
+            rows[0].key,
+            b"\x7f\x80\x00\x00\x02\x7f\x80\x01\x7f\x80\x00\x00\x02"
+        );
+        assert_eq!(
+            rows[0].root_key.as_deref(),
+            Some(&b"\x7f\xff\x7fMSYSOBJECTS\x00"[..])
+        );
+        assert_eq!(
+            rows[1].key,
+            b"\x7f\x80\x00\x00\x02\x7f\x80\x02\x7f\x80\x00\x00\x01"
+        );
+        assert!(rows[1].root_key.is_none());
+        // Column row record: fidFixedLastInRec 10, Name present.
+        assert_eq!(rows[1].record[0], 10);
+        assert_eq!(rows[1].record[1], 128);
+    }
+}

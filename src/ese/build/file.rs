@@ -1,0 +1,220 @@
+//! The output file: pages streamed in page-number order through a large buffer, with the few
+//! pages whose contents are known only at the end (tree roots reserved at the start of a run,
+//! the catalog, the header) written in place afterwards.
+//!
+//! Page `pgno` is at byte `(pgno + 1) * 4096`: two header pages come first (reference §1,
+//! \[MS\] `OffsetOfPgno`, `cpgDBReserved = 2`).
+
+use super::error::BuildError;
+use super::page::PAGE_SIZE;
+use super::tree::PageSink;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// Header pages before database page 1 (`cpgDBReserved`).
+pub const HEADER_PAGES: u64 = 2;
+/// Write buffer: large enough that the disk sees big sequential writes.
+const WRITE_BUFFER: usize = 8 << 20;
+
+pub fn page_offset(pgno: u32) -> u64 {
+    (u64::from(pgno) + HEADER_PAGES - 1) * PAGE_SIZE as u64
+}
+
+pub struct PageFile {
+    path: PathBuf,
+    w: BufWriter<File>,
+    /// The next page of the sequential stream.
+    expected: u32,
+    /// Pages finished ahead of the stream (a handful: one per tree level at most).
+    pending: BTreeMap<u32, Vec<u8>>,
+    next_alloc: u32,
+    dbtime: u64,
+    zero: Vec<u8>,
+}
+
+impl PageFile {
+    /// Creates `path`; the sequential stream starts at page `first`.
+    pub fn create(path: &Path, first: u32) -> Result<PageFile, BuildError> {
+        let file = File::create(path).map_err(|source| BuildError::Io {
+            path: path.to_path_buf(),
+            op: "create",
+            offset: 0,
+            source,
+        })?;
+        let mut w = BufWriter::with_capacity(WRITE_BUFFER, file);
+        let at = page_offset(first);
+        w.seek(SeekFrom::Start(at))
+            .map_err(|source| BuildError::Io {
+                path: path.to_path_buf(),
+                op: "seek",
+                offset: at,
+                source,
+            })?;
+        Ok(PageFile {
+            path: path.to_path_buf(),
+            w,
+            expected: first,
+            pending: BTreeMap::new(),
+            next_alloc: first,
+            dbtime: 0,
+            zero: vec![0u8; PAGE_SIZE],
+        })
+    }
+
+    fn io(&self, op: &'static str, offset: u64, source: std::io::Error) -> BuildError {
+        BuildError::Io {
+            path: self.path.clone(),
+            op,
+            offset,
+            source,
+        }
+    }
+
+    /// The page the next `alloc` returns.
+    pub fn peek_alloc(&self) -> u32 {
+        self.next_alloc
+    }
+
+    /// The last page allocated so far.
+    pub fn last_allocated(&self) -> u32 {
+        self.next_alloc - 1
+    }
+
+    /// The database time stamped so far (the header's `dbtimeDirtied` must be at least this).
+    pub fn dbtime_now(&self) -> u64 {
+        self.dbtime
+    }
+
+    /// Reserves `n` pages at the current end of the stream, to be filled by `write_at` later;
+    /// they are written as zeros now. Only between trees (nothing pending).
+    pub fn reserve(&mut self, n: u32) -> Result<u32, BuildError> {
+        debug_assert!(self.pending.is_empty() && self.expected == self.next_alloc);
+        let first = self.next_alloc;
+        for _ in 0..n {
+            self.next_alloc += 1;
+            let at = page_offset(self.expected);
+            let zero = std::mem::take(&mut self.zero);
+            let r = self.w.write_all(&zero);
+            self.zero = zero;
+            r.map_err(|e| self.io("write", at, e))?;
+            self.expected += 1;
+        }
+        Ok(first)
+    }
+
+    /// Writes a page outside the stream (a reserved page, the catalog area, the header).
+    pub fn write_at(&mut self, offset: u64, page: &[u8]) -> Result<(), BuildError> {
+        self.w
+            .seek(SeekFrom::Start(offset))
+            .map_err(|e| self.io("seek", offset, e))?;
+        self.w
+            .write_all(page)
+            .map_err(|e| self.io("write", offset, e))?;
+        let back = page_offset(self.expected);
+        self.w
+            .seek(SeekFrom::Start(back))
+            .map_err(|e| self.io("seek", back, e))?;
+        Ok(())
+    }
+
+    /// Flushes everything; the stream must be complete. Returns the number of database pages.
+    pub fn finish(mut self) -> Result<u32, BuildError> {
+        if let Some((&pgno, _)) = self.pending.iter().next() {
+            return Err(self.io(
+                "finish",
+                page_offset(pgno),
+                std::io::Error::other(format!("page {pgno} was never reached by the stream")),
+            ));
+        }
+        let end = page_offset(self.expected);
+        self.w.flush().map_err(|e| self.io("flush", end, e))?;
+        let file = self.w.get_ref();
+        file.set_len(end).map_err(|e| self.io("set_len", end, e))?;
+        Ok(self.expected - 1)
+    }
+}
+
+impl PageSink for PageFile {
+    fn alloc(&mut self) -> Result<u32, BuildError> {
+        let p = self.next_alloc;
+        self.next_alloc = p
+            .checked_add(1)
+            .ok_or_else(|| BuildError::Schema("database exceeds 2^32 pages".into()))?;
+        Ok(p)
+    }
+
+    fn dbtime(&mut self) -> u64 {
+        self.dbtime += 1;
+        self.dbtime
+    }
+
+    fn write(&mut self, pgno: u32, page: &[u8]) -> Result<(), BuildError> {
+        if pgno != self.expected {
+            self.pending.insert(pgno, page.to_vec());
+            return Ok(());
+        }
+        let at = page_offset(pgno);
+        self.w
+            .write_all(page)
+            .map_err(|e| self.io("write", at, e))?;
+        self.expected += 1;
+        while let Some(p) = self.pending.remove(&self.expected) {
+            let at = page_offset(self.expected);
+            self.w.write_all(&p).map_err(|e| self.io("write", at, e))?;
+            self.expected += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Pages of the fixed system area (the catalog's free pages), written in place.
+pub struct SystemArea<'a> {
+    pub file: &'a mut PageFile,
+    pub next: u32,
+    pub last: u32,
+    /// Pages handed out, in order.
+    pub used: Vec<u32>,
+}
+
+impl PageSink for SystemArea<'_> {
+    fn alloc(&mut self) -> Result<u32, BuildError> {
+        if self.next > self.last {
+            return Err(BuildError::Schema(format!(
+                "the catalog needs more pages than its fixed area (pages up to {})",
+                self.last
+            )));
+        }
+        self.next += 1;
+        self.used.push(self.next - 1);
+        Ok(self.next - 1)
+    }
+
+    fn dbtime(&mut self) -> u64 {
+        self.file.dbtime()
+    }
+
+    fn write(&mut self, pgno: u32, page: &[u8]) -> Result<(), BuildError> {
+        self.file.write_at(page_offset(pgno), page)
+    }
+}
+
+/// Counts the pages a tree would take, writing nothing (sizing the catalog before the data).
+#[derive(Default)]
+pub struct CountingSink {
+    pub allocated: u32,
+}
+
+impl PageSink for CountingSink {
+    fn alloc(&mut self) -> Result<u32, BuildError> {
+        self.allocated += 1;
+        Ok(self.allocated)
+    }
+    fn dbtime(&mut self) -> u64 {
+        0
+    }
+    fn write(&mut self, _: u32, _: &[u8]) -> Result<(), BuildError> {
+        Ok(())
+    }
+}

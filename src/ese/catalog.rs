@@ -1,0 +1,429 @@
+//! The catalog (`MSysObjects`): tables, columns, indexes and long-value trees.
+//!
+//! Source: reference/ese.md §6 ([MS] `cat.hxx`, `_cat.cxx` `rgcdescMSO`): catalog root at
+//! page 4 (objid 2); fixed catalog columns at stable record offsets; `KeyFldIDs` in the ESE97
+//! i16 form or the 4-byte IDXSEG form (index flag `fIDXExtendedColumns`).
+
+use crate::bytes::Bytes;
+use crate::ese::btree::Database;
+use crate::ese::error::EseError;
+use crate::ese::record::{Record, FID_TAGGED_FIRST, FID_VAR_FIRST};
+use serde::Serialize;
+use std::ops::ControlFlow;
+
+/// `MSysObjects` root page and object id ([MS] `cat.hxx`).
+pub const CATALOG_PGNO: u32 = 4;
+pub const CATALOG_OBJID: u32 = 2;
+
+/// Catalog columns: (fid, record offset) of the fixed ones; fids of the variable ones.
+mod col {
+    pub const OBJID_TABLE: (u16, usize) = (1, 4);
+    pub const TYPE: (u16, usize) = (2, 8);
+    pub const ID: (u16, usize) = (3, 10);
+    pub const COLTYP_OR_PGNO_FDP: (u16, usize) = (4, 14);
+    pub const SPACE_USAGE: (u16, usize) = (5, 18);
+    pub const FLAGS: (u16, usize) = (6, 22);
+    pub const PAGES_OR_LOCALE: (u16, usize) = (7, 26);
+    pub const RECORD_OFFSET: (u16, usize) = (9, 31);
+    pub const NAME: u16 = 128;
+    pub const TEMPLATE_TABLE: u16 = 130;
+    pub const DEFAULT_VALUE: u16 = 131;
+    pub const KEY_FLD_IDS: u16 = 132;
+}
+
+/// `SYSOBJ` types (catalog column `Type`).
+pub mod sysobj {
+    pub const TABLE: u16 = 1;
+    pub const COLUMN: u16 = 2;
+    pub const INDEX: u16 = 3;
+    pub const LONG_VALUE: u16 = 4;
+}
+
+/// Index flags: high u16 `IDXFLAG` `fIDXExtendedColumns` = 4-byte IDXSEG key columns.
+const IDX_EXTENDED_COLUMNS: u32 = 0x0001 << 16;
+/// Low u16 `IDBFLAG` bits.
+const IDB_UNIQUE: u32 = 0x0001;
+const IDB_PRIMARY: u32 = 0x0020;
+/// 4-byte IDXSEG flag byte: descending segment.
+const IDXSEG_DESCENDING: u8 = 0x40;
+
+/// `JET_coltyp` names ([MS] `jethdr.w`).
+pub fn coltyp_name(coltyp: u32) -> &'static str {
+    match coltyp {
+        0 => "Nil",
+        1 => "Bit",
+        2 => "UnsignedByte",
+        3 => "Short",
+        4 => "Long",
+        5 => "Currency",
+        6 => "IEEESingle",
+        7 => "IEEEDouble",
+        8 => "DateTime",
+        9 => "Binary",
+        10 => "Text",
+        11 => "LongBinary",
+        12 => "LongText",
+        13 => "SLV",
+        14 => "UnsignedLong",
+        15 => "LongLong",
+        16 => "GUID",
+        17 => "UnsignedShort",
+        _ => "unknown",
+    }
+}
+
+/// The natural size of a fixed column type; `None` for Binary/Text (size = `SpaceUsage`).
+pub fn coltyp_fixed_size(coltyp: u32) -> Option<usize> {
+    Some(match coltyp {
+        1 | 2 => 1,
+        3 | 17 => 2,
+        4 | 6 | 14 => 4,
+        5 | 7 | 8 | 15 => 8,
+        16 => 16,
+        _ => return None,
+    })
+}
+
+/// Where a column lives in a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Storage {
+    Fixed,
+    Variable,
+    Tagged,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Column {
+    pub fid: u16,
+    pub name: String,
+    pub coltyp: u32,
+    pub storage: Storage,
+    /// `SpaceUsage`: maximum length.
+    pub cb_max: u32,
+    pub flags: u32,
+    pub code_page: u32,
+    /// Fixed columns: the offset in the record (computed from the sizes of lower fids).
+    pub fixed_offset: Option<usize>,
+    /// Fixed columns: the size in bytes.
+    pub fixed_size: Option<usize>,
+    /// The catalog `DefaultValue`: what a record that lacks the column reads as.
+    pub default_value: Option<Vec<u8>>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct IndexSegment {
+    pub fid: u16,
+    pub descending: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Index {
+    pub name: String,
+    pub objid: u32,
+    pub pgno_fdp: u32,
+    pub flags: u32,
+    pub lcid: u32,
+    pub segments: Vec<IndexSegment>,
+}
+
+impl Index {
+    pub fn is_primary(&self) -> bool {
+        self.flags & IDB_PRIMARY != 0
+    }
+
+    pub fn is_unique(&self) -> bool {
+        self.flags & IDB_UNIQUE != 0
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Table {
+    pub name: String,
+    pub objid: u32,
+    pub pgno_fdp: u32,
+    pub flags: u32,
+    pub template: Option<String>,
+    pub columns: Vec<Column>,
+    pub indexes: Vec<Index>,
+    /// Root page and objid of the long-value tree, if the table has one.
+    pub long_values: Option<(u32, u32)>,
+}
+
+impl Table {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    pub fn column_by_fid(&self, fid: u16) -> Option<&Column> {
+        self.columns.iter().find(|c| c.fid == fid)
+    }
+
+    /// Whether `fid` is a key segment of any index.
+    pub fn is_indexed(&self, fid: u16) -> bool {
+        self.indexes
+            .iter()
+            .any(|i| i.segments.iter().any(|s| s.fid == fid))
+    }
+
+    /// Fills in fixed offsets and sizes (fids in order, first column at offset 4).
+    fn lay_out_fixed(&mut self) {
+        self.columns.sort_by_key(|c| c.fid);
+        let mut offset = crate::ese::record::FIXED_DATA_START;
+        for c in self.columns.iter_mut() {
+            if c.storage != Storage::Fixed {
+                continue;
+            }
+            let size = coltyp_fixed_size(c.coltyp).unwrap_or(c.cb_max as usize);
+            c.fixed_offset = Some(offset);
+            c.fixed_size = Some(size);
+            offset = offset.saturating_add(size);
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Catalog {
+    pub tables: Vec<Table>,
+}
+
+impl Catalog {
+    pub fn table(&self, name: &str) -> Option<&Table> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+
+    /// Reads the catalog of `db`.
+    pub fn read(db: &Database) -> Result<Catalog, EseError> {
+        let mut tables: Vec<Table> = Vec::new();
+        let mut pending_rows = Vec::new();
+        db.walk(
+            CATALOG_PGNO,
+            CATALOG_OBJID,
+            |_| {},
+            |entry| {
+                let form = db.record_form(entry.page);
+                let rec = Record::parse(entry.node.data, form)?;
+                pending_rows.push(CatalogRow::read(&rec)?);
+                Ok(ControlFlow::Continue(()))
+            },
+        )?;
+        for row in pending_rows {
+            match row.kind {
+                sysobj::TABLE => tables.push(Table {
+                    name: row.name,
+                    objid: row.id,
+                    pgno_fdp: row.coltyp_or_pgno,
+                    flags: row.flags,
+                    template: row.template,
+                    columns: Vec::new(),
+                    indexes: Vec::new(),
+                    long_values: None,
+                }),
+                sysobj::COLUMN | sysobj::INDEX | sysobj::LONG_VALUE => {
+                    let Some(table) = tables.iter_mut().find(|t| t.objid == row.objid_table) else {
+                        return Err(EseError::Catalog(format!(
+                            "row {:?} (type {}) names table objid {}, which has no table row \
+                             before it",
+                            row.name, row.kind, row.objid_table
+                        )));
+                    };
+                    match row.kind {
+                        sysobj::COLUMN => table.columns.push(row.into_column()?),
+                        sysobj::INDEX => table.indexes.push(row.into_index()?),
+                        _ => table.long_values = Some((row.coltyp_or_pgno, row.id)),
+                    }
+                }
+                _ => {}
+            }
+        }
+        for t in tables.iter_mut() {
+            t.lay_out_fixed();
+        }
+        Ok(Catalog { tables })
+    }
+}
+
+/// One catalog record, decoded.
+struct CatalogRow {
+    objid_table: u32,
+    kind: u16,
+    id: u32,
+    coltyp_or_pgno: u32,
+    space_usage: u32,
+    flags: u32,
+    pages_or_locale: u32,
+    name: String,
+    template: Option<String>,
+    key_fld_ids: Vec<u8>,
+    default_value: Option<Vec<u8>>,
+    at: u64,
+}
+
+impl CatalogRow {
+    fn read(rec: &Record) -> Result<CatalogRow, EseError> {
+        let u32_at = |(fid, off): (u16, usize)| -> Result<u32, EseError> {
+            Ok(match rec.fixed(fid, off, 4)? {
+                Some(b) => b.u32("catalog column", 0)?,
+                None => 0,
+            })
+        };
+        let kind = match rec.fixed(col::TYPE.0, col::TYPE.1, 2)? {
+            Some(b) => b.u16("catalog Type", 0)?,
+            None => 0,
+        };
+        let _ = col::RECORD_OFFSET;
+        let text = |fid| -> Result<Option<String>, EseError> {
+            Ok(rec
+                .variable(fid)?
+                .map(|b| String::from_utf8_lossy(b.as_slice()).into_owned()))
+        };
+        Ok(CatalogRow {
+            objid_table: u32_at(col::OBJID_TABLE)?,
+            kind,
+            id: u32_at(col::ID)?,
+            coltyp_or_pgno: u32_at(col::COLTYP_OR_PGNO_FDP)?,
+            space_usage: u32_at(col::SPACE_USAGE)?,
+            flags: u32_at(col::FLAGS)?,
+            pages_or_locale: u32_at(col::PAGES_OR_LOCALE)?,
+            name: text(col::NAME)?.unwrap_or_default(),
+            template: text(col::TEMPLATE_TABLE)?,
+            key_fld_ids: rec
+                .variable(col::KEY_FLD_IDS)?
+                .map(|b| b.as_slice().to_vec())
+                .unwrap_or_default(),
+            default_value: rec
+                .variable(col::DEFAULT_VALUE)?
+                .map(|b| b.as_slice().to_vec()),
+            at: rec.bytes.base(),
+        })
+    }
+
+    fn into_column(self) -> Result<Column, EseError> {
+        let fid = u16::try_from(self.id).map_err(|_| {
+            EseError::corrupt(
+                self.at,
+                0,
+                "catalog column id",
+                "a fid up to 65535",
+                self.id.to_string(),
+            )
+        })?;
+        let storage = if fid == 0 {
+            return Err(EseError::corrupt(
+                self.at,
+                0,
+                "catalog column id",
+                "a fid above 0",
+                "0",
+            ));
+        } else if fid < FID_VAR_FIRST {
+            Storage::Fixed
+        } else if fid < FID_TAGGED_FIRST {
+            Storage::Variable
+        } else {
+            Storage::Tagged
+        };
+        Ok(Column {
+            fid,
+            name: self.name,
+            coltyp: self.coltyp_or_pgno,
+            storage,
+            cb_max: self.space_usage,
+            flags: self.flags,
+            code_page: self.pages_or_locale,
+            fixed_offset: None,
+            fixed_size: None,
+            default_value: self.default_value,
+        })
+    }
+
+    fn into_index(self) -> Result<Index, EseError> {
+        let ids = Bytes::new(&self.key_fld_ids, self.at);
+        let mut segments = Vec::new();
+        if self.flags & IDX_EXTENDED_COLUMNS != 0 {
+            for i in 0..ids.len() / 4 {
+                let bflags = ids.u8("IDXSEG.bFlags", 4 * i)?;
+                segments.push(IndexSegment {
+                    fid: ids.u16("IDXSEG.fid", 4 * i + 2)?,
+                    descending: bflags & IDXSEG_DESCENDING != 0,
+                });
+            }
+        } else {
+            // ESE97 form: signed i16 fids, negative = descending.
+            for i in 0..ids.len() / 2 {
+                let v = ids.u16("IDXSEG_OLD", 2 * i)? as i16;
+                segments.push(IndexSegment {
+                    fid: v.unsigned_abs(),
+                    descending: v < 0,
+                });
+            }
+        }
+        Ok(Index {
+            name: self.name,
+            objid: self.id,
+            pgno_fdp: self.coltyp_or_pgno,
+            flags: self.flags,
+            lcid: self.pages_or_locale,
+            segments,
+        })
+    }
+}
+
+/// One row of a table met by [`walk_rows`].
+pub struct Row<'a, 'p> {
+    pub page: &'p crate::ese::page::Page<'a>,
+    pub node: crate::ese::node::Node<'a>,
+    pub record: Record<'a>,
+}
+
+/// Calls `visit` for every row of `table` in primary-key order.
+pub fn walk_rows<'a, F>(db: &Database<'a>, table: &Table, mut visit: F) -> Result<(), EseError>
+where
+    F: FnMut(Row<'a, '_>) -> Result<ControlFlow<()>, EseError>,
+{
+    db.walk(
+        table.pgno_fdp,
+        table.objid,
+        |_| {},
+        |entry| {
+            let record = Record::parse(entry.node.data, db.record_form(entry.page))?;
+            visit(Row {
+                page: entry.page,
+                node: entry.node,
+                record,
+            })
+        },
+    )
+}
+
+/// Number of rows of `table`.
+pub fn count_rows(db: &Database, table: &Table) -> Result<u64, EseError> {
+    let mut n = 0u64;
+    db.walk(
+        table.pgno_fdp,
+        table.objid,
+        |_| {},
+        |_| {
+            n += 1;
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
+    Ok(n)
+}
+
+/// Every page the table owns by reachability: its own tree, its index trees and its
+/// long-value tree (space-tree pages are not included).
+pub fn table_pages(db: &Database, table: &Table) -> Result<Vec<u32>, EseError> {
+    let mut pages = db.tree_pages(table.pgno_fdp, table.objid)?;
+    for index in &table.indexes {
+        if index.pgno_fdp != table.pgno_fdp {
+            pages.extend(db.tree_pages(index.pgno_fdp, index.objid)?);
+        }
+    }
+    if let Some((pgno, objid)) = table.long_values {
+        pages.extend(db.tree_pages(pgno, objid)?);
+    }
+    pages.sort_unstable();
+    pages.dedup();
+    Ok(pages)
+}

@@ -1,0 +1,218 @@
+//! Database pages: the page header (`PGHDR`, `PGHDR2` on 16/32 KiB pages) and the tag array.
+//!
+//! Source: reference/ese.md §3 ([MS] `cpage.hxx` `struct PGHDR`, page flags) and §4 (tags).
+
+use crate::bytes::Bytes;
+use crate::ese::error::EseError;
+
+/// Size of `PGHDR` (4/8 KiB pages).
+pub const SMALL_HEADER_LEN: usize = 40;
+/// Size of `PGHDR` + `PGHDR2` (16/32 KiB pages).
+pub const LARGE_HEADER_LEN: usize = 80;
+/// Pages up to this size keep node flags in the tag and 13-bit tag fields.
+pub const SMALL_PAGE_MAX: u32 = 8192;
+
+/// Page flags ([MS] `cpage.hxx`).
+pub mod flags {
+    pub const ROOT: u32 = 0x0001;
+    pub const LEAF: u32 = 0x0002;
+    pub const PARENT_OF_LEAF: u32 = 0x0004;
+    pub const EMPTY: u32 = 0x0008;
+    pub const SPACE_TREE: u32 = 0x0020;
+    pub const INDEX: u32 = 0x0040;
+    pub const LONG_VALUE: u32 = 0x0080;
+    pub const NON_UNIQUE_KEYS: u32 = 0x0400;
+    /// Records on the page are in the ESE98 form (absent on ESE97 pages).
+    pub const NEW_RECORD_FORMAT: u32 = 0x0800;
+    pub const NEW_CHECKSUM: u32 = 0x2000;
+}
+
+/// Offsets of `PGHDR` fields.
+pub mod offsets {
+    pub const DBTIME: usize = 8;
+    pub const PGNO_PREV: usize = 16;
+    pub const PGNO_NEXT: usize = 20;
+    pub const OBJID_FDP: usize = 24;
+    pub const CB_FREE: usize = 28;
+    pub const CB_UNCOMMITTED_FREE: usize = 30;
+    pub const IB_MIC_FREE: usize = 32;
+    pub const ITAG_STATE: usize = 34;
+    pub const FLAGS: usize = 36;
+}
+
+/// `itagState`: the low 12 bits count tags; newer engines keep reserved tags in bits 12..14.
+const ITAG_COUNT_MASK: u16 = 0x0FFF;
+
+/// The page header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageHeader {
+    pub checksum: u64,
+    pub dbtime_dirtied: u64,
+    pub pgno_prev: u32,
+    pub pgno_next: u32,
+    pub objid_fdp: u32,
+    pub cb_free: u16,
+    pub cb_uncommitted_free: u16,
+    pub ib_mic_free: u16,
+    pub itag_state: u16,
+    pub flags: u32,
+}
+
+impl PageHeader {
+    pub fn parse(b: &Bytes) -> Result<PageHeader, EseError> {
+        use offsets::*;
+        Ok(PageHeader {
+            checksum: b.u64("PGHDR.checksum", 0)?,
+            dbtime_dirtied: b.u64("PGHDR.dbtimeDirtied", DBTIME)?,
+            pgno_prev: b.u32("PGHDR.pgnoPrev", PGNO_PREV)?,
+            pgno_next: b.u32("PGHDR.pgnoNext", PGNO_NEXT)?,
+            objid_fdp: b.u32("PGHDR.objidFDP", OBJID_FDP)?,
+            cb_free: b.u16("PGHDR.cbFree", CB_FREE)?,
+            cb_uncommitted_free: b.u16("PGHDR.cbUncommittedFree", CB_UNCOMMITTED_FREE)?,
+            ib_mic_free: b.u16("PGHDR.ibMicFree", IB_MIC_FREE)?,
+            itag_state: b.u16("PGHDR.itagState", ITAG_STATE)?,
+            flags: b.u32("PGHDR.fFlags", FLAGS)?,
+        })
+    }
+
+    pub fn tag_count(&self) -> usize {
+        usize::from(self.itag_state & ITAG_COUNT_MASK)
+    }
+
+    /// Reserved tags at the end of the tag count (newer engines); at least 1 (tag 0).
+    pub fn reserved_tags(&self) -> usize {
+        usize::from(self.itag_state >> 12).max(1)
+    }
+
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+}
+
+/// One tag: a line's size, offset (relative to the end of the page header) and node flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tag {
+    pub cb: usize,
+    pub ib: usize,
+    /// `fNDVersion 0x1`, `fNDDeleted 0x2`, `fNDCompressed 0x4`.
+    pub flags: u8,
+}
+
+/// A page of a database file, parsed only as far as its header.
+#[derive(Clone, Copy)]
+pub struct Page<'a> {
+    pub pgno: u32,
+    pub header: PageHeader,
+    bytes: Bytes<'a>,
+    small: bool,
+}
+
+impl<'a> Page<'a> {
+    /// `bytes`: the whole page, based at its file offset.
+    pub fn parse(bytes: Bytes<'a>, pgno: u32) -> Result<Page<'a>, EseError> {
+        let header = PageHeader::parse(&bytes)?;
+        Ok(Page {
+            pgno,
+            header,
+            bytes,
+            small: bytes.len() <= SMALL_PAGE_MAX as usize,
+        })
+    }
+
+    pub fn bytes(&self) -> Bytes<'a> {
+        self.bytes
+    }
+
+    pub fn offset(&self) -> u64 {
+        self.bytes.base()
+    }
+
+    pub fn is_small(&self) -> bool {
+        self.small
+    }
+
+    pub fn header_len(&self) -> usize {
+        if self.small {
+            SMALL_HEADER_LEN
+        } else {
+            LARGE_HEADER_LEN
+        }
+    }
+
+    pub fn tag_count(&self) -> usize {
+        self.header.tag_count()
+    }
+
+    /// Tags of the lines (nodes): 1 .. count − reserved + 1, clamped to what the page holds.
+    pub fn line_tags(&self) -> std::ops::Range<usize> {
+        let end = self
+            .tag_count()
+            .saturating_sub(self.header.reserved_tags())
+            .saturating_add(1)
+            .min(self.tag_count());
+        1..end.max(1)
+    }
+
+    /// Page offset of tag `itag`'s 4-byte entry (tags grow backwards from the page end).
+    pub fn tag_entry_offset(&self, itag: usize) -> Result<usize, EseError> {
+        let back = itag
+            .checked_add(1)
+            .and_then(|n| n.checked_mul(4))
+            .filter(|&n| n <= self.bytes.len())
+            .ok_or_else(|| {
+                EseError::corrupt(
+                    self.offset(),
+                    self.pgno,
+                    "tag number",
+                    format!("a tag inside the page (count {})", self.tag_count()),
+                    itag.to_string(),
+                )
+            })?;
+        Ok(self.bytes.len() - back)
+    }
+
+    pub fn tag(&self, itag: usize) -> Result<Tag, EseError> {
+        let at = self.tag_entry_offset(itag)?;
+        let cb_ = self.bytes.u16("TAG.cb", at)?;
+        let ib_ = self.bytes.u16("TAG.ib", at + 2)?;
+        let (cb, ib, mut flags) = if self.small {
+            (cb_ & 0x1FFF, ib_ & 0x1FFF, (ib_ >> 13) as u8)
+        } else {
+            (cb_ & 0x7FFF, ib_ & 0x7FFF, 0)
+        };
+        let (cb, ib) = (usize::from(cb), usize::from(ib));
+        if !self.small && cb >= 2 {
+            // Large pages keep the node flags in the top bits of the line's first u16.
+            let first = self
+                .bytes
+                .u16("node flags", self.header_len() + ib)
+                .unwrap_or(0);
+            flags = (first >> 13) as u8;
+        }
+        Ok(Tag { cb, ib, flags })
+    }
+
+    /// The bytes of tag `itag`'s line, bounds-checked against the data area.
+    pub fn tag_data(&self, itag: usize) -> Result<(Tag, Bytes<'a>), EseError> {
+        let tag = self.tag(itag)?;
+        let start = self
+            .header_len()
+            .checked_add(tag.ib)
+            .ok_or_else(|| self.bad_tag(itag, tag))?;
+        let tags_start = self.bytes.len().saturating_sub(4 * self.tag_count());
+        if start + tag.cb > tags_start {
+            return Err(self.bad_tag(itag, tag));
+        }
+        Ok((tag, self.bytes.sub("tag data", start, tag.cb)?))
+    }
+
+    fn bad_tag(&self, itag: usize, tag: Tag) -> EseError {
+        EseError::corrupt(
+            self.offset() + self.tag_entry_offset(itag).unwrap_or(0) as u64,
+            self.pgno,
+            "tag",
+            "a line inside the data area",
+            format!("tag {itag} at ib {} with {} bytes", tag.ib, tag.cb),
+        )
+    }
+}

@@ -1,0 +1,68 @@
+//! Space trees: which pages a B-tree (or the whole database) owns.
+//!
+//! Source: reference/ese.md §6 ([MS] `space.hxx` `SPACE_HEADER`, `space.cxx` `SPEXTKEY`): tag 0
+//! of an FDP root page holds `{i32 cpgPrimary, u32 pgnoParent, u32 flags, u32 pgnoOE}`; with
+//! flag 0x01 (multiple extent) the owned extents are the leaves of the OE tree rooted at
+//! pgnoOE (key = big-endian pgnoLast, data = u32 cpg); otherwise the FDP owns
+//! `[pgnoFDP, pgnoFDP + cpgPrimary - 1]`.
+
+use crate::ese::btree::Database;
+use crate::ese::error::EseError;
+use std::ops::{ControlFlow, RangeInclusive};
+
+/// The database-wide space tree root ([MS] `pgnoSystemRoot`, `objidSystemRoot`).
+pub const DB_ROOT_PGNO: u32 = 1;
+pub const DB_ROOT_OBJID: u32 = 1;
+/// `SPACE_HEADER` flag byte 0: the FDP has an OE/AE tree pair.
+const SPACE_MULTIPLE_EXTENT: u32 = 0x01;
+
+/// The extents owned by the B-tree rooted at `pgno_fdp` (object `objid`).
+pub fn owned_extents(
+    db: &Database,
+    pgno_fdp: u32,
+    objid: u32,
+) -> Result<Vec<RangeInclusive<u32>>, EseError> {
+    let root = db.page(pgno_fdp, 0, "space root")?;
+    let (_, header) = root.tag_data(0)?;
+    let cpg_primary = header.i32("SPACE_HEADER.cpgPrimary", 0)?;
+    let flags = header.u32("SPACE_HEADER.flags", 8)?;
+    if flags & SPACE_MULTIPLE_EXTENT == 0 {
+        let cpg = u32::try_from(cpg_primary.max(1)).unwrap_or(1);
+        return Ok(vec![pgno_fdp..=pgno_fdp.saturating_add(cpg - 1)]);
+    }
+    let pgno_oe = header.u32("SPACE_HEADER.pgnoOE", 12)?;
+    let mut out = Vec::new();
+    db.walk(
+        pgno_oe,
+        objid,
+        |_| {},
+        |entry| {
+            let key = entry.node.key();
+            let k = crate::bytes::Bytes::new(&key, entry.node.suffix.base());
+            // The last 4 key bytes are pgnoLast (newer pool keys put a flag byte first).
+            let last = k.u32_be("SPEXTKEY.pgnoLast", key.len().saturating_sub(4))?;
+            let cpg = entry.node.data.u32("extent cpg", 0)?;
+            if cpg == 0 || cpg > last {
+                return Err(EseError::corrupt(
+                    entry.node.data.base(),
+                    entry.page.pgno,
+                    "owned extent size",
+                    format!("1..={last}"),
+                    cpg.to_string(),
+                ));
+            }
+            out.push(last - cpg + 1..=last);
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
+    Ok(out)
+}
+
+/// The highest page the database owns, per its root space tree.
+pub fn database_last_owned_page(db: &Database) -> Result<u32, EseError> {
+    Ok(owned_extents(db, DB_ROOT_PGNO, DB_ROOT_OBJID)?
+        .iter()
+        .map(|r| *r.end())
+        .max()
+        .unwrap_or(0))
+}

@@ -1,0 +1,54 @@
+//! Errors of the hive reader, editor and log replay. Every error names the absolute file
+//! offset it is about, when there is one.
+
+use crate::bytes::OutOfBounds;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegfError {
+    #[error(transparent)]
+    Bounds(#[from] OutOfBounds),
+    /// A structure that is not what the format says it must be.
+    #[error("at offset {offset:#x}: {what}")]
+    Corrupt { offset: u64, what: String },
+    /// Sequence numbers differ: the hive was not written to the end.
+    #[error(
+        "the hive is dirty (primary sequence number {primary}, secondary {secondary}); \
+         replay its transaction log first (--replay-log)"
+    )]
+    Dirty { primary: u32, secondary: u32 },
+    /// `verify` found problems; the hive is never written to.
+    #[error("the hive does not verify ({count} problem(s)); first at offset {offset:#x}: {what}")]
+    Flagged {
+        count: usize,
+        offset: u64,
+        what: String,
+    },
+    /// Something this hive's version or layout does not allow.
+    #[error("{what}")]
+    Unsupported { what: String },
+    #[error("key not found: {path}")]
+    KeyNotFound { path: String },
+    #[error("invalid name {name:?}: {why}")]
+    InvalidName { name: String, why: &'static str },
+    /// A transaction log that cannot be applied.
+    #[error("log {what}")]
+    Log { what: String },
+}
+
+impl RegfError {
+    pub fn corrupt(offset: u64, what: impl Into<String>) -> RegfError {
+        RegfError::Corrupt {
+            offset,
+            what: what.into(),
+        }
+    }
+
+    /// The absolute offset this error is about, if any.
+    pub fn offset(&self) -> Option<u64> {
+        match self {
+            RegfError::Bounds(b) => Some(b.offset),
+            RegfError::Corrupt { offset, .. } | RegfError::Flagged { offset, .. } => Some(*offset),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! The edit primitives on copies of the real samples (revision 0x14, XOR+ECC checksums; 4 and
+//! 8 KiB pages). After each edit: the file verifies; dissect.esedb and libesedb's
+//! `esedbexport` see the new value and nothing else changed; the byte difference is confined
+//! to the edited record, the page header's dbtime and checksum (plus, for a length change,
+//! the page's tags, free-space counters and moved lines), and the file header's dbtime and
+//! checksum in both copies.
+
+mod ese_support;
+
+use coldpatch::ese::btree::Database;
+use coldpatch::ese::catalog::{walk_rows, Catalog, Column, Storage, Table};
+use coldpatch::ese::edit::{apply, record_with_variable, ByteChange, EditError, EditSession};
+use coldpatch::ese::header::HeaderCopies;
+use coldpatch::ese::node::Node;
+use coldpatch::ese::record::{Record, RecordForm};
+use coldpatch::ese::verify::verify_file;
+use ese_support::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::ops::{ControlFlow, Range};
+use std::path::Path;
+use std::process::Command;
+
+/// The first row of `table`: (page, itag, absolute offset of its record).
+fn first_row(db: &Database, table: &Table) -> (u32, usize, u64) {
+    let mut found = None;
+    walk_rows(db, table, |row| {
+        found = Some((row.page.pgno, row.node.itag, row.node.data.base()));
+        Ok(ControlFlow::Break(()))
+    })
+    .unwrap();
+    found.expect("table has a row")
+}
+
+/// libesedb's export: table file name → lines of tab-separated cells.
+fn esedbexport(path: &Path) -> BTreeMap<String, Vec<Vec<String>>> {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("out");
+    let out = Command::new("esedbexport")
+        .arg("-t")
+        .arg(&target)
+        .arg(path)
+        .output()
+        .expect("esedbexport (libesedb-utils) installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut tables = BTreeMap::new();
+    for e in std::fs::read_dir(dir.path().join("out.export")).unwrap() {
+        let e = e.unwrap();
+        let text = String::from_utf8_lossy(&std::fs::read(e.path()).unwrap()).into_owned();
+        let rows = text
+            .lines()
+            .map(|l| l.split('\t').map(str::to_string).collect())
+            .collect();
+        tables.insert(e.file_name().to_string_lossy().into_owned(), rows);
+    }
+    tables
+}
+
+/// Cells that differ between two exports: (table file, row, column).
+fn export_differences(
+    a: &BTreeMap<String, Vec<Vec<String>>>,
+    b: &BTreeMap<String, Vec<Vec<String>>>,
+) -> Vec<(String, usize, usize)> {
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    let mut out = Vec::new();
+    for (name, rows) in a {
+        let other = &b[name];
+        assert_eq!(rows.len(), other.len(), "{name}: row count changed");
+        for (i, (r1, r2)) in rows.iter().zip(other).enumerate() {
+            for j in 0..r1.len().max(r2.len()) {
+                if r1.get(j) != r2.get(j) {
+                    out.push((name.clone(), i, j));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Cells that differ between two dissect dumps: (table, row, column name, new value).
+fn dissect_differences(a: &Value, b: &Value) -> Vec<(String, usize, String, Value)> {
+    let mut out = Vec::new();
+    for (table, t) in a.as_object().unwrap() {
+        let u = &b[table];
+        assert_eq!(t["rows"], u["rows"], "{table}: row count changed");
+        let cols = t["columns"].as_array().unwrap();
+        for (i, (r1, r2)) in t["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(u["values"].as_array().unwrap())
+            .enumerate()
+        {
+            for (j, c) in cols.iter().enumerate() {
+                if r1[j] != r2[j] {
+                    out.push((
+                        table.clone(),
+                        i,
+                        c.as_str().unwrap().to_string(),
+                        r2[j].clone(),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every byte offset where `a` and `b` differ.
+fn changed_offsets(a: &[u8], b: &[u8]) -> Vec<usize> {
+    a.iter()
+        .zip(b)
+        .enumerate()
+        .filter(|(_, (x, y))| x != y)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The places a page edit may touch besides the record: the file header's checksum and
+/// dbtime in both copies, and the page's checksum and dbtime.
+fn bookkeeping(cb: usize, page_off: usize) -> Vec<Range<usize>> {
+    vec![
+        0..4,
+        16..24,
+        cb..cb + 4,
+        cb + 16..cb + 24,
+        page_off..page_off + 16,
+    ]
+}
+
+fn write_and_check(
+    dir: &Path,
+    name: &str,
+    edited: &[u8],
+) -> (Value, BTreeMap<String, Vec<Vec<String>>>) {
+    let report = verify_file(edited, 2, &|_| {}).unwrap();
+    assert!(
+        report.ok(),
+        "{name}: edited file does not verify: {:?}",
+        report.findings
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, edited).unwrap();
+    // The CLI agrees.
+    let status = Command::new(env!("CARGO_BIN_EXE_coldpatch"))
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap()
+        .status;
+    assert_eq!(status.code(), Some(0), "{name}: coldpatch verify");
+    let copies = HeaderCopies::read(edited).unwrap();
+    assert!(copies.primary_checksum.is_good());
+    assert_eq!(
+        copies.first_difference, None,
+        "{name}: header copies differ"
+    );
+    (dissect_dump(&path), esedbexport(&path))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A fixed, non-indexed column stored in `rec`.
+fn editable_fixed_column<'t>(table: &'t Table, rec: &Record) -> Option<&'t Column> {
+    table.columns.iter().find(|c| {
+        c.storage == Storage::Fixed
+            && !table.is_indexed(c.fid)
+            && c.fixed_size.unwrap_or(0) >= 2
+            && rec
+                .fixed_range(c.fid, c.fixed_offset.unwrap(), c.fixed_size.unwrap())
+                .ok()
+                .flatten()
+                .is_some()
+    })
+}
+
+#[test]
+fn overwriting_a_fixed_column_changes_that_value_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut edited_tables = 0;
+    for name in sample_names() {
+        let original = sample_bytes(&name);
+        let db = Database::open(&original).unwrap();
+        let cb = db.page_size as usize;
+        let catalog = Catalog::read(&db).unwrap();
+        let orig_path = dir.path().join(name.trim_end_matches(".gz"));
+        std::fs::write(&orig_path, &original).unwrap();
+        let before_dissect = dissect_dump(&orig_path);
+        let before_export = esedbexport(&orig_path);
+        for table in catalog
+            .tables
+            .iter()
+            .filter(|t| !t.name.starts_with("MSys"))
+        {
+            let (pgno, itag, _) = first_row(&db, table);
+            let page = db.page(pgno, 0, "row page").unwrap();
+            let node = Node::parse(&page, itag).unwrap();
+            let rec = Record::parse(node.data, db.record_form(&page)).unwrap();
+            let Some(col) = editable_fixed_column(table, &rec) else {
+                continue;
+            };
+            let (off, size) = (col.fixed_offset.unwrap(), col.fixed_size.unwrap());
+            let old = rec.fixed(col.fid, off, size).unwrap().unwrap();
+            let value: Vec<u8> = old.as_slice().iter().map(|b| !b).collect();
+            let col_abs = old.base() as usize..old.base() as usize + size;
+
+            let mut session = EditSession::new(&db);
+            let changes = session
+                .page(pgno)
+                .unwrap()
+                .set_fixed_column(itag, col, &value)
+                .unwrap();
+            // The primitive reports exactly the column's bytes.
+            assert_eq!(
+                changes,
+                vec![ByteChange {
+                    offset: col_abs.start as u64,
+                    old: old.as_slice().to_vec(),
+                    new: value.clone()
+                }]
+            );
+            let all = session.finish().unwrap();
+            let mut edited = original.clone();
+            apply(&mut edited, &all).unwrap();
+
+            let page_off = (pgno as usize + 1) * cb;
+            let mut allowed = bookkeeping(cb, page_off);
+            allowed.push(col_abs.clone());
+            for at in changed_offsets(&original, &edited) {
+                assert!(
+                    allowed.iter().any(|r| r.contains(&at)),
+                    "{name} {}: byte {at:#x} changed outside the record, dbtimes and checksums",
+                    table.name
+                );
+            }
+            let new_db = Database::open(&edited).unwrap();
+            assert_eq!(new_db.header.dbtime, db.header.dbtime + 1);
+            let new_page = new_db.page(pgno, 0, "page").unwrap();
+            assert_eq!(new_page.header.dbtime_dirtied, db.header.dbtime + 1);
+
+            let (after_dissect, after_export) = write_and_check(
+                dir.path(),
+                &format!("fixed-{}", name.trim_end_matches(".gz")),
+                &edited,
+            );
+            let d = dissect_differences(&before_dissect, &after_dissect);
+            assert_eq!(d.len(), 1, "{name}: dissect sees {d:?}");
+            assert_eq!(d[0].0, table.name);
+            assert_eq!(d[0].2, col.name);
+            if d[0].3 != "?" {
+                assert_eq!(d[0].3, hex(&value));
+            }
+            let e = export_differences(&before_export, &after_export);
+            assert_eq!(e.len(), 1, "{name}: esedbexport sees {e:?}");
+            assert!(e[0].0.starts_with(&table.name));
+            edited_tables += 1;
+        }
+    }
+    assert!(
+        edited_tables >= 4,
+        "only {edited_tables} tables had an editable fixed column"
+    );
+}
+
+/// Sets variable column `fid` of the first row of `table` to `value` in `file`; returns the
+/// new file, or the refusal.
+fn set_variable(file: &[u8], table: &str, fid: u16, value: &[u8]) -> Result<Vec<u8>, EditError> {
+    let db = Database::open(file).unwrap();
+    let catalog = Catalog::read(&db).unwrap();
+    let table = catalog.table(table).unwrap();
+    let (pgno, itag, _) = first_row(&db, table);
+    let page = db.page(pgno, 0, "row page").unwrap();
+    let node = Node::parse(&page, itag).unwrap();
+    let form = db.record_form(&page);
+    assert!(matches!(form, RecordForm::Ese98 { .. }));
+    let rec = Record::parse(node.data, form).unwrap();
+    let new_record = record_with_variable(&rec, fid, Some(value))?;
+    let mut session = EditSession::new(&db);
+    session.page(pgno)?.replace_record(itag, &new_record)?;
+    let changes = session.finish()?;
+    let mut out = file.to_vec();
+    apply(&mut out, &changes)?;
+    Ok(out)
+}
+
+#[test]
+fn rewriting_a_row_whose_length_changes_stays_inside_its_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut reorganised = 0;
+    for (sample, table_name, column) in [
+        ("text.edb.gz", "text", "ASCII"),
+        ("binary.edb.gz", "binary", "Binary"),
+    ] {
+        let original = sample_bytes(sample);
+        let db = Database::open(&original).unwrap();
+        let cb = db.page_size as usize;
+        let catalog = Catalog::read(&db).unwrap();
+        let table = catalog.table(table_name).unwrap();
+        let col = table.column(column).unwrap();
+        assert_eq!(col.storage, Storage::Variable);
+        assert!(!table.is_indexed(col.fid));
+        let (pgno, itag, _) = first_row(&db, table);
+        let page_range = (pgno as usize + 1) * cb..(pgno as usize + 2) * cb;
+        let orig_path = dir.path().join(sample.trim_end_matches(".gz"));
+        std::fs::write(&orig_path, &original).unwrap();
+        let before_dissect = dissect_dump(&orig_path);
+        let before_export = esedbexport(&orig_path);
+
+        let check = |edited: &[u8], label: &str, value: &[u8]| {
+            for at in changed_offsets(&original, edited) {
+                assert!(
+                    page_range.contains(&at)
+                        || bookkeeping(cb, page_range.start)
+                            .iter()
+                            .any(|r| r.contains(&at)),
+                    "{label}: byte {at:#x} changed outside the row's page and the header"
+                );
+            }
+            let (after_dissect, after_export) = write_and_check(dir.path(), label, edited);
+            let d = dissect_differences(&before_dissect, &after_dissect);
+            assert_eq!(d.len(), 1, "{label}: dissect sees {d:?}");
+            assert_eq!((d[0].0.as_str(), d[0].2.as_str()), (table_name, column));
+            assert_eq!(d[0].3, hex(value), "{label}");
+            let e = export_differences(&before_export, &after_export);
+            assert_eq!(e.len(), 1, "{label}: esedbexport sees {e:?}");
+        };
+
+        // Shorter: rewritten where it is.
+        let short = b"x".to_vec();
+        let shrunk = set_variable(&original, table_name, col.fid, &short).unwrap();
+        check(&shrunk, &format!("{table_name}-shrunk"), &short);
+
+        // Longer, into the contiguous free area.
+        let longer: Vec<u8> = (0..100u8).map(|i| b'a' + i % 26).collect();
+        let grown = set_variable(&original, table_name, col.fid, &longer).unwrap();
+        check(&grown, &format!("{table_name}-grown"), &longer);
+
+        // From the shrunk file (a hole in the page), longer than the contiguous free area
+        // but within cbFree: the page is reorganised.
+        let db2 = Database::open(&shrunk).unwrap();
+        let page = db2.page(pgno, 0, "row page").unwrap();
+        let node = Node::parse(&page, itag).unwrap();
+        let tags_start = cb - 4 * page.tag_count();
+        let contiguous = tags_start - (page.header_len() + usize::from(page.header.ib_mic_free));
+        let free = usize::from(page.header.cb_free);
+        assert!(free > contiguous, "shrinking left no hole");
+        let grow_by = (contiguous + 8).saturating_sub(node.line_len).max(8);
+        if grow_by <= free {
+            let value: Vec<u8> = (0..short.len() + grow_by)
+                .map(|i| b'A' + (i % 26) as u8)
+                .collect();
+            let big = set_variable(&shrunk, table_name, col.fid, &value).unwrap();
+            check(&big, &format!("{table_name}-reorganised"), &value);
+            let p = Database::open(&big).unwrap();
+            let p = p.page(pgno, 0, "page").unwrap();
+            assert_eq!(usize::from(p.header.cb_free), free - grow_by);
+            reorganised += 1;
+        }
+
+        // More than the page can hold: refused, nothing written.
+        let huge = vec![b'z'; cb];
+        match set_variable(&original, table_name, col.fid, &huge) {
+            Err(EditError::NoRoom { pgno: p, .. }) => assert_eq!(p, pgno),
+            other => panic!("expected NoRoom, got {:?}", other.map(|_| ())),
+        }
+    }
+    assert!(reorganised >= 1, "no sample exercised the reorganisation");
+}

@@ -1,0 +1,209 @@
+//! The `reg` verb's plumbing: import through the editor with `--out` (atomic) and
+//! `--in-place` (journal first, exact undo), the refusals, and `get`/`export` through the
+//! binary.
+
+mod regf_support;
+use coldpatch::cli::reg::{import_ops, Target};
+use coldpatch::cli::Exit;
+use coldpatch::regf::ops::RegOp;
+use coldpatch::regf::{tree, verify, write, HiveRef};
+use regf_support::*;
+use std::process::Command;
+
+fn ops() -> Vec<RegOp> {
+    vec![
+        RegOp::CreateKey {
+            path: "Parameters\\Private".into(),
+        },
+        RegOp::SetValue {
+            path: "Parameters\\Private".into(),
+            name: "Base GUID".into(),
+            kind: 3,
+            data: (0..16).collect(),
+        },
+        RegOp::SetValue {
+            path: "New\\Deep".into(),
+            name: "DSA Computer".into(),
+            kind: 1,
+            data: coldpatch::regf::build::utf16z("EXVS1"),
+        },
+        RegOp::DeleteValue {
+            path: "ëigenaardig".into(),
+            name: "ëigenaardig".into(),
+        },
+        RegOp::DeleteKey { path: "New".into() },
+        RegOp::DeleteKey {
+            path: "never\\there".into(),
+        },
+    ]
+}
+
+#[test]
+fn import_to_a_new_file_leaves_the_input_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let hive = sample_file(dir.path(), "ExtendedASCIIHive.gz");
+    let before = std::fs::read(&hive).unwrap();
+    let out = dir.path().join("out.hive");
+    let r = import_ops(&hive, &ops(), Target::Out(&out), false, 1).unwrap();
+    assert_eq!(r.summary.keys_created, 4);
+    assert_eq!(r.summary.keys_deleted, 1);
+    assert_eq!(r.summary.values_set, 2);
+    assert_eq!(r.summary.values_deleted, 1);
+    assert_eq!(std::fs::read(&hive).unwrap(), before);
+    let new = std::fs::read(&out).unwrap();
+    assert!(verify(&new).ok());
+    let h = HiveRef::new(&new).unwrap();
+    assert!(h.key_by_path("parameters\\PRIVATE").unwrap().is_some());
+    assert!(h.key_by_path("New").unwrap().is_none());
+    let k = h.key_by_path("ëigenaardig").unwrap().unwrap();
+    assert_eq!(k.value_count, 0);
+    // Both sequence numbers advanced by one.
+    let old_seq = u32::from_le_bytes(before[4..8].try_into().unwrap());
+    assert_eq!(
+        u32::from_le_bytes(new[4..8].try_into().unwrap()),
+        old_seq + 1
+    );
+    assert_eq!(
+        u32::from_le_bytes(new[8..12].try_into().unwrap()),
+        old_seq + 1
+    );
+    // No temporary files left beside the output.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+#[test]
+fn in_place_import_is_journaled_and_undoes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let hive = sample_file(dir.path(), "SAM.gz");
+    let before = std::fs::read(&hive).unwrap();
+    let journal = dir.path().join("undo.journal");
+    let r = import_ops(
+        &hive,
+        &ops(),
+        Target::InPlace { journal: &journal },
+        false,
+        1,
+    )
+    .unwrap();
+    assert_eq!(r.journal.as_deref(), Some(journal.to_str().unwrap()));
+    let after = std::fs::read(&hive).unwrap();
+    assert_ne!(after, before);
+    assert!(verify(&after).ok());
+    // Every changed byte is inside a journaled range.
+    let j: write::Journal = serde_json::from_slice(&std::fs::read(&journal).unwrap()).unwrap();
+    for (i, (a, b)) in before.iter().zip(&after).enumerate() {
+        if a != b {
+            assert!(j
+                .ranges
+                .iter()
+                .any(|r| (r.offset..r.offset + r.length).contains(&(i as u64))));
+        }
+    }
+    // A second run must not overwrite the journal.
+    assert!(import_ops(
+        &hive,
+        &ops(),
+        Target::InPlace { journal: &journal },
+        false,
+        1
+    )
+    .is_err());
+    write::undo_journal(&journal).unwrap();
+    assert_eq!(std::fs::read(&hive).unwrap(), before);
+}
+
+#[test]
+fn dirty_and_flagged_hives_are_refused_and_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let dirty = sample_file(dir.path(), "OldDirtyHive/OldDirtyHive.gz");
+    sample_file(dir.path(), "OldDirtyHive/OldDirtyHive.LOG1.gz");
+    let before = std::fs::read(&dirty).unwrap();
+    let out = dir.path().join("out");
+    let e = import_ops(&dirty, &ops(), Target::Out(&out), false, 1).unwrap_err();
+    assert_eq!(e.exit, Exit::Problems);
+    assert!(
+        e.message.contains("primary sequence number 5, secondary 4"),
+        "{}",
+        e.message
+    );
+    assert!(e.message.contains("OldDirtyHive.LOG1"), "{}", e.message);
+    assert!(!out.exists());
+    // With --replay-log the log is replayed first, then edited.
+    let r = import_ops(&dirty, &ops(), Target::Out(&out), true, 1).unwrap();
+    assert_eq!(r.replayed_log.len(), 1);
+    let new = std::fs::read(&out).unwrap();
+    assert!(verify(&new).ok());
+    let t = tree::read_hive(&new).unwrap();
+    assert!(t.subkeys.iter().any(|k| k.name == "Parameters"));
+    assert_eq!(std::fs::read(&dirty).unwrap(), before);
+
+    let wrong = sample_file(dir.path(), "WrongOrderHive.gz");
+    let before = std::fs::read(&wrong).unwrap();
+    let journal = dir.path().join("j");
+    let e = import_ops(
+        &wrong,
+        &ops(),
+        Target::InPlace { journal: &journal },
+        false,
+        1,
+    )
+    .unwrap_err();
+    assert_eq!(e.exit, Exit::Problems);
+    assert!(e.message.contains("out of order"), "{}", e.message);
+    assert_eq!(std::fs::read(&wrong).unwrap(), before);
+    assert!(!journal.exists());
+
+    // A failing operation: nothing is written.
+    let ok = sample_file(dir.path(), "UnicodeHive.gz");
+    let out2 = dir.path().join("out2");
+    let bad = vec![
+        RegOp::CreateKey {
+            path: "fine".into(),
+        },
+        RegOp::DeleteKey { path: "".into() },
+    ];
+    let e = import_ops(&ok, &bad, Target::Out(&out2), false, 1).unwrap_err();
+    assert!(e.message.contains("root"), "{}", e.message);
+    assert!(!out2.exists());
+}
+
+fn coldpatch(args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_coldpatch"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn get_and_export_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let hive = sample_file(dir.path(), "ExtendedASCIIHive.gz");
+    let h = hive.to_str().unwrap();
+    let (code, out, err) = coldpatch(&["reg", "get", h, "ËIGENAARDIG", "ëigenaardig"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("REG_SZ") && out.contains("ëigenaardig"),
+        "{out}"
+    );
+    let (code, out, _) = coldpatch(&["--json", "reg", "get", h, "ëigenaardig"]);
+    assert_eq!(code, 0);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["values"][0]["type"], "REG_SZ");
+    assert_eq!(coldpatch(&["reg", "get", h, "missing"]).0, 1);
+    assert_eq!(coldpatch(&["reg", "get", "/nonexistent/hive", "x"]).0, 2);
+    let (code, out, _) = coldpatch(&["reg", "export", h]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("Windows Registry Editor Version 5.00"));
+    assert!(out.contains("[\\ëigenaardig]"), "{out}");
+    let wrong = sample_file(dir.path(), "WrongOrderHive.gz");
+    assert_eq!(coldpatch(&["reg", "export", wrong.to_str().unwrap()]).0, 1);
+}

@@ -1,0 +1,67 @@
+//! `verify` over every sample hive: clean except the deliberately unsorted one; dirty ones
+//! are reported as dirty.
+
+mod regf_support;
+use coldpatch::regf;
+use regf_support::*;
+
+#[test]
+fn samples_verify_clean_except_wrong_order() {
+    for rel in PRIMARY {
+        let data = sample_bytes(rel);
+        let r = regf::verify(&data);
+        let name = sample_name(rel);
+        assert!(r.cells > 0, "{name}: no cells checked");
+        if name == "WrongOrderHive" {
+            assert!(!r.ok(), "{name}: unsorted lists not flagged");
+            assert!(
+                r.errors.iter().all(|e| e.what.contains("out of order")),
+                "{name}: {:?}",
+                r.errors
+            );
+            assert_eq!(r.errors.len(), 2, "{name}: {:?}", r.errors);
+        } else {
+            assert!(r.ok(), "{name}: {:#?}", r.errors);
+        }
+        assert_eq!(r.dirty, name == "OldDirtyHive", "{name}: dirty state");
+    }
+}
+
+#[test]
+fn counts_match_the_samples_readme() {
+    // Facts from samples/README.md: SAM has 76 keys and 84 values; ManySubkeysHive has the
+    // root, key_with_many_subkeys, its 5000 subkeys and 2119\find_me.
+    let sam = regf::verify(&sample_bytes("SAM.gz"));
+    assert_eq!((sam.keys, sam.values), (76, 84));
+    let many = regf::verify(&sample_bytes("ManySubkeysHive.gz"));
+    assert_eq!(many.keys, 5003);
+    assert_eq!(many.minor_version, 3);
+}
+
+#[test]
+fn file_report_names_dirty_state_and_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let hive = sample_file(dir.path(), "OldDirtyHive/OldDirtyHive.gz");
+    sample_file(dir.path(), "OldDirtyHive/OldDirtyHive.LOG1.gz");
+    std::fs::copy(
+        format!("{SAMPLES}/OldDirtyHive/OldDirtyHive.LOG2"),
+        dir.path().join("OldDirtyHive.LOG2"),
+    )
+    .unwrap();
+    let g = coldpatch::cli::GlobalArgs::default();
+    let r = coldpatch::cli::verify_regf::verify_regf_file(&hive, &g).unwrap();
+    assert!(r.ok && r.dirty);
+    assert_eq!((r.sequence1, r.sequence2), (5, 4));
+    // The empty .LOG2 is ignored.
+    assert_eq!(r.logs.len(), 1, "{:?}", r.logs);
+    assert!(r.logs[0].ends_with("OldDirtyHive.LOG1"));
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["kind"], "regf");
+    assert_eq!(json["dirty"], true);
+    assert_eq!(r.exit(), coldpatch::cli::Exit::Ok);
+
+    let wrong = sample_file(dir.path(), "WrongOrderHive.gz");
+    let r = coldpatch::cli::verify_regf::verify_regf_file(&wrong, &g).unwrap();
+    assert_eq!(r.exit(), coldpatch::cli::Exit::Problems);
+    assert!(r.errors.iter().all(|e| e.offset >= 4096));
+}
