@@ -1,14 +1,13 @@
 //! Independent readers agree with image.json: dissect.esedb counts the rows per table and per
 //! GUID of an ESE98 image; hivexregedit and hivexget read the base GUIDs, server names and the
 //! virtual server name from the hives.
-//!
-//! While `writers::PLACEHOLDER` is set the files are not real databases and hives; the test
-//! then checks only that image.json says so (it becomes the full check when the builders land).
+//! A dirty `SYSTEM` replays (its `.LOG`) to what `SYSTEM.ALT` holds.
 
 use coldpatch::exchange::Guid;
+use coldpatch::regf::log::replay_files;
+use coldpatch::regf::verify;
 use coldpatch_tools::mkimage::params::{FormatArg, ImageParams, Layout, Scenario};
 use coldpatch_tools::mkimage::run::{generate, IMAGE_JSON};
-use coldpatch_tools::writers::PLACEHOLDER;
 use serde_json::Value as J;
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -91,11 +90,6 @@ fn independent_readers_agree_with_image_json() {
     };
     generate(&out, &p, false).unwrap();
     let truth: J = serde_json::from_slice(&std::fs::read(out.join(IMAGE_JSON)).unwrap()).unwrap();
-    if PLACEHOLDER {
-        assert_eq!(truth["builders"], "placeholder");
-        return;
-    }
-    assert_eq!(truth["builders"], "real");
 
     // Databases, read by dissect.esedb.
     for db in truth["databases"].as_array().unwrap() {
@@ -180,5 +174,61 @@ fn independent_readers_agree_with_image_json() {
     assert_eq!(
         run(Command::new("hivexget").arg(&clusdb).arg(&key).arg("Name")).trim_end(),
         c["virtual_server"]
+    );
+}
+
+#[test]
+fn dirty_system_replays_to_its_mirror() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("img");
+    let p = ImageParams {
+        layout: Layout::Standalone,
+        scenario: Scenario::DirtyHive,
+        folders: 3,
+        messages: 5,
+        body_bytes: 16,
+        seed: "dirty".into(),
+        ..ImageParams::default()
+    };
+    generate(&out, &p, false).unwrap();
+    let truth: J = serde_json::from_slice(&std::fs::read(out.join(IMAGE_JSON)).unwrap()).unwrap();
+    let d = &truth["defects"]["dirty_hive"];
+    let system = out.join(d["file"].as_str().unwrap());
+    let primary = std::fs::read(&system).unwrap();
+    let r = verify(&primary);
+    assert!(r.dirty);
+    assert_eq!(u64::from(r.sequence1), d["sequence1"].as_u64().unwrap());
+    assert_eq!(u64::from(r.sequence2), d["sequence2"].as_u64().unwrap());
+    assert_ne!(r.sequence1, r.sequence2);
+
+    let replayed = replay_files(&system).unwrap();
+    let after = verify(&replayed.data);
+    assert!(
+        !after.dirty && after.errors.is_empty(),
+        "{:?}",
+        after.errors
+    );
+    let replayed_path = dir.path().join("SYSTEM.replayed");
+    std::fs::write(&replayed_path, &replayed.data).unwrap();
+    let alt = out.join("C/WINNT/system32/config/SYSTEM.ALT");
+    let export = |h: &std::path::Path| {
+        run(Command::new("hivexregedit")
+            .arg("--export")
+            .arg(h)
+            .arg("\\"))
+    };
+    let before = run(Command::new("hivexregedit")
+        .arg("--export")
+        .arg(&system)
+        .arg("\\"));
+    assert_eq!(
+        export(&replayed_path),
+        export(&alt),
+        "replayed SYSTEM = its mirror"
+    );
+    assert_ne!(
+        before,
+        export(&alt),
+        "the primary file lacks the logged write"
     );
 }
