@@ -1,26 +1,17 @@
 //! The one place `mkimage` calls the ESE and hive builders.
 //!
-//! PLACEHOLDER until `ese::build` and `regf::build` land: the bodies below write the builders'
-//! *inputs* (as JSON lines, streamed) instead of real files, so that everything else compiles
-//! and runs. At merge, each body becomes one call:
-//!
-//! * [`write_database`] → `coldpatch::ese::build::build_database(out, opts, tables)`;
-//! * [`write_hive`] → `std::fs::write(out, coldpatch::regf::build::build_hive(root, opts)?)`;
-//! * [`write_dirty_hive`] → the regf function that turns a clean hive and edits into a dirty
-//!   hive and its old-format `.LOG`;
-//!
-//! and [`PLACEHOLDER`] becomes `false`.
+//! * [`write_database`] calls `coldpatch::ese::build::build_database`;
+//! * [`write_hive`] calls `coldpatch::regf::build::build_hive`;
+//! * [`write_dirty_hive`] builds the clean state, then calls
+//!   `coldpatch::regf::dirty::make_dirty_hive` with the edits.
 
 use coldpatch::ese::build::{BuildOptions, BuildReport, TableInput};
-use coldpatch::regf::build::{HiveOptions, KeySpec, ValueSpec};
+use coldpatch::regf::build::{build_hive, HiveOptions, KeySpec, ValueSpec};
+use coldpatch::regf::dirty::make_dirty_hive;
 use serde::Serialize;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-
-/// `true` while the bodies below write placeholders instead of real databases and hives.
-/// PLACEHOLDER until ese::build and regf::build land.
-pub const PLACEHOLDER: bool = true;
 
 /// One edit a hive's transaction log holds (logically: replaying the log applies it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -48,12 +39,17 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
     }
 }
 
-fn json_line<W: Write, T: Serialize>(w: &mut W, path: &Path, v: &T) -> Result<(), WriteError> {
-    serde_json::to_writer(&mut *w, v).map_err(|e| WriteError::Build {
+fn build_err(path: &Path, e: impl std::fmt::Display) -> WriteError {
+    WriteError::Build {
         path: path.to_path_buf(),
         message: e.to_string(),
-    })?;
-    w.write_all(b"\n").map_err(io(path))
+    }
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    let mut f = File::create(path).map_err(io(path))?;
+    f.write_all(bytes).map_err(io(path))?;
+    f.sync_all().map_err(io(path))
 }
 
 /// Writes a complete ESE database at `out` (a new file) from the table streams.
@@ -62,67 +58,40 @@ pub fn write_database(
     opts: &BuildOptions,
     tables: Vec<TableInput<'_>>,
 ) -> Result<BuildReport, WriteError> {
-    // PLACEHOLDER until ese::build lands: the options, each table definition and every row as
-    // JSON lines, streamed row by row.
-    let file = File::create(out).map_err(io(out))?;
-    let mut w = BufWriter::new(file);
-    json_line(&mut w, out, &("mkimage placeholder database", opts))?;
-    let mut report = BuildReport::default();
-    for t in tables {
-        json_line(&mut w, out, &t.def)?;
-        let mut n = 0u64;
-        for row in t.rows {
-            json_line(&mut w, out, &row)?;
-            n += 1;
-        }
-        report.rows.push((t.def.name.clone(), n));
-    }
-    let file = w.into_inner().map_err(|e| WriteError::Io {
-        path: out.to_path_buf(),
-        source: e.into_error(),
-    })?;
-    file.sync_all().map_err(io(out))?;
-    report.bytes = file.metadata().map_err(io(out))?.len();
-    Ok(report)
+    coldpatch::ese::build::build_database(out, opts, tables).map_err(|e| build_err(out, e))
 }
 
 /// Writes a clean hive at `out` (a new file).
 pub fn write_hive(out: &Path, root: &KeySpec, opts: &HiveOptions) -> Result<(), WriteError> {
-    // PLACEHOLDER until regf::build lands.
-    let file = File::create(out).map_err(io(out))?;
-    let mut w = BufWriter::new(file);
-    json_line(&mut w, out, &("mkimage placeholder hive", opts, root))?;
-    finish(w, out)
+    let bytes = build_hive(root, opts).map_err(|e| build_err(out, e))?;
+    write_file(out, &bytes)
 }
 
-/// Writes a dirty hive at `out_hive` and its old-format transaction log at `out_log`: the hive
-/// as `clean_root` with differing sequence numbers, the log holding `edits`.
+/// Writes a dirty hive at `out_hive` and its old-format transaction log at `out_log`, as a
+/// crash in the middle of a write leaves them: the hive is `clean_root` written with
+/// `clean_opts`; the write applies `edits` at time `now` (its sequence number is one more than
+/// `clean_opts.sequence`); the primary file gets the new Sequence1 and timestamp but keeps the
+/// old bins; the log holds the edited pages. Replaying the log gives the edited hive.
 pub fn write_dirty_hive(
     out_hive: &Path,
     out_log: &Path,
     clean_root: &KeySpec,
-    opts: &HiveOptions,
+    clean_opts: &HiveOptions,
+    now: u64,
     edits: &[HiveEdit],
 ) -> Result<(), WriteError> {
-    // PLACEHOLDER until the regf dirty-hive function lands.
-    let file = File::create(out_hive).map_err(io(out_hive))?;
-    let mut w = BufWriter::new(file);
-    json_line(
-        &mut w,
-        out_hive,
-        &("mkimage placeholder dirty hive", opts, clean_root),
-    )?;
-    finish(w, out_hive)?;
-    let file = File::create(out_log).map_err(io(out_log))?;
-    let mut w = BufWriter::new(file);
-    json_line(&mut w, out_log, &("mkimage placeholder hive log", edits))?;
-    finish(w, out_log)
-}
-
-fn finish(w: BufWriter<File>, path: &Path) -> Result<(), WriteError> {
-    let file = w.into_inner().map_err(|e| WriteError::Io {
-        path: path.to_path_buf(),
-        source: e.into_error(),
-    })?;
-    file.sync_all().map_err(io(path))
+    let clean = build_hive(clean_root, clean_opts).map_err(|e| build_err(out_hive, e))?;
+    let dirty = make_dirty_hive(&clean, now, |ed| {
+        for e in edits {
+            match e {
+                HiveEdit::SetValue { key, value } => {
+                    ed.set_value(&key.join("\\"), &value.name, value.kind, &value.data)?
+                }
+            }
+        }
+        Ok(())
+    })
+    .map_err(|e| build_err(out_hive, e))?;
+    write_file(out_log, &dirty.log)?;
+    write_file(out_hive, &dirty.primary)
 }

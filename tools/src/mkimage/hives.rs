@@ -687,7 +687,7 @@ pub fn dirty_system(spec: &ImageSpec) -> (KeySpec, Vec<HiveEdit>) {
 }
 
 /// How much older (100 ns units: 10 minutes) the primary file's state is than its log's.
-const DIRTY_WRITE_GAP: u64 = 10 * 60 * 10_000_000;
+pub const DIRTY_WRITE_GAP: u64 = 10 * 60 * 10_000_000;
 
 /// Applies edits to a tree (what replaying a log does logically).
 pub fn apply_edits(root: &KeySpec, edits: &[HiveEdit]) -> KeySpec {

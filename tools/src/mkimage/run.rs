@@ -5,7 +5,7 @@
 use super::corrupt::{break_one_page, CorruptError};
 use super::hives::{
     checkpoint_tree, clusdb_tree, dirty_system, hive_options, software_tree, system_tree,
-    CLUSDB_FILE_NAME, SOFTWARE_FILE_NAME, SYSTEM_FILE_NAME,
+    CLUSDB_FILE_NAME, DIRTY_WRITE_GAP, SOFTWARE_FILE_NAME, SYSTEM_FILE_NAME,
 };
 use super::params::{ImageParams, ParamError};
 use super::rows::{expected_counts, store_tables, total_rows};
@@ -418,6 +418,13 @@ pub fn generate(out: &Path, params: &ImageParams, progress: bool) -> Result<Imag
     let host = w.host(&paths.system)?;
     if spec.system_dirty {
         let (base, edits) = dirty_system(&spec);
+        // The primary file is one write behind: its clean state has the previous sequence
+        // number and an earlier time; the write that crashed brings both to `system_opts`.
+        let clean_opts = hive_options(
+            SYSTEM_FILE_NAME,
+            system_opts.sequence.wrapping_sub(1),
+            system_opts.timestamp.saturating_sub(DIRTY_WRITE_GAP),
+        );
         let log_host = w.host(&paths.system_log)?;
         // The log is renamed into place first: a hive that is there has its log beside it.
         atomically(&host, |partial| {
@@ -426,7 +433,8 @@ pub fn generate(out: &Path, params: &ImageParams, progress: bool) -> Result<Imag
                     partial,
                     log_partial,
                     &base,
-                    &system_opts,
+                    &clean_opts,
+                    system_opts.timestamp,
                     &edits,
                 )?)
             })
@@ -436,6 +444,8 @@ pub fn generate(out: &Path, params: &ImageParams, progress: bool) -> Result<Imag
         defects.dirty_hive = Some(DirtyHiveTruth {
             file: paths.system.clone(),
             log: paths.system_log.clone(),
+            sequence1: system_opts.sequence,
+            sequence2: clean_opts.sequence,
             pending_edits: edits,
         });
     } else {
@@ -539,26 +549,13 @@ pub fn generate(out: &Path, params: &ImageParams, progress: bool) -> Result<Imag
         .map(|p| format!("{}:{}\\{}", p.file, p.key, m.restore_in_progress))
         .collect();
 
-    let mut notes = vec![
+    let notes = vec![
         "The quorum log (quolog.log) is a placeholder: its format is not modelled.".to_string(),
     ];
-    if writers::PLACEHOLDER {
-        notes.push(
-            "builders = placeholder: the .EDB and hive files hold the builders' inputs as JSON \
-             lines, not real databases and hives."
-                .to_string(),
-        );
-    }
     let volumes = volumes_of(&spec);
     let truth = ImageTruth {
         generator: "mkimage".into(),
         generator_version: env!("CARGO_PKG_VERSION").into(),
-        builders: if writers::PLACEHOLDER {
-            "placeholder"
-        } else {
-            "real"
-        }
-        .into(),
         layout: params.layout,
         scenario: params.scenario,
         seed: params.seed.clone(),

@@ -15,8 +15,6 @@ use std::collections::BTreeMap;
 pub struct ImageTruth {
     pub generator: String,
     pub generator_version: String,
-    /// `placeholder` while the builders are stand-ins (see `writers`), else `real`.
-    pub builders: String,
     pub layout: Layout,
     pub scenario: Scenario,
     pub seed: String,
@@ -145,6 +143,9 @@ pub struct ClusterTruth {
 pub struct DirtyHiveTruth {
     pub file: String,
     pub log: String,
+    /// The primary file's base-block sequence numbers (they differ: the hive is dirty).
+    pub sequence1: u32,
+    pub sequence2: u32,
     /// What replaying the log applies (the hive file holds the state before).
     pub pending_edits: Vec<HiveEdit>,
 }
