@@ -911,14 +911,21 @@ fn dirty_shutdown_leaves_the_consistent_fields_null() {
 
 fn one_table(rows: Vec<Vec<Value>>, def: TableDef) -> Result<BuildReport, BuildError> {
     let dir = tempfile::tempdir().unwrap();
-    build_database(
-        &dir.path().join("e.edb"),
+    let path = dir.path().join("e.edb");
+    let result = build_database(
+        &path,
         &options(Format::Ese98, true),
         vec![TableInput {
             def,
             rows: Box::new(rows.into_iter()),
         }],
-    )
+    );
+    assert_eq!(
+        path.exists(),
+        result.is_ok(),
+        "no half-written file after an error"
+    );
+    result
 }
 
 #[test]

@@ -45,6 +45,14 @@ fn validate_options(opts: &BuildOptions) -> Result<(), BuildError> {
     Ok(())
 }
 
+/// Flags on every page of a form: ESE98 pages carry `fPageNewRecordFormat`, ESE97 pages none.
+fn base_flags(format: Format) -> u32 {
+    match format {
+        Format::Ese97 => 0,
+        Format::Ese98 => PAGE_FLAG_NEW_RECORD_FORMAT,
+    }
+}
+
 /// Writes a complete database to `out` (see the module documentation for the layout).
 pub fn build_database(
     out: &Path,
@@ -53,10 +61,7 @@ pub fn build_database(
 ) -> Result<BuildReport, BuildError> {
     validate_options(opts)?;
     let format = opts.format;
-    let base = match format {
-        Format::Ese97 => 0,
-        Format::Ese98 => PAGE_FLAG_NEW_RECORD_FORMAT,
-    };
+    let base = base_flags(format);
     let mut next_objid = OBJID_FIRST_USER;
     let mut plans = Vec::with_capacity(tables.len());
     for t in &tables {
@@ -90,7 +95,50 @@ pub fn build_database(
     let shadow_last = PGNO_CATALOG_SHADOW + ROOT_AND_SPACE_PAGES - 1 + count.allocated;
     drop(sizing_rows);
 
-    let mut file = PageFile::create(out, shadow_last + 1)?;
+    let file = PageFile::create(out, shadow_last + 1)?;
+    let mut layout = Layout {
+        plans,
+        system,
+        catalog_pages,
+        shadow_last,
+        objid_last,
+    };
+    let result = write_everything(file, opts, tables, &mut layout);
+    if result.is_err() {
+        // Leave no half-written database behind.
+        let _ = std::fs::remove_file(out);
+    }
+    result
+}
+
+/// What is decided before the first page is written.
+struct Layout {
+    plans: Vec<TablePlan>,
+    system: SystemTables,
+    /// Pages the catalog trees take besides their roots (in 13..=23).
+    catalog_pages: u32,
+    /// The shadow catalog's last page; user data starts after it.
+    shadow_last: u32,
+    objid_last: u32,
+}
+
+/// Everything after the file is created: tables, catalog, database root, header.
+fn write_everything(
+    mut file: PageFile,
+    opts: &BuildOptions,
+    tables: Vec<TableInput<'_>>,
+    layout: &mut Layout,
+) -> Result<BuildReport, BuildError> {
+    let Layout {
+        plans,
+        system,
+        catalog_pages,
+        shadow_last,
+        objid_last,
+    } = layout;
+    let (catalog_pages, shadow_last, objid_last) = (*catalog_pages, *shadow_last, *objid_last);
+    let format = opts.format;
+    let base = base_flags(format);
     let mut report = BuildReport::default();
     for (input, plan) in tables.into_iter().zip(plans.iter_mut()) {
         write_table(&mut file, format, base, plan, input.rows)?;
@@ -116,7 +164,7 @@ pub fn build_database(
 
     // The catalog, now that every root page is known.
     let shadow_pages = shadow_last - PGNO_CATALOG_SHADOW + 1;
-    let rows = system.rows(format, shadow_pages, &plans);
+    let rows = system.rows(format, shadow_pages, plans);
     write_catalog(&mut file, format, base, &rows, catalog_pages)?;
     write_shadow(&mut file, format, base, &rows, shadow_last)?;
 
