@@ -2,9 +2,10 @@
 //!
 //! The public types below are the contract between the builder and its callers (`mkimage`,
 //! tests, benchmarks). The builder itself ([`build_database`]) is implemented in this module's
-//! children, one per part of the format: [`header`], [`page`], [`space`], [`catalog`],
+//! children, one per part of the format: [`header`], [`page`], [`space`], [`catalog`], [`system`],
 //! [`record`], [`key`] (normalisation), [`tree`] (the streaming B-tree writer), [`entries`]
-//! (secondary-index buffering), [`file`](mod@file) (page output) and [`database`] (the whole build).
+//! (secondary-index buffering), [`table`] (one table's trees), [`file`](mod@file) (page output)
+//! and [`database`] (the whole build).
 //!
 //! Limits, by design: 4 KiB pages; old-format XOR checksums only; long values are always kept in
 //! the record (no long-value tree), so a row must fit one page; index key columns may not be
@@ -22,6 +23,8 @@ pub mod key;
 pub mod page;
 pub mod record;
 pub mod space;
+pub mod system;
+pub mod table;
 pub mod tree;
 
 pub use database::build_database;
