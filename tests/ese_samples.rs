@@ -76,6 +76,8 @@ fn inspect_tables_rows_columns_and_indexes_equal_dissect() {
         assert_eq!(sorted, their_sorted, "{}", path.display());
         assert_eq!(ours["header"]["state"], "clean_shutdown");
         assert_eq!(ours["header"]["version"], 0x620);
+        assert_eq!(ours["header_copies"]["first_difference"], Value::Null);
+        assert_eq!(ours["header_copies"]["primary_checksum_ok"], true);
         for t in our_tables {
             let name = t["name"].as_str().unwrap();
             let d = &theirs[name];

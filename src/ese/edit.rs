@@ -391,6 +391,16 @@ impl PageBuf {
             }
         }
         let tags_start = self.bytes.len() - 4 * tag_count;
+        let used: usize = lines.iter().map(Vec::len).sum();
+        if header_len + used > tags_start {
+            // cbFree promised room the lines do not leave: the page's counters are wrong.
+            return Err(EditError::NoRoom {
+                offset: self.offset,
+                pgno: self.pgno,
+                need: header_len + used - tags_start,
+                free: 0,
+            });
+        }
         let mut at = header_len;
         for (i, l) in lines.iter().enumerate() {
             self.bytes[at..at + l.len()].copy_from_slice(l);
