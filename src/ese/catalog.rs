@@ -427,3 +427,93 @@ pub fn table_pages(db: &Database, table: &Table) -> Result<Vec<u32>, EseError> {
     pages.dedup();
     Ok(pages)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index_row(flags: u32, key_fld_ids: Vec<u8>) -> CatalogRow {
+        CatalogRow {
+            objid_table: 10,
+            kind: sysobj::INDEX,
+            id: 11,
+            coltyp_or_pgno: 30,
+            space_usage: 0,
+            flags,
+            pages_or_locale: 1033,
+            name: "ix".to_string(),
+            template: None,
+            key_fld_ids,
+            default_value: None,
+            at: 0x5000,
+        }
+    }
+
+    /// ESE97 indexes list their key columns as signed i16 fids, negative = descending.
+    #[test]
+    fn ese97_key_fld_ids_are_signed_i16_fids() {
+        let mut ids = Vec::new();
+        for fid in [1i16, -129, 256] {
+            ids.extend_from_slice(&fid.to_le_bytes());
+        }
+        let ix = index_row(IDB_PRIMARY | IDB_UNIQUE, ids)
+            .into_index()
+            .unwrap();
+        let segs: Vec<(u16, bool)> = ix.segments.iter().map(|s| (s.fid, s.descending)).collect();
+        assert_eq!(segs, [(1, false), (129, true), (256, false)]);
+        assert!(ix.is_primary() && ix.is_unique());
+        assert_eq!((ix.pgno_fdp, ix.lcid), (30, 1033));
+    }
+
+    /// Later formats (fIDXExtendedColumns) use 4-byte IDXSEGs: flags byte, reserved, u16 fid.
+    #[test]
+    fn extended_key_fld_ids_are_four_byte_idxsegs() {
+        let ids = vec![0x00, 0, 0x01, 0x00, IDXSEG_DESCENDING, 0, 0x80, 0x00];
+        let ix = index_row(IDX_EXTENDED_COLUMNS, ids).into_index().unwrap();
+        let segs: Vec<(u16, bool)> = ix.segments.iter().map(|s| (s.fid, s.descending)).collect();
+        assert_eq!(segs, [(1, false), (128, true)]);
+        assert!(!ix.is_primary());
+    }
+
+    #[test]
+    fn fixed_columns_are_laid_out_by_fid_and_type_size() {
+        let column = |fid, coltyp, cb_max| Column {
+            fid,
+            name: format!("c{fid}"),
+            coltyp,
+            storage: if fid < 128 {
+                Storage::Fixed
+            } else {
+                Storage::Variable
+            },
+            cb_max,
+            flags: 0,
+            code_page: 0,
+            fixed_offset: None,
+            fixed_size: None,
+            default_value: None,
+        };
+        let mut t = Table {
+            name: "t".into(),
+            objid: 1,
+            pgno_fdp: 1,
+            flags: 0,
+            template: None,
+            // Out of order on purpose: layout follows fids.
+            columns: vec![
+                column(3, 9, 16),
+                column(128, 10, 255),
+                column(1, 4, 4),
+                column(2, 1, 1),
+            ],
+            indexes: Vec::new(),
+            long_values: None,
+        };
+        t.lay_out_fixed();
+        let c = |fid| t.column_by_fid(fid).unwrap();
+        assert_eq!((c(1).fixed_offset, c(1).fixed_size), (Some(4), Some(4)));
+        assert_eq!((c(2).fixed_offset, c(2).fixed_size), (Some(8), Some(1)));
+        assert_eq!((c(3).fixed_offset, c(3).fixed_size), (Some(9), Some(16)));
+        assert_eq!(c(128).fixed_offset, None);
+    }
+}
