@@ -109,6 +109,8 @@ pub struct Column {
     pub fixed_size: Option<usize>,
     /// The catalog `DefaultValue`: what a record that lacks the column reads as.
     pub default_value: Option<Vec<u8>>,
+    /// The column is defined by the table's template table (a derived table).
+    pub from_template: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -167,8 +169,9 @@ impl Table {
     }
 
     /// Fills in fixed offsets and sizes (fids in order, first column at offset 4).
+    /// Template columns sort before the table's own at equal fids (ESE98 tagged fids).
     fn lay_out_fixed(&mut self) {
-        self.columns.sort_by_key(|c| c.fid);
+        self.columns.sort_by_key(|c| (c.fid, !c.from_template));
         let mut offset = crate::ese::record::FIXED_DATA_START;
         for c in self.columns.iter_mut() {
             if c.storage != Storage::Fixed {
@@ -234,6 +237,29 @@ impl Catalog {
                     }
                 }
                 _ => {}
+            }
+        }
+        // A derived table also has its template's columns (its own fixed and variable fids
+        // continue after the template's; reference/ese.md §6 "Template / derived tables").
+        let templates: Vec<(String, Vec<Column>)> = tables
+            .iter()
+            .map(|t| (t.name.clone(), t.columns.clone()))
+            .collect();
+        for t in tables.iter_mut() {
+            let Some(template) = t.template.as_deref().filter(|n| !n.is_empty()) else {
+                continue;
+            };
+            let Some((_, columns)) = templates.iter().find(|(n, _)| n == template) else {
+                return Err(EseError::Catalog(format!(
+                    "table {} names template table {template}, which the catalog lacks",
+                    t.name
+                )));
+            };
+            for c in columns {
+                t.columns.push(Column {
+                    from_template: true,
+                    ..c.clone()
+                });
             }
         }
         for t in tables.iter_mut() {
@@ -334,6 +360,7 @@ impl CatalogRow {
             fixed_offset: None,
             fixed_size: None,
             default_value: self.default_value,
+            from_template: false,
         })
     }
 
@@ -492,6 +519,7 @@ mod tests {
             fixed_offset: None,
             fixed_size: None,
             default_value: None,
+            from_template: false,
         };
         let mut t = Table {
             name: "t".into(),
