@@ -301,6 +301,41 @@ impl PageBuf {
         })
     }
 
+    /// Overwrites `value.len()` bytes at `at` inside the record of line `itag` (a same-length
+    /// replacement of a variable or tagged value, or of bytes inside an intrinsic long value;
+    /// ranges come from [`Record::variable_range`] / [`crate::ese::record::TaggedColumn`]).
+    /// Nothing about the page's layout changes.
+    pub fn overwrite_in_record(
+        &mut self,
+        itag: usize,
+        at: usize,
+        value: &[u8],
+    ) -> Result<Vec<ByteChange>, EditError> {
+        let (start, rec_len, rec_base) = {
+            let page = self.page()?;
+            let node = Node::parse(&page, itag)?;
+            (
+                node.data_offset_in_page(&page),
+                node.data.len(),
+                node.data.base(),
+            )
+        };
+        let end = at.checked_add(value.len()).filter(|&e| e <= rec_len);
+        let Some(end) = end else {
+            return Err(EditError::Read(EseError::corrupt(
+                rec_base + at as u64,
+                self.pgno,
+                "overwrite range",
+                format!("inside the record of {rec_len} bytes"),
+                format!("{at}..{}", at.saturating_add(value.len())),
+            )));
+        };
+        self.tracked(|p| {
+            p.bytes[start + at..start + end].copy_from_slice(value);
+            Ok(())
+        })
+    }
+
     /// Replaces the record (node data) of line `itag` with `record`, keeping its key. A line
     /// that shrinks or keeps its size is rewritten where it is; one that grows goes to the
     /// free area, after reorganising the page when its free space is fragmented. Refused when
