@@ -103,8 +103,9 @@ pub fn run(global: &GlobalArgs, files: &[std::path::PathBuf]) -> Result<Exit, Fa
 
 fn print_report(r: &FileReport, global: &GlobalArgs) {
     if r.unreadable {
+        // Each message names the file already.
         for e in &r.errors {
-            eprintln!("coldpatch: {}: {}", r.path, e.what);
+            eprintln!("coldpatch: {}", e.what);
         }
         return;
     }
