@@ -6,7 +6,7 @@
 use super::edit::Editor;
 use super::error::RegfError;
 use super::hive::{abs, BIN_ALIGN, BIN_HEADER_SIZE, CELL_ALIGN};
-use crate::bytes::Bytes;
+use crate::bytes::{Bytes, BytesMut};
 use std::collections::BTreeMap;
 
 /// The largest cell this tool allocates (a cell size is an i32; MSDN's standard format limit
@@ -47,9 +47,10 @@ pub fn scan_free(data: &[u8], bins_size: u32) -> Result<BTreeMap<u32, u32>, Regf
 }
 
 impl Editor {
-    fn put_size(&mut self, rel: u32, size: i32) {
+    fn put_size(&mut self, rel: u32, size: i32) -> Result<(), RegfError> {
         let at = abs(rel) as usize;
-        self.data[at..at + 4].copy_from_slice(&size.to_le_bytes());
+        BytesMut::new(&mut self.data, 0).put("cell size", at, &size.to_le_bytes())?;
+        Ok(())
     }
 
     /// Allocates a cell with room for `payload` bytes (zeroed) and returns its offset.
@@ -73,15 +74,17 @@ impl Editor {
         self.free.remove(&off);
         let rest = size - need;
         let taken = if rest >= CELL_ALIGN {
-            self.put_size(off + need, rest as i32);
+            self.put_size(off + need, rest as i32)?;
             self.free.insert(off + need, rest);
             need
         } else {
             size
         };
-        self.put_size(off, -(taken as i32));
+        self.put_size(off, -(taken as i32))?;
         let start = abs(off) as usize + 4;
-        self.data[start..start + taken as usize - 4].fill(0);
+        BytesMut::new(&mut self.data, 0)
+            .slice_mut("new cell", start, taken as usize - 4)?
+            .fill(0);
         Ok(off)
     }
 
@@ -99,14 +102,15 @@ impl Editor {
         if self.data.len() < end {
             self.data.resize(end, 0);
         }
-        self.data[start..end].fill(0);
-        self.data[start..start + 4].copy_from_slice(b"hbin");
-        self.data[start + 4..start + 8].copy_from_slice(&pos.to_le_bytes());
-        self.data[start + 8..start + 12].copy_from_slice(&size.to_le_bytes());
+        let mut w = BytesMut::new(&mut self.data, 0);
+        w.slice_mut("new bin", start, size as usize)?.fill(0);
+        w.put("hbin signature", start, b"hbin")?;
+        w.put_u32("hbin offset", start + 4, pos)?;
+        w.put_u32("hbin size", start + 8, size)?;
         self.bins_size = new_size;
         let cell = pos + BIN_HEADER_SIZE;
         let cell_size = size - BIN_HEADER_SIZE;
-        self.put_size(cell, cell_size as i32);
+        self.put_size(cell, cell_size as i32)?;
         self.free.insert(cell, cell_size);
         Ok((cell, cell_size))
     }
@@ -126,7 +130,7 @@ impl Editor {
                 len += ps;
             }
         }
-        self.put_size(off, len as i32);
+        self.put_size(off, len as i32)?;
         self.free.insert(off, len);
         Ok(())
     }

@@ -7,10 +7,13 @@ pub mod dirty;
 pub mod edit;
 pub mod error;
 pub mod hive;
+pub mod list;
 pub mod log;
 pub mod name;
 pub mod ops;
+pub mod security;
 pub mod tree;
+pub mod value_edit;
 pub mod verify;
 pub mod write;
 
