@@ -247,6 +247,7 @@ fn property(label: &str, data: Vec<u8>, seed: u64) {
     let mut rng = Rng::new(seed);
     let mut model = sorted(tree::read_hive(&data).unwrap());
     let minor = HiveRef::new(&data).unwrap().minor;
+    let leaked_before = verify(&data).unreferenced;
     let mut ed = Editor::open(data, NOW).unwrap_or_else(|e| panic!("{label}: {e}"));
     run_ops(&mut ed, &mut model, &mut rng);
     let out = ed.finish();
@@ -255,6 +256,11 @@ fn property(label: &str, data: Vec<u8>, seed: u64) {
         r.ok(),
         "{label}: {:#?}",
         &r.errors[..r.errors.len().min(10)]
+    );
+    assert!(
+        r.unreferenced <= leaked_before,
+        "{label}: the editor leaked {} cells",
+        r.unreferenced - leaked_before
     );
     assert_eq!(
         tree::read_hive(&out).unwrap(),

@@ -22,6 +22,8 @@ pub struct RegfFileReport {
     pub sequence2: u32,
     /// Sequence numbers differ: a state (the log holds the rest), not corruption.
     pub dirty: bool,
+    /// Allocated cells nothing references (leaked space, not an error).
+    pub unreferenced: u64,
     /// Transaction logs found beside the hive.
     pub logs: Vec<String>,
     pub errors: Vec<Finding>,
@@ -91,6 +93,7 @@ pub fn verify_regf_file(path: &Path, _global: &GlobalArgs) -> Result<RegfFileRep
         sequence1: r.sequence1,
         sequence2: r.sequence2,
         dirty: r.dirty,
+        unreferenced: r.unreferenced,
         logs,
         errors: r.errors,
     })

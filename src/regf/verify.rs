@@ -35,6 +35,9 @@ pub struct VerifyReport {
     pub sequence2: u32,
     /// Sequence numbers differ: a write did not finish; the log holds the rest.
     pub dirty: bool,
+    /// Allocated cells that no record references (leaked space; not an error — hivex leaves
+    /// them, Windows does not).
+    pub unreferenced: u64,
     pub errors: Vec<Finding>,
 }
 
@@ -161,6 +164,11 @@ pub fn verify(data: &[u8]) -> VerifyReport {
     };
     w.walk(bb.root);
     w.check_security();
+    w.r.unreferenced = w
+        .cells
+        .iter()
+        .filter(|(off, size)| *size < 0 && !w.claimed.contains_key(off))
+        .count() as u64;
     w.r
 }
 
