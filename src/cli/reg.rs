@@ -369,6 +369,18 @@ pub fn import_ops(
 ) -> Result<ImportReport, Failure> {
     let original =
         std::fs::read(hive).map_err(|e| Failure::usage(format!("{}: {e}", hive.display())))?;
+    if let Target::Out(out) = &target {
+        let same = match (std::fs::canonicalize(hive), std::fs::canonicalize(out)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        if same {
+            return Err(Failure::usage(format!(
+                "--out {} is the input hive; use --in-place --journal FILE to patch it where it is",
+                out.display()
+            )));
+        }
+    }
     let mut data = original.clone();
     let mut replayed = Vec::new();
     let pre = regf::verify(&data);
