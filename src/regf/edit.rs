@@ -404,7 +404,10 @@ impl Editor {
         let flags = KEY_HIVE_ENTRY | KEY_NO_DELETE | if comp { KEY_COMP_NAME } else { 0 };
         rec[nk::FLAGS..nk::FLAGS + 2].copy_from_slice(&flags.to_le_bytes());
         rec[nk::TIMESTAMP..nk::TIMESTAMP + 8].copy_from_slice(&self.now.to_le_bytes());
+        // The root has no parent in the file (offreg writes NIL; Windows leaves a stale pointer
+        // into its in-memory master hive there).
         for at in [
+            nk::PARENT,
             nk::SUBKEY_LIST,
             nk::VOLATILE_LIST,
             nk::VALUE_LIST,
