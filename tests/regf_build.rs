@@ -1,7 +1,9 @@
 //! Building hives of version 1.3 and 1.5 from a key tree: they verify, read back as the tree,
 //! and keep the version's list and big-data rules.
 
-use coldpatch::regf::build::{build_hive, HiveOptions, KeySpec, ValueSpec};
+use coldpatch::regf::build::{
+    build_hive, build_hive_with_security, HiveOptions, KeySpec, ValueSpec,
+};
 use coldpatch::regf::hive::{DataPlace, HiveRef, ListCell};
 use coldpatch::regf::{tree, verify};
 
@@ -203,4 +205,28 @@ fn keys_can_carry_their_own_security_descriptor() {
     let s = h.security(h.root_key().unwrap().security).unwrap();
     assert_eq!(s.flink, s.offset);
     assert_eq!(s.blink, s.offset);
+}
+
+#[test]
+fn build_with_several_descriptors() {
+    let second: Vec<u8> = SD.iter().copied().chain([7u8; 8]).collect();
+    let third: Vec<u8> = SD.iter().copied().chain([9u8; 4]).collect();
+    let bytes = build_hive_with_security(
+        &spec(),
+        &opts(3),
+        &[("Select", &second), ("Many\\k7", &second), ("Many", &third)],
+    )
+    .unwrap();
+    assert!(verify(&bytes).ok(), "{:?}", verify(&bytes).errors);
+    let h = HiveRef::new(&bytes).unwrap();
+    let sd_of = |p: &str| {
+        h.security(h.key_by_path(p).unwrap().unwrap().security)
+            .unwrap()
+            .descriptor
+    };
+    assert_eq!(sd_of("Select"), second);
+    assert_eq!(sd_of("Many\\k7"), second);
+    assert_eq!(sd_of("Many"), third);
+    assert_eq!(sd_of("Many\\k8"), SD.to_vec());
+    assert!(build_hive_with_security(&spec(), &opts(3), &[("Nope", &second)]).is_err());
 }

@@ -7,10 +7,22 @@ use regf_support::*;
 
 #[test]
 fn samples_verify_clean_except_wrong_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = coldpatch::cli::GlobalArgs::default();
     for rel in PRIMARY {
+        let name = sample_name(rel);
+        // Through the file, as `coldpatch verify` reads it: exit 1 only for WrongOrderHive.
+        let path = sample_file(dir.path(), rel);
+        let file = coldpatch::cli::verify_regf::verify_regf_file(&path, &g).unwrap();
+        let want = if name == "WrongOrderHive" {
+            coldpatch::cli::Exit::Problems
+        } else {
+            coldpatch::cli::Exit::Ok
+        };
+        assert_eq!(file.exit(), want, "{name}");
+        assert_eq!(file.dirty, name == "OldDirtyHive", "{name}");
         let data = sample_bytes(rel);
         let r = regf::verify(&data);
-        let name = sample_name(rel);
         assert!(r.cells > 0, "{name}: no cells checked");
         if name == "WrongOrderHive" {
             assert!(!r.ok(), "{name}: unsorted lists not flagged");

@@ -160,6 +160,16 @@ fn empty_hive(opts: &HiveOptions) -> Vec<u8> {
 /// Built with the editor's own operations, so building and editing share one code path:
 /// lists, big data and counters come out as the editor writes them for that version.
 pub fn build_hive(root: &KeySpec, opts: &HiveOptions) -> Result<Vec<u8>, BuildError> {
+    build_hive_with_security(root, opts, &[])
+}
+
+/// [`build_hive`], then gives the keys at the listed paths (relative to the root) their own
+/// self-relative security descriptors; keys with equal descriptors share one sk cell.
+pub fn build_hive_with_security(
+    root: &KeySpec,
+    opts: &HiveOptions,
+    descriptors: &[(&str, &[u8])],
+) -> Result<Vec<u8>, BuildError> {
     if !(3..=6).contains(&opts.minor_version) {
         return Err(BuildError::Version(opts.minor_version));
     }
@@ -175,6 +185,12 @@ pub fn build_hive(root: &KeySpec, opts: &HiveOptions) -> Result<Vec<u8>, BuildEr
         .create_root(&name::from_str(&root.name), &opts.security_descriptor)
         .map_err(at(""))?;
     fill(&mut ed, root_off, root, &root.name).map_err(|(p, e)| at(&p)(e))?;
+    for (path, sd) in descriptors {
+        if sd.is_empty() {
+            return Err(BuildError::NoSecurity);
+        }
+        ed.set_security(path, sd).map_err(at(path))?;
+    }
     Ok(ed.finish_with(opts.sequence, opts.timestamp))
 }
 
