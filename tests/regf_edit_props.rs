@@ -158,6 +158,25 @@ fn run_ops(ed: &mut Editor, model: &mut KeySpec, rng: &mut Rng) {
                 }
                 done += 1;
             }
+            // Class names: set, replace, remove.
+            85..=89 => {
+                let mk = model_key(model, &path);
+                let class = if rng.chance(25) {
+                    String::new()
+                } else {
+                    rand_name(rng, 1, 20)
+                };
+                let bytes: Vec<u8> = class.encode_utf16().flat_map(u16::to_le_bytes).collect();
+                ed.set_class(&join(&path), &bytes).unwrap();
+                mk.class = if class.is_empty() { None } else { Some(class) };
+                done += 1;
+            }
+            // Security descriptors: shared, new, and freed again (verify checks the counts).
+            90..=92 => {
+                let sd: Vec<u8> = SD.iter().copied().chain([rng.below(3) as u8; 4]).collect();
+                ed.set_security(&join(&path), &sd).unwrap();
+                done += 1;
+            }
             _ => {
                 let mk = model_key(model, &path);
                 if mk.values.is_empty() {
