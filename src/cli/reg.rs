@@ -384,7 +384,13 @@ pub fn import_ops(
     let mut data = original.clone();
     let mut replayed = Vec::new();
     let pre = regf::verify(&data);
-    if pre.dirty {
+    // A bad base-block checksum also means an unfinished write (reference/regf.md §4); with
+    // --replay-log its log is tried (matched by the first bin's timestamp).
+    let bad_checksum = pre
+        .errors
+        .iter()
+        .any(|e| e.offset == regf::base_block::OFF_CHECKSUM as u64);
+    if pre.dirty || (bad_checksum && replay_log) {
         if !replay_log {
             let logs = log::find_logs(hive);
             return Err(Failure::refused(format!(

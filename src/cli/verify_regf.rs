@@ -1,4 +1,4 @@
-//! `verify` for registry hives: runs [`crate::regf::verify`] over a file and reports it, as
+//! `verify` for registry hives: runs [`crate::regf::verify()`] over a file and reports it, as
 //! text or as the `--json` object of product.md (`path`, `kind` = `regf`, `ok`, `cells`,
 //! `dirty`, `errors` with `offset` and `what`).
 
