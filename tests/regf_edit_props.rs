@@ -7,6 +7,7 @@
 mod regf_support;
 use coldpatch::regf::build::{build_hive, HiveOptions, KeySpec, ValueSpec};
 use coldpatch::regf::hive::{DataPlace, HiveRef, ListCell, BIG_DATA_SEGMENT};
+use coldpatch::regf::log::{replay, LogInput};
 use coldpatch::regf::{name, tree, verify, Editor, RegfError};
 use regf_support::*;
 
@@ -309,13 +310,20 @@ fn random_edits_on_every_sample() {
             }
             "OldDirtyHive" => {
                 assert!(matches!(
-                    Editor::open(data, NOW),
+                    Editor::open(data.clone(), NOW),
                     Err(RegfError::Dirty {
                         primary: 5,
                         secondary: 4
                     })
                 ));
-                continue;
+                // Replayed from its log, it is edited like any other hive.
+                let log = sample_bytes("OldDirtyHive/OldDirtyHive.LOG1.gz");
+                let input = LogInput {
+                    name: "LOG1".into(),
+                    bytes: &log,
+                };
+                let replayed = replay(&data, &[input]).unwrap().data;
+                property("OldDirtyHive replayed", replayed, 1000 + i as u64);
             }
             _ => property(&name, data, 1000 + i as u64),
         }
