@@ -4,6 +4,7 @@
 //!
 //! An [`Editor`] is opened only on a hive that `verify` passes and that is not dirty.
 
+use super::alloc::FreeSpace;
 use super::base_block::{self, BaseBlock, OFF_BINS_SIZE, OFF_SEQ1, OFF_SEQ2, OFF_TIMESTAMP};
 use super::error::RegfError;
 use super::hive::{
@@ -13,7 +14,6 @@ use super::hive::{
 use super::name::{self, Name};
 use super::verify::verify;
 use crate::bytes::BytesMut;
-use std::collections::BTreeMap;
 
 /// Longest key name (UTF-16 units).
 pub const MAX_KEY_NAME: usize = 255;
@@ -31,7 +31,7 @@ pub struct Editor {
     pub(crate) minor: u32,
     pub(crate) bins_size: u32,
     pub(crate) root: u32,
-    pub(crate) free: BTreeMap<u32, u32>,
+    pub(crate) free: FreeSpace,
     /// FILETIME written as LastWriteTime of every key changed.
     pub(crate) now: u64,
 }
@@ -67,7 +67,7 @@ impl Editor {
                 format!("hive bins data size {:#x}: no bin", bb.bins_size),
             ));
         }
-        let free = super::alloc::scan_free(&data, bb.bins_size)?;
+        let free = FreeSpace::scan(&data, bb.bins_size)?;
         Ok(Editor {
             minor: bb.minor,
             bins_size: bb.bins_size,

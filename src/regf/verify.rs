@@ -157,8 +157,8 @@ pub fn verify(data: &[u8]) -> VerifyReport {
     };
     let mut w = Walker {
         h: hive,
+        claimed: vec![None; cells.len()],
         cells,
-        claimed: HashMap::new(),
         sk_refs: HashMap::new(),
         r,
     };
@@ -167,7 +167,8 @@ pub fn verify(data: &[u8]) -> VerifyReport {
     w.r.unreferenced = w
         .cells
         .iter()
-        .filter(|(off, size)| *size < 0 && !w.claimed.contains_key(off))
+        .zip(&w.claimed)
+        .filter(|((_, size), by)| *size < 0 && by.is_none())
         .count() as u64;
     w.r
 }
@@ -237,7 +238,8 @@ fn scan_bins(data: &[u8], bins_size: u32, r: &mut VerifyReport) -> Vec<(u32, i32
 struct Walker<'a> {
     h: HiveRef<'a>,
     cells: Vec<(u32, i32)>,
-    claimed: HashMap<u32, &'static str>,
+    /// Per cell (same index as `cells`): the record that uses it.
+    claimed: Vec<Option<&'static str>>,
     /// sk offset → (keys pointing at it, the first such reference).
     sk_refs: HashMap<u32, (u32, u64)>,
     r: VerifyReport,
@@ -270,8 +272,8 @@ impl Walker<'_> {
                 self.err(from, format!("{what}: cell {off:#x} is marked free"));
                 false
             }
-            Ok(_) => {
-                if let Some(prev) = self.claimed.insert(off, what) {
+            Ok(i) => {
+                if let Some(prev) = self.claimed[i].replace(what) {
                     self.err(
                         from,
                         format!("{what}: cell {off:#x} is already used as {prev}"),
@@ -281,6 +283,13 @@ impl Walker<'_> {
                 true
             }
         }
+    }
+
+    fn is_claimed(&self, off: u32) -> bool {
+        self.cells
+            .binary_search_by_key(&off, |c| c.0)
+            .map(|i| self.claimed[i].is_some())
+            .unwrap_or(false)
     }
 
     fn payload_at_least(&mut self, off: u32, need: u64, what: &'static str) {
@@ -603,7 +612,7 @@ impl Walker<'_> {
                 );
                 return;
             };
-            if !good.contains(&s.flink) && !self.claimed.contains_key(&s.flink) {
+            if !good.contains(&s.flink) && !self.is_claimed(s.flink) {
                 // An sk in the ring that no key references.
                 if self.claim(s.flink, "security cell", abs(cur) + 4 + 4) {
                     good.insert(s.flink);
