@@ -3,7 +3,7 @@
 
 use coldpatch::regf::base_block::put_checksum;
 use coldpatch::regf::build::{build_hive, HiveOptions, KeySpec, ValueSpec};
-use coldpatch::regf::hive::{abs, nk, sk, vk, DataPlace, HiveRef, ListCell};
+use coldpatch::regf::hive::{abs, nk, sk, vk, CellOffset, DataPlace, HiveRef, ListCell};
 use coldpatch::regf::{name, verify};
 
 const SD: [u8; 20] = [
@@ -41,8 +41,8 @@ fn hive(minor: u32) -> Vec<u8> {
     build_hive(&root, &opts).unwrap()
 }
 
-fn put32(d: &mut [u8], at: u64, v: u32) {
-    d[at as usize..at as usize + 4].copy_from_slice(&v.to_le_bytes());
+fn put32(d: &mut [u8], at: u64, v: impl Into<u32>) {
+    d[at as usize..at as usize + 4].copy_from_slice(&v.into().to_le_bytes());
 }
 
 /// Applies `fault` (then fixes the checksum unless told not to), and expects a finding
@@ -79,8 +79,8 @@ fn parent(h: &HiveRef) -> coldpatch::regf::hive::KeyNode {
 }
 
 /// Absolute offset of field `at` of the cell `rel` (after its size).
-fn field(rel: u32, at: usize) -> u64 {
-    abs(rel) + 4 + at as u64
+fn field(rel: CellOffset, at: usize) -> u64 {
+    rel.field(at)
 }
 
 #[test]
@@ -111,17 +111,17 @@ fn keys_and_counters() {
         });
         expect(minor, "max subkey name length", |h, d| {
             let p = parent(h);
-            put32(d, field(p.offset, nk::MAX_NAME_LEN), 2);
+            put32(d, field(p.offset, nk::MAX_NAME_LEN), 2u32);
             field(p.offset, nk::MAX_NAME_LEN)
         });
         expect(minor, "max value name length", |h, d| {
             let p = parent(h);
-            put32(d, field(p.offset, nk::MAX_VALUE_NAME_LEN), 1);
+            put32(d, field(p.offset, nk::MAX_VALUE_NAME_LEN), 1u32);
             field(p.offset, nk::MAX_VALUE_NAME_LEN)
         });
         expect(minor, "max value data length", |h, d| {
             let p = parent(h);
-            put32(d, field(p.offset, nk::MAX_VALUE_DATA_LEN), 1);
+            put32(d, field(p.offset, nk::MAX_VALUE_DATA_LEN), 1u32);
             field(p.offset, nk::MAX_VALUE_DATA_LEN)
         });
         expect(minor, "parent", |h, d| {
@@ -172,8 +172,8 @@ fn values_and_security() {
             let DataPlace::Cell(c) = h.data_place(&v).unwrap() else {
                 panic!()
             };
-            put32(d, field(v.offset, vk::DATA_SIZE), 400);
-            put32(d, field(p.offset, nk::MAX_VALUE_DATA_LEN), 400);
+            put32(d, field(v.offset, vk::DATA_SIZE), 400u32);
+            put32(d, field(p.offset, nk::MAX_VALUE_DATA_LEN), 400u32);
             abs(c)
         });
         expect(minor, "not the start of a cell", |h, d| {

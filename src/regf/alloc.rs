@@ -8,7 +8,7 @@
 
 use super::edit::Editor;
 use super::error::RegfError;
-use super::hive::{abs, BIN_ALIGN, BIN_HEADER_SIZE, CELL_ALIGN};
+use super::hive::{CellOffset, BIN_ALIGN, BIN_HEADER_SIZE, CELL_ALIGN};
 use crate::bytes::{Bytes, BytesMut};
 use std::collections::BTreeMap;
 
@@ -43,7 +43,7 @@ impl FreeSpace {
                 .filter(|_| size != 0 && size % BIN_ALIGN == 0);
             let Some(end) = end else {
                 return Err(RegfError::corrupt(
-                    abs(pos) + 8,
+                    CellOffset(pos).file_offset() + 8,
                     format!("hive bin size {size:#x}"),
                 ));
             };
@@ -52,7 +52,10 @@ impl FreeSpace {
                 let s = bins.i32("cell size", c as usize)?;
                 let len = s.unsigned_abs();
                 if len == 0 || len % CELL_ALIGN != 0 {
-                    return Err(RegfError::corrupt(abs(c), format!("cell size {s}")));
+                    return Err(RegfError::corrupt(
+                        CellOffset(c).file_offset(),
+                        format!("cell size {s}"),
+                    ));
                 }
                 if s > 0 {
                     fs.cells.insert(c, len);
@@ -161,13 +164,13 @@ impl FreeSpace {
 
 impl Editor {
     fn put_size(&mut self, rel: u32, size: i32) -> Result<(), RegfError> {
-        let at = abs(rel) as usize;
+        let at = CellOffset(rel).file_offset() as usize;
         BytesMut::new(&mut self.data, 0).put("cell size", at, &size.to_le_bytes())?;
         Ok(())
     }
 
     /// Allocates a cell with room for `payload` bytes (zeroed) and returns its offset.
-    pub(crate) fn alloc(&mut self, payload: usize) -> Result<u32, RegfError> {
+    pub(crate) fn alloc(&mut self, payload: usize) -> Result<CellOffset, RegfError> {
         let need = (payload as u64 + 4).div_ceil(CELL_ALIGN as u64) * CELL_ALIGN as u64;
         if need > MAX_CELL as u64 {
             return Err(RegfError::Unsupported {
@@ -189,11 +192,11 @@ impl Editor {
             size
         };
         self.put_size(off, -(taken as i32))?;
-        let start = abs(off) as usize + 4;
+        let start = CellOffset(off).file_offset() as usize + 4;
         BytesMut::new(&mut self.data, 0)
             .slice_mut("new cell", start, taken as usize - 4)?
             .fill(0);
-        Ok(off)
+        Ok(CellOffset(off))
     }
 
     /// Appends a bin big enough for a cell of `need` bytes; returns its one free cell.
@@ -205,7 +208,7 @@ impl Editor {
             .ok_or_else(|| RegfError::Unsupported {
                 what: "the hive would grow past 4 GiB".into(),
             })?;
-        let start = abs(pos) as usize;
+        let start = CellOffset(pos).file_offset() as usize;
         let end = start + size as usize;
         if self.data.len() < end {
             self.data.resize(end, 0);
@@ -226,8 +229,9 @@ impl Editor {
 
     /// Marks the allocated cell at `rel` free and merges it with free neighbours (cells never
     /// span bins, so an adjacent free cell is always in the same bin).
-    pub(crate) fn free_cell(&mut self, rel: u32) -> Result<(), RegfError> {
+    pub(crate) fn free_cell(&mut self, rel: CellOffset) -> Result<(), RegfError> {
         let size = self.hive().cell_size(rel)?;
+        let rel = rel.0;
         let (mut off, mut len) = (rel, size);
         if let Some(next) = self.free.remove(rel + size) {
             len += next;
@@ -247,6 +251,7 @@ impl Editor {
 mod tests {
     use crate::regf::build::{build_hive, HiveOptions, KeySpec};
     use crate::regf::edit::Editor;
+    use crate::regf::hive::CellOffset;
 
     fn editor() -> Editor {
         let opts = HiveOptions {
@@ -269,25 +274,25 @@ mod tests {
     fn first_fit_split_merge_and_new_bins() {
         let mut ed = editor();
         // Ten 64-byte cells in a row.
-        let cells: Vec<u32> = (0..10).map(|_| ed.alloc(60).unwrap()).collect();
+        let cells: Vec<u32> = (0..10).map(|_| ed.alloc(60).unwrap().0).collect();
         for w in cells.windows(2) {
             assert_eq!(w[1], w[0] + 64, "allocated in a row");
         }
         // Free 1, 3 and 4: 3 and 4 merge into one 128-byte cell.
         for i in [1, 3, 4] {
-            ed.free_cell(cells[i]).unwrap();
+            ed.free_cell(CellOffset(cells[i])).unwrap();
         }
         assert_eq!(ed.free.cells.get(&cells[3]), Some(&128));
         assert!(!ed.free.cells.contains_key(&cells[4]));
         // A 100-byte cell does not fit at 1: first fit is the merged cell at 3, split.
-        let big = ed.alloc(100).unwrap();
+        let big = ed.alloc(100).unwrap().0;
         assert_eq!(big, cells[3]);
         assert_eq!(ed.free.cells.get(&(cells[3] + 104)), Some(&24));
         // A small one takes the lowest free cell, at 1.
-        assert_eq!(ed.alloc(8).unwrap(), cells[1]);
+        assert_eq!(ed.alloc(8).unwrap().0, cells[1]);
         // Something larger than any free cell comes from a new bin at the end.
         let bins_before = ed.bins_size;
-        let huge = ed.alloc(10_000).unwrap();
+        let huge = ed.alloc(10_000).unwrap().0;
         assert_eq!(huge, bins_before + 32);
         assert_eq!(ed.bins_size, bins_before + 12_288);
         let out = ed.finish();

@@ -8,8 +8,8 @@ use super::alloc::FreeSpace;
 use super::base_block::{self, BaseBlock, OFF_BINS_SIZE, OFF_SEQ1, OFF_SEQ2, OFF_TIMESTAMP};
 use super::error::RegfError;
 use super::hive::{
-    abs, nk, sk, split_path, HiveRef, KeyNode, ListCell, BIN_ALIGN, KEY_COMP_NAME, KEY_HIVE_ENTRY,
-    KEY_NO_DELETE, NIL,
+    abs, nk, sk, split_path, CellOffset, HiveRef, KeyNode, ListCell, BIN_ALIGN, KEY_COMP_NAME,
+    KEY_HIVE_ENTRY, KEY_NO_DELETE, NIL,
 };
 use super::name::{self, Name};
 use super::verify::verify;
@@ -30,7 +30,7 @@ pub struct Editor {
     pub(crate) data: Vec<u8>,
     pub(crate) minor: u32,
     pub(crate) bins_size: u32,
-    pub(crate) root: u32,
+    pub(crate) root: CellOffset,
     pub(crate) free: FreeSpace,
     /// FILETIME written as LastWriteTime of every key changed.
     pub(crate) now: u64,
@@ -71,7 +71,7 @@ impl Editor {
         Ok(Editor {
             minor: bb.minor,
             bins_size: bb.bins_size,
-            root: bb.root,
+            root: CellOffset(bb.root),
             free,
             now,
             data,
@@ -121,7 +121,12 @@ impl Editor {
     // ---- raw writes -------------------------------------------------------------------
 
     /// Writes `bytes` at `at` inside the payload of the allocated cell `rel`.
-    pub(crate) fn put(&mut self, rel: u32, at: usize, bytes: &[u8]) -> Result<(), RegfError> {
+    pub(crate) fn put(
+        &mut self,
+        rel: CellOffset,
+        at: usize,
+        bytes: &[u8],
+    ) -> Result<(), RegfError> {
         let payload = self.hive().cell(rel, "cell being written")?.len();
         if at + bytes.len() > payload {
             return Err(RegfError::corrupt(
@@ -137,17 +142,23 @@ impl Editor {
         Ok(())
     }
 
-    pub(crate) fn put_u32(&mut self, rel: u32, at: usize, v: u32) -> Result<(), RegfError> {
-        self.put(rel, at, &v.to_le_bytes())
+    /// Writes a u32 field (a count, or a cell offset) of the cell `rel`.
+    pub(crate) fn put_u32(
+        &mut self,
+        rel: CellOffset,
+        at: usize,
+        v: impl Into<u32>,
+    ) -> Result<(), RegfError> {
+        self.put(rel, at, &v.into().to_le_bytes())
     }
 
-    pub(crate) fn touch(&mut self, key: u32) -> Result<(), RegfError> {
+    pub(crate) fn touch(&mut self, key: CellOffset) -> Result<(), RegfError> {
         let now = self.now;
         self.put(key, nk::TIMESTAMP, &now.to_le_bytes())
     }
 
     /// A new cell holding `bytes`.
-    pub(crate) fn new_cell(&mut self, bytes: &[u8]) -> Result<u32, RegfError> {
+    pub(crate) fn new_cell(&mut self, bytes: &[u8]) -> Result<CellOffset, RegfError> {
         let off = self.alloc(bytes.len())?;
         self.put(off, 0, bytes)?;
         Ok(off)
@@ -155,13 +166,17 @@ impl Editor {
 
     /// Rewrites a cell's content, in place when it fits, else in a new cell (the old one
     /// freed). Returns the cell's offset.
-    pub(crate) fn rewrite(&mut self, rel: u32, bytes: &[u8]) -> Result<u32, RegfError> {
-        if rel != NIL && self.hive().cell(rel, "cell")?.len() >= bytes.len() {
+    pub(crate) fn rewrite(
+        &mut self,
+        rel: CellOffset,
+        bytes: &[u8],
+    ) -> Result<CellOffset, RegfError> {
+        if rel != CellOffset::NIL && self.hive().cell(rel, "cell")?.len() >= bytes.len() {
             self.put(rel, 0, bytes)?;
             return Ok(rel);
         }
         let off = self.new_cell(bytes)?;
-        if rel != NIL {
+        if rel != CellOffset::NIL {
             self.free_cell(rel)?;
         }
         Ok(off)
@@ -182,12 +197,12 @@ impl Editor {
 
     /// Creates the key at `path` and any missing parents; returns its nk offset. An existing
     /// key is left as it is.
-    pub fn create_key(&mut self, path: &str) -> Result<u32, RegfError> {
+    pub fn create_key(&mut self, path: &str) -> Result<CellOffset, RegfError> {
         Ok(self.create_key_counted(path)?.0)
     }
 
     /// [`Editor::create_key`], also returning how many keys were created.
-    pub fn create_key_counted(&mut self, path: &str) -> Result<(u32, usize), RegfError> {
+    pub fn create_key_counted(&mut self, path: &str) -> Result<(CellOffset, usize), RegfError> {
         let mut created = 0;
         let mut cur = self.hive().root_key()?;
         for part in split_path(path) {
@@ -208,10 +223,10 @@ impl Editor {
     /// name (UTF-16LE bytes, kept as given).
     pub fn create_child(
         &mut self,
-        parent: u32,
+        parent: CellOffset,
         child: &[u16],
         class: Option<&[u8]>,
-    ) -> Result<u32, RegfError> {
+    ) -> Result<CellOffset, RegfError> {
         if child.is_empty() || child.len() > MAX_KEY_NAME || child.contains(&(b'\\' as u16)) {
             return Err(RegfError::InvalidName {
                 name: name::to_string(child),
@@ -235,20 +250,20 @@ impl Editor {
         }
         let class_cell = match class {
             Some(c) if !c.is_empty() => self.new_cell(c)?,
-            _ => NIL,
+            _ => CellOffset::NIL,
         };
         let mut rec = vec![0u8; nk::NAME + raw.len()];
         rec[0..2].copy_from_slice(b"nk");
         let flags: u16 = if comp { KEY_COMP_NAME } else { 0 };
         rec[nk::FLAGS..nk::FLAGS + 2].copy_from_slice(&flags.to_le_bytes());
         rec[nk::TIMESTAMP..nk::TIMESTAMP + 8].copy_from_slice(&self.now.to_le_bytes());
-        let put = |rec: &mut Vec<u8>, at: usize, v: u32| {
-            rec[at..at + 4].copy_from_slice(&v.to_le_bytes())
+        let put = |rec: &mut Vec<u8>, at: usize, v: CellOffset| {
+            rec[at..at + 4].copy_from_slice(&v.0.to_le_bytes())
         };
         put(&mut rec, nk::PARENT, parent);
-        put(&mut rec, nk::SUBKEY_LIST, NIL);
-        put(&mut rec, nk::VOLATILE_LIST, NIL);
-        put(&mut rec, nk::VALUE_LIST, NIL);
+        put(&mut rec, nk::SUBKEY_LIST, CellOffset::NIL);
+        put(&mut rec, nk::VOLATILE_LIST, CellOffset::NIL);
+        put(&mut rec, nk::VALUE_LIST, CellOffset::NIL);
         put(&mut rec, nk::SECURITY, p.security);
         put(&mut rec, nk::CLASS, class_cell);
         rec[nk::NAME_LEN..nk::NAME_LEN + 2].copy_from_slice(&(raw.len() as u16).to_le_bytes());
@@ -311,7 +326,7 @@ impl Editor {
                 nk::MAX_NAME_LEN,
                 parent.max_name_len & !0xFFFF,
             )?;
-            self.put_u32(parent.offset, nk::MAX_CLASS_LEN, 0)?;
+            self.put_u32(parent.offset, nk::MAX_CLASS_LEN, 0u32)?;
         }
         self.touch(parent.offset)?;
         Ok(true)
@@ -319,7 +334,7 @@ impl Editor {
 
     /// Frees one key's own cells: values, value list, class, security reference, its subkey
     /// list cells (the subkeys themselves are freed by the caller), the nk.
-    fn free_key(&mut self, off: u32) -> Result<(), RegfError> {
+    fn free_key(&mut self, off: CellOffset) -> Result<(), RegfError> {
         let k = self.hive().key(off)?;
         for v in self.hive().values(&k)? {
             let place = self.hive().data_place(&v)?;
@@ -329,10 +344,10 @@ impl Editor {
         if k.value_count > 0 {
             self.free_cell(k.value_list)?;
         }
-        if k.class_len > 0 && k.class != NIL {
+        if k.class_len > 0 && k.class != CellOffset::NIL {
             self.free_cell(k.class)?;
         }
-        if k.subkey_list != NIL {
+        if k.subkey_list != CellOffset::NIL {
             if let ListCell::Ri(leaves) = self.hive().list(k.subkey_list)? {
                 for l in leaves {
                     self.free_cell(l)?;
@@ -351,23 +366,23 @@ impl Editor {
     }
 
     /// [`Editor::set_class`] on the key node at `key_off`.
-    pub fn set_class_at(&mut self, key_off: u32, class: &[u8]) -> Result<(), RegfError> {
+    pub fn set_class_at(&mut self, key_off: CellOffset, class: &[u8]) -> Result<(), RegfError> {
         let key = self.hive().key(key_off)?;
         if class.len() > u16::MAX as usize {
             return Err(RegfError::Unsupported {
                 what: "class name longer than 65535 bytes".into(),
             });
         }
-        let old = if key.class_len > 0 && key.class != NIL {
+        let old = if key.class_len > 0 && key.class != CellOffset::NIL {
             key.class
         } else {
-            NIL
+            CellOffset::NIL
         };
         let cell = if class.is_empty() {
-            if old != NIL {
+            if old != CellOffset::NIL {
                 self.free_cell(old)?;
             }
-            NIL
+            CellOffset::NIL
         } else {
             self.rewrite(old, class)?
         };
@@ -391,7 +406,7 @@ impl Editor {
         &mut self,
         root_name: &[u16],
         descriptor: &[u8],
-    ) -> Result<u32, RegfError> {
+    ) -> Result<CellOffset, RegfError> {
         if root_name.len() > MAX_KEY_NAME || root_name.contains(&(b'\\' as u16)) {
             return Err(RegfError::InvalidName {
                 name: name::to_string(root_name),
@@ -404,7 +419,7 @@ impl Editor {
         let flags = KEY_HIVE_ENTRY | KEY_NO_DELETE | if comp { KEY_COMP_NAME } else { 0 };
         rec[nk::FLAGS..nk::FLAGS + 2].copy_from_slice(&flags.to_le_bytes());
         rec[nk::TIMESTAMP..nk::TIMESTAMP + 8].copy_from_slice(&self.now.to_le_bytes());
-        // The root has no parent in the file (offreg writes NIL; Windows leaves a stale pointer
+        // The root has no parent in the file (offreg writes CellOffset::NIL; Windows leaves a stale pointer
         // into its in-memory master hive there).
         for at in [
             nk::PARENT,
@@ -428,7 +443,7 @@ impl Editor {
         self.put_u32(sko, sk::BLINK, sko)?;
         self.put_u32(root, nk::SECURITY, sko)?;
         self.root = root;
-        self.data[36..40].copy_from_slice(&root.to_le_bytes());
+        self.data[36..40].copy_from_slice(&root.0.to_le_bytes());
         Ok(root)
     }
 

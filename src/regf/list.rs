@@ -5,7 +5,7 @@
 
 use super::edit::Editor;
 use super::error::RegfError;
-use super::hive::{abs, leaf_entries, ListCell, MINOR_HASH_LEAF, NIL};
+use super::hive::{abs, leaf_entries, CellOffset, ListCell, MINOR_HASH_LEAF};
 use super::name;
 use std::cmp::Ordering;
 
@@ -18,8 +18,8 @@ pub const MAX_INDEX_LEAF: usize = 1013;
 
 /// A leaf insert: the leaf stayed one leaf, or was split in two.
 enum Inserted {
-    One(u32),
-    Two(u32, u32),
+    One(CellOffset),
+    Two(CellOffset, CellOffset),
 }
 
 /// Leaf kinds.
@@ -40,7 +40,7 @@ impl Editor {
     }
 
     /// Entries of a leaf with their aux words (hint or hash; 0 for li).
-    fn leaf_with_aux(l: &ListCell) -> Vec<(u32, u32)> {
+    fn leaf_with_aux(l: &ListCell) -> Vec<(CellOffset, u32)> {
         match l {
             ListCell::Li(v) | ListCell::Ri(v) => v.iter().map(|&o| (o, 0)).collect(),
             ListCell::Lf(v) => v.iter().map(|&(o, h)| (o, u32::from_le_bytes(h))).collect(),
@@ -48,7 +48,7 @@ impl Editor {
         }
     }
 
-    fn encode_list(sig: &[u8; 2], entries: &[(u32, u32)], wide: bool) -> Vec<u8> {
+    fn encode_list(sig: &[u8; 2], entries: &[(CellOffset, u32)], wide: bool) -> Vec<u8> {
         let mut b = Vec::with_capacity(4 + entries.len() * 8);
         b.extend_from_slice(sig);
         b.extend_from_slice(&(entries.len() as u16).to_le_bytes());
@@ -63,10 +63,10 @@ impl Editor {
 
     fn write_leaf(
         &mut self,
-        rel: u32,
+        rel: CellOffset,
         kind: LeafKind,
-        entries: &[(u32, u32)],
-    ) -> Result<u32, RegfError> {
+        entries: &[(CellOffset, u32)],
+    ) -> Result<CellOffset, RegfError> {
         let bytes = match kind {
             LeafKind::Li => Self::encode_list(b"li", entries, false),
             LeafKind::Lf => Self::encode_list(b"lf", entries, true),
@@ -86,17 +86,17 @@ impl Editor {
     /// Inserts `child` (named `n`) into the subkey list `list`; returns the list's offset.
     pub(crate) fn list_insert(
         &mut self,
-        list: u32,
-        child: u32,
+        list: CellOffset,
+        child: CellOffset,
         n: &[u16],
-    ) -> Result<u32, RegfError> {
-        if list == NIL {
+    ) -> Result<CellOffset, RegfError> {
+        if list == CellOffset::NIL {
             let kind = if self.minor >= MINOR_HASH_LEAF {
                 LeafKind::Lh
             } else {
                 LeafKind::Lf
             };
-            return self.write_leaf(NIL, kind, &[(child, Self::aux(kind, n))]);
+            return self.write_leaf(CellOffset::NIL, kind, &[(child, Self::aux(kind, n))]);
         }
         match self.hive().list(list)? {
             ListCell::Ri(mut leaves) => {
@@ -123,7 +123,7 @@ impl Editor {
                         what: "a key with more subkeys than one index root can hold".into(),
                     });
                 }
-                let e: Vec<(u32, u32)> = leaves.iter().map(|&o| (o, 0)).collect();
+                let e: Vec<(CellOffset, u32)> = leaves.iter().map(|&o| (o, 0)).collect();
                 self.rewrite(list, &Self::encode_list(b"ri", &e, false))
             }
             _ => match self.leaf_insert(list, child, n)? {
@@ -135,7 +135,12 @@ impl Editor {
         }
     }
 
-    fn leaf_insert(&mut self, leaf: u32, child: u32, n: &[u16]) -> Result<Inserted, RegfError> {
+    fn leaf_insert(
+        &mut self,
+        leaf: CellOffset,
+        child: CellOffset,
+        n: &[u16],
+    ) -> Result<Inserted, RegfError> {
         let l = self.hive().list(leaf)?;
         let mut kind = self.leaf_kind(&l);
         let mut entries = Self::leaf_with_aux(&l);
@@ -168,12 +173,16 @@ impl Editor {
         }
         let half = entries.len() / 2;
         let left = self.write_leaf(leaf, kind, &entries[..half])?;
-        let right = self.write_leaf(NIL, kind, &entries[half..])?;
+        let right = self.write_leaf(CellOffset::NIL, kind, &entries[half..])?;
         Ok(Inserted::Two(left, right))
     }
 
-    /// Removes `child` from the list; returns the list's offset, or NIL when it is now empty.
-    pub(crate) fn list_remove(&mut self, list: u32, child: u32) -> Result<u32, RegfError> {
+    /// Removes `child` from the list; returns the list's offset, or CellOffset::NIL when it is now empty.
+    pub(crate) fn list_remove(
+        &mut self,
+        list: CellOffset,
+        child: CellOffset,
+    ) -> Result<CellOffset, RegfError> {
         let not_found = || {
             RegfError::corrupt(
                 abs(list),
@@ -191,13 +200,13 @@ impl Editor {
                 }
                 let i = hit.ok_or_else(not_found)?;
                 let leaf = self.leaf_remove(leaves[i], child)?;
-                if leaf == NIL {
+                if leaf == CellOffset::NIL {
                     leaves.remove(i);
                     if leaves.is_empty() {
                         self.free_cell(list)?;
-                        return Ok(NIL);
+                        return Ok(CellOffset::NIL);
                     }
-                    let e: Vec<(u32, u32)> = leaves.iter().map(|&o| (o, 0)).collect();
+                    let e: Vec<(CellOffset, u32)> = leaves.iter().map(|&o| (o, 0)).collect();
                     return self.rewrite(list, &Self::encode_list(b"ri", &e, false));
                 }
                 Ok(list)
@@ -206,7 +215,11 @@ impl Editor {
         }
     }
 
-    fn leaf_remove(&mut self, leaf: u32, child: u32) -> Result<u32, RegfError> {
+    fn leaf_remove(
+        &mut self,
+        leaf: CellOffset,
+        child: CellOffset,
+    ) -> Result<CellOffset, RegfError> {
         let l = self.hive().list(leaf)?;
         let kind = self.leaf_kind(&l);
         let mut entries = Self::leaf_with_aux(&l);
@@ -216,7 +229,7 @@ impl Editor {
         entries.remove(pos);
         if entries.is_empty() {
             self.free_cell(leaf)?;
-            return Ok(NIL);
+            return Ok(CellOffset::NIL);
         }
         self.write_leaf(leaf, kind, &entries)
     }

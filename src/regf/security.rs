@@ -3,11 +3,11 @@
 
 use super::edit::Editor;
 use super::error::RegfError;
-use super::hive::{abs, nk, sk};
+use super::hive::{abs, nk, sk, CellOffset};
 
 impl Editor {
     /// Adds `delta` (±1) to an sk's reference count; at 0 the sk is unlinked and freed.
-    pub(crate) fn security_ref(&mut self, skoff: u32, delta: i32) -> Result<(), RegfError> {
+    pub(crate) fn security_ref(&mut self, skoff: CellOffset, delta: i32) -> Result<(), RegfError> {
         let s = self.hive().security(skoff)?;
         let count = s.refcount.checked_add_signed(delta).ok_or_else(|| {
             RegfError::corrupt(abs(skoff), "security cell reference count underflow")

@@ -5,7 +5,7 @@
 use super::edit::{Editor, MAX_VALUE_NAME};
 use super::error::RegfError;
 use super::hive::{
-    nk, vk, DataPlace, BIG_DATA_SEGMENT, DATA_INLINE, MINOR_BIG_DATA, NIL, VALUE_COMP_NAME,
+    nk, vk, CellOffset, DataPlace, BIG_DATA_SEGMENT, DATA_INLINE, MINOR_BIG_DATA, VALUE_COMP_NAME,
 };
 use super::name;
 
@@ -51,9 +51,9 @@ impl Editor {
             db.extend_from_slice(&list.to_le_bytes());
             db.extend_from_slice(&0u32.to_le_bytes());
             let dbo = self.new_cell(&db)?;
-            return Ok((len as u32, dbo));
+            return Ok((len as u32, dbo.0));
         }
-        Ok((len as u32, self.new_cell(data)?))
+        Ok((len as u32, self.new_cell(data)?.0))
     }
 
     /// Sets a value of the key at `path` (the key must exist): replaces the data of an
@@ -72,7 +72,7 @@ impl Editor {
     /// [`Editor::set_value`] on the key node at `key_off`.
     pub fn set_value_at(
         &mut self,
-        key_off: u32,
+        key_off: CellOffset,
         value: &str,
         kind: u32,
         data: &[u8],
@@ -99,7 +99,7 @@ impl Editor {
                     unreachable!("checked above")
                 };
                 self.put(c, 0, data)?;
-                (data.len() as u32, c)
+                (data.len() as u32, c.0)
             } else {
                 self.free_data(&place)?;
                 self.store_data(data)?
@@ -134,7 +134,7 @@ impl Editor {
             let old = if key.value_count > 0 {
                 key.value_list
             } else {
-                NIL
+                CellOffset::NIL
             };
             let lo = self.rewrite(old, &list)?;
             self.put_u32(key.offset, nk::VALUE_LIST, lo)?;
@@ -171,9 +171,9 @@ impl Editor {
         rest.remove(i);
         if rest.is_empty() {
             self.free_cell(key.value_list)?;
-            self.put_u32(key.offset, nk::VALUE_LIST, NIL)?;
-            self.put_u32(key.offset, nk::MAX_VALUE_NAME_LEN, 0)?;
-            self.put_u32(key.offset, nk::MAX_VALUE_DATA_LEN, 0)?;
+            self.put_u32(key.offset, nk::VALUE_LIST, CellOffset::NIL)?;
+            self.put_u32(key.offset, nk::MAX_VALUE_NAME_LEN, 0u32)?;
+            self.put_u32(key.offset, nk::MAX_VALUE_DATA_LEN, 0u32)?;
         } else {
             let bytes: Vec<u8> = rest.iter().flat_map(|o| o.to_le_bytes()).collect();
             self.put(key.value_list, 0, &bytes)?;

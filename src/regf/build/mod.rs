@@ -104,7 +104,7 @@ use super::base_block::{
 };
 use super::edit::Editor;
 use super::error::RegfError;
-use super::hive::{BIN_ALIGN, BIN_HEADER_SIZE};
+use super::hive::{CellOffset, BIN_ALIGN, BIN_HEADER_SIZE};
 use super::name;
 
 /// Why a hive could not be built.
@@ -194,7 +194,12 @@ pub fn build_hive_with_security(
     Ok(ed.finish_with(opts.sequence, opts.timestamp))
 }
 
-fn fill(ed: &mut Editor, off: u32, spec: &KeySpec, path: &str) -> Result<(), (String, RegfError)> {
+fn fill(
+    ed: &mut Editor,
+    off: CellOffset,
+    spec: &KeySpec,
+    path: &str,
+) -> Result<(), (String, RegfError)> {
     let fail = |e| (path.to_string(), e);
     if let Some(c) = &spec.class {
         let bytes: Vec<u8> = c.encode_utf16().flat_map(u16::to_le_bytes).collect();
