@@ -69,6 +69,8 @@ fn file_report_names_dirty_state_and_logs() {
     // The empty .LOG2 is ignored.
     assert_eq!(r.logs.len(), 1, "{:?}", r.logs);
     assert!(r.logs[0].ends_with("OldDirtyHive.LOG1"));
+    let replay = r.log_replay.as_deref().unwrap();
+    assert!(replay.starts_with("replays cleanly"), "{replay}");
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["kind"], "regf");
     assert_eq!(json["dirty"], true);

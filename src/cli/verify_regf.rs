@@ -24,8 +24,11 @@ pub struct RegfFileReport {
     pub dirty: bool,
     /// Allocated cells nothing references (leaked space, not an error).
     pub unreferenced: u64,
-    /// Transaction logs found beside the hive.
+    /// Transaction logs found beside the hive (when dirty).
     pub logs: Vec<String>,
+    /// When dirty: whether replaying those logs gives a hive that verifies, and how (or why
+    /// not). `reg import --replay-log` does exactly this replay.
+    pub log_replay: Option<String>,
     pub errors: Vec<Finding>,
 }
 
@@ -63,6 +66,9 @@ impl RegfFileReport {
             "{}: regf 1.{}, {} cells, {} keys, {} values{}: {verdict}",
             self.path, self.minor_version, self.cells, self.keys, self.values, state
         );
+        if let Some(l) = &self.log_replay {
+            println!("  log: {l}");
+        }
         for e in &self.errors {
             println!("  at {:#x}: {}", e.offset, e.what);
         }
@@ -74,13 +80,29 @@ pub fn verify_regf_file(path: &Path, _global: &GlobalArgs) -> Result<RegfFileRep
     let map = MappedFile::open(path).map_err(|e| Failure::usage(e.to_string()))?;
     map.advise_sequential();
     let r = regf::verify(map.bytes());
-    let logs = if r.dirty {
-        regf::log::find_logs(path)
+    let (logs, log_replay) = if r.dirty {
+        let logs = regf::log::find_logs(path)
             .iter()
             .map(|p| p.display().to_string())
-            .collect()
+            .collect();
+        let replay = match regf::log::replay_files(path) {
+            Ok(rep) => {
+                let after = regf::verify(&rep.data);
+                if after.ok() {
+                    format!("replays cleanly: {}", rep.applied.join("; "))
+                } else {
+                    format!(
+                        "replays ({}) but the result does not verify: {} problem(s)",
+                        rep.applied.join("; "),
+                        after.errors.len()
+                    )
+                }
+            }
+            Err(e) => format!("does not replay: {e}"),
+        };
+        (logs, Some(replay))
     } else {
-        Vec::new()
+        (Vec::new(), None)
     };
     Ok(RegfFileReport {
         path: path.display().to_string(),
@@ -95,6 +117,7 @@ pub fn verify_regf_file(path: &Path, _global: &GlobalArgs) -> Result<RegfFileRep
         dirty: r.dirty,
         unreferenced: r.unreferenced,
         logs,
+        log_replay,
         errors: r.errors,
     })
 }
