@@ -230,3 +230,19 @@ fn build_with_several_descriptors() {
     assert_eq!(sd_of("Many\\k8"), SD.to_vec());
     assert!(build_hive_with_security(&spec(), &opts(3), &[("Nope", &second)]).is_err());
 }
+
+#[test]
+fn symbolic_link_keys_carry_only_their_link() {
+    let mut bytes = build_hive(&spec(), &opts(3)).unwrap();
+    let h = HiveRef::new(&bytes).unwrap();
+    let k = h.key_by_path("Select").unwrap().unwrap();
+    let at = k.offset.field(coldpatch::regf::hive::nk::FLAGS) as usize;
+    bytes[at] |= coldpatch::regf::hive::KEY_SYM_LINK as u8;
+    coldpatch::regf::base_block::put_checksum(&mut bytes);
+    let mut ed = coldpatch::regf::Editor::open(bytes, 1).unwrap();
+    assert!(ed.set_value("Select", "Other", 1, &[0, 0]).is_err());
+    assert!(ed.create_key("Select\\Child").is_err());
+    let target = coldpatch::regf::build::utf16z("\\Registry\\Machine\\System\\ControlSet001");
+    ed.set_value("Select", "SymbolicLinkValue", 6, &target[..target.len() - 2]).unwrap();
+    assert!(verify(&ed.finish()).ok());
+}

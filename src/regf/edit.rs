@@ -9,7 +9,7 @@ use super::base_block::{self, BaseBlock, OFF_BINS_SIZE, OFF_SEQ1, OFF_SEQ2, OFF_
 use super::error::RegfError;
 use super::hive::{
     abs, nk, sk, split_path, CellOffset, HiveRef, KeyNode, ListCell, BIN_ALIGN, KEY_COMP_NAME,
-    KEY_HIVE_ENTRY, KEY_NO_DELETE, NIL,
+    KEY_HIVE_ENTRY, KEY_NO_DELETE, KEY_SYM_LINK, NIL,
 };
 use super::name::{self, Name};
 use super::verify::verify;
@@ -234,6 +234,14 @@ impl Editor {
             });
         }
         let p = self.hive().key(parent)?;
+        if p.flags & KEY_SYM_LINK != 0 {
+            return Err(RegfError::Unsupported {
+                what: format!(
+                    "key {:?} is a symbolic link; it has no subkeys",
+                    name::to_string(&p.name)
+                ),
+            });
+        }
         if self.hive().find_subkey(&p, child)?.is_some() {
             return Err(RegfError::InvalidName {
                 name: name::to_string(child),

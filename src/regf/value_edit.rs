@@ -5,9 +5,13 @@
 use super::edit::{Editor, MAX_VALUE_NAME};
 use super::error::RegfError;
 use super::hive::{
-    nk, vk, CellOffset, DataPlace, BIG_DATA_SEGMENT, DATA_INLINE, MINOR_BIG_DATA, VALUE_COMP_NAME,
+    nk, vk, CellOffset, DataPlace, BIG_DATA_SEGMENT, DATA_INLINE, KEY_SYM_LINK, MINOR_BIG_DATA,
+    VALUE_COMP_NAME,
 };
 use super::name;
+
+/// The one value a symbolic-link key may carry (REG_LINK; reference/regf.md §3).
+pub const SYMLINK_VALUE: &str = "SymbolicLinkValue";
 
 impl Editor {
     /// Frees the data cells of a value.
@@ -78,6 +82,16 @@ impl Editor {
         data: &[u8],
     ) -> Result<(), RegfError> {
         let key = self.hive().key(key_off)?;
+        if key.flags & KEY_SYM_LINK != 0
+            && !name::eq(&name::from_str(value), &name::from_str(SYMLINK_VALUE))
+        {
+            return Err(RegfError::Unsupported {
+                what: format!(
+                    "key {:?} is a symbolic link; it carries only {SYMLINK_VALUE}",
+                    name::to_string(&key.name)
+                ),
+            });
+        }
         let vname = name::from_str(value);
         if vname.len() > MAX_VALUE_NAME {
             return Err(RegfError::InvalidName {
