@@ -274,7 +274,7 @@ struct RunRead<'a> {
 impl Read for RunRead<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let left = self.end - self.pos;
-        if left == 0 {
+        if left == 0 || buf.is_empty() {
             return Ok(0);
         }
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
@@ -282,13 +282,11 @@ impl Read for RunRead<'_> {
         f.seek(SeekFrom::Start(self.pos))?;
         let n = f.read(&mut buf[..want])?;
         if n == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                format!(
-                    "sort run ends at {:#x}, the temporary file before it",
-                    self.end
-                ),
-            ));
+            // Not `UnexpectedEof`: that kind marks the regular end of a run to `Source::read`.
+            return Err(std::io::Error::other(format!(
+                "sort run ends at {:#x}, the temporary file before it",
+                self.end
+            )));
         }
         self.pos += n as u64;
         Ok(n)
@@ -530,6 +528,31 @@ mod tests {
         assert!(s.stats().runs > 1);
         assert!(collect(&mut s, 1).is_empty());
         assert_eq!(collect(&mut s, 0).len(), 100);
+    }
+
+    #[test]
+    fn a_run_cut_short_is_an_io_error_not_a_short_index() {
+        let dir = tempfile::tempdir().unwrap();
+        for cut in [1u64, 2, 7] {
+            let mut s = EntrySorter::new(1, 100, dir.path());
+            for i in 0..50u8 {
+                s.push(0, &[0x7F, i, i], &[0x7F, i]).unwrap();
+            }
+            let spill = s.spills[0].as_ref().unwrap();
+            spill.file.set_len(spill.len - cut).unwrap();
+            let mut m = s.sorted(0).unwrap();
+            let err = loop {
+                match m.next_entry() {
+                    Ok(Some(_)) => {}
+                    Ok(None) => panic!("cut {cut}: the merge ended without an error"),
+                    Err(e) => break e,
+                }
+            };
+            match err {
+                BuildError::Io { op, .. } => assert_eq!(op, "read sort run"),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]
