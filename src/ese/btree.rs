@@ -168,12 +168,15 @@ impl<'a> Database<'a> {
         Ok(())
     }
 
-    /// Every page of the tree rooted at `root`.
+    /// Every page of the tree rooted at `root`. Leaf pages are checked as pages (in range,
+    /// initialised, owned by `objid`, reached once) but their nodes are not parsed: listing
+    /// pages needs only the branch nodes, and `verify` runs this over every tree.
     pub fn tree_pages(&self, root: u32, objid: u32) -> Result<Vec<u32>, EseError> {
         let mut pages = Vec::new();
-        self.walk(
+        self.walk_inner(
             root,
             objid,
+            false,
             |p| pages.push(p.pgno),
             |_| Ok(ControlFlow::Continue(())),
         )?;
