@@ -124,7 +124,7 @@ fn tables(profile: &Profile, messages: u64) -> Vec<TableInput<'static>> {
                 }
                 table::MSG => {
                     let (base, foreign) = (base.clone(), foreign.clone());
-                    let mut r = Rng(SEED ^ 0x4D53_47);
+                    let mut r = Rng(SEED ^ 0x004D_5347);
                     let mut body = Vec::new();
                     Box::new((0..messages).map(move |i| {
                         let n = r.below(u64::from(BODY_MAX) + 1) as usize;
