@@ -641,6 +641,7 @@ fn check_database(
         let mut n = 0usize;
         let mut leaves = Vec::new();
         let mut keys: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut prev_key: Option<Vec<u8>> = None;
         db.walk(
             t.pgno_fdp,
             t.objid,
@@ -665,6 +666,10 @@ fn check_database(
                     index_key(def, t, primary, expected),
                     "{ctx}: row {n} node key"
                 );
+                if let Some(p) = &prev_key {
+                    assert!(p < &key, "{ctx}: row {n} walked out of key order");
+                }
+                prev_key = Some(key.clone());
                 keys.insert(key, n);
                 n += 1;
                 Ok(ControlFlow::Continue(()))
@@ -749,6 +754,43 @@ fn check_database(
             }
         }
     }
+
+    // The system tables: one catalog row per table, column and index (user tables from their
+    // definitions), in key order, and the shadow catalog holds the same records.
+    let mut catalog_records: Vec<Vec<Vec<u8>>> = Vec::new();
+    for name in ["MSysObjects", "MSysObjectsShadow"] {
+        let t = cat.table(name).expect("system table");
+        let mut records = Vec::new();
+        let mut prev: Option<Vec<u8>> = None;
+        catalog::walk_rows(&db, t, |row| {
+            let key = row.node.key();
+            if let Some(p) = &prev {
+                assert!(p < &key, "{name}: key order");
+            }
+            prev = Some(key);
+            records.push(row.record.bytes.as_slice().to_vec());
+            Ok(ControlFlow::Continue(()))
+        })
+        .unwrap_or_else(|e| panic!("{name}: walk: {e}"));
+        catalog_records.push(records);
+    }
+    let expected_catalog_rows: usize = cat
+        .tables
+        .iter()
+        .map(|t| match defs.iter().find(|d| d.name == t.name) {
+            Some(d) => 1 + d.columns.len() + d.indexes.len(),
+            None => 1 + t.columns.len() + t.indexes.len(),
+        })
+        .sum();
+    assert_eq!(
+        catalog_records[0].len(),
+        expected_catalog_rows,
+        "catalog rows"
+    );
+    assert_eq!(
+        catalog_records[0], catalog_records[1],
+        "shadow catalog records"
+    );
 
     // verify: clean; every page counted.
     let v = coldpatch::ese::verify::verify_file(&bytes, 2, &|_| {}).expect("verify");
