@@ -372,3 +372,67 @@ fn rewriting_a_row_whose_length_changes_stays_inside_its_page() {
     }
     assert!(reorganised >= 1, "no sample exercised the reorganisation");
 }
+
+#[test]
+fn same_length_variable_and_tagged_overwrites_change_only_their_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = sample_bytes("binary.edb.gz");
+    let db = Database::open(&original).unwrap();
+    let cb = db.page_size as usize;
+    let catalog = Catalog::read(&db).unwrap();
+    let table = catalog.table("binary").unwrap();
+    let (pgno, itag, rec_at) = first_row(&db, table);
+    let page = db.page(pgno, 0, "row page").unwrap();
+    let node = Node::parse(&page, itag).unwrap();
+    let rec = Record::parse(node.data, db.record_form(&page)).unwrap();
+    let var = table.column("Binary").unwrap();
+    let var_range = rec.variable_range(var.fid).unwrap().unwrap();
+    let tagged = table.column("TaggedBinary").unwrap();
+    let tcol = rec.tagged_column(tagged.fid).unwrap().unwrap();
+    let inst = tcol.instances[0].data;
+    let tagged_at = (inst.base() - rec_at) as usize;
+
+    let orig_path = dir.path().join("binary.edb");
+    std::fs::write(&orig_path, &original).unwrap();
+    let before = dissect_dump(&orig_path);
+    let before_export = esedbexport(&orig_path);
+
+    let new_var = vec![0xA5u8; var_range.len()];
+    let new_tagged: Vec<u8> = inst.as_slice().iter().map(|b| b ^ 0x5A).collect();
+    let mut session = EditSession::new(&db);
+    let page_buf = session.page(pgno).unwrap();
+    let c1 = page_buf
+        .overwrite_in_record(itag, var_range.start, &new_var)
+        .unwrap();
+    let c2 = page_buf
+        .overwrite_in_record(itag, tagged_at, &new_tagged)
+        .unwrap();
+    assert_eq!(c1.len(), 1);
+    assert_eq!(c1[0].offset, rec_at + var_range.start as u64);
+    assert_eq!(c2[0].offset, inst.base());
+    // Past the record's end: refused.
+    assert!(page_buf
+        .overwrite_in_record(itag, rec.bytes.len() - 1, &[0, 0])
+        .is_err());
+    let mut edited = original.clone();
+    apply(&mut edited, &session.finish().unwrap()).unwrap();
+
+    let mut allowed = bookkeeping(cb, (pgno as usize + 1) * cb);
+    allowed.push(rec_at as usize + var_range.start..rec_at as usize + var_range.end);
+    allowed.push(inst.base() as usize..inst.base() as usize + inst.len());
+    for at in changed_offsets(&original, &edited) {
+        assert!(
+            allowed.iter().any(|r| r.contains(&at)),
+            "byte {at:#x} changed"
+        );
+    }
+    let (after, after_export) = write_and_check(dir.path(), "binary-overwrite.edb", &edited);
+    let mut d = dissect_differences(&before, &after);
+    d.sort_by(|a, b| a.2.cmp(&b.2));
+    assert_eq!(d.len(), 2, "{d:?}");
+    assert_eq!(d[0].2, "Binary");
+    assert_eq!(d[0].3, hex(&new_var));
+    assert_eq!(d[1].2, "TaggedBinary");
+    assert_eq!(d[1].3, hex(&new_tagged));
+    assert_eq!(export_differences(&before_export, &after_export).len(), 2);
+}

@@ -7,6 +7,7 @@
 mod regf_support;
 use coldpatch::regf::build::{build_hive, HiveOptions, KeySpec, ValueSpec};
 use coldpatch::regf::hive::{DataPlace, HiveRef, ListCell, BIG_DATA_SEGMENT};
+use coldpatch::regf::log::{replay, LogInput};
 use coldpatch::regf::{name, tree, verify, Editor, RegfError};
 use regf_support::*;
 
@@ -158,6 +159,25 @@ fn run_ops(ed: &mut Editor, model: &mut KeySpec, rng: &mut Rng) {
                 }
                 done += 1;
             }
+            // Class names: set, replace, remove.
+            85..=89 => {
+                let mk = model_key(model, &path);
+                let class = if rng.chance(25) {
+                    String::new()
+                } else {
+                    rand_name(rng, 1, 20)
+                };
+                let bytes: Vec<u8> = class.encode_utf16().flat_map(u16::to_le_bytes).collect();
+                ed.set_class(&join(&path), &bytes).unwrap();
+                mk.class = if class.is_empty() { None } else { Some(class) };
+                done += 1;
+            }
+            // Security descriptors: shared, new, and freed again (verify checks the counts).
+            90..=92 => {
+                let sd: Vec<u8> = SD.iter().copied().chain([rng.below(3) as u8; 4]).collect();
+                ed.set_security(&join(&path), &sd).unwrap();
+                done += 1;
+            }
             _ => {
                 let mk = model_key(model, &path);
                 if mk.values.is_empty() {
@@ -247,6 +267,7 @@ fn property(label: &str, data: Vec<u8>, seed: u64) {
     let mut rng = Rng::new(seed);
     let mut model = sorted(tree::read_hive(&data).unwrap());
     let minor = HiveRef::new(&data).unwrap().minor;
+    let leaked_before = verify(&data).unreferenced;
     let mut ed = Editor::open(data, NOW).unwrap_or_else(|e| panic!("{label}: {e}"));
     run_ops(&mut ed, &mut model, &mut rng);
     let out = ed.finish();
@@ -255,6 +276,11 @@ fn property(label: &str, data: Vec<u8>, seed: u64) {
         r.ok(),
         "{label}: {:#?}",
         &r.errors[..r.errors.len().min(10)]
+    );
+    assert!(
+        r.unreferenced <= leaked_before,
+        "{label}: the editor leaked {} cells",
+        r.unreferenced - leaked_before
     );
     assert_eq!(
         tree::read_hive(&out).unwrap(),
@@ -284,13 +310,20 @@ fn random_edits_on_every_sample() {
             }
             "OldDirtyHive" => {
                 assert!(matches!(
-                    Editor::open(data, NOW),
+                    Editor::open(data.clone(), NOW),
                     Err(RegfError::Dirty {
                         primary: 5,
                         secondary: 4
                     })
                 ));
-                continue;
+                // Replayed from its log, it is edited like any other hive.
+                let log = sample_bytes("OldDirtyHive/OldDirtyHive.LOG1.gz");
+                let input = LogInput {
+                    name: "LOG1".into(),
+                    bytes: &log,
+                };
+                let replayed = replay(&data, &[input]).unwrap().data;
+                property("OldDirtyHive replayed", replayed, 1000 + i as u64);
             }
             _ => property(&name, data, 1000 + i as u64),
         }

@@ -67,6 +67,10 @@ fn import_to_a_new_file_leaves_the_input_alone() {
         u32::from_le_bytes(new[8..12].try_into().unwrap()),
         old_seq + 1
     );
+    // --out onto the input itself is refused: that is what --in-place is for.
+    let e = import_ops(&hive, &ops(), Target::Out(&hive), false, 1).unwrap_err();
+    assert_eq!(e.exit, Exit::Usage);
+    assert_eq!(std::fs::read(&hive).unwrap(), before);
     // No temporary files left beside the output.
     let names: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()

@@ -7,10 +7,22 @@ use regf_support::*;
 
 #[test]
 fn samples_verify_clean_except_wrong_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = coldpatch::cli::GlobalArgs::default();
     for rel in PRIMARY {
+        let name = sample_name(rel);
+        // Through the file, as `coldpatch verify` reads it: exit 1 only for WrongOrderHive.
+        let path = sample_file(dir.path(), rel);
+        let file = coldpatch::cli::verify_regf::verify_regf_file(&path, &g).unwrap();
+        let want = if name == "WrongOrderHive" {
+            coldpatch::cli::Exit::Problems
+        } else {
+            coldpatch::cli::Exit::Ok
+        };
+        assert_eq!(file.exit(), want, "{name}");
+        assert_eq!(file.dirty, name == "OldDirtyHive", "{name}");
         let data = sample_bytes(rel);
         let r = regf::verify(&data);
-        let name = sample_name(rel);
         assert!(r.cells > 0, "{name}: no cells checked");
         if name == "WrongOrderHive" {
             assert!(!r.ok(), "{name}: unsorted lists not flagged");
@@ -24,6 +36,8 @@ fn samples_verify_clean_except_wrong_order() {
             assert!(r.ok(), "{name}: {:#?}", r.errors);
         }
         assert_eq!(r.dirty, name == "OldDirtyHive", "{name}: dirty state");
+        // Windows frees what it unlinks: no sample holds a leaked cell.
+        assert_eq!(r.unreferenced, 0, "{name}: unreferenced cells");
     }
 }
 
@@ -55,6 +69,8 @@ fn file_report_names_dirty_state_and_logs() {
     // The empty .LOG2 is ignored.
     assert_eq!(r.logs.len(), 1, "{:?}", r.logs);
     assert!(r.logs[0].ends_with("OldDirtyHive.LOG1"));
+    let replay = r.log_replay.as_deref().unwrap();
+    assert!(replay.starts_with("replays cleanly"), "{replay}");
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["kind"], "regf");
     assert_eq!(json["dirty"], true);

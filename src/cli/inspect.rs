@@ -7,7 +7,7 @@
 use crate::cli::{Exit, Failure, GlobalArgs};
 use crate::ese::btree::Database;
 use crate::ese::catalog::{coltyp_name, count_rows, Catalog, Storage, Table};
-use crate::ese::header::DbHeader;
+use crate::ese::header::{DbHeader, HeaderCopies};
 use crate::image::MappedFile;
 use serde::Serialize;
 use std::path::Path;
@@ -16,7 +16,19 @@ use std::path::Path;
 pub struct InspectReport {
     pub path: String,
     pub header: DbHeader,
+    pub header_copies: HeaderCopiesSummary,
     pub tables: Vec<TableSummary>,
+}
+
+/// Whether the header and its shadow copy agree.
+#[derive(Serialize)]
+pub struct HeaderCopiesSummary {
+    pub primary_checksum_ok: bool,
+    pub shadow_checksum_ok: bool,
+    /// Absolute offset (in the shadow copy) of the first byte that differs, if any.
+    pub first_difference: Option<u64>,
+    /// The header shown is the shadow copy (the primary is damaged).
+    pub using_shadow: bool,
 }
 
 #[derive(Serialize)]
@@ -47,6 +59,16 @@ pub struct IndexSummary {
 
 /// Builds the report for a database already in memory.
 pub fn inspect_bytes(path: &Path, bytes: &[u8]) -> Result<InspectReport, Failure> {
+    let copies = HeaderCopies::read(bytes)
+        .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+    let header_copies = HeaderCopiesSummary {
+        primary_checksum_ok: copies.primary_checksum.is_good() && copies.primary_error.is_none(),
+        shadow_checksum_ok: copies.shadow_checksum.is_some_and(|c| c.is_good()),
+        first_difference: copies
+            .first_difference
+            .map(|d| u64::from(copies.header.page_size) + d as u64),
+        using_shadow: copies.used_shadow,
+    };
     let db =
         Database::open(bytes).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
     let catalog = Catalog::read(&db).map_err(|e| {
@@ -66,6 +88,7 @@ pub fn inspect_bytes(path: &Path, bytes: &[u8]) -> Result<InspectReport, Failure
     Ok(InspectReport {
         path: path.display().to_string(),
         header: db.header.clone(),
+        header_copies,
         tables,
     })
 }
@@ -123,6 +146,26 @@ pub fn run(global: &GlobalArgs, target: &Path) -> Result<Exit, Failure> {
     for (k, v) in report.header.describe() {
         println!("{k:>30}: {v}");
     }
+    let hc = &report.header_copies;
+    let copies = match (
+        hc.first_difference,
+        hc.primary_checksum_ok,
+        hc.shadow_checksum_ok,
+    ) {
+        (None, true, true) => "identical, checksums good".to_string(),
+        (diff, p, s) => format!(
+            "DIFFER{} (primary checksum {}, shadow checksum {}){}",
+            diff.map_or(String::new(), |d| format!(" from offset {d:#x}")),
+            if p { "good" } else { "BAD" },
+            if s { "good" } else { "BAD" },
+            if hc.using_shadow {
+                "; showing the shadow copy"
+            } else {
+                ""
+            }
+        ),
+    };
+    println!("{:>30}: {copies}", "Header copies");
     for t in &report.tables {
         println!();
         println!("Table {} ({} rows)", t.name, t.rows);

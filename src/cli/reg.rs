@@ -369,10 +369,28 @@ pub fn import_ops(
 ) -> Result<ImportReport, Failure> {
     let original =
         std::fs::read(hive).map_err(|e| Failure::usage(format!("{}: {e}", hive.display())))?;
+    if let Target::Out(out) = &target {
+        let same = match (std::fs::canonicalize(hive), std::fs::canonicalize(out)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        if same {
+            return Err(Failure::usage(format!(
+                "--out {} is the input hive; use --in-place --journal FILE to patch it where it is",
+                out.display()
+            )));
+        }
+    }
     let mut data = original.clone();
     let mut replayed = Vec::new();
     let pre = regf::verify(&data);
-    if pre.dirty {
+    // A bad base-block checksum also means an unfinished write (reference/regf.md §4); with
+    // --replay-log its log is tried (matched by the first bin's timestamp).
+    let bad_checksum = pre
+        .errors
+        .iter()
+        .any(|e| e.offset == regf::base_block::OFF_CHECKSUM as u64);
+    if pre.dirty || (bad_checksum && replay_log) {
         if !replay_log {
             let logs = log::find_logs(hive);
             return Err(Failure::refused(format!(

@@ -50,6 +50,9 @@ pub struct FileReport {
     /// Hives: transaction logs found beside a dirty hive.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logs: Option<Vec<String>>,
+    /// Hives: whether the logs of a dirty hive replay to a hive that verifies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_replay: Option<String>,
     pub errors: Vec<ReportError>,
     /// Set when the file could not be read as its kind at all (exit 2).
     #[serde(skip)]
@@ -67,6 +70,7 @@ impl FileReport {
             state: None,
             dirty: None,
             logs: None,
+            log_replay: None,
             errors: vec![ReportError {
                 offset,
                 page: None,
@@ -103,8 +107,9 @@ pub fn run(global: &GlobalArgs, files: &[std::path::PathBuf]) -> Result<Exit, Fa
 
 fn print_report(r: &FileReport, global: &GlobalArgs) {
     if r.unreadable {
+        // Each message names the file already.
         for e in &r.errors {
-            eprintln!("coldpatch: {}: {}", r.path, e.what);
+            eprintln!("coldpatch: {}", e.what);
         }
         return;
     }
@@ -207,6 +212,7 @@ pub fn verify_ese_bytes(path: &Path, bytes: &[u8], global: &GlobalArgs) -> FileR
             state: Some(report.header.state.key()),
             dirty: None,
             logs: None,
+            log_replay: None,
             errors: report
                 .findings
                 .iter()
@@ -252,6 +258,7 @@ pub fn verify_regf_file(
         state: Some(state),
         dirty: Some(r.dirty),
         logs: if r.dirty { Some(r.logs) } else { None },
+        log_replay: r.log_replay,
         errors: r
             .errors
             .into_iter()

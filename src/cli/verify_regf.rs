@@ -1,4 +1,4 @@
-//! `verify` for registry hives: runs [`crate::regf::verify`] over a file and reports it, as
+//! `verify` for registry hives: runs [`crate::regf::verify()`] over a file and reports it, as
 //! text or as the `--json` object of product.md (`path`, `kind` = `regf`, `ok`, `cells`,
 //! `dirty`, `errors` with `offset` and `what`).
 
@@ -22,8 +22,13 @@ pub struct RegfFileReport {
     pub sequence2: u32,
     /// Sequence numbers differ: a state (the log holds the rest), not corruption.
     pub dirty: bool,
-    /// Transaction logs found beside the hive.
+    /// Allocated cells nothing references (leaked space, not an error).
+    pub unreferenced: u64,
+    /// Transaction logs found beside the hive (when dirty).
     pub logs: Vec<String>,
+    /// When dirty: whether replaying those logs gives a hive that verifies, and how (or why
+    /// not). `reg import --replay-log` does exactly this replay.
+    pub log_replay: Option<String>,
     pub errors: Vec<Finding>,
 }
 
@@ -61,6 +66,9 @@ impl RegfFileReport {
             "{}: regf 1.{}, {} cells, {} keys, {} values{}: {verdict}",
             self.path, self.minor_version, self.cells, self.keys, self.values, state
         );
+        if let Some(l) = &self.log_replay {
+            println!("  log: {l}");
+        }
         for e in &self.errors {
             println!("  at {:#x}: {}", e.offset, e.what);
         }
@@ -77,13 +85,29 @@ pub fn verify_regf_file(path: &Path, _global: &GlobalArgs) -> Result<RegfFileRep
 /// Verifies a hive already in memory; `path` names it and is where its logs are looked for.
 pub fn regf_report(path: &Path, bytes: &[u8]) -> RegfFileReport {
     let r = regf::verify(bytes);
-    let logs = if r.dirty {
-        regf::log::find_logs(path)
+    let (logs, log_replay) = if r.dirty {
+        let logs = regf::log::find_logs(path)
             .iter()
             .map(|p| p.display().to_string())
-            .collect()
+            .collect();
+        let replay = match regf::log::replay_files(path) {
+            Ok(rep) => {
+                let after = regf::verify(&rep.data);
+                if after.ok() {
+                    format!("replays cleanly: {}", rep.applied.join("; "))
+                } else {
+                    format!(
+                        "replays ({}) but the result does not verify: {} problem(s)",
+                        rep.applied.join("; "),
+                        after.errors.len()
+                    )
+                }
+            }
+            Err(e) => format!("does not replay: {e}"),
+        };
+        (logs, Some(replay))
     } else {
-        Vec::new()
+        (Vec::new(), None)
     };
     RegfFileReport {
         path: path.display().to_string(),
@@ -96,7 +120,9 @@ pub fn regf_report(path: &Path, bytes: &[u8]) -> RegfFileReport {
         sequence1: r.sequence1,
         sequence2: r.sequence2,
         dirty: r.dirty,
+        unreferenced: r.unreferenced,
         logs,
+        log_replay,
         errors: r.errors,
     }
 }

@@ -109,6 +109,8 @@ pub struct Column {
     pub fixed_size: Option<usize>,
     /// The catalog `DefaultValue`: what a record that lacks the column reads as.
     pub default_value: Option<Vec<u8>>,
+    /// The column is defined by the table's template table (a derived table).
+    pub from_template: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -167,8 +169,9 @@ impl Table {
     }
 
     /// Fills in fixed offsets and sizes (fids in order, first column at offset 4).
+    /// Template columns sort before the table's own at equal fids (ESE98 tagged fids).
     fn lay_out_fixed(&mut self) {
-        self.columns.sort_by_key(|c| c.fid);
+        self.columns.sort_by_key(|c| (c.fid, !c.from_template));
         let mut offset = crate::ese::record::FIXED_DATA_START;
         for c in self.columns.iter_mut() {
             if c.storage != Storage::Fixed {
@@ -234,6 +237,29 @@ impl Catalog {
                     }
                 }
                 _ => {}
+            }
+        }
+        // A derived table also has its template's columns (its own fixed and variable fids
+        // continue after the template's; reference/ese.md §6 "Template / derived tables").
+        let templates: Vec<(String, Vec<Column>)> = tables
+            .iter()
+            .map(|t| (t.name.clone(), t.columns.clone()))
+            .collect();
+        for t in tables.iter_mut() {
+            let Some(template) = t.template.as_deref().filter(|n| !n.is_empty()) else {
+                continue;
+            };
+            let Some((_, columns)) = templates.iter().find(|(n, _)| n == template) else {
+                return Err(EseError::Catalog(format!(
+                    "table {} names template table {template}, which the catalog lacks",
+                    t.name
+                )));
+            };
+            for c in columns {
+                t.columns.push(Column {
+                    from_template: true,
+                    ..c.clone()
+                });
             }
         }
         for t in tables.iter_mut() {
@@ -334,6 +360,7 @@ impl CatalogRow {
             fixed_offset: None,
             fixed_size: None,
             default_value: self.default_value,
+            from_template: false,
         })
     }
 
@@ -426,4 +453,95 @@ pub fn table_pages(db: &Database, table: &Table) -> Result<Vec<u32>, EseError> {
     pages.sort_unstable();
     pages.dedup();
     Ok(pages)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index_row(flags: u32, key_fld_ids: Vec<u8>) -> CatalogRow {
+        CatalogRow {
+            objid_table: 10,
+            kind: sysobj::INDEX,
+            id: 11,
+            coltyp_or_pgno: 30,
+            space_usage: 0,
+            flags,
+            pages_or_locale: 1033,
+            name: "ix".to_string(),
+            template: None,
+            key_fld_ids,
+            default_value: None,
+            at: 0x5000,
+        }
+    }
+
+    /// ESE97 indexes list their key columns as signed i16 fids, negative = descending.
+    #[test]
+    fn ese97_key_fld_ids_are_signed_i16_fids() {
+        let mut ids = Vec::new();
+        for fid in [1i16, -129, 256] {
+            ids.extend_from_slice(&fid.to_le_bytes());
+        }
+        let ix = index_row(IDB_PRIMARY | IDB_UNIQUE, ids)
+            .into_index()
+            .unwrap();
+        let segs: Vec<(u16, bool)> = ix.segments.iter().map(|s| (s.fid, s.descending)).collect();
+        assert_eq!(segs, [(1, false), (129, true), (256, false)]);
+        assert!(ix.is_primary() && ix.is_unique());
+        assert_eq!((ix.pgno_fdp, ix.lcid), (30, 1033));
+    }
+
+    /// Later formats (fIDXExtendedColumns) use 4-byte IDXSEGs: flags byte, reserved, u16 fid.
+    #[test]
+    fn extended_key_fld_ids_are_four_byte_idxsegs() {
+        let ids = vec![0x00, 0, 0x01, 0x00, IDXSEG_DESCENDING, 0, 0x80, 0x00];
+        let ix = index_row(IDX_EXTENDED_COLUMNS, ids).into_index().unwrap();
+        let segs: Vec<(u16, bool)> = ix.segments.iter().map(|s| (s.fid, s.descending)).collect();
+        assert_eq!(segs, [(1, false), (128, true)]);
+        assert!(!ix.is_primary());
+    }
+
+    #[test]
+    fn fixed_columns_are_laid_out_by_fid_and_type_size() {
+        let column = |fid, coltyp, cb_max| Column {
+            fid,
+            name: format!("c{fid}"),
+            coltyp,
+            storage: if fid < 128 {
+                Storage::Fixed
+            } else {
+                Storage::Variable
+            },
+            cb_max,
+            flags: 0,
+            code_page: 0,
+            fixed_offset: None,
+            fixed_size: None,
+            default_value: None,
+            from_template: false,
+        };
+        let mut t = Table {
+            name: "t".into(),
+            objid: 1,
+            pgno_fdp: 1,
+            flags: 0,
+            template: None,
+            // Out of order on purpose: layout follows fids.
+            columns: vec![
+                column(3, 9, 16),
+                column(128, 10, 255),
+                column(1, 4, 4),
+                column(2, 1, 1),
+            ],
+            indexes: Vec::new(),
+            long_values: None,
+        };
+        t.lay_out_fixed();
+        let c = |fid| t.column_by_fid(fid).unwrap();
+        assert_eq!((c(1).fixed_offset, c(1).fixed_size), (Some(4), Some(4)));
+        assert_eq!((c(2).fixed_offset, c(2).fixed_size), (Some(8), Some(1)));
+        assert_eq!((c(3).fixed_offset, c(3).fixed_size), (Some(9), Some(16)));
+        assert_eq!(c(128).fixed_offset, None);
+    }
 }

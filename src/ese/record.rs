@@ -543,4 +543,64 @@ mod tests {
         bad[2] = 200;
         assert!(Record::parse(Bytes::new(&bad, 0), RecordForm::Ese97).is_err());
     }
+
+    /// ESE98 record: no fixed or variable columns, then a TAGFLD array and data.
+    fn ese98_record(entries: &[(u16, &[u8])]) -> Vec<u8> {
+        let mut r = vec![0u8, 127, 4, 0];
+        let array = 4 * entries.len();
+        let mut data = Vec::new();
+        for (fid, bytes) in entries {
+            let ib = (array + data.len()) as u16 | TAGFLD_EXTENDED_INFO;
+            r.extend_from_slice(&fid.to_le_bytes());
+            r.extend_from_slice(&ib.to_le_bytes());
+            data.extend_from_slice(bytes);
+        }
+        r.extend_from_slice(&data);
+        r
+    }
+
+    #[test]
+    fn ese98_two_values_multi_values_and_separated_instances() {
+        use tagfld_header::*;
+        // Two values: one length byte, then both values.
+        let two = [&[TWO_VALUES, 2][..], b"ab", b"cde"].concat();
+        // Multi values: u16 offsets (0x8000 = separated), then the instances.
+        let multi = [
+            &[MULTI_VALUES][..],
+            &6u16.to_le_bytes(),
+            &(8u16 | MULTI_SEPARATED).to_le_bytes(),
+            &12u16.to_le_bytes(),
+            b"xy",
+            &7u32.to_le_bytes(),
+            b"z",
+        ]
+        .concat();
+        let sep = [&[LONG_VALUE | SEPARATED][..], &9u32.to_le_bytes()].concat();
+        let null = [NULL];
+        let rec = ese98_record(&[(256, &two), (257, &multi), (258, &sep), (259, &null)]);
+        let r =
+            Record::parse(Bytes::new(&rec, 0), RecordForm::Ese98 { large_page: false }).unwrap();
+        let cols = r.tagged().unwrap();
+        assert_eq!(cols.len(), 4);
+        fn data(c: &TaggedColumn, i: usize) -> Vec<u8> {
+            c.instances[i].data.as_slice().to_vec()
+        }
+        assert_eq!(data(&cols[0], 0), b"ab");
+        assert_eq!(data(&cols[0], 1), b"cde");
+        assert_eq!(cols[1].instances.len(), 3);
+        assert_eq!(data(&cols[1], 0), b"xy");
+        assert!(cols[1].instances[1].separated);
+        assert_eq!(data(&cols[1], 1), 7u32.to_le_bytes());
+        assert_eq!(data(&cols[1], 2), b"z");
+        assert!(cols[2].instances[0].separated);
+        assert_eq!(data(&cols[2], 0), 9u32.to_le_bytes());
+        assert!(cols[3].null && cols[3].instances.is_empty());
+
+        // An offset past the record is an error, not a panic.
+        let mut bad = rec.clone();
+        bad[4 + 4 + 2] = 0xF0;
+        let r =
+            Record::parse(Bytes::new(&bad, 0), RecordForm::Ese98 { large_page: false }).unwrap();
+        assert!(r.tagged().is_err());
+    }
 }

@@ -396,3 +396,50 @@ fn page_field_findings(
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ese::checksum::{stamp_header, stamp_page};
+    use std::io::Read;
+
+    fn basic() -> Vec<u8> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/samples/ese/basic.edb.gz"
+        );
+        let gz = std::fs::read(path).expect("ESE sample beside the checkout");
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    /// A page dirtied after the database's dbtime is reported for a clean database (with its
+    /// checksum restamped, nothing else is wrong), and tolerated for a dirty one.
+    #[test]
+    fn page_dbtime_ahead_of_the_header_is_found_when_clean() {
+        let mut file = basic();
+        let cb = 4096;
+        let header_dbtime = DbHeader::parse(&crate::bytes::Bytes::new(&file, 0))
+            .unwrap()
+            .dbtime;
+        let off = 6 * cb; // page 5
+        file[off + PAGE_DBTIME_OFFSET..off + PAGE_DBTIME_OFFSET + 8]
+            .copy_from_slice(&(header_dbtime + 5).to_le_bytes());
+        stamp_page(&mut file[off..off + cb], 5);
+        let report = verify_file(&file, 2, &|_| {}).unwrap();
+        assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+        assert_eq!(report.findings[0].page, Some(5));
+        assert_eq!(report.findings[0].offset, (off + PAGE_DBTIME_OFFSET) as u64);
+
+        for copy in [0, cb] {
+            file[copy + 52] = 2; // dirty shutdown
+            stamp_header(&mut file[copy..copy + cb]);
+        }
+        let report = verify_file(&file, 1, &|_| {}).unwrap();
+        assert!(report.ok(), "{:?}", report.findings);
+        assert_eq!(report.header.state, DbState::DIRTY_SHUTDOWN);
+    }
+}

@@ -84,24 +84,79 @@ pub mod sk {
     pub const SD: usize = 20;
 }
 
-/// A relative cell offset → the absolute file offset of the cell's size field.
-pub fn abs(rel: u32) -> u64 {
-    BASE_BLOCK_SIZE as u64 + rel as u64
+/// A cell's offset relative to the start of the hive bins (as every record stores it); the
+/// cell's size field is at file offset 4096 + this.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct CellOffset(pub u32);
+
+impl CellOffset {
+    /// "No cell" (HCELL_NIL).
+    pub const NIL: CellOffset = CellOffset(NIL);
+
+    pub fn is_nil(self) -> bool {
+        self.0 == NIL
+    }
+
+    /// As stored in a record.
+    pub fn to_le_bytes(self) -> [u8; 4] {
+        self.0.to_le_bytes()
+    }
+
+    /// The absolute file offset of the cell's size field.
+    pub fn file_offset(self) -> u64 {
+        BASE_BLOCK_SIZE as u64 + self.0 as u64
+    }
+
+    /// The absolute file offset of the field at `at` of the cell's data (after its size).
+    pub fn field(self, at: usize) -> u64 {
+        self.file_offset() + 4 + at as u64
+    }
+}
+
+/// Comparison with a raw stored value (e.g. [`NIL`]).
+impl PartialEq<u32> for CellOffset {
+    fn eq(&self, other: &u32) -> bool {
+        self.0 == *other
+    }
+}
+
+impl From<CellOffset> for u32 {
+    fn from(c: CellOffset) -> u32 {
+        c.0
+    }
+}
+
+impl std::ops::Add<u32> for CellOffset {
+    type Output = CellOffset;
+    fn add(self, rhs: u32) -> CellOffset {
+        CellOffset(self.0.wrapping_add(rhs))
+    }
+}
+
+impl std::fmt::LowerHex for CellOffset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::LowerHex::fmt(&self.0, f)
+    }
+}
+
+/// A cell offset → the absolute file offset of the cell's size field.
+pub fn abs(rel: CellOffset) -> u64 {
+    rel.file_offset()
 }
 
 /// A key node, owned.
 #[derive(Clone, Debug)]
 pub struct KeyNode {
-    pub offset: u32,
+    pub offset: CellOffset,
     pub flags: u16,
     pub timestamp: u64,
-    pub parent: u32,
+    pub parent: CellOffset,
     pub subkey_count: u32,
-    pub subkey_list: u32,
+    pub subkey_list: CellOffset,
     pub value_count: u32,
-    pub value_list: u32,
-    pub security: u32,
-    pub class: u32,
+    pub value_list: CellOffset,
+    pub security: CellOffset,
+    pub class: CellOffset,
     pub max_name_len: u32,
     pub max_class_len: u32,
     pub max_value_name_len: u32,
@@ -113,9 +168,10 @@ pub struct KeyNode {
 /// A value record, owned (the data is read on demand).
 #[derive(Clone, Debug)]
 pub struct ValueNode {
-    pub offset: u32,
+    pub offset: CellOffset,
     pub name: Name,
     pub data_size_raw: u32,
+    /// A cell offset, or the data itself when inline.
     pub data_offset: u32,
     pub kind: u32,
     pub flags: u16,
@@ -136,12 +192,12 @@ pub enum DataPlace {
     /// In the vk's data-offset field (≤ 4 bytes).
     Inline,
     /// In one data cell.
-    Cell(u32),
+    Cell(CellOffset),
     /// A `db` record: the db cell, its segment-list cell, the segments.
     Big {
-        db: u32,
-        list: u32,
-        segments: Vec<u32>,
+        db: CellOffset,
+        list: CellOffset,
+        segments: Vec<CellOffset>,
     },
 }
 
@@ -149,21 +205,21 @@ pub enum DataPlace {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ListCell {
     /// `li`: nk offsets.
-    Li(Vec<u32>),
+    Li(Vec<CellOffset>),
     /// `lf`: nk offsets with 4-byte name hints.
-    Lf(Vec<(u32, [u8; 4])>),
+    Lf(Vec<(CellOffset, [u8; 4])>),
     /// `lh`: nk offsets with name hashes.
-    Lh(Vec<(u32, u32)>),
+    Lh(Vec<(CellOffset, u32)>),
     /// `ri`: leaf offsets.
-    Ri(Vec<u32>),
+    Ri(Vec<CellOffset>),
 }
 
 /// A security cell, owned.
 #[derive(Clone, Debug)]
 pub struct SecurityCell {
-    pub offset: u32,
-    pub flink: u32,
-    pub blink: u32,
+    pub offset: CellOffset,
+    pub flink: CellOffset,
+    pub blink: CellOffset,
     pub refcount: u32,
     pub descriptor: Vec<u8>,
 }
@@ -174,7 +230,7 @@ pub struct HiveRef<'a> {
     pub data: &'a [u8],
     pub minor: u32,
     pub bins_size: u32,
-    pub root: u32,
+    pub root: CellOffset,
 }
 
 impl<'a> HiveRef<'a> {
@@ -196,7 +252,7 @@ impl<'a> HiveRef<'a> {
             data,
             minor: bb.minor,
             bins_size: bb.bins_size,
-            root: bb.root,
+            root: CellOffset(bb.root),
         })
     }
 
@@ -206,15 +262,16 @@ impl<'a> HiveRef<'a> {
     }
 
     /// The payload (after the size field) of the allocated cell at `rel`.
-    pub fn cell(&self, rel: u32, what: &'static str) -> Result<Bytes<'a>, RegfError> {
-        if rel % CELL_ALIGN != 0 || rel < BIN_HEADER_SIZE {
+    pub fn cell(&self, rel: CellOffset, what: &'static str) -> Result<Bytes<'a>, RegfError> {
+        let at = rel.0 as usize;
+        if rel.0 % CELL_ALIGN != 0 || rel.0 < BIN_HEADER_SIZE {
             return Err(RegfError::corrupt(
                 abs(rel),
                 format!("{what}: cell offset {rel:#x} is not a cell start"),
             ));
         }
         let bins = self.bins();
-        let size = bins.i32(what, rel as usize)?;
+        let size = bins.i32(what, at)?;
         if size >= 0 {
             return Err(RegfError::corrupt(
                 abs(rel),
@@ -228,11 +285,11 @@ impl<'a> HiveRef<'a> {
                 format!("{what}: cell size {size} is not a multiple of 8"),
             ));
         }
-        Ok(bins.sub(what, rel as usize + 4, size as usize - 4)?)
+        Ok(bins.sub(what, at + 4, size as usize - 4)?)
     }
 
     /// The allocated size (header included) of the cell at `rel`.
-    pub fn cell_size(&self, rel: u32) -> Result<u32, RegfError> {
+    pub fn cell_size(&self, rel: CellOffset) -> Result<u32, RegfError> {
         Ok(self.cell(rel, "cell")?.len() as u32 + 4)
     }
 
@@ -251,7 +308,7 @@ impl<'a> HiveRef<'a> {
         Ok(())
     }
 
-    pub fn key(&self, rel: u32) -> Result<KeyNode, RegfError> {
+    pub fn key(&self, rel: CellOffset) -> Result<KeyNode, RegfError> {
         let c = self.cell(rel, "key node")?;
         Self::signature(&c, b"nk", "key node")?;
         let flags = c.u16("nk flags", nk::FLAGS)?;
@@ -268,13 +325,13 @@ impl<'a> HiveRef<'a> {
             offset: rel,
             flags,
             timestamp: c.u64("nk timestamp", nk::TIMESTAMP)?,
-            parent: c.u32("nk parent", nk::PARENT)?,
+            parent: CellOffset(c.u32("nk parent", nk::PARENT)?),
             subkey_count: c.u32("nk subkey count", nk::SUBKEY_COUNT)?,
-            subkey_list: c.u32("nk subkey list", nk::SUBKEY_LIST)?,
+            subkey_list: CellOffset(c.u32("nk subkey list", nk::SUBKEY_LIST)?),
             value_count: c.u32("nk value count", nk::VALUE_COUNT)?,
-            value_list: c.u32("nk value list", nk::VALUE_LIST)?,
-            security: c.u32("nk security", nk::SECURITY)?,
-            class: c.u32("nk class", nk::CLASS)?,
+            value_list: CellOffset(c.u32("nk value list", nk::VALUE_LIST)?),
+            security: CellOffset(c.u32("nk security", nk::SECURITY)?),
+            class: CellOffset(c.u32("nk class", nk::CLASS)?),
             max_name_len: c.u32("nk max name length", nk::MAX_NAME_LEN)?,
             max_class_len: c.u32("nk max class length", nk::MAX_CLASS_LEN)?,
             max_value_name_len: c.u32("nk max value name length", nk::MAX_VALUE_NAME_LEN)?,
@@ -284,7 +341,7 @@ impl<'a> HiveRef<'a> {
         })
     }
 
-    pub fn value(&self, rel: u32) -> Result<ValueNode, RegfError> {
+    pub fn value(&self, rel: CellOffset) -> Result<ValueNode, RegfError> {
         let c = self.cell(rel, "value")?;
         Self::signature(&c, b"vk", "value")?;
         let name_len = c.u16("vk name length", vk::NAME_LEN)? as usize;
@@ -324,13 +381,13 @@ impl<'a> HiveRef<'a> {
             if v.data_offset == NIL {
                 return Ok(DataPlace::Inline);
             }
-            return Ok(DataPlace::Cell(v.data_offset));
+            return Ok(DataPlace::Cell(CellOffset(v.data_offset)));
         }
         if self.minor >= MINOR_BIG_DATA && len > BIG_DATA_SEGMENT {
-            let c = self.cell(v.data_offset, "big data record")?;
+            let c = self.cell(CellOffset(v.data_offset), "big data record")?;
             Self::signature(&c, b"db", "big data record")?;
             let count = c.u16("db segment count", 2)? as u32;
-            let list = c.u32("db segment list", 4)?;
+            let list = CellOffset(c.u32("db segment list", 4)?);
             let need = len.div_ceil(BIG_DATA_SEGMENT);
             if count != need {
                 return Err(RegfError::corrupt(
@@ -341,15 +398,15 @@ impl<'a> HiveRef<'a> {
             let lc = self.cell(list, "big data segment list")?;
             let mut segments = Vec::with_capacity(count as usize);
             for i in 0..count as usize {
-                segments.push(lc.u32("db segment offset", i * 4)?);
+                segments.push(CellOffset(lc.u32("db segment offset", i * 4)?));
             }
             return Ok(DataPlace::Big {
-                db: v.data_offset,
+                db: CellOffset(v.data_offset),
                 list,
                 segments,
             });
         }
-        Ok(DataPlace::Cell(v.data_offset))
+        Ok(DataPlace::Cell(CellOffset(v.data_offset)))
     }
 
     /// The value's data as stored.
@@ -380,7 +437,7 @@ impl<'a> HiveRef<'a> {
         }
     }
 
-    pub fn list(&self, rel: u32) -> Result<ListCell, RegfError> {
+    pub fn list(&self, rel: CellOffset) -> Result<ListCell, RegfError> {
         let c = self.cell(rel, "subkey list")?;
         let sig = c.slice("subkey list signature", 0, 2)?;
         let count = c.u16("subkey list count", 2)? as usize;
@@ -398,22 +455,25 @@ impl<'a> HiveRef<'a> {
         };
         for i in 0..count {
             match &mut out {
-                ListCell::Li(v) | ListCell::Ri(v) => v.push(c.u32("list entry", 4 + i * 4)?),
+                ListCell::Li(v) | ListCell::Ri(v) => {
+                    v.push(CellOffset(c.u32("list entry", 4 + i * 4)?))
+                }
                 ListCell::Lf(v) => {
-                    let off = c.u32("lf entry", 4 + i * 8)?;
+                    let off = CellOffset(c.u32("lf entry", 4 + i * 8)?);
                     let hint = c.slice("lf hint", 8 + i * 8, 4)?;
                     v.push((off, [hint[0], hint[1], hint[2], hint[3]]));
                 }
-                ListCell::Lh(v) => {
-                    v.push((c.u32("lh entry", 4 + i * 8)?, c.u32("lh hash", 8 + i * 8)?))
-                }
+                ListCell::Lh(v) => v.push((
+                    CellOffset(c.u32("lh entry", 4 + i * 8)?),
+                    c.u32("lh hash", 8 + i * 8)?,
+                )),
             }
         }
         Ok(out)
     }
 
     /// The nk offsets of a subkey list, in list order (through an `ri`).
-    pub fn subkeys(&self, list: u32) -> Result<Vec<u32>, RegfError> {
+    pub fn subkeys(&self, list: CellOffset) -> Result<Vec<CellOffset>, RegfError> {
         if list == NIL {
             return Ok(Vec::new());
         }
@@ -438,13 +498,13 @@ impl<'a> HiveRef<'a> {
     }
 
     /// The vk offsets of a key's values.
-    pub fn value_offsets(&self, key: &KeyNode) -> Result<Vec<u32>, RegfError> {
+    pub fn value_offsets(&self, key: &KeyNode) -> Result<Vec<CellOffset>, RegfError> {
         if key.value_count == 0 {
             return Ok(Vec::new());
         }
         let c = self.cell(key.value_list, "value list")?;
         (0..key.value_count as usize)
-            .map(|i| Ok(c.u32("value list entry", i * 4)?))
+            .map(|i| Ok(CellOffset(c.u32("value list entry", i * 4)?)))
             .collect()
     }
 
@@ -455,14 +515,14 @@ impl<'a> HiveRef<'a> {
             .collect()
     }
 
-    pub fn security(&self, rel: u32) -> Result<SecurityCell, RegfError> {
+    pub fn security(&self, rel: CellOffset) -> Result<SecurityCell, RegfError> {
         let c = self.cell(rel, "security cell")?;
         Self::signature(&c, b"sk", "security cell")?;
         let size = c.u32("sk descriptor size", sk::SD_SIZE)? as usize;
         Ok(SecurityCell {
             offset: rel,
-            flink: c.u32("sk flink", sk::FLINK)?,
-            blink: c.u32("sk blink", sk::BLINK)?,
+            flink: CellOffset(c.u32("sk flink", sk::FLINK)?),
+            blink: CellOffset(c.u32("sk blink", sk::BLINK)?),
             refcount: c.u32("sk reference count", sk::REFCOUNT)?,
             descriptor: c.slice("sk descriptor", sk::SD, size)?.to_vec(),
         })
@@ -489,7 +549,7 @@ impl<'a> HiveRef<'a> {
         if c.slice("subkey list signature", 0, 2)? == b"ri" {
             let count = c.u16("ri count", 2)? as usize;
             for i in 0..count {
-                let leaf = c.u32("ri entry", 4 + i * 4)?;
+                let leaf = CellOffset(c.u32("ri entry", 4 + i * 4)?);
                 let lc = self.cell(leaf, "subkey list leaf")?;
                 let n = lc.u16("leaf count", 2)? as usize;
                 if n == 0 {
@@ -506,10 +566,10 @@ impl<'a> HiveRef<'a> {
     }
 
     /// The nk offset of entry `i` of a leaf cell (li: 4-byte entries, lf/lh: 8-byte).
-    fn leaf_entry(leaf: &Bytes<'a>, i: usize) -> Result<u32, RegfError> {
+    fn leaf_entry(leaf: &Bytes<'a>, i: usize) -> Result<CellOffset, RegfError> {
         let wide = leaf.slice("leaf signature", 0, 2)? != b"li";
         let stride = if wide { 8 } else { 4 };
-        Ok(leaf.u32("leaf entry", 4 + i * stride)?)
+        Ok(CellOffset(leaf.u32("leaf entry", 4 + i * stride)?))
     }
 
     fn search_leaf(&self, leaf: &Bytes<'a>, wanted: &[u16]) -> Result<Option<KeyNode>, RegfError> {
@@ -565,7 +625,7 @@ impl<'a> HiveRef<'a> {
 }
 
 /// The nk offsets of a leaf list.
-pub fn leaf_entries(l: &ListCell) -> Vec<u32> {
+pub fn leaf_entries(l: &ListCell) -> Vec<CellOffset> {
     match l {
         ListCell::Li(v) | ListCell::Ri(v) => v.clone(),
         ListCell::Lf(v) => v.iter().map(|e| e.0).collect(),

@@ -1,5 +1,17 @@
 //! Registry hives (regf): base block, bins and cells, keys, values, lists, logs; read, verify,
 //! edit and build. Format facts: `../shared/reference/regf.md`.
+//!
+//! * Read: [`HiveRef`] over the bytes of a hive (`key_by_path`, `find_subkey`, `values`,
+//!   `value_data`, …); [`tree::read_hive`] gives the whole tree as a [`build::KeySpec`].
+//! * Check: [`verify()`] → [`VerifyReport`] (cells, dirty state, findings with offsets).
+//! * Edit: [`Editor::open`] (refuses dirty or flagged hives) → `create_key`, `delete_key`,
+//!   `set_value`, `delete_value`, `set_class`, `set_security` → [`Editor::finish`];
+//!   [`ops::apply_ops`] applies a `.reg` import's operations.
+//! * Build: [`build::build_hive`] (same code path as the editor).
+//! * Logs: [`log::replay_files`] / [`log::replay`] (old `DIRT` and new `HvLE` formats);
+//!   [`dirty::make_dirty_hive`] makes the crash state of the `dirty-hive` lab scenario.
+//! * Disk: [`write::write_atomic`], [`write::write_in_place`] (undo journal first),
+//!   [`write::undo_journal`].
 pub mod alloc;
 pub mod base_block;
 pub mod build;
@@ -7,11 +19,14 @@ pub mod dirty;
 pub mod edit;
 pub mod error;
 pub mod hive;
+pub mod list;
 pub mod log;
 pub mod name;
 pub mod ops;
 pub mod regfile;
+pub mod security;
 pub mod tree;
+pub mod value_edit;
 pub mod verify;
 pub mod write;
 

@@ -9,8 +9,8 @@ use super::base_block::{
     OFF_FILE_FORMAT, OFF_FILE_TYPE, OFF_MAJOR, OFF_MINOR,
 };
 use super::hive::{
-    abs, DataPlace, HiveRef, KeyNode, ListCell, BIG_DATA_SEGMENT, BIN_ALIGN, BIN_HEADER_SIZE,
-    CELL_ALIGN, MINOR_HASH_LEAF, NIL,
+    abs, CellOffset, DataPlace, HiveRef, KeyNode, ListCell, BIG_DATA_SEGMENT, BIN_ALIGN,
+    BIN_HEADER_SIZE, CELL_ALIGN, MINOR_HASH_LEAF, NIL,
 };
 use super::name;
 use crate::bytes::Bytes;
@@ -35,6 +35,9 @@ pub struct VerifyReport {
     pub sequence2: u32,
     /// Sequence numbers differ: a write did not finish; the log holds the rest.
     pub dirty: bool,
+    /// Allocated cells that no record references (leaked space; not an error — hivex leaves
+    /// them, Windows does not).
+    pub unreferenced: u64,
     pub errors: Vec<Finding>,
 }
 
@@ -150,22 +153,28 @@ pub fn verify(data: &[u8]) -> VerifyReport {
         data,
         minor: bb.minor,
         bins_size,
-        root: bb.root,
+        root: CellOffset(bb.root),
     };
     let mut w = Walker {
         h: hive,
+        claimed: vec![None; cells.len()],
         cells,
-        claimed: HashMap::new(),
         sk_refs: HashMap::new(),
         r,
     };
-    w.walk(bb.root);
+    w.walk(CellOffset(bb.root));
     w.check_security();
+    w.r.unreferenced = w
+        .cells
+        .iter()
+        .zip(&w.claimed)
+        .filter(|((_, size), by)| *size < 0 && by.is_none())
+        .count() as u64;
     w.r
 }
 
 /// Walks the bins: headers, and cells that tile each bin. Returns (offset, size) of every cell.
-fn scan_bins(data: &[u8], bins_size: u32, r: &mut VerifyReport) -> Vec<(u32, i32)> {
+fn scan_bins(data: &[u8], bins_size: u32, r: &mut VerifyReport) -> Vec<(CellOffset, i32)> {
     let bins = Bytes::new(
         &data[BASE_BLOCK_SIZE..BASE_BLOCK_SIZE + bins_size as usize],
         4096,
@@ -173,7 +182,7 @@ fn scan_bins(data: &[u8], bins_size: u32, r: &mut VerifyReport) -> Vec<(u32, i32
     let mut cells = Vec::new();
     let mut pos: u32 = 0;
     while pos < bins_size {
-        let at = abs(pos);
+        let at = CellOffset(pos).file_offset();
         let sig = bins.slice("hbin", pos as usize, 4).unwrap_or(b"????");
         if sig != b"hbin" {
             r.errors.push(Finding {
@@ -209,15 +218,15 @@ fn scan_bins(data: &[u8], bins_size: u32, r: &mut VerifyReport) -> Vec<(u32, i32
             let len = s.unsigned_abs();
             if len == 0 || len % CELL_ALIGN != 0 || len > end - c {
                 r.errors.push(Finding {
-                    offset: abs(c),
+                    offset: CellOffset(c).file_offset(),
                     what: format!(
                         "cell size {s}: not a non-zero multiple of 8 inside its bin (bin ends at {:#x})",
-                        abs(end)
+                        CellOffset(end).file_offset()
                     ),
                 });
                 break;
             }
-            cells.push((c, s));
+            cells.push((CellOffset(c), s));
             r.cells += 1;
             c += len;
         }
@@ -228,10 +237,11 @@ fn scan_bins(data: &[u8], bins_size: u32, r: &mut VerifyReport) -> Vec<(u32, i32
 
 struct Walker<'a> {
     h: HiveRef<'a>,
-    cells: Vec<(u32, i32)>,
-    claimed: HashMap<u32, &'static str>,
+    cells: Vec<(CellOffset, i32)>,
+    /// Per cell (same index as `cells`): the record that uses it.
+    claimed: Vec<Option<&'static str>>,
     /// sk offset → (keys pointing at it, the first such reference).
-    sk_refs: HashMap<u32, (u32, u64)>,
+    sk_refs: HashMap<CellOffset, (u32, u64)>,
     r: VerifyReport,
 }
 
@@ -252,7 +262,7 @@ impl Walker<'_> {
 
     /// The cell at `off`, referenced from the field at absolute offset `from`, must exist, be
     /// allocated and not already used by another record. Findings point at the reference.
-    fn claim(&mut self, off: u32, what: &'static str, from: u64) -> bool {
+    fn claim(&mut self, off: CellOffset, what: &'static str, from: u64) -> bool {
         match self.cells.binary_search_by_key(&off, |c| c.0) {
             Err(_) => {
                 self.err(from, format!("{what}: {off:#x} is not the start of a cell"));
@@ -262,8 +272,8 @@ impl Walker<'_> {
                 self.err(from, format!("{what}: cell {off:#x} is marked free"));
                 false
             }
-            Ok(_) => {
-                if let Some(prev) = self.claimed.insert(off, what) {
+            Ok(i) => {
+                if let Some(prev) = self.claimed[i].replace(what) {
                     self.err(
                         from,
                         format!("{what}: cell {off:#x} is already used as {prev}"),
@@ -275,7 +285,14 @@ impl Walker<'_> {
         }
     }
 
-    fn payload_at_least(&mut self, off: u32, need: u64, what: &'static str) {
+    fn is_claimed(&self, off: CellOffset) -> bool {
+        self.cells
+            .binary_search_by_key(&off, |c| c.0)
+            .map(|i| self.claimed[i].is_some())
+            .unwrap_or(false)
+    }
+
+    fn payload_at_least(&mut self, off: CellOffset, need: u64, what: &'static str) {
         if let Ok(c) = self.h.cell(off, what) {
             if (c.len() as u64) < need {
                 self.err(
@@ -286,8 +303,8 @@ impl Walker<'_> {
         }
     }
 
-    fn walk(&mut self, root: u32) {
-        let mut stack = vec![(root, None::<u32>, super::base_block::OFF_ROOT as u64)];
+    fn walk(&mut self, root: CellOffset) {
+        let mut stack = vec![(root, None::<CellOffset>, super::base_block::OFF_ROOT as u64)];
         while let Some((off, parent, from)) = stack.pop() {
             if !self.claim(off, "key node", from) {
                 continue;
@@ -413,7 +430,7 @@ impl Walker<'_> {
     }
 
     /// Checks the subkey list of `key` and returns the child nk offsets to walk.
-    fn check_subkeys(&mut self, key: &KeyNode) -> Vec<(u32, u64)> {
+    fn check_subkeys(&mut self, key: &KeyNode) -> Vec<(CellOffset, u64)> {
         let list = key.subkey_list;
         let at = abs(key.offset);
         if list == NIL {
@@ -429,7 +446,7 @@ impl Walker<'_> {
             return Vec::new();
         }
         // Leaves with their entries and per-entry check data.
-        let mut leaves: Vec<(u32, ListCell)> = Vec::new();
+        let mut leaves: Vec<(CellOffset, ListCell)> = Vec::new();
         match self.h.list(list) {
             Err(e) => {
                 self.err_from(&e, abs(list));
@@ -466,7 +483,7 @@ impl Walker<'_> {
                     ),
                 );
             }
-            let entries: Vec<(u32, Option<u32>, Option<[u8; 4]>)> = match leaf {
+            let entries: Vec<(CellOffset, Option<u32>, Option<[u8; 4]>)> = match leaf {
                 ListCell::Li(v) => v.iter().map(|&o| (o, None, None)).collect(),
                 ListCell::Lf(v) => v.iter().map(|&(o, h)| (o, None, Some(h))).collect(),
                 ListCell::Lh(v) => v.iter().map(|&(o, h)| (o, Some(h), None)).collect(),
@@ -556,10 +573,10 @@ impl Walker<'_> {
     /// Reference counts equal the keys that point at each sk; the sk list is one closed ring
     /// that holds every referenced sk.
     fn check_security(&mut self) {
-        let mut refs: Vec<(u32, u32, u64)> =
+        let mut refs: Vec<(CellOffset, u32, u64)> =
             self.sk_refs.iter().map(|(a, b)| (*a, b.0, b.1)).collect();
         refs.sort_unstable();
-        let mut good: HashSet<u32> = HashSet::new();
+        let mut good: HashSet<CellOffset> = HashSet::new();
         for &(off, count, from) in &refs {
             if !self.claim(off, "security cell", from) {
                 continue;
@@ -583,7 +600,7 @@ impl Walker<'_> {
         let Some(&start) = refs.first().map(|r| &r.0).filter(|o| good.contains(o)) else {
             return;
         };
-        let mut seen: HashSet<u32> = HashSet::new();
+        let mut seen: HashSet<CellOffset> = HashSet::new();
         let mut cur = start;
         let limit = self.cells.len() + 1;
         for _ in 0..limit {
@@ -595,7 +612,7 @@ impl Walker<'_> {
                 );
                 return;
             };
-            if !good.contains(&s.flink) && !self.claimed.contains_key(&s.flink) {
+            if !good.contains(&s.flink) && !self.is_claimed(s.flink) {
                 // An sk in the ring that no key references.
                 if self.claim(s.flink, "security cell", abs(cur) + 4 + 4) {
                     good.insert(s.flink);

@@ -3,8 +3,8 @@
 
 Output: {"tables": [{"name", "columns": [[id, name, coltyp]], "indexes": [[name, [column
 ids], primary]], "records": [[value per column, in column order]], "checks": {...}}]}.
-Values: int/float/bool as JSON, bytes as lowercase hex strings, text as strings, absent as
-null.
+Values: int/bool as JSON, floats as {"f64_bits": IEEE double bits}, bytes as lowercase hex
+strings, text as strings, absent as null.
 
 "checks" cross-examines the trees with dissect's own key normalisation and B-tree search:
   "found_by_search": records found again by searching the primary index for their node key;
@@ -14,6 +14,7 @@ null.
   "bookmarks_found" (bookmarks that resolve to a record by primary-index search).
 """
 import json
+import struct
 import sys
 
 from dissect.esedb import EseDB
@@ -25,6 +26,9 @@ from dissect.esedb.record import Record
 def value(v):
     if isinstance(v, (bytes, bytearray, memoryview)):
         return bytes(v).hex()
+    if isinstance(v, float):
+        # Exact: the IEEE double bits (single-precision values widen exactly).
+        return {"f64_bits": struct.unpack("<Q", struct.pack("<d", v))[0]}
     return v
 
 

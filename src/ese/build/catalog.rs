@@ -60,7 +60,7 @@ pub const LCMAP_FLAGS: i32 = 0x0003_0401;
 /// LCID en-US for index `PagesOrLocale`.
 pub const LCID_EN_US: i32 = 0x409;
 
-/// The `MSysObjects` columns of one form: ESE97 has the fixed columns up to `LCMapFlags` and
+/// The columns of `MSysObjects` (and of its shadow, `name`) in one form: ESE97 has the fixed columns up to `LCMapFlags` and
 /// the variable ones up to `ConditionalColumns` (revision 1); revision 3 added the two tagged
 /// callback columns (reference §1 revision history, §6 column table).
 pub fn catalog_def(format: Format, name: &str) -> TableDef {
@@ -100,48 +100,12 @@ pub fn catalog_def(format: Format, name: &str) -> TableDef {
         columns.push(c("CallbackData", LongBinary, Tagged, 0));
         columns.push(c("CallbackDependencies", LongBinary, Tagged, 0));
     }
-    let seg = |n: &str| (n.to_string(), true);
-    let mut indexes = vec![IndexDefLite::new("Id", true, &["ObjidTable", "Type", "Id"])];
-    if name == NAME_MSYSOBJECTS {
-        indexes.push(IndexDefLite::new(
-            "Name",
-            false,
-            &["ObjidTable", "Type", "Name"],
-        ));
-        indexes.push(IndexDefLite::new(
-            "RootObjects",
-            false,
-            &["RootFlag", "Name"],
-        ));
-    }
+    // The catalog's indexes are described to the catalog by `system.rs`, with their fixed
+    // object ids and root pages, not through `IndexDef`.
     TableDef {
         name: name.into(),
         columns,
-        indexes: indexes
-            .into_iter()
-            .map(|i| super::IndexDef {
-                name: i.name.into(),
-                columns: i.columns.iter().map(|n| seg(n)).collect(),
-                primary: i.primary,
-                unique: true,
-            })
-            .collect(),
-    }
-}
-
-struct IndexDefLite {
-    name: &'static str,
-    primary: bool,
-    columns: Vec<&'static str>,
-}
-
-impl IndexDefLite {
-    fn new(name: &'static str, primary: bool, columns: &[&'static str]) -> Self {
-        IndexDefLite {
-            name,
-            primary,
-            columns: columns.to_vec(),
-        }
+        indexes: Vec::new(),
     }
 }
 

@@ -201,6 +201,64 @@ pub fn header_page(opts: &BuildOptions, facts: HeaderFacts) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    fn opts(format: Format, clean: bool) -> BuildOptions {
+        BuildOptions {
+            format,
+            computer_name: "SERVER1".into(),
+            signature_random: 0xDEAD_BEEF,
+            created_unix: 1_000_000_000,
+            os_version: (5, 0, 2195, 4),
+            clean_shutdown: clean,
+        }
+    }
+
+    fn u32_at(h: &[u8], at: usize) -> u32 {
+        u32::from_le_bytes(h[at..at + 4].try_into().unwrap())
+    }
+
+    #[test]
+    fn header_fields_of_both_forms() {
+        let facts = HeaderFacts {
+            dbtime: 77,
+            objid_last: 12,
+        };
+        for (format, revision, page_size) in [(Format::Ese97, 2, 0), (Format::Ese98, 9, 4096)] {
+            let h = header_page(&opts(format, true), facts);
+            assert_eq!(h.len(), 4096);
+            assert_eq!(
+                u32_at(&h, HDR_CHECKSUM),
+                crate::ese::checksum::old_format_xor(&h)
+            );
+            assert_eq!(u32_at(&h, HDR_MAGIC), DB_MAGIC);
+            assert_eq!(u32_at(&h, HDR_VERSION), 0x620);
+            assert_eq!(u32_at(&h, HDR_REVISION), revision);
+            assert_eq!(u32_at(&h, HDR_CREATE_UPDATE), revision);
+            assert_eq!(u32_at(&h, HDR_PAGE_SIZE), page_size);
+            assert_eq!(u32_at(&h, HDR_DBSTATE), DBSTATE_CLEAN_SHUTDOWN);
+            assert_eq!(u32_at(&h, HDR_OBJID_LAST), 12);
+            assert_eq!(u32_at(&h, HDR_OS_BUILD), 2195);
+            assert_eq!(
+                &h[HDR_DBTIME_DIRTIED..HDR_DBTIME_DIRTIED + 8],
+                &77u64.to_le_bytes()
+            );
+            assert_eq!(
+                &h[HDR_SIGN_DB + 4..HDR_SIGN_DB + 12],
+                &logtime(1_000_000_000)
+            );
+            assert_eq!(&h[HDR_SIGN_DB + 12..HDR_SIGN_DB + 20], b"SERVER1\0");
+            assert_eq!(
+                h[HDR_LGPOS_CONSISTENT..HDR_LGPOS_CONSISTENT + 8],
+                h[HDR_LGPOS_DETACH..HDR_LGPOS_DETACH + 8]
+            );
+            assert!(h[DBFILEHDR_SIZE..].iter().all(|&b| b == 0));
+            let dirty = header_page(&opts(format, false), facts);
+            assert_eq!(u32_at(&dirty, HDR_DBSTATE), DBSTATE_DIRTY_SHUTDOWN);
+            assert!(dirty[HDR_LGPOS_CONSISTENT..HDR_LOGTIME_CONSISTENT + 8]
+                .iter()
+                .all(|&b| b == 0));
+        }
+    }
+
     #[test]
     fn logtime_of_a_known_date() {
         // 2001-09-09 01:46:40 UTC

@@ -497,6 +497,36 @@ mod tests {
     }
 
     #[test]
+    fn zero_length_tagged_values_are_present_but_empty() {
+        let mut def = table();
+        def.columns.push(ColumnDef {
+            name: "Tag".into(),
+            coltyp: ColumnType::Binary,
+            storage: Storage::Tagged,
+            max_len: 255,
+            code_page: 0,
+        });
+        let l = RecordLayout::new(&def).unwrap();
+        let row = vec![
+            Value::Long(1),
+            Value::Binary(vec![0; 16]),
+            Value::Short(5),
+            Value::Null,
+            Value::Null,
+            Value::LongBinary(vec![]),
+            Value::Binary(vec![]),
+        ];
+        let (mut new, mut old) = (Vec::new(), Vec::new());
+        l.encode(Format::Ese98, &row, &mut new);
+        l.encode(Format::Ese97, &row, &mut old);
+        let at = 4 + 4 + 16 + 2 + 1;
+        // ESE98: two TAGFLDs; the long value's header byte at 8, the Binary's data empty at 9.
+        assert_eq!(&new[at..], &[0, 1, 8, 0x40, 1, 1, 9, 0, 1]);
+        // ESE97: {256, 1 | fLongValue} + LV flags, then {257, 0}.
+        assert_eq!(&old[at..], &[0, 1, 1, 0x80, 0, 1, 1, 0, 0]);
+    }
+
+    #[test]
     fn wrong_values_are_refused() {
         let l = RecordLayout::new(&table()).unwrap();
         assert!(l.check(0, &Value::Short(1)).is_err());

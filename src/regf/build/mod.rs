@@ -104,7 +104,7 @@ use super::base_block::{
 };
 use super::edit::Editor;
 use super::error::RegfError;
-use super::hive::{BIN_ALIGN, BIN_HEADER_SIZE};
+use super::hive::{CellOffset, BIN_ALIGN, BIN_HEADER_SIZE};
 use super::name;
 
 /// Why a hive could not be built.
@@ -160,6 +160,16 @@ fn empty_hive(opts: &HiveOptions) -> Vec<u8> {
 /// Built with the editor's own operations, so building and editing share one code path:
 /// lists, big data and counters come out as the editor writes them for that version.
 pub fn build_hive(root: &KeySpec, opts: &HiveOptions) -> Result<Vec<u8>, BuildError> {
+    build_hive_with_security(root, opts, &[])
+}
+
+/// [`build_hive`], then gives the keys at the listed paths (relative to the root) their own
+/// self-relative security descriptors; keys with equal descriptors share one sk cell.
+pub fn build_hive_with_security(
+    root: &KeySpec,
+    opts: &HiveOptions,
+    descriptors: &[(&str, &[u8])],
+) -> Result<Vec<u8>, BuildError> {
     if !(3..=6).contains(&opts.minor_version) {
         return Err(BuildError::Version(opts.minor_version));
     }
@@ -175,10 +185,21 @@ pub fn build_hive(root: &KeySpec, opts: &HiveOptions) -> Result<Vec<u8>, BuildEr
         .create_root(&name::from_str(&root.name), &opts.security_descriptor)
         .map_err(at(""))?;
     fill(&mut ed, root_off, root, &root.name).map_err(|(p, e)| at(&p)(e))?;
+    for (path, sd) in descriptors {
+        if sd.is_empty() {
+            return Err(BuildError::NoSecurity);
+        }
+        ed.set_security(path, sd).map_err(at(path))?;
+    }
     Ok(ed.finish_with(opts.sequence, opts.timestamp))
 }
 
-fn fill(ed: &mut Editor, off: u32, spec: &KeySpec, path: &str) -> Result<(), (String, RegfError)> {
+fn fill(
+    ed: &mut Editor,
+    off: CellOffset,
+    spec: &KeySpec,
+    path: &str,
+) -> Result<(), (String, RegfError)> {
     let fail = |e| (path.to_string(), e);
     if let Some(c) = &spec.class {
         let bytes: Vec<u8> = c.encode_utf16().flat_map(u16::to_le_bytes).collect();

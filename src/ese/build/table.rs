@@ -1,0 +1,472 @@
+//! One user table: its key plans (primary and secondary), the streaming of its rows into its
+//! record tree, the sorting and writing of its secondary indexes, and its root and space trees.
+//!
+//! A table's pages are one contiguous run: root and space-tree roots (reserved first, written
+//! last, when the run's end is known), leaf and branch pages as the rows stream in, then per
+//! secondary index its pages, root and space trees (`pgnoParent` = the table's root).
+
+use super::catalog::{
+    CatalogIndex, CatalogTable, IDB_ALLOW_ALL_NULLS, IDB_ALLOW_FIRST_NULL, IDB_ALLOW_SOME_NULLS,
+    IDB_PRIMARY, IDB_UNIQUE, PGNO_SYSTEM_ROOT,
+};
+use super::entries::{EntrySorter, SortSettings, SortStats};
+use super::error::{hex, BuildError};
+use super::file::{page_offset, PageFile};
+use super::key::{indexable, push_segment, KeyError, KEY_MOST};
+use super::page::{PAGE_FLAG_INDEX, PAGE_FLAG_NON_UNIQUE_KEYS};
+use super::record::{describe, encoded_text_len, RecordLayout};
+use super::space::{space_header, write_space_trees, Extent};
+use super::tree::{write_root, PageSink, TreeShape, TreeSpec, TreeWriter};
+use super::{ColumnType, Format, IndexDef, Storage, TableDef, Value};
+
+/// Pages of a multiple-extent tree's root and its two space-tree roots.
+pub(super) const ROOT_AND_SPACE_PAGES: u32 = 3;
+
+/// One key segment: column position in the row, direction, and how to normalise it.
+#[derive(Clone, Debug)]
+pub(super) struct Segment {
+    pub(super) col: usize,
+    pub(super) ascending: bool,
+    pub(super) coltyp: ColumnType,
+    pub(super) storage: Storage,
+    pub(super) fid: u16,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct KeyPlan {
+    pub(super) segments: Vec<Segment>,
+}
+
+impl KeyPlan {
+    pub(super) fn new(
+        table: &TableDef,
+        layout: &RecordLayout,
+        ix: &IndexDef,
+    ) -> Result<KeyPlan, BuildError> {
+        if ix.columns.is_empty() {
+            return Err(BuildError::Schema(format!(
+                "table {}: index {} has no columns",
+                table.name, ix.name
+            )));
+        }
+        let mut segments = Vec::new();
+        for (name, ascending) in &ix.columns {
+            let col = table
+                .columns
+                .iter()
+                .position(|c| &c.name == name)
+                .ok_or_else(|| {
+                    BuildError::Schema(format!(
+                        "table {}: index {}: no column {name}",
+                        table.name, ix.name
+                    ))
+                })?;
+            let c = &table.columns[col];
+            if !indexable(c.coltyp) {
+                return Err(BuildError::Schema(format!(
+                    "table {}: index {}: column {name} is {:?}; this builder does not normalise text or long-value keys",
+                    table.name, ix.name, c.coltyp
+                )));
+            }
+            segments.push(Segment {
+                col,
+                ascending: *ascending,
+                coltyp: c.coltyp,
+                storage: c.storage,
+                fid: layout.places[col].fid,
+            });
+        }
+        Ok(KeyPlan { segments })
+    }
+
+    /// The normalised key of `row`; on failure, the column of the segment and why.
+    pub(super) fn key(&self, row: &[Value], out: &mut Vec<u8>) -> Result<(), (usize, KeyError)> {
+        out.clear();
+        for s in &self.segments {
+            push_segment(out, s.coltyp, s.storage, &row[s.col], s.ascending)
+                .map_err(|e| (s.col, e))?;
+        }
+        Ok(())
+    }
+}
+
+pub(super) struct SecondaryPlan {
+    pub(super) def: IndexDef,
+    pub(super) key: KeyPlan,
+    pub(super) objid: u32,
+    pub(super) pgno_fdp: u32,
+    pub(super) shape: TreeShape,
+}
+
+pub(super) struct TablePlan {
+    pub(super) def: TableDef,
+    pub(super) layout: RecordLayout,
+    pub(super) objid: u32,
+    pub(super) primary_name: String,
+    pub(super) primary: KeyPlan,
+    pub(super) secondaries: Vec<SecondaryPlan>,
+    pub(super) pgno_fdp: u32,
+    pub(super) pages: u32,
+    pub(super) rows: u64,
+    pub(super) shape: TreeShape,
+}
+
+impl TablePlan {
+    pub(super) fn new(def: &TableDef, next_objid: &mut u32) -> Result<TablePlan, BuildError> {
+        check_name("table", &def.name)?;
+        let layout = RecordLayout::new(def).map_err(BuildError::Schema)?;
+        for c in &def.columns {
+            check_name("column", &c.name)?;
+        }
+        let primaries: Vec<&IndexDef> = def.indexes.iter().filter(|i| i.primary).collect();
+        let [primary] = primaries.as_slice() else {
+            return Err(BuildError::Schema(format!(
+                "table {}: needs exactly one primary index, has {}",
+                def.name,
+                primaries.len()
+            )));
+        };
+        for (i, ix) in def.indexes.iter().enumerate() {
+            check_name("index", &ix.name)?;
+            if def.indexes[..i].iter().any(|o| o.name == ix.name) {
+                return Err(BuildError::Schema(format!(
+                    "table {}: duplicate index name {}",
+                    def.name, ix.name
+                )));
+            }
+        }
+        let objid = *next_objid;
+        *next_objid += 1;
+        let primary_key = KeyPlan::new(def, &layout, primary)?;
+        let mut secondaries = Vec::new();
+        for ix in def.indexes.iter().filter(|i| !i.primary) {
+            let key = KeyPlan::new(def, &layout, ix)?;
+            secondaries.push(SecondaryPlan {
+                def: ix.clone(),
+                key,
+                objid: *next_objid,
+                pgno_fdp: 0,
+                shape: TreeShape::default(),
+            });
+            *next_objid += 1;
+        }
+        Ok(TablePlan {
+            def: def.clone(),
+            layout,
+            objid,
+            primary_name: primary.name.clone(),
+            primary: primary_key,
+            secondaries,
+            pgno_fdp: 0,
+            pages: 0,
+            rows: 0,
+            shape: TreeShape::default(),
+        })
+    }
+
+    pub(super) fn catalog(&self) -> CatalogTable<'_> {
+        let fids = |k: &KeyPlan| k.segments.iter().map(|s| (s.fid, s.ascending)).collect();
+        let mut indexes = vec![CatalogIndex {
+            name: self.primary_name.clone(),
+            objid: self.objid,
+            pgno_fdp: self.pgno_fdp,
+            idb_flags: IDB_UNIQUE
+                | IDB_ALLOW_ALL_NULLS
+                | IDB_ALLOW_FIRST_NULL
+                | IDB_ALLOW_SOME_NULLS
+                | IDB_PRIMARY,
+            segments: fids(&self.primary),
+        }];
+        for s in &self.secondaries {
+            indexes.push(CatalogIndex {
+                name: s.def.name.clone(),
+                objid: s.objid,
+                pgno_fdp: s.pgno_fdp,
+                idb_flags: IDB_ALLOW_ALL_NULLS
+                    | IDB_ALLOW_FIRST_NULL
+                    | IDB_ALLOW_SOME_NULLS
+                    | if s.def.unique { IDB_UNIQUE } else { 0 },
+                segments: fids(&s.key),
+            });
+        }
+        CatalogTable {
+            def: &self.def,
+            layout: &self.layout,
+            objid: self.objid,
+            pgno_fdp: self.pgno_fdp,
+            pages: self.pages,
+            system: false,
+            indexes,
+        }
+    }
+}
+
+/// Names are stored as code-page-1252 text and keyed upper-cased: keep them plain ASCII.
+pub(super) fn check_name(what: &str, name: &str) -> Result<(), BuildError> {
+    if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| (0x20..0x7F).contains(&b)) {
+        return Err(BuildError::Schema(format!(
+            "{what} name {name:?} must be 1..=64 printable ASCII characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Streams one table's rows into its tree, then builds its secondary indexes, then writes its
+/// root and space trees into the pages reserved at the start of its run. Returns what the
+/// secondary-index sort spilled to disk.
+pub(super) fn write_table(
+    file: &mut PageFile,
+    format: Format,
+    base: u32,
+    plan: &mut TablePlan,
+    rows: Box<dyn Iterator<Item = Vec<Value>> + '_>,
+    sort: &SortSettings,
+) -> Result<SortStats, BuildError> {
+    let fdp = file.reserve(ROOT_AND_SPACE_PAGES)?;
+    plan.pgno_fdp = fdp;
+    let spec = TreeSpec {
+        objid: plan.objid,
+        page_flags: base,
+        non_unique: false,
+    };
+    let mut tree = TreeWriter::new(spec);
+    let mut entries = EntrySorter::new(plan.secondaries.len(), sort.budget, &sort.dir);
+    let (mut key, mut prev, mut record, mut skey) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let ncols = plan.def.columns.len();
+    let table = &plan.def.name;
+    for (n, row) in rows.enumerate() {
+        let n = n as u64;
+        if row.len() != ncols {
+            return Err(BuildError::WrongArity {
+                table: table.clone(),
+                row: n,
+                expected: ncols,
+                found: row.len(),
+            });
+        }
+        for (i, v) in row.iter().enumerate() {
+            if let Err((expected, found)) = plan.layout.check(i, v) {
+                let c = &plan.def.columns[i];
+                return Err(BuildError::WrongValue {
+                    table: table.clone(),
+                    row: n,
+                    column: c.name.clone(),
+                    coltyp: c.coltyp,
+                    storage: c.storage,
+                    expected,
+                    found,
+                });
+            }
+        }
+        plan.primary
+            .key(&row, &mut key)
+            .map_err(|e| key_error(plan, n, &row, e))?;
+        if key.len() > KEY_MOST {
+            return Err(too_large(table, n, "primary key", key.len(), KEY_MOST));
+        }
+        if n > 0 && key <= prev {
+            return Err(BuildError::OutOfOrder {
+                table: table.clone(),
+                row: n,
+                key: hex(&key),
+                previous: hex(&prev),
+            });
+        }
+        plan.layout.encode(format, &row, &mut record);
+        if !tree.fits_empty_page(key.len(), record.len()) || tagged_too_long(&row, &plan.layout) {
+            return Err(too_large(
+                table,
+                n,
+                "record",
+                record.len(),
+                max_record(key.len()),
+            ));
+        }
+        tree.push(file, &key, &record)?;
+        for (i, s) in plan.secondaries.iter().enumerate() {
+            s.key
+                .key(&row, &mut skey)
+                .map_err(|e| key_error(plan, n, &row, e))?;
+            if skey.len() > KEY_MOST {
+                return Err(too_large(table, n, "secondary key", skey.len(), KEY_MOST));
+            }
+            entries.push(i, &skey, &key)?;
+        }
+        std::mem::swap(&mut prev, &mut key);
+        plan.rows += 1;
+    }
+    let (root, shape) = tree.finish(file)?;
+    plan.shape = shape;
+
+    for (i, s) in plan.secondaries.iter_mut().enumerate() {
+        let first = file.peek_alloc();
+        let spec = TreeSpec {
+            objid: s.objid,
+            page_flags: base
+                | PAGE_FLAG_INDEX
+                | if s.def.unique {
+                    0
+                } else {
+                    PAGE_FLAG_NON_UNIQUE_KEYS
+                },
+            non_unique: !s.def.unique,
+        };
+        let mut t = TreeWriter::new(spec);
+        // The previous key, kept for unique indexes only.
+        let mut last: Option<Vec<u8>> = None;
+        let mut sorted = entries.sorted(i)?;
+        while let Some((k, bm)) = sorted.next_entry()? {
+            if last.as_deref() == Some(k) {
+                return Err(BuildError::DuplicateKey {
+                    table: table.clone(),
+                    index: s.def.name.clone(),
+                    key: hex(k),
+                });
+            }
+            if !t.fits_empty_page(k.len(), bm.len()) {
+                return Err(too_large(
+                    table,
+                    0,
+                    "secondary entry",
+                    k.len() + bm.len(),
+                    max_record(0),
+                ));
+            }
+            t.push(file, k, bm)?;
+            if s.def.unique {
+                let l = last.get_or_insert_with(Vec::new);
+                l.clear();
+                l.extend_from_slice(k);
+            }
+        }
+        drop(sorted);
+        let (iroot, ishape) = t.finish(file)?;
+        let pgno = file.alloc()?;
+        file.alloc()?;
+        file.alloc()?;
+        let extent = Extent {
+            first,
+            last: pgno + 2,
+        };
+        write_root(
+            file,
+            spec,
+            &iroot,
+            pgno,
+            &space_header(extent.pages(), fdp, !s.def.unique, pgno + 1),
+        )?;
+        write_space_trees(
+            file,
+            s.objid,
+            base,
+            format == Format::Ese98,
+            pgno + 1,
+            &[extent],
+            &[],
+        )?;
+        s.pgno_fdp = pgno;
+        s.shape = ishape;
+    }
+
+    // The table's root and space trees go into the reserved pages, written in place.
+    let extent = Extent {
+        first: fdp,
+        last: file.last_allocated(),
+    };
+    plan.pages = extent.pages();
+    let stats = entries.stats();
+    drop(entries);
+    let mut reserved = ReservedSink { file };
+    write_root(
+        &mut reserved,
+        spec,
+        &root,
+        fdp,
+        &space_header(extent.pages(), PGNO_SYSTEM_ROOT, false, fdp + 1),
+    )?;
+    write_space_trees(
+        &mut reserved,
+        plan.objid,
+        base,
+        format == Format::Ese98,
+        fdp + 1,
+        &[extent],
+        &[],
+    )?;
+    Ok(stats)
+}
+
+/// Writes pages reserved earlier in the stream, in place.
+pub(super) struct ReservedSink<'a> {
+    pub(super) file: &'a mut PageFile,
+}
+
+impl PageSink for ReservedSink<'_> {
+    fn alloc(&mut self) -> Result<u32, BuildError> {
+        Err(BuildError::Schema(
+            "internal: allocation while writing reserved pages".into(),
+        ))
+    }
+    fn dbtime(&mut self) -> u64 {
+        self.file.dbtime()
+    }
+    fn write(&mut self, pgno: u32, page: &[u8]) -> Result<(), BuildError> {
+        self.file.write_at(page_offset(pgno), page)
+    }
+}
+
+/// ESE97's `TAGFLD_OLD` length field limits a tagged value (both forms keep to it, so that the
+/// two forms of one input have the same pages).
+pub(super) fn tagged_too_long(row: &[Value], layout: &RecordLayout) -> bool {
+    row.iter().zip(&layout.columns).any(|(v, c)| {
+        c.storage == Storage::Tagged
+            && match v {
+                Value::Binary(b) | Value::LongBinary(b) => b.len() > RecordLayout::tagged_most(),
+                Value::Text(s) | Value::LongText(s) => {
+                    encoded_text_len(s, c.code_page).unwrap_or(usize::MAX)
+                        > RecordLayout::tagged_most()
+                }
+                _ => false,
+            }
+    })
+}
+
+pub(super) fn max_record(key_len: usize) -> usize {
+    // node_cost = 2 + key + data + tag; a separator must also fit twice a branch page.
+    super::page::NODE_SPACE - 2 - super::page::TAG_SIZE - key_len
+}
+
+pub(super) fn too_large(
+    table: &str,
+    row: u64,
+    what: &'static str,
+    need: usize,
+    max: usize,
+) -> BuildError {
+    BuildError::RowTooLarge {
+        table: table.to_string(),
+        row,
+        what,
+        need,
+        max,
+    }
+}
+
+pub(super) fn key_error(
+    plan: &TablePlan,
+    row: u64,
+    values: &[Value],
+    (col, e): (usize, KeyError),
+) -> BuildError {
+    let c = &plan.def.columns[col];
+    BuildError::WrongValue {
+        table: plan.def.name.clone(),
+        row,
+        column: c.name.clone(),
+        coltyp: c.coltyp,
+        storage: c.storage,
+        expected: format!("a value usable as a key segment ({e:?})"),
+        found: describe(&values[col]),
+    }
+}
