@@ -208,7 +208,7 @@ impl Shape {
     fn of(spec: &ImageSpec, store: &StoreSpec) -> Shape {
         Shape {
             folders: spec.params.folders,
-            messages: spec.params.messages,
+            messages: spec.params.messages_of(store.kind),
             foreign: u64::from(spec.params.foreign),
             own: store.base_guid,
             foreign_guids: store.foreign_guids.clone(),

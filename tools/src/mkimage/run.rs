@@ -562,6 +562,7 @@ pub fn generate(out: &Path, params: &ImageParams, progress: bool) -> Result<Imag
         format: params.format,
         folders: params.folders,
         messages: params.messages,
+        pub_messages: params.messages_of(StoreKind::Pub),
         body_bytes: params.body_bytes,
         foreign_percent: params.foreign,
         computer_name: spec.computer_name.clone(),
