@@ -67,7 +67,17 @@ struct Args {
 struct Run {
     wall: Duration,
     peak_rss_kib: Option<u64>,
+    /// User and system CPU seconds (only under `/usr/bin/time`).
+    cpu: Option<(f64, f64)>,
     how: &'static str,
+}
+
+/// The 1-minute load average (`/proc/loadavg`): the figures mean little on a busy machine.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }
 
 fn fail(msg: String) -> ExitCode {
@@ -99,14 +109,19 @@ fn run_mkimage(mkimage: &Path, args: &[String]) -> Result<Run, String> {
         if !out.status.success() {
             return Err(format!("mkimage failed: {}\n{err}", out.status));
         }
-        let peak = err.lines().find_map(|l| {
-            l.trim()
-                .strip_prefix("Maximum resident set size (kbytes):")
-                .and_then(|v| v.trim().parse().ok())
-        });
+        let field = |name: &str| -> Option<f64> {
+            err.lines().find_map(|l| {
+                l.trim()
+                    .strip_prefix(name)
+                    .and_then(|v| v.trim().parse().ok())
+            })
+        };
+        let peak = field("Maximum resident set size (kbytes):").map(|k| k as u64);
+        let cpu = field("User time (seconds):").zip(field("System time (seconds):"));
         return Ok(Run {
             wall,
             peak_rss_kib: peak,
+            cpu,
             how: "/usr/bin/time -v",
         });
     }
@@ -133,6 +148,7 @@ fn run_mkimage(mkimage: &Path, args: &[String]) -> Result<Run, String> {
     Ok(Run {
         wall,
         peak_rss_kib: peak,
+        cpu: None,
         how: "VmHWM sampled every 50 ms (a lower bound)",
     })
 }
@@ -248,6 +264,7 @@ fn bench(a: &Args, mkimage: &Path, work: &Path) -> Result<(), String> {
     let out = work.join("image");
     let args = image_args(&out, messages, pub_messages, a.body_bytes);
     println!("running: {} {}", mkimage.display(), args.join(" "));
+    println!("load average before: {}", load_average());
     let run = run_mkimage(mkimage, &args)?;
     let synced = sync()?;
     let bytes = dir_size(&out)?;
@@ -289,6 +306,9 @@ fn bench(a: &Args, mkimage: &Path, work: &Path) -> Result<(), String> {
         mk.as_secs_f64(),
         bytes as f64 / MIB / mk.as_secs_f64()
     );
+    if let Some((user, sys)) = run.cpu {
+        println!("mkimage CPU: user {user:.1} s, system {sys:.1} s");
+    }
     println!(
         "dd bs=4M count={blocks} conv=fdatasync: {:.1} s ({:.0} MiB/s)",
         dd.as_secs_f64(),
