@@ -7,10 +7,10 @@
 //! `dd if=/dev/zero bs=4M conv=fdatasync` and prints both times, their ratio (goal ≤ 2×) and
 //! the peak RSS (goal < 256 MiB).
 //!
-//! `mkimage`'s own durability: hives and small files are `fsync`ed; the databases are written
-//! through a buffer and flushed but not `fsync`ed by the builder; every file is then read back
-//! once to hash it for `image.json`. So the comparison with `dd … conv=fdatasync` times
-//! `mkimage` followed by a `sync` (also printed apart).
+//! `mkimage`'s own durability: every file is `fsync`ed before it is renamed into place (the
+//! database builder itself only flushes; mkimage syncs the finished database), and every file is
+//! read back once to hash it for `image.json`. A `sync` after the run (printed apart) catches
+//! anything left, so the comparison with `dd … conv=fdatasync` is like for like.
 //!
 //! The messages per store are worked out from two small calibration images (the marginal
 //! `PRIV.EDB` bytes per message). Everything is written below `--dir` (default `/work`) and

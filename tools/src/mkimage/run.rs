@@ -394,11 +394,20 @@ pub fn generate(out: &Path, params: &ImageParams, progress: bool) -> Result<Imag
                     });
                 }
             }
-            if store.bad_page {
-                Ok(Some(break_one_page(partial)?))
+            let bad = if store.bad_page {
+                Some(break_one_page(partial)?)
             } else {
-                Ok(None)
-            }
+                None
+            };
+            // The builder flushes but does not fsync: make the file durable before the rename
+            // that makes it look finished.
+            File::open(partial)
+                .and_then(|f| f.sync_all())
+                .map_err(|source| RunError::Io {
+                    path: partial.to_path_buf(),
+                    source,
+                })?;
+            Ok(bad)
         })?;
         w.record_in_background(rel, "ese");
         if let Some(page) = bad_page {
