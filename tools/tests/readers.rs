@@ -792,6 +792,8 @@ fn ese98_databases_open_in_dissect_and_libesedb_with_the_recorded_row_counts() {
         (Layout::Standalone, Scenario::Restored),
         (Layout::Cluster, Scenario::Patched),
         (Layout::Cluster, Scenario::IndexedGuid),
+        (Layout::Cluster, Scenario::DirtyDb),
+        (Layout::Cluster, Scenario::BadPage),
     ] {
         let dir = lab.dir(layout, scenario, FormatArg::Ese98);
         let truth = truth_of(&dir);
