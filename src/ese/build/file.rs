@@ -1,6 +1,7 @@
-//! The output file: pages streamed in page-number order through a large buffer, with the few
-//! pages whose contents are known only at the end (tree roots reserved at the start of a run,
-//! the catalog, the header) written in place afterwards.
+//! The output file: pages streamed in page-number order through large buffers that a writer
+//! thread writes out (the kernel's copy overlaps building the next pages), with the few pages
+//! whose contents are known only at the end (tree roots reserved at the start of a run, the
+//! catalog, the header) written in place afterwards, in order with the stream.
 //!
 //! Page `pgno` is at byte `(pgno + 1) * 4096`: two header pages come first (reference §1,
 //! \[MS\] `OffsetOfPgno`, `cpgDBReserved = 2`).
@@ -10,21 +11,96 @@ use super::page::PAGE_SIZE;
 use super::tree::PageSink;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread::JoinHandle;
 
 /// Header pages before database page 1 (`cpgDBReserved`).
 pub const HEADER_PAGES: u64 = 2;
-/// Write buffer: large enough that the disk sees big sequential writes.
-const WRITE_BUFFER: usize = 8 << 20;
+/// One write of the page stream: large enough that the disk sees big sequential writes.
+const WRITE_CHUNK: usize = 8 << 20;
+/// Stream buffers in use at once (one being filled, the others queued for or in the writer
+/// thread): the builder's output memory is this many chunks.
+const WRITE_BUFFERS: usize = 3;
+/// Every time this much more of the stream is written, the writer thread waits for it to reach
+/// the disk and drops it from the page cache. Buffered writes that grow the page cache into
+/// fresh memory are the slow path on the development VM (shared/reference/machine-perf.md §1);
+/// a bounded cache keeps recycling the same pages.
+const WRITEBACK_CHUNK: u64 = 64 << 20;
 
 pub fn page_offset(pgno: u32) -> u64 {
     (u64::from(pgno) + HEADER_PAGES - 1) * PAGE_SIZE as u64
 }
 
+/// One write for the writer thread: `bytes` at `offset`. Stream chunks go back to the pool.
+struct Job {
+    offset: u64,
+    bytes: Vec<u8>,
+    stream: bool,
+}
+
+/// A failed write in the writer thread.
+struct WriteFailure {
+    op: &'static str,
+    offset: u64,
+    source: std::io::Error,
+}
+
+/// Drops `[offset, offset + len)` of `file` from the page cache (it is on disk already).
+#[cfg(target_os = "linux")]
+fn drop_cached(file: &File, offset: u64, len: u64) {
+    if let Some(len) = std::num::NonZeroU64::new(len) {
+        // Advice only: a failure leaves the pages cached, which is harmless.
+        let _ = rustix::fs::fadvise(file, offset, Some(len), rustix::fs::Advice::DontNeed);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn drop_cached(_: &File, _: u64, _: u64) {}
+
+/// The writer thread: performs the jobs in order, returns stream buffers to the pool, and keeps
+/// the written stream from piling up in the page cache.
+fn write_jobs(
+    mut file: File,
+    jobs: Receiver<Job>,
+    free: SyncSender<Vec<u8>>,
+    stream_start: u64,
+) -> Result<File, WriteFailure> {
+    let fail = |op, offset| move |source| WriteFailure { op, offset, source };
+    let mut dropped = stream_start;
+    for job in jobs {
+        file.seek(SeekFrom::Start(job.offset))
+            .map_err(fail("seek", job.offset))?;
+        file.write_all(&job.bytes)
+            .map_err(fail("write", job.offset))?;
+        if !job.stream {
+            continue;
+        }
+        let stream_end = job.offset + job.bytes.len() as u64;
+        if stream_end - dropped >= WRITEBACK_CHUNK {
+            file.sync_data().map_err(fail("sync", dropped))?;
+            drop_cached(&file, dropped, stream_end - dropped);
+            dropped = stream_end;
+        }
+        let mut buf = job.bytes;
+        buf.clear();
+        // The pool is full only if the builder is gone; the buffer is then freed.
+        let _ = free.try_send(buf);
+    }
+    Ok(file)
+}
+
 pub struct PageFile {
     path: PathBuf,
-    w: BufWriter<File>,
+    /// The stream being filled; starts at file offset `buf_start`.
+    buf: Vec<u8>,
+    buf_start: u64,
+    /// Stream buffers allocated so far (at most [`WRITE_BUFFERS`]).
+    buffers: usize,
+    jobs: Option<SyncSender<Job>>,
+    free: Receiver<Vec<u8>>,
+    writer: Option<JoinHandle<Result<File, WriteFailure>>>,
     /// The next page of the sequential stream.
     expected: u32,
     /// Pages finished ahead of the stream (a handful: one per tree level at most).
@@ -43,18 +119,26 @@ impl PageFile {
             offset: 0,
             source,
         })?;
-        let mut w = BufWriter::with_capacity(WRITE_BUFFER, file);
         let at = page_offset(first);
-        w.seek(SeekFrom::Start(at))
+        let (jobs, job_rx) = mpsc::sync_channel(WRITE_BUFFERS);
+        let (free_tx, free) = mpsc::sync_channel(WRITE_BUFFERS);
+        let writer = std::thread::Builder::new()
+            .name("ese-page-writer".into())
+            .spawn(move || write_jobs(file, job_rx, free_tx, at))
             .map_err(|source| BuildError::Io {
                 path: path.to_path_buf(),
-                op: "seek",
-                offset: at,
+                op: "start the writer thread for",
+                offset: 0,
                 source,
             })?;
         Ok(PageFile {
             path: path.to_path_buf(),
-            w,
+            buf: Vec::with_capacity(WRITE_CHUNK),
+            buf_start: at,
+            buffers: 1,
+            jobs: Some(jobs),
+            free,
+            writer: Some(writer),
             expected: first,
             pending: BTreeMap::new(),
             next_alloc: first,
@@ -70,6 +154,72 @@ impl PageFile {
             offset,
             source,
         }
+    }
+
+    /// The writer thread's error (it has stopped: a send or a receive failed).
+    fn writer_failed(&mut self) -> BuildError {
+        self.jobs = None;
+        let failure = match self.writer.take().map(JoinHandle::join) {
+            Some(Ok(Err(f))) => f,
+            Some(Err(_)) => WriteFailure {
+                op: "write",
+                offset: self.buf_start,
+                source: std::io::Error::other("the writer thread panicked"),
+            },
+            _ => WriteFailure {
+                op: "write",
+                offset: self.buf_start,
+                source: std::io::Error::other("the writer thread stopped"),
+            },
+        };
+        self.io(failure.op, failure.offset, failure.source)
+    }
+
+    fn send(&mut self, job: Job) -> Result<(), BuildError> {
+        let sent = match &self.jobs {
+            Some(jobs) => jobs.send(job).is_ok(),
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
+            Err(self.writer_failed())
+        }
+    }
+
+    /// Hands the filled part of the stream buffer to the writer thread and takes an empty one.
+    fn flush_stream(&mut self) -> Result<(), BuildError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let next = match self.free.try_recv() {
+            Ok(b) => b,
+            Err(_) if self.buffers < WRITE_BUFFERS => {
+                self.buffers += 1;
+                Vec::with_capacity(WRITE_CHUNK)
+            }
+            Err(_) => match self.free.recv() {
+                Ok(b) => b,
+                Err(_) => return Err(self.writer_failed()),
+            },
+        };
+        let bytes = std::mem::replace(&mut self.buf, next);
+        let offset = self.buf_start;
+        self.buf_start += bytes.len() as u64;
+        self.send(Job {
+            offset,
+            bytes,
+            stream: true,
+        })
+    }
+
+    /// Appends one page to the stream.
+    fn push_stream(&mut self, page: &[u8]) -> Result<(), BuildError> {
+        self.buf.extend_from_slice(page);
+        if self.buf.len() >= WRITE_CHUNK {
+            self.flush_stream()?;
+        }
+        Ok(())
     }
 
     /// The page the next `alloc` returns.
@@ -94,32 +244,28 @@ impl PageFile {
         let first = self.next_alloc;
         for _ in 0..n {
             self.next_alloc += 1;
-            let at = page_offset(self.expected);
             let zero = std::mem::take(&mut self.zero);
-            let r = self.w.write_all(&zero);
+            let r = self.push_stream(&zero);
             self.zero = zero;
-            r.map_err(|e| self.io("write", at, e))?;
+            r?;
             self.expected += 1;
         }
         Ok(first)
     }
 
-    /// Writes a page outside the stream (a reserved page, the catalog area, the header).
+    /// Writes a page outside the stream (a reserved page, the catalog area, the header). The
+    /// stream so far is handed to the writer first, so the page lands after the zeros it
+    /// replaces.
     pub fn write_at(&mut self, offset: u64, page: &[u8]) -> Result<(), BuildError> {
-        self.w
-            .seek(SeekFrom::Start(offset))
-            .map_err(|e| self.io("seek", offset, e))?;
-        self.w
-            .write_all(page)
-            .map_err(|e| self.io("write", offset, e))?;
-        let back = page_offset(self.expected);
-        self.w
-            .seek(SeekFrom::Start(back))
-            .map_err(|e| self.io("seek", back, e))?;
-        Ok(())
+        self.flush_stream()?;
+        self.send(Job {
+            offset,
+            bytes: page.to_vec(),
+            stream: false,
+        })
     }
 
-    /// Flushes everything; the stream must be complete. Returns the number of database pages.
+    /// Writes everything out; the stream must be complete. Returns the number of database pages.
     pub fn finish(mut self) -> Result<u32, BuildError> {
         if let Some((&pgno, _)) = self.pending.iter().next() {
             return Err(self.io(
@@ -129,8 +275,13 @@ impl PageFile {
             ));
         }
         let end = page_offset(self.expected);
-        self.w.flush().map_err(|e| self.io("flush", end, e))?;
-        let file = self.w.get_ref();
+        self.flush_stream()?;
+        self.jobs = None;
+        let file = match self.writer.take().map(JoinHandle::join) {
+            Some(Ok(Ok(file))) => file,
+            Some(Ok(Err(f))) => return Err(self.io(f.op, f.offset, f.source)),
+            _ => return Err(self.writer_failed()),
+        };
         file.set_len(end).map_err(|e| self.io("set_len", end, e))?;
         Ok(self.expected - 1)
     }
@@ -155,14 +306,10 @@ impl PageSink for PageFile {
             self.pending.insert(pgno, page.to_vec());
             return Ok(());
         }
-        let at = page_offset(pgno);
-        self.w
-            .write_all(page)
-            .map_err(|e| self.io("write", at, e))?;
+        self.push_stream(page)?;
         self.expected += 1;
         while let Some(p) = self.pending.remove(&self.expected) {
-            let at = page_offset(self.expected);
-            self.w.write_all(&p).map_err(|e| self.io("write", at, e))?;
+            self.push_stream(&p)?;
             self.expected += 1;
         }
         Ok(())

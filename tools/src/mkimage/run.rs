@@ -204,6 +204,22 @@ fn atomically<T>(
     }
 }
 
+/// Read back this much of a file before dropping it from the page cache again (a large image
+/// would otherwise fill the cache with pages read once; filling fresh memory is the slow path
+/// on the development VM, shared/reference/machine-perf.md §1).
+const HASH_DROP_EVERY: u64 = 64 << 20;
+
+#[cfg(target_os = "linux")]
+fn drop_cached(f: &File, offset: u64, len: u64) {
+    if let Some(len) = std::num::NonZeroU64::new(len) {
+        // Advice only: a failure leaves the pages cached, which is harmless.
+        let _ = rustix::fs::fadvise(f, offset, Some(len), rustix::fs::Advice::DontNeed);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn drop_cached(_: &File, _: u64, _: u64) {}
+
 fn sha256_file(path: &Path) -> Result<(u64, String), RunError> {
     let io = |source| RunError::Io {
         path: path.to_path_buf(),
@@ -212,7 +228,7 @@ fn sha256_file(path: &Path) -> Result<(u64, String), RunError> {
     let mut f = File::open(path).map_err(io)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
+    let (mut size, mut dropped) = (0u64, 0u64);
     loop {
         let n = f.read(&mut buf).map_err(io)?;
         if n == 0 {
@@ -220,6 +236,10 @@ fn sha256_file(path: &Path) -> Result<(u64, String), RunError> {
         }
         h.update(&buf[..n]);
         size += n as u64;
+        if size - dropped >= HASH_DROP_EVERY {
+            drop_cached(&f, dropped, size - dropped);
+            dropped = size;
+        }
     }
     let hex = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     Ok((size, hex))
