@@ -11,36 +11,50 @@ use super::page::PAGE_SIZE;
 use super::tree::PageSink;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{IoSlice, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
 /// Header pages before database page 1 (`cpgDBReserved`).
 pub const HEADER_PAGES: u64 = 2;
-/// One write of the page stream: large enough that the disk sees big sequential writes.
-const WRITE_CHUNK: usize = 8 << 20;
+/// One write of the page stream, in pages: 8 MiB, large enough that the disk sees big
+/// sequential writes.
+const CHUNK_PAGES: usize = (8 << 20) / PAGE_SIZE;
+/// Slices per vectored write (Linux `UIO_MAXIOV`).
+const IOV_MOST: usize = 1024;
 /// Stream buffers in use at once (one being filled, the others queued for or in the writer
 /// thread): the builder's output memory is this many chunks.
 const WRITE_BUFFERS: usize = 3;
 /// Every time this much more of the stream is written, the writer thread waits for it to reach
 /// the disk and drops it from the page cache. Buffered writes that grow the page cache into
 /// fresh memory are the slow path on the development VM (shared/reference/machine-perf.md §1);
-/// a bounded cache keeps recycling the same pages.
+/// a bounded cache keeps recycling the same pages. Only when the file could not be opened for
+/// direct I/O (which bypasses the cache).
 const WRITEBACK_CHUNK: u64 = 64 << 20;
+
+/// One page in page-aligned memory, as direct I/O needs.
+#[derive(Clone, Copy)]
+#[repr(C, align(4096))]
+struct Block([u8; PAGE_SIZE]);
+
+const ZERO_BLOCK: Block = Block([0; PAGE_SIZE]);
 
 pub fn page_offset(pgno: u32) -> u64 {
     (u64::from(pgno) + HEADER_PAGES - 1) * PAGE_SIZE as u64
 }
 
-/// One write for the writer thread: `bytes` at `offset`. Stream chunks go back to the pool.
+/// One write for the writer thread: the first `used` blocks at `offset`. Stream chunks go back
+/// to the pool.
 struct Job {
     offset: u64,
-    bytes: Vec<u8>,
+    blocks: Vec<Block>,
+    used: usize,
     stream: bool,
 }
 
 /// A failed write in the writer thread.
+#[derive(Debug)]
 struct WriteFailure {
     op: &'static str,
     offset: u64,
@@ -59,47 +73,137 @@ fn drop_cached(file: &File, offset: u64, len: u64) {
 #[cfg(not(target_os = "linux"))]
 fn drop_cached(_: &File, _: u64, _: u64) {}
 
+/// Creates `path` for direct I/O (no copy into the page cache), or, where the file system
+/// refuses that, for ordinary buffered writes. Says which.
+#[cfg(target_os = "linux")]
+fn create_output(path: &Path) -> std::io::Result<(File, bool)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let direct = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
+        .open(path);
+    match direct {
+        Ok(f) => Ok((f, true)),
+        Err(_) => File::create(path).map(|f| (f, false)),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn create_output(path: &Path) -> std::io::Result<(File, bool)> {
+    File::create(path).map(|f| (f, false))
+}
+
+/// Turns direct I/O off for `file` (a write was refused with it). False if that failed too.
+#[cfg(target_os = "linux")]
+fn stop_direct(file: &File) -> bool {
+    use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
+    fcntl_getfl(file)
+        .and_then(|flags| fcntl_setfl(file, flags - OFlags::DIRECT))
+        .is_ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn stop_direct(_: &File) -> bool {
+    false
+}
+
+/// Writes `blocks` at `offset` with vectored writes. A direct write the file system refuses
+/// (`EINVAL`: alignment it does not accept) is retried buffered, with `direct` cleared.
+fn write_blocks(
+    file: &mut File,
+    direct: &mut bool,
+    offset: u64,
+    blocks: &[Block],
+) -> Result<(), WriteFailure> {
+    let total = blocks.len() * PAGE_SIZE;
+    let mut done = 0usize;
+    let mut slices = Vec::with_capacity(IOV_MOST);
+    while done < total {
+        let at = offset + done as u64;
+        file.seek(SeekFrom::Start(at))
+            .map_err(|source| WriteFailure {
+                op: "seek",
+                offset: at,
+                source,
+            })?;
+        let (first, within) = (done / PAGE_SIZE, done % PAGE_SIZE);
+        slices.clear();
+        if let Some((head, rest)) = blocks.get(first..).and_then(<[Block]>::split_first) {
+            slices.push(IoSlice::new(head.0.get(within..).unwrap_or(&[])));
+            slices.extend(rest.iter().take(IOV_MOST - 1).map(|b| IoSlice::new(&b.0)));
+        }
+        match file.write_vectored(&slices) {
+            Ok(0) => {
+                return Err(WriteFailure {
+                    op: "write",
+                    offset: at,
+                    source: std::io::ErrorKind::WriteZero.into(),
+                })
+            }
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if *direct && e.raw_os_error() == Some(EINVAL) && stop_direct(file) => {
+                *direct = false;
+            }
+            Err(source) => {
+                return Err(WriteFailure {
+                    op: "write",
+                    offset: at,
+                    source,
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `EINVAL` (Linux): what a direct write returns for an offset, length or buffer it cannot align.
+const EINVAL: i32 = 22;
+
 /// The writer thread: performs the jobs in order, returns stream buffers to the pool, and keeps
 /// the written stream from piling up in the page cache.
 fn write_jobs(
     mut file: File,
+    mut direct: bool,
     jobs: Receiver<Job>,
-    free: SyncSender<Vec<u8>>,
+    free: SyncSender<Vec<Block>>,
     stream_start: u64,
 ) -> Result<File, WriteFailure> {
-    let fail = |op, offset| move |source| WriteFailure { op, offset, source };
     let mut dropped = stream_start;
     for job in jobs {
-        file.seek(SeekFrom::Start(job.offset))
-            .map_err(fail("seek", job.offset))?;
-        file.write_all(&job.bytes)
-            .map_err(fail("write", job.offset))?;
+        let blocks = job.blocks.get(..job.used).unwrap_or(&job.blocks);
+        write_blocks(&mut file, &mut direct, job.offset, blocks)?;
         if !job.stream {
             continue;
         }
-        let stream_end = job.offset + job.bytes.len() as u64;
-        if stream_end - dropped >= WRITEBACK_CHUNK {
-            file.sync_data().map_err(fail("sync", dropped))?;
+        let stream_end = job.offset + (blocks.len() * PAGE_SIZE) as u64;
+        if !direct && stream_end - dropped >= WRITEBACK_CHUNK {
+            file.sync_data().map_err(|source| WriteFailure {
+                op: "sync",
+                offset: dropped,
+                source,
+            })?;
             drop_cached(&file, dropped, stream_end - dropped);
             dropped = stream_end;
         }
-        let mut buf = job.bytes;
-        buf.clear();
         // The pool is full only if the builder is gone; the buffer is then freed.
-        let _ = free.try_send(buf);
+        let _ = free.try_send(job.blocks);
     }
     Ok(file)
 }
 
 pub struct PageFile {
     path: PathBuf,
-    /// The stream being filled; starts at file offset `buf_start`.
-    buf: Vec<u8>,
+    /// The stream being filled: its first `filled` blocks, from file offset `buf_start`.
+    buf: Vec<Block>,
+    filled: usize,
     buf_start: u64,
     /// Stream buffers allocated so far (at most [`WRITE_BUFFERS`]).
     buffers: usize,
     jobs: Option<SyncSender<Job>>,
-    free: Receiver<Vec<u8>>,
+    free: Receiver<Vec<Block>>,
     writer: Option<JoinHandle<Result<File, WriteFailure>>>,
     /// The next page of the sequential stream.
     expected: u32,
@@ -113,7 +217,7 @@ pub struct PageFile {
 impl PageFile {
     /// Creates `path`; the sequential stream starts at page `first`.
     pub fn create(path: &Path, first: u32) -> Result<PageFile, BuildError> {
-        let file = File::create(path).map_err(|source| BuildError::Io {
+        let (file, direct) = create_output(path).map_err(|source| BuildError::Io {
             path: path.to_path_buf(),
             op: "create",
             offset: 0,
@@ -124,7 +228,7 @@ impl PageFile {
         let (free_tx, free) = mpsc::sync_channel(WRITE_BUFFERS);
         let writer = std::thread::Builder::new()
             .name("ese-page-writer".into())
-            .spawn(move || write_jobs(file, job_rx, free_tx, at))
+            .spawn(move || write_jobs(file, direct, job_rx, free_tx, at))
             .map_err(|source| BuildError::Io {
                 path: path.to_path_buf(),
                 op: "start the writer thread for",
@@ -133,7 +237,8 @@ impl PageFile {
             })?;
         Ok(PageFile {
             path: path.to_path_buf(),
-            buf: Vec::with_capacity(WRITE_CHUNK),
+            buf: vec![ZERO_BLOCK; CHUNK_PAGES],
+            filled: 0,
             buf_start: at,
             buffers: 1,
             jobs: Some(jobs),
@@ -189,34 +294,64 @@ impl PageFile {
 
     /// Hands the filled part of the stream buffer to the writer thread and takes an empty one.
     fn flush_stream(&mut self) -> Result<(), BuildError> {
-        if self.buf.is_empty() {
+        if self.filled == 0 {
             return Ok(());
         }
         let next = match self.free.try_recv() {
             Ok(b) => b,
             Err(_) if self.buffers < WRITE_BUFFERS => {
                 self.buffers += 1;
-                Vec::with_capacity(WRITE_CHUNK)
+                vec![ZERO_BLOCK; CHUNK_PAGES]
             }
             Err(_) => match self.free.recv() {
                 Ok(b) => b,
                 Err(_) => return Err(self.writer_failed()),
             },
         };
-        let bytes = std::mem::replace(&mut self.buf, next);
+        let blocks = std::mem::replace(&mut self.buf, next);
+        let used = std::mem::take(&mut self.filled);
         let offset = self.buf_start;
-        self.buf_start += bytes.len() as u64;
+        self.buf_start += (used * PAGE_SIZE) as u64;
         self.send(Job {
             offset,
-            bytes,
+            blocks,
+            used,
             stream: true,
+        })
+    }
+
+    /// A page as a block; anything but a whole page is a builder bug, reported as a failed
+    /// write at `offset`.
+    fn whole_page<'p>(
+        &self,
+        offset: u64,
+        page: &'p [u8],
+    ) -> Result<&'p [u8; PAGE_SIZE], BuildError> {
+        page.try_into().map_err(|_| {
+            self.io(
+                "write",
+                offset,
+                std::io::Error::other(format!("internal: a page of {} bytes", page.len())),
+            )
         })
     }
 
     /// Appends one page to the stream.
     fn push_stream(&mut self, page: &[u8]) -> Result<(), BuildError> {
-        self.buf.extend_from_slice(page);
-        if self.buf.len() >= WRITE_CHUNK {
+        let at = self.buf_start + (self.filled * PAGE_SIZE) as u64;
+        let page = self.whole_page(at, page)?;
+        match self.buf.get_mut(self.filled) {
+            Some(slot) => slot.0 = *page,
+            None => {
+                return Err(self.io(
+                    "write",
+                    at,
+                    std::io::Error::other("internal: the stream buffer is full"),
+                ))
+            }
+        }
+        self.filled += 1;
+        if self.filled == CHUNK_PAGES {
             self.flush_stream()?;
         }
         Ok(())
@@ -257,10 +392,12 @@ impl PageFile {
     /// stream so far is handed to the writer first, so the page lands after the zeros it
     /// replaces.
     pub fn write_at(&mut self, offset: u64, page: &[u8]) -> Result<(), BuildError> {
+        let block = Block(*self.whole_page(offset, page)?);
         self.flush_stream()?;
         self.send(Job {
             offset,
-            bytes: page.to_vec(),
+            blocks: vec![block],
+            used: 1,
             stream: false,
         })
     }
@@ -363,5 +500,44 @@ impl PageSink for CountingSink {
     }
     fn write(&mut self, _: u32, _: &[u8]) -> Result<(), BuildError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_direct_write_is_retried_buffered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        let (mut file, direct) = create_output(&path).unwrap();
+        let mut blocks = vec![ZERO_BLOCK; 3];
+        for (i, b) in blocks.iter_mut().enumerate() {
+            b.0.fill(i as u8 + 1);
+        }
+        // Offset 100 is not block-aligned: a direct write of it is refused (EINVAL).
+        let mut still_direct = direct;
+        write_blocks(&mut file, &mut still_direct, 100, &blocks).unwrap();
+        if direct {
+            assert!(!still_direct, "the misaligned direct write was not refused");
+        }
+        // Aligned writes keep going, whichever mode the file is in now.
+        write_blocks(
+            &mut file,
+            &mut still_direct,
+            4 * PAGE_SIZE as u64,
+            &blocks[..1],
+        )
+        .unwrap();
+        drop(file);
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), 5 * PAGE_SIZE);
+        assert!(bytes[..100].iter().all(|&b| b == 0));
+        for i in 0..3 {
+            let at = 100 + i * PAGE_SIZE;
+            assert!(bytes[at..at + PAGE_SIZE].iter().all(|&b| b == i as u8 + 1));
+        }
+        assert!(bytes[4 * PAGE_SIZE..].iter().all(|&b| b == 1));
     }
 }
