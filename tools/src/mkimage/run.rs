@@ -2,7 +2,7 @@
 //! the hashes, and `image.json` last (a killed run leaves no file that looks finished and no
 //! `image.json`).
 
-use super::corrupt::{break_one_page, CorruptError};
+use super::corrupt::{break_one_page, BadPage, CorruptError};
 use super::hives::{
     checkpoint_tree, clusdb_tree, dirty_system, hive_options, software_tree, system_tree,
     CLUSDB_FILE_NAME, DIRTY_WRITE_GAP, SOFTWARE_FILE_NAME, SYSTEM_FILE_NAME,
@@ -286,18 +286,9 @@ fn prepare_out_dir(out: &Path) -> Result<(), RunError> {
     std::fs::create_dir_all(out).map_err(|e| err(format!("cannot create: {e}")))
 }
 
-/// A hash being computed on another thread: the index of its file in `Writer::files`.
-type PendingHash = (
-    usize,
-    std::thread::JoinHandle<Result<(u64, String), RunError>>,
-);
-
 struct Writer<'a> {
     out: &'a Path,
     files: Vec<FileTruth>,
-    /// Databases are hashed on another thread while the next file is built (the hash is a
-    /// fifth of mkimage's work on a large image).
-    pending: Vec<PendingHash>,
 }
 
 impl Writer<'_> {
@@ -324,34 +315,68 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// As [`Writer::record`], hashing on another thread; [`Writer::finish`] waits for it.
-    fn record_in_background(&mut self, rel: &str, kind: &str) {
-        let path = self.out.join(rel);
-        self.pending.push((
-            self.files.len(),
-            std::thread::spawn(move || sha256_file(&path)),
-        ));
-        self.files.push(FileTruth {
-            path: rel.to_string(),
-            windows_path: rel_to_windows(rel),
-            kind: kind.to_string(),
-            size: 0,
-            sha256: String::new(),
-        });
-    }
-
-    /// The files with every hash in.
-    fn finish(mut self) -> Result<Vec<FileTruth>, RunError> {
-        for (i, handle) in self.pending.drain(..) {
-            let (size, sha256) = handle.join().map_err(|_| RunError::Io {
-                path: self.out.join(&self.files[i].path),
-                source: std::io::Error::other("the hashing thread panicked"),
-            })??;
-            self.files[i].size = size;
-            self.files[i].sha256 = sha256;
-        }
+    /// The files, every hash in.
+    fn finish(self) -> Result<Vec<FileTruth>, RunError> {
         Ok(self.files)
     }
+}
+
+/// One store's database, built, durable and hashed.
+struct BuiltStore {
+    bad_page: Option<BadPage>,
+    size: u64,
+    sha256: String,
+}
+
+/// Builds one store's database at `host` (through its partial name), checks its row counts
+/// against the shape, breaks a page if the scenario says so and makes the file durable before
+/// the rename. Returns the broken page.
+fn build_store(
+    spec: &ImageSpec,
+    kind: StoreKind,
+    rel: &str,
+    host: &Path,
+    bar: &ProgressBar,
+) -> Result<Option<BadPage>, RunError> {
+    let store = spec.store(kind);
+    let opts = build_options(spec, kind);
+    let expected = expected_counts(spec, kind);
+    atomically(host, |partial| {
+        let tables = store_tables(spec, kind)
+            .into_iter()
+            .map(|mut t| {
+                let b = bar.clone();
+                t.rows = Box::new(t.rows.inspect(move |_| b.inc(1)));
+                t
+            })
+            .collect();
+        let report = writers::write_database(partial, &opts, tables)?;
+        for (table, written) in &report.rows {
+            let want = expected.rows.get(table).copied().unwrap_or(0);
+            if *written != want {
+                return Err(RunError::RowCount {
+                    path: rel.to_string(),
+                    table: table.clone(),
+                    expected: want,
+                    written: *written,
+                });
+            }
+        }
+        let bad = if store.bad_page {
+            Some(break_one_page(partial)?)
+        } else {
+            None
+        };
+        // The builder does not fsync: make the file durable before the rename that makes it
+        // look finished.
+        File::open(partial)
+            .and_then(|f| f.sync_all())
+            .map_err(|source| RunError::Io {
+                path: partial.to_path_buf(),
+                source,
+            })?;
+        Ok(bad)
+    })
 }
 
 /// Writes the image `params` describe into `out` and returns its ground truth (also written
@@ -368,7 +393,6 @@ pub fn generate(out: &Path, params: &ImageParams, progress: bool) -> Result<Imag
     let mut w = Writer {
         out,
         files: Vec::new(),
-        pending: Vec::new(),
     };
     let mut defects = Defects::default();
 
@@ -384,52 +408,61 @@ pub fn generate(out: &Path, params: &ImageParams, progress: bool) -> Result<Imag
         ProgressBar::hidden()
     };
 
-    // The databases.
+    // The databases: both stores at once, each on its own thread, which hashes its file too
+    // (PRIV.EDB is three quarters of the bytes; PUB.EDB is built and hashed meanwhile).
+    let hosts = paths
+        .database
+        .iter()
+        .map(|rel| w.host(rel))
+        .collect::<Result<Vec<_>, _>>()?;
+    bar.set_message("EDB");
+    let built: Vec<Result<BuiltStore, RunError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = StoreKind::ALL
+            .into_iter()
+            .zip(paths.database.iter().zip(&hosts))
+            .map(|(kind, (rel, host))| {
+                let (spec, bar) = (&spec, &bar);
+                let handle = s.spawn(move || {
+                    let bad_page = build_store(spec, kind, rel, host, bar)?;
+                    let (size, sha256) = sha256_file(host)?;
+                    Ok(BuiltStore {
+                        bad_page,
+                        size,
+                        sha256,
+                    })
+                });
+                (host, handle)
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|(host, handle)| {
+                handle.join().unwrap_or_else(|_| {
+                    Err(RunError::Io {
+                        path: host.clone(),
+                        source: std::io::Error::other("the database thread panicked"),
+                    })
+                })
+            })
+            .collect()
+    });
     let mut databases = Vec::new();
-    for (i, kind) in StoreKind::ALL.into_iter().enumerate() {
+    for ((i, kind), result) in StoreKind::ALL.into_iter().enumerate().zip(built) {
         let store = spec.store(kind);
         let rel = &paths.database[i];
-        let host = w.host(rel)?;
-        let opts = build_options(&spec, kind);
         let expected = expected_counts(&spec, kind);
-        bar.set_message(kind.file_name());
-        let bad_page = atomically(&host, |partial| {
-            let tables = store_tables(&spec, kind)
-                .into_iter()
-                .map(|mut t| {
-                    let b = bar.clone();
-                    t.rows = Box::new(t.rows.inspect(move |_| b.inc(1)));
-                    t
-                })
-                .collect();
-            let report = writers::write_database(partial, &opts, tables)?;
-            for (table, written) in &report.rows {
-                let want = expected.rows.get(table).copied().unwrap_or(0);
-                if *written != want {
-                    return Err(RunError::RowCount {
-                        path: rel.clone(),
-                        table: table.clone(),
-                        expected: want,
-                        written: *written,
-                    });
-                }
-            }
-            let bad = if store.bad_page {
-                Some(break_one_page(partial)?)
-            } else {
-                None
-            };
-            // The builder flushes but does not fsync: make the file durable before the rename
-            // that makes it look finished.
-            File::open(partial)
-                .and_then(|f| f.sync_all())
-                .map_err(|source| RunError::Io {
-                    path: partial.to_path_buf(),
-                    source,
-                })?;
-            Ok(bad)
-        })?;
-        w.record_in_background(rel, "ese");
+        let BuiltStore {
+            bad_page,
+            size,
+            sha256,
+        } = result?;
+        w.files.push(FileTruth {
+            path: rel.to_string(),
+            windows_path: rel_to_windows(rel),
+            kind: "ese".to_string(),
+            size,
+            sha256,
+        });
         if let Some(page) = bad_page {
             defects.bad_page = Some(BadPageTruth {
                 file: rel.clone(),
