@@ -144,7 +144,7 @@ fn write_blocks(
             }
             Ok(n) => done += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) if *direct && e.raw_os_error() == Some(EINVAL) && stop_direct(file) => {
+            Err(e) if *direct && is_einval(&e) && stop_direct(file) => {
                 *direct = false;
             }
             Err(source) => {
@@ -159,8 +159,16 @@ fn write_blocks(
     Ok(())
 }
 
-/// `EINVAL` (Linux): what a direct write returns for an offset, length or buffer it cannot align.
-const EINVAL: i32 = 22;
+/// `EINVAL`: what a direct write returns for an offset, length or buffer it cannot align.
+#[cfg(target_os = "linux")]
+fn is_einval(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn is_einval(_: &std::io::Error) -> bool {
+    false
+}
 
 /// The writer thread: performs the jobs in order, returns stream buffers to the pool, and keeps
 /// the written stream from piling up in the page cache.

@@ -8,8 +8,9 @@
 //! the peak RSS (goal < 256 MiB).
 //!
 //! `mkimage`'s own durability: every file is `fsync`ed before it is renamed into place (the
-//! database builder itself only flushes; mkimage syncs the finished database), and every file is
-//! read back once to hash it for `image.json`. A `sync` after the run (printed apart) catches
+//! database builder writes its pages with direct I/O where the file system allows it but does
+//! not `fsync`; mkimage syncs the finished database), and every file is read back once to hash
+//! it for `image.json`. A `sync` after the run (printed apart) catches
 //! anything left, so the comparison with `dd … conv=fdatasync` is like for like.
 //!
 //! The messages per store are worked out from two small calibration images (the marginal
