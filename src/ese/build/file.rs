@@ -18,9 +18,15 @@ use std::thread::JoinHandle;
 
 /// Header pages before database page 1 (`cpgDBReserved`).
 pub const HEADER_PAGES: u64 = 2;
-/// One write of the page stream, in pages: 8 MiB, large enough that the disk sees big
-/// sequential writes.
-const CHUNK_PAGES: usize = (8 << 20) / PAGE_SIZE;
+/// Write buffer: large enough that the disk sees big sequential writes.
+const WRITE_BUFFER: usize = 8 << 20;
+
+pub fn page_offset(pgno: u32) -> u64 {
+    (u64::from(pgno) + HEADER_PAGES - 1) * PAGE_SIZE as u64
+}
+
+/// One write of the page stream, in pages.
+const CHUNK_PAGES: usize = WRITE_BUFFER / PAGE_SIZE;
 /// Slices per vectored write (Linux `UIO_MAXIOV`).
 const IOV_MOST: usize = 1024;
 /// Stream buffers in use at once (one being filled, the others queued for or in the writer
@@ -33,16 +39,12 @@ const WRITE_BUFFERS: usize = 3;
 /// direct I/O (which bypasses the cache).
 const WRITEBACK_CHUNK: u64 = 64 << 20;
 
-/// One page in page-aligned memory, as direct I/O needs.
+/// One page in page-aligned memory, as direct I/O needs (the alignment is `PAGE_SIZE`).
 #[derive(Clone, Copy)]
 #[repr(C, align(4096))]
 struct Block([u8; PAGE_SIZE]);
 
 const ZERO_BLOCK: Block = Block([0; PAGE_SIZE]);
-
-pub fn page_offset(pgno: u32) -> u64 {
-    (u64::from(pgno) + HEADER_PAGES - 1) * PAGE_SIZE as u64
-}
 
 /// One write for the writer thread: the first `used` blocks at `offset`. Stream chunks go back
 /// to the pool.
