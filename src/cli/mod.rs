@@ -61,10 +61,20 @@ pub enum RegVerb {
     /// Print a key tree as a .reg file.
     Export {
         hive: PathBuf,
+        /// The key to export, as a path inside the hive (no prefix); default the root.
         key: Option<String>,
-        /// The NT4 `REGEDIT4` form instead of `Windows Registry Editor Version 5.00`.
+        /// The NT4 `REGEDIT4` form (code page 1252 bytes) instead of `Windows Registry Editor
+        /// Version 5.00` (UTF-8 text unless --utf16).
         #[arg(long)]
         regedit4: bool,
+        /// Write UTF-16LE with a byte-order mark, as Windows' regedit writes `.reg` files.
+        #[arg(long, conflicts_with = "regedit4")]
+        utf16: bool,
+        /// Where the hive is mounted in the registry, put before every key path (as
+        /// `hivexregedit --prefix`), e.g. `HKEY_LOCAL_MACHINE\SYSTEM`; default none: paths
+        /// are `\`-rooted (`[\]`, `[\Select]`).
+        #[arg(long, default_value = "")]
+        prefix: String,
     },
     /// Apply a .reg file to an offline hive.
     Import {
@@ -86,6 +96,10 @@ pub enum RegVerb {
         /// Replay the hive's transaction log first when it is dirty.
         #[arg(long)]
         replay_log: bool,
+        /// Where the hive is mounted in the registry: every key path in the file must start
+        /// with it (as `hivexregedit --prefix`); default none: paths are `\`-rooted.
+        #[arg(long, default_value = "")]
+        prefix: String,
     },
     /// Print one key's values, or one value.
     Get {
