@@ -10,7 +10,7 @@
 //!   nothing is written.
 
 mod regf_support;
-mod support;
+use regf_support::harness as support;
 
 use coldpatch::regf::build::{build_hive, HiveOptions, KeySpec};
 use coldpatch::regf::regfile::{decode_reg_bytes, parse_reg};
