@@ -46,6 +46,10 @@ struct Args {
     /// The registry prefix of the key paths (`--prefix` of both tools).
     #[arg(long, default_value = "HKEY_LOCAL_MACHINE\\SYSTEM")]
     prefix: String,
+    /// Keep the generated files (the .reg file, the hive copies and results) in this
+    /// directory instead of a temporary one.
+    #[arg(long)]
+    work: Option<PathBuf>,
     /// Seed of the generated values.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -198,8 +202,14 @@ fn counts(k: &KeySpec) -> (usize, usize) {
 }
 
 fn main_inner(args: &Args) -> Result<(), String> {
-    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let dir = work.path();
+    let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = match &args.work {
+        Some(d) => {
+            std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+            d.as_path()
+        }
+        None => temp.path(),
+    };
     let coldpatch = args
         .coldpatch
         .clone()
