@@ -206,7 +206,8 @@ fn export_then_import_into_a_fresh_hive_reads_the_same_in_all_readers() {
 }
 
 /// Our export file, merged by hivexregedit into a fresh hive, gives what our import of the
-/// same file gives: the file is a regedit file another tool reads the same way.
+/// same file gives (the file is a regedit file another tool reads the same way); and our
+/// import of hivexregedit's export gives the same again.
 #[test]
 fn hivexregedit_merges_our_export_to_the_same_tree() {
     let dir = tempfile::tempdir().unwrap();
@@ -231,12 +232,46 @@ fn hivexregedit_merges_our_export_to_the_same_tree() {
             ours.as_os_str(),
         ]);
         assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        // And the other way round: hivexregedit's export (root key `[PREFIX\]`, LF lines,
+        // every value as `hex(t):`) imported by us.
+        let theirs_reg = dir.path().join(format!("{name}.hivex.reg"));
+        std::fs::write(
+            &theirs_reg,
+            hivexregedit(&[
+                os("--export"),
+                os("--prefix"),
+                os(PREFIX),
+                hive.as_os_str(),
+                os("\\"),
+            ]),
+        )
+        .unwrap();
+        let from_hivex = dir.path().join(format!("{name}.from-hivex"));
+        let r = coldpatch(&[
+            os("reg"),
+            os("import"),
+            os("--prefix"),
+            os(PREFIX),
+            fresh.as_os_str(),
+            theirs_reg.as_os_str(),
+            os("--out"),
+            from_hivex.as_os_str(),
+        ]);
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
         hivexregedit_merge(&fresh, PREFIX, &reg);
-        let trees = dump_hives(Reader::Hivex, &[ours.as_path(), fresh.as_path()]);
+        let trees = dump_hives(
+            Reader::Hivex,
+            &[ours.as_path(), fresh.as_path(), from_hivex.as_path()],
+        );
         assert_trees_eq(
             &trees[1],
             &trees[0],
             &format!("{name}: hivexregedit --merge vs ours"),
+        );
+        assert_trees_eq(
+            &trees[2],
+            &trees[0],
+            &format!("{name}: our import of hivexregedit's export vs of ours"),
         );
     }
 }
