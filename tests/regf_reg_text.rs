@@ -432,3 +432,41 @@ fn tree_of_prefix(text: &str, prefix: &str) -> Tree {
     };
     apply_regfile(&empty, &reg, prefix).unwrap()
 }
+
+/// `--utf16` writes what regedit writes (UTF-16LE with a byte-order mark) and `--regedit4`
+/// NT4's code page 1252; both decode to the same keys and values as the UTF-8 export, and a
+/// hive with names outside code page 1252 is refused for `--regedit4` (exit 1, no output).
+#[test]
+fn utf16_and_regedit4_exports_hold_the_same_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let hive = sample_file(dir.path(), "ExtendedASCIIHive.gz");
+    let plain = tree_of(&our_export(&hive), "utf-8");
+    for (flag, first) in [("--utf16", &[0xFF, 0xFE][..]), ("--regedit4", b"REGEDIT4")] {
+        let r = coldpatch(&[
+            os("reg"),
+            os("export"),
+            os(flag),
+            os("--prefix"),
+            os(PREFIX),
+            hive.as_os_str(),
+        ]);
+        assert_eq!(r.code, 0, "{flag}: {}", r.stderr);
+        assert!(r.stdout.starts_with(first), "{flag}");
+        if flag == "--regedit4" {
+            // Not UTF-8: `ë` is the single byte 0xEB.
+            assert!(std::str::from_utf8(&r.stdout).is_err());
+        }
+        let text = decode_reg_bytes(&r.stdout).unwrap();
+        assert_trees_eq(&tree_of(&text, flag), &plain, flag);
+    }
+    let unicode = sample_file(dir.path(), "UnicodeHive.gz");
+    let r = coldpatch(&[
+        os("reg"),
+        os("export"),
+        os("--regedit4"),
+        unicode.as_os_str(),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("1252"), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+}
