@@ -11,6 +11,14 @@ pub const SMALL_HEADER_LEN: usize = 40;
 pub const LARGE_HEADER_LEN: usize = 80;
 /// Pages up to this size keep node flags in the tag and 13-bit tag fields.
 pub const SMALL_PAGE_MAX: u32 = 8192;
+/// One tag: `u16 cb_`, `u16 ib_`; the tag array grows down from the page end (§4).
+pub const TAG_LEN: usize = 4;
+/// Tag `cb_`/`ib_` value mask on pages ≤ 8 KiB; the node flags are `ib_ >> 13` (§4).
+pub const TAG_VALUE_MASK_SMALL: u16 = 0x1FFF;
+/// Tag value mask on 16/32 KiB pages (15-bit fields, node flags kept in the line, §4).
+pub const TAG_VALUE_MASK_LARGE: u16 = 0x7FFF;
+/// Shift of the node flags in a small page's tag `ib_` (§4).
+pub const TAG_FLAGS_SHIFT: u32 = 13;
 
 /// Page flags ([MS] `cpage.hxx`).
 pub mod flags {
@@ -27,7 +35,7 @@ pub mod flags {
     pub const NEW_CHECKSUM: u32 = 0x2000;
 }
 
-/// Offsets of `PGHDR` fields.
+/// Offsets of `PGHDR` fields (the checksum is at 0).
 pub mod offsets {
     pub const DBTIME: usize = 8;
     pub const PGNO_PREV: usize = 16;
@@ -157,7 +165,7 @@ impl<'a> Page<'a> {
     pub fn tag_entry_offset(&self, itag: usize) -> Result<usize, EseError> {
         let back = itag
             .checked_add(1)
-            .and_then(|n| n.checked_mul(4))
+            .and_then(|n| n.checked_mul(TAG_LEN))
             .filter(|&n| n <= self.bytes.len())
             .ok_or_else(|| {
                 EseError::corrupt(
@@ -176,9 +184,13 @@ impl<'a> Page<'a> {
         let cb_ = self.bytes.u16("TAG.cb", at)?;
         let ib_ = self.bytes.u16("TAG.ib", at + 2)?;
         let (cb, ib, mut flags) = if self.small {
-            (cb_ & 0x1FFF, ib_ & 0x1FFF, (ib_ >> 13) as u8)
+            (
+                cb_ & TAG_VALUE_MASK_SMALL,
+                ib_ & TAG_VALUE_MASK_SMALL,
+                (ib_ >> TAG_FLAGS_SHIFT) as u8,
+            )
         } else {
-            (cb_ & 0x7FFF, ib_ & 0x7FFF, 0)
+            (cb_ & TAG_VALUE_MASK_LARGE, ib_ & TAG_VALUE_MASK_LARGE, 0)
         };
         let (cb, ib) = (usize::from(cb), usize::from(ib));
         if !self.small && cb >= 2 {
@@ -187,7 +199,7 @@ impl<'a> Page<'a> {
                 .bytes
                 .u16("node flags", self.header_len() + ib)
                 .unwrap_or(0);
-            flags = (first >> 13) as u8;
+            flags = (first >> TAG_FLAGS_SHIFT) as u8;
         }
         Ok(Tag { cb, ib, flags })
     }
@@ -199,7 +211,7 @@ impl<'a> Page<'a> {
             .header_len()
             .checked_add(tag.ib)
             .ok_or_else(|| self.bad_tag(itag, tag))?;
-        let tags_start = self.bytes.len().saturating_sub(4 * self.tag_count());
+        let tags_start = self.bytes.len().saturating_sub(TAG_LEN * self.tag_count());
         if start + tag.cb > tags_start {
             return Err(self.bad_tag(itag, tag));
         }

@@ -27,7 +27,7 @@ use super::entries::{SortSettings, SortStats, SORT_BUDGET};
 use super::error::BuildError;
 use super::file::{CountingSink, PageFile, SystemArea};
 use super::header::{header_page, HeaderFacts, COMPUTER_NAME_MAX};
-use super::page::{PAGE_FLAG_NEW_RECORD_FORMAT, PAGE_SIZE};
+use super::page::PAGE_SIZE;
 use super::space::{space_header, write_space_trees, Extent};
 use super::system::{
     build_catalog_trees, build_shadow_tree, write_catalog, write_shadow, SystemTables,
@@ -35,6 +35,7 @@ use super::system::{
 use super::table::{write_table, TablePlan, ROOT_AND_SPACE_PAGES};
 use super::tree::{write_root, RootPage, TreeSpec};
 use super::{BuildOptions, BuildReport, Format, TableInput, TreeReport};
+use crate::ese::page::flags as page_flags;
 use std::path::{Path, PathBuf};
 
 fn validate_options(opts: &BuildOptions) -> Result<(), BuildError> {
@@ -51,7 +52,7 @@ fn validate_options(opts: &BuildOptions) -> Result<(), BuildError> {
 fn base_flags(format: Format) -> u32 {
     match format {
         Format::Ese97 => 0,
-        Format::Ese98 => PAGE_FLAG_NEW_RECORD_FORMAT,
+        Format::Ese98 => page_flags::NEW_RECORD_FORMAT,
     }
 }
 

@@ -9,10 +9,9 @@
 //! (\[MS\] `node.cxx`), so the ESE97 form writes none.
 
 use super::error::BuildError;
-use super::page::{
-    lay_out, NodeList, PageHeader, PAGE_FLAG_LEAF, PAGE_FLAG_ROOT, PAGE_FLAG_SPACE_TREE, PAGE_SIZE,
-};
+use super::page::{lay_out, NodeList, PageHeader, PAGE_SIZE};
 use super::tree::PageSink;
+use crate::ese::page::flags as page_flags;
 
 pub const SPACE_HEADER_SIZE: usize = 16;
 pub const SPACE_FLAG_MULTIPLE_EXTENT: u32 = 0x01;
@@ -95,7 +94,7 @@ pub fn write_space_trees(
             prev: 0,
             next: 0,
             objid,
-            flags: base_flags | PAGE_FLAG_ROOT | PAGE_FLAG_LEAF | PAGE_FLAG_SPACE_TREE,
+            flags: base_flags | page_flags::ROOT | page_flags::LEAF | page_flags::SPACE_TREE,
         };
         lay_out(&mut page, &h, external, &nodes);
         sink.write(pgno, &page)?;

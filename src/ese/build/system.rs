@@ -12,12 +12,12 @@ use super::catalog::{
 };
 use super::error::BuildError;
 use super::file::{PageFile, SystemArea};
-use super::page::PAGE_FLAG_INDEX;
 use super::record::RecordLayout;
 use super::space::{extents_of, space_header, write_space_trees, Extent};
 use super::table::{TablePlan, ROOT_AND_SPACE_PAGES};
 use super::tree::{write_root, PageSink, RootPage, TreeShape, TreeSpec, TreeWriter};
 use super::{Format, TableDef};
+use crate::ese::page::flags as page_flags;
 
 /// The two system tables' catalog descriptions.
 pub(super) struct SystemTables {
@@ -131,12 +131,12 @@ pub(super) fn catalog_specs(base: u32) -> [TreeSpec; 3] {
         },
         TreeSpec {
             objid: OBJID_CATALOG_NAME_INDEX,
-            page_flags: base | PAGE_FLAG_INDEX,
+            page_flags: base | page_flags::INDEX,
             non_unique: false,
         },
         TreeSpec {
             objid: OBJID_CATALOG_ROOT_OBJECTS,
-            page_flags: base | PAGE_FLAG_INDEX,
+            page_flags: base | page_flags::INDEX,
             non_unique: false,
         },
     ]

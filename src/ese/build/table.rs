@@ -13,11 +13,11 @@ use super::entries::{EntrySorter, SortSettings, SortStats};
 use super::error::{hex, BuildError};
 use super::file::{page_offset, PageFile};
 use super::key::{indexable, push_segment, KeyError, KEY_MOST};
-use super::page::{PAGE_FLAG_INDEX, PAGE_FLAG_NON_UNIQUE_KEYS};
 use super::record::{describe, encoded_text_len, RecordLayout};
 use super::space::{space_header, write_space_trees, Extent};
 use super::tree::{write_root, PageSink, TreeShape, TreeSpec, TreeWriter};
 use super::{ColumnType, Format, IndexDef, Storage, TableDef, Value};
+use crate::ese::page::flags as page_flags;
 
 /// Pages of a multiple-extent tree's root and its two space-tree roots.
 pub(super) const ROOT_AND_SPACE_PAGES: u32 = 3;
@@ -304,11 +304,11 @@ pub(super) fn write_table(
         let spec = TreeSpec {
             objid: s.objid,
             page_flags: base
-                | PAGE_FLAG_INDEX
+                | page_flags::INDEX
                 | if s.def.unique {
                     0
                 } else {
-                    PAGE_FLAG_NON_UNIQUE_KEYS
+                    page_flags::NON_UNIQUE_KEYS
                 },
             non_unique: !s.def.unique,
         };
@@ -434,7 +434,7 @@ pub(super) fn tagged_too_long(row: &[Value], layout: &RecordLayout) -> bool {
 
 pub(super) fn max_record(key_len: usize) -> usize {
     // node_cost = 2 + key + data + tag; a separator must also fit twice a branch page.
-    super::page::NODE_SPACE - 2 - super::page::TAG_SIZE - key_len
+    super::page::NODE_SPACE - 2 - crate::ese::page::TAG_LEN - key_len
 }
 
 pub(super) fn too_large(
