@@ -26,7 +26,7 @@ use super::catalog::{
 use super::entries::{SortSettings, SortStats, SORT_BUDGET};
 use super::error::BuildError;
 use super::file::{CountingSink, PageFile, SystemArea};
-use super::header::{header_page, HeaderFacts, COMPUTER_NAME_MAX};
+use super::header::{header_page, HeaderFacts};
 use super::page::PAGE_SIZE;
 use super::space::{space_header, write_space_trees, Extent};
 use super::system::{
@@ -35,6 +35,7 @@ use super::system::{
 use super::table::{write_table, TablePlan, ROOT_AND_SPACE_PAGES};
 use super::tree::{write_root, RootPage, TreeSpec};
 use super::{BuildOptions, BuildReport, Format, TableInput, TreeReport};
+use crate::ese::header::COMPUTER_NAME_MAX;
 use crate::ese::page::flags as page_flags;
 use std::path::{Path, PathBuf};
 
