@@ -47,39 +47,63 @@ const IDB_PRIMARY: u32 = 0x0020;
 /// 4-byte IDXSEG flag byte: descending segment.
 const IDXSEG_DESCENDING: u8 = 0x40;
 
+/// `JET_coltyp` numbers ([MS] `jethdr.w`; ESE97 has 0..=12, later engines 13..=17).
+pub mod coltyp {
+    pub const NIL: u32 = 0;
+    pub const BIT: u32 = 1;
+    pub const UNSIGNED_BYTE: u32 = 2;
+    pub const SHORT: u32 = 3;
+    pub const LONG: u32 = 4;
+    pub const CURRENCY: u32 = 5;
+    pub const IEEE_SINGLE: u32 = 6;
+    pub const IEEE_DOUBLE: u32 = 7;
+    pub const DATE_TIME: u32 = 8;
+    pub const BINARY: u32 = 9;
+    pub const TEXT: u32 = 10;
+    pub const LONG_BINARY: u32 = 11;
+    pub const LONG_TEXT: u32 = 12;
+    pub const SLV: u32 = 13;
+    pub const UNSIGNED_LONG: u32 = 14;
+    pub const LONG_LONG: u32 = 15;
+    pub const GUID: u32 = 16;
+    pub const UNSIGNED_SHORT: u32 = 17;
+}
+
 /// `JET_coltyp` names ([MS] `jethdr.w`).
-pub fn coltyp_name(coltyp: u32) -> &'static str {
-    match coltyp {
-        0 => "Nil",
-        1 => "Bit",
-        2 => "UnsignedByte",
-        3 => "Short",
-        4 => "Long",
-        5 => "Currency",
-        6 => "IEEESingle",
-        7 => "IEEEDouble",
-        8 => "DateTime",
-        9 => "Binary",
-        10 => "Text",
-        11 => "LongBinary",
-        12 => "LongText",
-        13 => "SLV",
-        14 => "UnsignedLong",
-        15 => "LongLong",
-        16 => "GUID",
-        17 => "UnsignedShort",
+pub fn coltyp_name(t: u32) -> &'static str {
+    use coltyp::*;
+    match t {
+        NIL => "Nil",
+        BIT => "Bit",
+        UNSIGNED_BYTE => "UnsignedByte",
+        SHORT => "Short",
+        LONG => "Long",
+        CURRENCY => "Currency",
+        IEEE_SINGLE => "IEEESingle",
+        IEEE_DOUBLE => "IEEEDouble",
+        DATE_TIME => "DateTime",
+        BINARY => "Binary",
+        TEXT => "Text",
+        LONG_BINARY => "LongBinary",
+        LONG_TEXT => "LongText",
+        SLV => "SLV",
+        UNSIGNED_LONG => "UnsignedLong",
+        LONG_LONG => "LongLong",
+        GUID => "GUID",
+        UNSIGNED_SHORT => "UnsignedShort",
         _ => "unknown",
     }
 }
 
 /// The natural size of a fixed column type; `None` for Binary/Text (size = `SpaceUsage`).
-pub fn coltyp_fixed_size(coltyp: u32) -> Option<usize> {
-    Some(match coltyp {
-        1 | 2 => 1,
-        3 | 17 => 2,
-        4 | 6 | 14 => 4,
-        5 | 7 | 8 | 15 => 8,
-        16 => 16,
+pub fn coltyp_fixed_size(t: u32) -> Option<usize> {
+    use coltyp::*;
+    Some(match t {
+        BIT | UNSIGNED_BYTE => 1,
+        SHORT | UNSIGNED_SHORT => 2,
+        LONG | IEEE_SINGLE | UNSIGNED_LONG => 4,
+        CURRENCY | IEEE_DOUBLE | DATE_TIME | LONG_LONG => 8,
+        GUID => 16,
         _ => return None,
     })
 }

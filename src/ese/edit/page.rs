@@ -11,7 +11,7 @@ use crate::ese::node::Node;
 use crate::ese::page::{
     flags, offsets, Page, SMALL_PAGE_MAX, TAG_LEN, TAG_VALUE_MASK_LARGE, TAG_VALUE_MASK_SMALL,
 };
-use crate::ese::record::{Record, RecordForm};
+use crate::ese::record::{Record, RecordForm, VAR_NULL, VAR_OFFSET_MASK};
 use byteorder::{ByteOrder, LittleEndian};
 
 /// The bytes of `rec` with variable column `fid` set to `value` (`None` = NULL): the offset
@@ -23,8 +23,6 @@ pub fn record_with_variable(
     fid: u16,
     value: Option<&[u8]>,
 ) -> Result<Vec<u8>, EditError> {
-    const NULL: u16 = 0x8000;
-    const MASK: u16 = 0x7FFF;
     let first = crate::ese::record::FID_VAR_FIRST;
     if fid < first || fid > u16::from(rec.fid_var_last) {
         return Err(EditError::ColumnAbsent {
@@ -50,15 +48,15 @@ pub fn record_with_variable(
     let mut end = 0usize;
     for v in &values {
         end += v.as_ref().map_or(0, Vec::len);
-        if end > usize::from(MASK) {
+        if end > usize::from(VAR_OFFSET_MASK) {
             return Err(EditError::NoRoom {
                 offset: rec.bytes.base(),
                 pgno: 0,
                 need: end,
-                free: usize::from(MASK),
+                free: usize::from(VAR_OFFSET_MASK),
             });
         }
-        let entry = end as u16 | if v.is_none() { NULL } else { 0 };
+        let entry = end as u16 | if v.is_none() { VAR_NULL } else { 0 };
         out.extend_from_slice(&entry.to_le_bytes());
     }
     for v in values.iter().flatten() {
