@@ -11,12 +11,26 @@ use crate::ese::record::{Record, FID_TAGGED_FIRST, FID_VAR_FIRST};
 use serde::Serialize;
 use std::ops::ControlFlow;
 
-/// `MSysObjects` root page and object id ([MS] `cat.hxx`).
-pub const CATALOG_PGNO: u32 = 4;
-pub const CATALOG_OBJID: u32 = 2;
+/// Object ids and root pages of the system trees, fixed by the engine ([MS] `cat.hxx`;
+/// reference/ese.md §6 "Catalog location"). The database root (objid 1, page 1) is
+/// [`crate::ese::space::DB_ROOT_PGNO`].
+pub const OBJID_CATALOG: u32 = 2;
+pub const PGNO_CATALOG: u32 = 4;
+pub const OBJID_CATALOG_SHADOW: u32 = 3;
+pub const PGNO_CATALOG_SHADOW: u32 = 24;
+pub const OBJID_CATALOG_NAME_INDEX: u32 = 4;
+pub const PGNO_CATALOG_NAME_INDEX: u32 = 7;
+pub const OBJID_CATALOG_ROOT_OBJECTS: u32 = 5;
+pub const PGNO_CATALOG_ROOT_OBJECTS: u32 = 10;
+/// The first object id left to user objects.
+pub const OBJID_FIRST_USER: u32 = 6;
+/// Names of the catalog and its shadow copy.
+pub const NAME_MSYSOBJECTS: &str = "MSysObjects";
+pub const NAME_MSYSOBJECTS_SHADOW: &str = "MSysObjectsShadow";
 
-/// Catalog columns: (fid, record offset) of the fixed ones; fids of the variable ones.
-mod col {
+/// Catalog columns ([MS] `_cat.cxx` `rgcdescMSO`): (fid, record offset) of the fixed ones;
+/// fids of the variable ones.
+pub mod col {
     pub const OBJID_TABLE: (u16, usize) = (1, 4);
     pub const TYPE: (u16, usize) = (2, 8);
     pub const ID: (u16, usize) = (3, 10);
@@ -39,13 +53,20 @@ pub mod sysobj {
     pub const LONG_VALUE: u16 = 4;
 }
 
-/// Index flags: high u16 `IDXFLAG` `fIDXExtendedColumns` = 4-byte IDXSEG key columns.
-const IDX_EXTENDED_COLUMNS: u32 = 0x0001 << 16;
-/// Low u16 `IDBFLAG` bits.
-const IDB_UNIQUE: u32 = 0x0001;
-const IDB_PRIMARY: u32 = 0x0020;
-/// 4-byte IDXSEG flag byte: descending segment.
-const IDXSEG_DESCENDING: u8 = 0x40;
+/// A catalog index row's `Flags`: `IDBFLAG` bits in the low u16, `IDXFLAG` bits in the high
+/// u16 ([MS] `idb.hxx`; reference/ese.md §6).
+pub const IDXFLAG_SHIFT: u32 = 16;
+/// IDBFLAG bits.
+pub const IDB_UNIQUE: u32 = 0x0001;
+pub const IDB_ALLOW_ALL_NULLS: u32 = 0x0002;
+pub const IDB_ALLOW_FIRST_NULL: u32 = 0x0004;
+pub const IDB_ALLOW_SOME_NULLS: u32 = 0x0008;
+pub const IDB_NO_NULL_SEG: u32 = 0x0010;
+pub const IDB_PRIMARY: u32 = 0x0020;
+/// IDXFLAG `fIDXExtendedColumns`: `KeyFldIDs` holds 4-byte `IDXSEG`s (from 0x620,7).
+pub const IDX_EXTENDED_COLUMNS: u32 = 0x0001;
+/// 4-byte `IDXSEG.bFlags`: descending segment.
+pub const IDXSEG_DESCENDING: u8 = 0x40;
 
 /// `JET_coltyp` numbers ([MS] `jethdr.w`; ESE97 has 0..=12, later engines 13..=17).
 pub mod coltyp {
@@ -224,8 +245,8 @@ impl Catalog {
         let mut tables: Vec<Table> = Vec::new();
         let mut pending_rows = Vec::new();
         db.walk(
-            CATALOG_PGNO,
-            CATALOG_OBJID,
+            PGNO_CATALOG,
+            OBJID_CATALOG,
             |_| {},
             |entry| {
                 let form = db.record_form(entry.page);
@@ -391,7 +412,7 @@ impl CatalogRow {
     fn into_index(self) -> Result<Index, EseError> {
         let ids = Bytes::new(&self.key_fld_ids, self.at);
         let mut segments = Vec::new();
-        if self.flags & IDX_EXTENDED_COLUMNS != 0 {
+        if (self.flags >> IDXFLAG_SHIFT) & IDX_EXTENDED_COLUMNS != 0 {
             for i in 0..ids.len() / 4 {
                 let bflags = ids.u8("IDXSEG.bFlags", 4 * i)?;
                 segments.push(IndexSegment {
@@ -520,7 +541,9 @@ mod tests {
     #[test]
     fn extended_key_fld_ids_are_four_byte_idxsegs() {
         let ids = vec![0x00, 0, 0x01, 0x00, IDXSEG_DESCENDING, 0, 0x80, 0x00];
-        let ix = index_row(IDX_EXTENDED_COLUMNS, ids).into_index().unwrap();
+        let ix = index_row(IDX_EXTENDED_COLUMNS << IDXFLAG_SHIFT, ids)
+            .into_index()
+            .unwrap();
         let segs: Vec<(u16, bool)> = ix.segments.iter().map(|s| (s.fid, s.descending)).collect();
         assert_eq!(segs, [(1, false), (128, true)]);
         assert!(!ix.is_primary());

@@ -13,6 +13,9 @@ use std::ops::{ControlFlow, RangeInclusive};
 /// The database-wide space tree root ([MS] `pgnoSystemRoot`, `objidSystemRoot`).
 pub const DB_ROOT_PGNO: u32 = 1;
 pub const DB_ROOT_OBJID: u32 = 1;
+/// Root page of the database root's owned-extent tree ([V] basic.edb page 2; the
+/// available-extent tree follows at page 3).
+pub const DB_ROOT_OE_PGNO: u32 = 2;
 /// `SPACE_HEADER` flag byte 0: the FDP has an OE/AE tree pair.
 const SPACE_MULTIPLE_EXTENT: u32 = 0x01;
 

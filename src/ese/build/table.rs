@@ -5,10 +5,7 @@
 //! last, when the run's end is known), leaf and branch pages as the rows stream in, then per
 //! secondary index its pages, root and space trees (`pgnoParent` = the table's root).
 
-use super::catalog::{
-    CatalogIndex, CatalogTable, IDB_ALLOW_ALL_NULLS, IDB_ALLOW_FIRST_NULL, IDB_ALLOW_SOME_NULLS,
-    IDB_PRIMARY, IDB_UNIQUE, PGNO_SYSTEM_ROOT,
-};
+use super::catalog::{CatalogIndex, CatalogTable};
 use super::entries::{EntrySorter, SortSettings, SortStats};
 use super::error::{hex, BuildError};
 use super::file::{page_offset, PageFile};
@@ -17,7 +14,11 @@ use super::record::{describe, encoded_text_len, RecordLayout};
 use super::space::{space_header, write_space_trees, Extent};
 use super::tree::{write_root, PageSink, TreeShape, TreeSpec, TreeWriter};
 use super::{ColumnType, Format, IndexDef, Storage, TableDef, Value};
+use crate::ese::catalog::{
+    IDB_ALLOW_ALL_NULLS, IDB_ALLOW_FIRST_NULL, IDB_ALLOW_SOME_NULLS, IDB_PRIMARY, IDB_UNIQUE,
+};
 use crate::ese::page::flags as page_flags;
+use crate::ese::space::DB_ROOT_PGNO;
 
 /// Pages of a multiple-extent tree's root and its two space-tree roots.
 pub(super) const ROOT_AND_SPACE_PAGES: u32 = 3;
@@ -383,7 +384,7 @@ pub(super) fn write_table(
         spec,
         &root,
         fdp,
-        &space_header(extent.pages(), PGNO_SYSTEM_ROOT, false, fdp + 1),
+        &space_header(extent.pages(), DB_ROOT_PGNO, false, fdp + 1),
     )?;
     write_space_trees(
         &mut reserved,
