@@ -18,7 +18,7 @@ pub const PAGE_BODY: usize = PAGE_SIZE - SMALL_HEADER_LEN;
 /// The largest tag-0 ("external header") the builder ever writes: the 16-byte
 /// `SPACE_HEADER` of a root page (reference §6). Every page reserves room for it, so that
 /// whichever page of a level turns out to be the root still fits.
-pub const EXTERNAL_HEADER_MAX: usize = 16;
+pub const EXTERNAL_HEADER_MAX: usize = crate::ese::space::SpaceHeader::LEN;
 
 /// Room for nodes on any page: the body less tag 0 and its largest external header.
 pub const NODE_SPACE: usize = PAGE_BODY - TAG_LEN - EXTERNAL_HEADER_MAX;
