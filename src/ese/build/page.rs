@@ -6,8 +6,7 @@
 
 use crate::ese::checksum::stamp_old_format_page;
 use crate::ese::header::DEFAULT_PAGE_SIZE;
-use crate::ese::page::offsets::*;
-use crate::ese::page::{SMALL_HEADER_LEN, TAG_LEN};
+use crate::ese::page::{PageHeader, SMALL_HEADER_LEN, TAG_LEN};
 
 /// The page size the builder writes (Exchange 5.5 and the ESE98 form both use 4 KiB pages;
 /// reference §1 "Page size for Exchange 5.5").
@@ -92,9 +91,10 @@ impl NodeList {
     }
 }
 
-/// The header fields of a page being written.
+/// What the caller decides about a page being written: its number (for the checksum) and the
+/// header fields that are not derived from its contents.
 #[derive(Clone, Copy, Debug)]
-pub struct PageHeader {
+pub struct PageSpec {
     pub pgno: u32,
     pub dbtime: u64,
     pub prev: u32,
@@ -106,7 +106,7 @@ pub struct PageHeader {
 /// Lays out a page: header, tag 0 = `external` (space header or the empty key prefix), then
 /// the nodes in order, tags from the end of the page; stamps the old-format checksum.
 /// `out` must be `PAGE_SIZE` bytes; it is overwritten entirely.
-pub fn lay_out(out: &mut [u8], h: &PageHeader, external: &[u8], nodes: &NodeList) {
+pub fn lay_out(out: &mut [u8], h: &PageSpec, external: &[u8], nodes: &NodeList) {
     debug_assert_eq!(out.len(), PAGE_SIZE);
     debug_assert!(external.len() <= EXTERNAL_HEADER_MAX);
     debug_assert!(nodes.used() <= NODE_SPACE);
@@ -129,15 +129,19 @@ pub fn lay_out(out: &mut [u8], h: &PageHeader, external: &[u8], nodes: &NodeList
         ib += node.len();
     }
     let free = PAGE_BODY - ib - ntags * TAG_LEN;
-    out[DBTIME..DBTIME + 8].copy_from_slice(&h.dbtime.to_le_bytes());
-    out[PGNO_PREV..PGNO_PREV + 4].copy_from_slice(&h.prev.to_le_bytes());
-    out[PGNO_NEXT..PGNO_NEXT + 4].copy_from_slice(&h.next.to_le_bytes());
-    out[OBJID_FDP..OBJID_FDP + 4].copy_from_slice(&h.objid.to_le_bytes());
-    out[CB_FREE..CB_FREE + 2].copy_from_slice(&(free as u16).to_le_bytes());
-    out[CB_UNCOMMITTED_FREE..CB_UNCOMMITTED_FREE + 2].copy_from_slice(&0u16.to_le_bytes());
-    out[IB_MIC_FREE..IB_MIC_FREE + 2].copy_from_slice(&(ib as u16).to_le_bytes());
-    out[ITAG_STATE..ITAG_STATE + 2].copy_from_slice(&(ntags as u16).to_le_bytes());
-    out[FLAGS..FLAGS + 4].copy_from_slice(&h.flags.to_le_bytes());
+    PageHeader {
+        checksum: 0,
+        dbtime_dirtied: h.dbtime,
+        pgno_prev: h.prev,
+        pgno_next: h.next,
+        objid_fdp: h.objid,
+        cb_free: free as u16,
+        cb_uncommitted_free: 0,
+        ib_mic_free: ib as u16,
+        itag_state: ntags as u16,
+        flags: h.flags,
+    }
+    .write(out);
     stamp_old_format_page(out, h.pgno);
 }
 
@@ -153,7 +157,7 @@ mod tests {
         nodes.push(b"\x7f\x80\x00\x00\x02", b"rec2");
         assert_eq!(nodes.key(1), b"\x7f\x80\x00\x00\x02");
         let mut page = vec![0u8; PAGE_SIZE];
-        let h = PageHeader {
+        let h = PageSpec {
             pgno: 42,
             dbtime: 7,
             prev: 41,

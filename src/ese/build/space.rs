@@ -9,7 +9,7 @@
 //! (\[MS\] `node.cxx`), so the ESE97 form writes none.
 
 use super::error::BuildError;
-use super::page::{lay_out, NodeList, PageHeader, PAGE_SIZE};
+use super::page::{lay_out, NodeList, PageSpec, PAGE_SIZE};
 use super::tree::PageSink;
 use crate::ese::page::flags as page_flags;
 use crate::ese::space::{SpaceHeader, SPACE_MULTIPLE_EXTENT, SPACE_NON_UNIQUE};
@@ -86,7 +86,7 @@ pub fn write_space_trees(
             }
             nodes.push(&e.last.to_be_bytes(), &e.pages().to_le_bytes());
         }
-        let h = PageHeader {
+        let h = PageSpec {
             pgno,
             dbtime: sink.dbtime(),
             prev: 0,

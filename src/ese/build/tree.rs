@@ -13,7 +13,7 @@
 //! comparing it with their concatenation.
 
 use super::error::BuildError;
-use super::page::{lay_out, NodeList, PageHeader, NODE_SPACE, PAGE_SIZE};
+use super::page::{lay_out, NodeList, PageSpec, NODE_SPACE, PAGE_SIZE};
 use crate::ese::page::flags as page_flags;
 
 /// Where pages come from and go to.
@@ -164,7 +164,7 @@ impl TreeWriter {
                 1 => page_flags::PARENT_OF_LEAF,
                 _ => 0,
             };
-        let h = PageHeader {
+        let h = PageSpec {
             pgno,
             dbtime: sink.dbtime(),
             prev,
@@ -255,7 +255,7 @@ pub fn write_root(
         } else {
             0
         };
-    let h = PageHeader {
+    let h = PageSpec {
         pgno,
         dbtime: sink.dbtime(),
         prev: 0,
