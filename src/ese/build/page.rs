@@ -6,6 +6,7 @@
 
 use crate::ese::checksum::stamp_old_format_page;
 use crate::ese::header::DEFAULT_PAGE_SIZE;
+use crate::ese::node::KEY_LEN_FIELD;
 use crate::ese::page::{PageHeader, SMALL_HEADER_LEN, TAG_LEN};
 
 /// The page size the builder writes (Exchange 5.5 and the ESE98 form both use 4 KiB pages;
@@ -25,7 +26,7 @@ pub const NODE_SPACE: usize = PAGE_BODY - TAG_LEN - EXTERNAL_HEADER_MAX;
 /// Bytes a node with this key and data takes on a page, its tag included: an uncompressed
 /// node is `u16 cbKey`, the key, the data (reference §4).
 pub fn node_cost(key_len: usize, data_len: usize) -> usize {
-    2 + key_len + data_len + TAG_LEN
+    KEY_LEN_FIELD + key_len + data_len + TAG_LEN
 }
 
 /// The nodes of one page being filled, kept as one byte run plus node ends, so a page costs
@@ -75,14 +76,14 @@ impl NodeList {
     pub fn key(&self, i: usize) -> &[u8] {
         let node = self.node(i);
         let cb = u16::from_le_bytes([node[0], node[1]]) as usize;
-        &node[2..2 + cb]
+        &node[KEY_LEN_FIELD..KEY_LEN_FIELD + cb]
     }
 
     /// The data of node `i`.
     pub fn data(&self, i: usize) -> &[u8] {
         let node = self.node(i);
         let cb = u16::from_le_bytes([node[0], node[1]]) as usize;
-        &node[2 + cb..]
+        &node[KEY_LEN_FIELD + cb..]
     }
 
     pub fn clear(&mut self) {

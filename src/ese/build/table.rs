@@ -434,8 +434,8 @@ pub(super) fn tagged_too_long(row: &[Value], layout: &RecordLayout) -> bool {
 }
 
 pub(super) fn max_record(key_len: usize) -> usize {
-    // node_cost = 2 + key + data + tag; a separator must also fit twice a branch page.
-    super::page::NODE_SPACE - 2 - crate::ese::page::TAG_LEN - key_len
+    // A separator must also fit twice a branch page.
+    super::page::NODE_SPACE - super::page::node_cost(key_len, 0)
 }
 
 pub(super) fn too_large(
