@@ -22,6 +22,13 @@ pub const HEADER_STRUCT_LEN: usize = 748;
 pub const DEFAULT_PAGE_SIZE: u32 = 4096;
 /// The page sizes ESE writes.
 pub const PAGE_SIZES: [u32; 4] = [4096, 8192, 16384, 32768];
+/// Pages before database page 1: the header and its shadow (`cpgDBReserved`, §1).
+pub const HEADER_PAGES: u64 = 2;
+
+/// File offset of database page `pgno` (1-based; page 1 follows the header pages, §1).
+pub fn page_offset(pgno: u32, page_size: u32) -> u64 {
+    (u64::from(pgno) + HEADER_PAGES - 1) * u64::from(page_size)
+}
 
 /// `DBFILEHDR` field offsets (§1 table; [MS] `daedef.hxx`).
 pub mod offsets {
@@ -602,7 +609,7 @@ impl HeaderCopies {
         let whole = Bytes::new(file, 0);
         if file.len() < HEADER_STRUCT_LEN {
             return Err(HeaderError::TooShort {
-                expected: 2 * u64::from(DEFAULT_PAGE_SIZE),
+                expected: HEADER_PAGES * u64::from(DEFAULT_PAGE_SIZE),
                 found: file.len() as u64,
             });
         }
@@ -611,7 +618,7 @@ impl HeaderCopies {
             Err(e) => return HeaderCopies::from_shadow_only(file, e),
         };
         let cb = primary.page_size as usize;
-        let need = 2 * cb;
+        let need = HEADER_PAGES as usize * cb;
         if file.len() < need {
             return Err(HeaderError::TooShort {
                 expected: need as u64,
