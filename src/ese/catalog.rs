@@ -65,8 +65,13 @@ pub const IDB_NO_NULL_SEG: u32 = 0x0010;
 pub const IDB_PRIMARY: u32 = 0x0020;
 /// IDXFLAG `fIDXExtendedColumns`: `KeyFldIDs` holds 4-byte `IDXSEG`s (from 0x620,7).
 pub const IDX_EXTENDED_COLUMNS: u32 = 0x0001;
+/// `IDXSEG` (with `fIDXExtendedColumns`): `u8 bFlags`, a reserved byte, `u16 fid`.
+const IDXSEG_LEN: usize = 4;
+const IDXSEG_FID: usize = 2;
 /// 4-byte `IDXSEG.bFlags`: descending segment.
 pub const IDXSEG_DESCENDING: u8 = 0x40;
+/// ESE97 `IDXSEG_OLD`: an `i16` fid, negative = descending.
+const IDXSEG_OLD_LEN: usize = 2;
 
 /// `JET_coltyp` numbers ([MS] `jethdr.w`; ESE97 has 0..=12, later engines 13..=17).
 pub mod coltyp {
@@ -158,10 +163,32 @@ pub struct Column {
     pub from_template: bool,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct IndexSegment {
     pub fid: u16,
     pub descending: bool,
+}
+
+impl IndexSegment {
+    /// Appends this segment to a `KeyFldIDs` value: a 4-byte `IDXSEG` when `extended`
+    /// (`fIDXExtendedColumns`), else the ESE97 `i16` form. The reader is
+    /// `CatalogRow::into_index`.
+    pub fn write(&self, extended: bool, out: &mut Vec<u8>) {
+        if extended {
+            let mut seg = [0u8; IDXSEG_LEN];
+            seg[0] = if self.descending {
+                IDXSEG_DESCENDING
+            } else {
+                0
+            };
+            seg[IDXSEG_FID..IDXSEG_FID + 2].copy_from_slice(&self.fid.to_le_bytes());
+            out.extend_from_slice(&seg);
+        } else {
+            let v = self.fid as i16;
+            let v = if self.descending { -v } else { v };
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -413,17 +440,18 @@ impl CatalogRow {
         let ids = Bytes::new(&self.key_fld_ids, self.at);
         let mut segments = Vec::new();
         if (self.flags >> IDXFLAG_SHIFT) & IDX_EXTENDED_COLUMNS != 0 {
-            for i in 0..ids.len() / 4 {
-                let bflags = ids.u8("IDXSEG.bFlags", 4 * i)?;
+            for i in 0..ids.len() / IDXSEG_LEN {
+                let at = IDXSEG_LEN * i;
+                let bflags = ids.u8("IDXSEG.bFlags", at)?;
                 segments.push(IndexSegment {
-                    fid: ids.u16("IDXSEG.fid", 4 * i + 2)?,
+                    fid: ids.u16("IDXSEG.fid", at + IDXSEG_FID)?,
                     descending: bflags & IDXSEG_DESCENDING != 0,
                 });
             }
         } else {
             // ESE97 form: signed i16 fids, negative = descending.
-            for i in 0..ids.len() / 2 {
-                let v = ids.u16("IDXSEG_OLD", 2 * i)? as i16;
+            for i in 0..ids.len() / IDXSEG_OLD_LEN {
+                let v = ids.u16("IDXSEG_OLD", IDXSEG_OLD_LEN * i)? as i16;
                 segments.push(IndexSegment {
                     fid: v.unsigned_abs(),
                     descending: v < 0,
@@ -518,6 +546,32 @@ mod tests {
             key_fld_ids,
             default_value: None,
             at: 0x5000,
+        }
+    }
+
+    #[test]
+    fn written_key_fld_ids_read_back_in_both_forms() {
+        let segs = [
+            IndexSegment {
+                fid: 1,
+                descending: false,
+            },
+            IndexSegment {
+                fid: 129,
+                descending: true,
+            },
+            IndexSegment {
+                fid: 256,
+                descending: false,
+            },
+        ];
+        for (extended, flags) in [(false, 0), (true, IDX_EXTENDED_COLUMNS << IDXFLAG_SHIFT)] {
+            let mut ids = Vec::new();
+            for s in &segs {
+                s.write(extended, &mut ids);
+            }
+            let ix = index_row(flags, ids).into_index().unwrap();
+            assert_eq!(ix.segments, segs, "extended: {extended}");
         }
     }
 

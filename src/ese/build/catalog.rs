@@ -11,7 +11,7 @@ use super::key::{push_catalog_name, push_segment};
 use super::record::{coltyp_code, RecordLayout, CODE_PAGE_WESTERN};
 use super::{ColumnDef, ColumnType, Format, Storage, TableDef, Value};
 use crate::ese::catalog::{
-    sysobj, IDXFLAG_SHIFT, IDXSEG_DESCENDING, IDX_EXTENDED_COLUMNS, NAME_MSYSOBJECTS,
+    sysobj, IndexSegment, IDXFLAG_SHIFT, IDX_EXTENDED_COLUMNS, NAME_MSYSOBJECTS,
 };
 
 /// `MSysObjects` owns pages 4..=23 (its primary extent, \[V\] basic.edb: `cpgPrimary` 20);
@@ -117,17 +117,11 @@ pub struct CatalogRow {
 pub fn key_fld_ids(format: Format, segments: &[(u16, bool)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(segments.len() * 4);
     for &(fid, asc) in segments {
-        match format {
-            Format::Ese97 => {
-                let v = if asc { fid as i16 } else { -(fid as i16) };
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            Format::Ese98 => {
-                out.push(if asc { 0 } else { IDXSEG_DESCENDING });
-                out.push(0);
-                out.extend_from_slice(&fid.to_le_bytes());
-            }
+        IndexSegment {
+            fid,
+            descending: !asc,
         }
+        .write(format == Format::Ese98, &mut out);
     }
     out
 }
