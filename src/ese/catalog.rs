@@ -53,6 +53,11 @@ pub mod sysobj {
     pub const LONG_VALUE: u16 = 4;
 }
 
+/// A catalog column row's `Flags`: `JET_bitColumnFixed`, `JET_bitColumnTagged` (reference/ese.md
+/// §6 column flags; the reader places columns by their fid range instead).
+pub const COLUMN_FLAG_FIXED: u32 = 0x1;
+pub const COLUMN_FLAG_TAGGED: u32 = 0x2;
+
 /// A catalog index row's `Flags`: `IDBFLAG` bits in the low u16, `IDXFLAG` bits in the high
 /// u16 ([MS] `idb.hxx`; reference/ese.md §6).
 pub const IDXFLAG_SHIFT: u32 = 16;

@@ -11,7 +11,8 @@ use super::key::{push_catalog_name, push_segment};
 use super::record::{coltyp_code, RecordLayout, CODE_PAGE_WESTERN};
 use super::{ColumnDef, ColumnType, Format, Storage, TableDef, Value};
 use crate::ese::catalog::{
-    sysobj, IndexSegment, IDXFLAG_SHIFT, IDX_EXTENDED_COLUMNS, NAME_MSYSOBJECTS,
+    sysobj, IndexSegment, COLUMN_FLAG_FIXED, COLUMN_FLAG_TAGGED, IDXFLAG_SHIFT,
+    IDX_EXTENDED_COLUMNS, NAME_MSYSOBJECTS,
 };
 
 /// `MSysObjects` owns pages 4..=23 (its primary extent, \[V\] basic.edb: `cpgPrimary` 20);
@@ -19,9 +20,6 @@ use crate::ese::catalog::{
 pub const CATALOG_EXTENT_LAST: u32 = 23;
 pub const CATALOG_FREE_FIRST: u32 = 13;
 
-/// `JET_bitColumnFixed`, `JET_bitColumnTagged` (reference §6 column flags).
-pub const COLUMN_FLAG_FIXED: i32 = 0x1;
-pub const COLUMN_FLAG_TAGGED: i32 = 0x2;
 /// `JET_bitObjectSystem | JET_bitObjectTableFixedDDL` on the system tables (\[V\] basic.edb).
 pub const TABLE_FLAGS_SYSTEM: i32 = 0xC000_0000_u32 as i32;
 /// Table/index density and index `LCMapFlags` as the engine writes them (\[V\] basic.edb).
@@ -164,9 +162,9 @@ pub fn catalog_rows(format: Format, tables: &[CatalogTable<'_>]) -> Vec<CatalogR
         });
         for (c, p) in t.def.columns.iter().zip(&t.layout.places) {
             let (space_usage, flags) = match c.storage {
-                Storage::Fixed => (i32::from(p.size), COLUMN_FLAG_FIXED),
+                Storage::Fixed => (i32::from(p.size), COLUMN_FLAG_FIXED as i32),
                 Storage::Variable => (c.max_len as i32, 0),
-                Storage::Tagged => (c.max_len as i32, COLUMN_FLAG_TAGGED),
+                Storage::Tagged => (c.max_len as i32, COLUMN_FLAG_TAGGED as i32),
             };
             rows.push(Row {
                 objid_table: t.objid,
