@@ -435,7 +435,9 @@ fn cell_signatures(data: &[u8]) -> BTreeMap<[u8; 2], usize> {
         while c < bin + size {
             let raw = bins.i32("cell size", c as usize).unwrap();
             if raw < 0 {
-                let cell = h.cell(coldpatch::regf::hive::CellOffset(c), "cell").unwrap();
+                let cell = h
+                    .cell(coldpatch::regf::hive::CellOffset(c), "cell")
+                    .unwrap();
                 let sig = cell.slice("cell signature", 0, 2).unwrap();
                 *out.entry([sig[0], sig[1]]).or_insert(0) += 1;
             }
