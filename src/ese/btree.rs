@@ -11,11 +11,30 @@ use crate::ese::header::{DbHeader, HeaderCopies, HeaderError};
 use crate::ese::node::Node;
 use crate::ese::page::{flags, Page};
 use crate::ese::record::RecordForm;
-use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 /// No real B-tree is this deep (ESE trees of billions of rows stay under 10 levels).
 pub const MAX_TREE_DEPTH: usize = 32;
+
+/// Page numbers already visited by a walk: one bit per page up to the highest seen (a tree of
+/// millions of pages costs a few hundred KiB, and no hashing).
+#[derive(Default)]
+struct PageSet {
+    bits: Vec<u64>,
+}
+
+impl PageSet {
+    /// Adds `pgno`; `false` if it was already there.
+    fn insert(&mut self, pgno: u32) -> bool {
+        let (word, bit) = ((pgno / 64) as usize, pgno % 64);
+        if word >= self.bits.len() {
+            self.bits.resize(word + 1, 0);
+        }
+        let fresh = self.bits[word] & (1 << bit) == 0;
+        self.bits[word] |= 1 << bit;
+        fresh
+    }
+}
 
 /// A database file in memory: its header and its pages.
 #[derive(Clone)]
@@ -37,7 +56,8 @@ impl<'a> Database<'a> {
     pub fn open(bytes: &'a [u8]) -> Result<Database<'a>, HeaderError> {
         let copies = HeaderCopies::read(bytes)?;
         let page_size = copies.header.page_size;
-        let pages = (bytes.len() as u64 / u64::from(page_size)).saturating_sub(2);
+        let pages = (bytes.len() as u64 / u64::from(page_size))
+            .saturating_sub(crate::ese::header::HEADER_PAGES);
         Ok(Database {
             bytes,
             header: copies.header,
@@ -48,7 +68,7 @@ impl<'a> Database<'a> {
 
     /// Absolute file offset of page `pgno`.
     pub fn page_offset(&self, pgno: u32) -> u64 {
-        (u64::from(pgno) + 1) * u64::from(self.page_size)
+        crate::ese::header::page_offset(pgno, self.page_size)
     }
 
     /// Page `pgno` (1-based), checked to lie inside the file.
@@ -99,7 +119,7 @@ impl<'a> Database<'a> {
         F: FnMut(LeafEntry<'a, '_>) -> Result<ControlFlow<()>, EseError>,
         P: FnMut(&Page<'a>),
     {
-        let mut seen: HashSet<u32> = HashSet::new();
+        let mut seen = PageSet::default();
         // Stack of (pgno, depth, offset of the pointer that named it).
         let mut stack = vec![(root, 0usize, 0u64)];
         while let Some((pgno, depth, named_at)) = stack.pop() {
@@ -168,12 +188,15 @@ impl<'a> Database<'a> {
         Ok(())
     }
 
-    /// Every page of the tree rooted at `root`.
+    /// Every page of the tree rooted at `root`. Leaf pages are checked as pages (in range,
+    /// initialised, owned by `objid`, reached once) but their nodes are not parsed: listing
+    /// pages needs only the branch nodes, and `verify` runs this over every tree.
     pub fn tree_pages(&self, root: u32, objid: u32) -> Result<Vec<u32>, EseError> {
         let mut pages = Vec::new();
-        self.walk(
+        self.walk_inner(
             root,
             objid,
+            false,
             |p| pages.push(p.pgno),
             |_| Ok(ControlFlow::Continue(())),
         )?;

@@ -13,10 +13,8 @@ use crate::ese::header::{DbHeader, DbState, HeaderCopies, HeaderError};
 use byteorder::{ByteOrder, LittleEndian};
 use std::fmt;
 
-/// Offset of `PGHDR.dbtimeDirtied` in a page. Source: reference/ese.md §3.
-const PAGE_DBTIME_OFFSET: usize = 8;
-/// Header and shadow header precede database page 1 ([MS] `cpgDBReserved = 2`).
-pub const RESERVED_PAGES: u64 = 2;
+use crate::ese::header::HEADER_PAGES as RESERVED_PAGES;
+use crate::ese::page::offsets::DBTIME as PAGE_DBTIME_OFFSET;
 
 /// One thing found wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,7 +154,10 @@ pub fn verify_file(
     let threads = threads.clamp(1, 64) as u64;
     let per = pages.div_ceil(threads).max(1);
     let mut uninitialised = 0;
-    let results: Vec<(u64, Vec<Finding>)> = std::thread::scope(|s| {
+    // The structure walk reads only the pages its trees link (headers and branch nodes), so
+    // it runs beside the checksum threads rather than after them.
+    let (results, structure): (Vec<(u64, Vec<Finding>)>, Vec<Finding>) = std::thread::scope(|s| {
+        let walk = s.spawn(|| structure_findings(file));
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let first = 1 + t * per;
@@ -165,22 +166,41 @@ pub fn verify_file(
                 s.spawn(move || check_pages(file, header, first, last, progress))
             })
             .collect();
-        handles
+        let results = handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| (0, Vec::new())))
-            .collect()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| (0, vec![internal_error("page checks")]))
+            })
+            .collect();
+        let walk = walk
+            .join()
+            .unwrap_or_else(|_| vec![internal_error("structure walk")]);
+        (results, walk)
     });
     for (zero, mut f) in results {
         uninitialised += zero;
         findings.append(&mut f);
     }
-    findings.extend(structure_findings(file));
+    findings.extend(structure);
     Ok(VerifyReport {
         header,
         pages,
         uninitialised,
         findings,
     })
+}
+
+/// A finding for a verification thread that stopped without a result (a bug, not the file's
+/// fault): the file is not reported intact.
+fn internal_error(part: &str) -> Finding {
+    Finding {
+        offset: 0,
+        page: None,
+        problem: Problem::Structure(format!(
+            "internal error: the {part} stopped without a result; the file was not fully checked"
+        )),
+    }
 }
 
 fn header_findings(file: &[u8], copies: &HeaderCopies) -> Vec<Finding> {

@@ -14,18 +14,16 @@
 //!   space trees. A table owns its whole run; an index owns its part (`pgnoParent` = the table).
 //!
 //! The parts live in [`super::table`] (one user table) and [`super::system`] (the catalog area).
-//! Only the current page of each tree level and the secondary-index entries of the table being
-//! written are held in memory (see [`super::entries`]).
+//! Only the current page of each tree level and at most a budget of the secondary-index entries
+//! of the table being written are held in memory; more spill to temporary files in the output
+//! file's directory (see [`super::entries`]).
 
-use super::catalog::{
-    CATALOG_EXTENT_LAST, CATALOG_FREE_FIRST, NAME_MSYSOBJECTS, NAME_MSYSOBJECTS_SHADOW,
-    OBJID_FIRST_USER, OBJID_SYSTEM_ROOT, PGNO_CATALOG_SHADOW, PGNO_SYSTEM_ROOT,
-    PGNO_SYSTEM_ROOT_OE,
-};
+use super::catalog::{CATALOG_EXTENT_LAST, CATALOG_FREE_FIRST};
+use super::entries::{SortSettings, SortStats, SORT_BUDGET};
 use super::error::BuildError;
 use super::file::{CountingSink, PageFile, SystemArea};
-use super::header::{header_page, HeaderFacts, COMPUTER_NAME_MAX};
-use super::page::{PAGE_FLAG_NEW_RECORD_FORMAT, PAGE_SIZE};
+use super::header::{header_page, HeaderFacts};
+use super::page::PAGE_SIZE;
 use super::space::{space_header, write_space_trees, Extent};
 use super::system::{
     build_catalog_trees, build_shadow_tree, write_catalog, write_shadow, SystemTables,
@@ -33,7 +31,13 @@ use super::system::{
 use super::table::{write_table, TablePlan, ROOT_AND_SPACE_PAGES};
 use super::tree::{write_root, RootPage, TreeSpec};
 use super::{BuildOptions, BuildReport, Format, TableInput, TreeReport};
-use std::path::Path;
+use crate::ese::catalog::{
+    NAME_MSYSOBJECTS, NAME_MSYSOBJECTS_SHADOW, OBJID_FIRST_USER, PGNO_CATALOG_SHADOW,
+};
+use crate::ese::header::COMPUTER_NAME_MAX;
+use crate::ese::page::flags as page_flags;
+use crate::ese::space::{DB_ROOT_OBJID, DB_ROOT_OE_PGNO, DB_ROOT_PGNO};
+use std::path::{Path, PathBuf};
 
 fn validate_options(opts: &BuildOptions) -> Result<(), BuildError> {
     let n = &opts.computer_name;
@@ -49,7 +53,7 @@ fn validate_options(opts: &BuildOptions) -> Result<(), BuildError> {
 fn base_flags(format: Format) -> u32 {
     match format {
         Format::Ese97 => 0,
-        Format::Ese98 => PAGE_FLAG_NEW_RECORD_FORMAT,
+        Format::Ese98 => page_flags::NEW_RECORD_FORMAT,
     }
 }
 
@@ -59,6 +63,20 @@ pub fn build_database(
     opts: &BuildOptions,
     tables: Vec<TableInput<'_>>,
 ) -> Result<BuildReport, BuildError> {
+    build_database_with_sort_budget(out, opts, tables, SORT_BUDGET).map(|(report, _)| report)
+}
+
+/// [`build_database`] with the memory for each table's secondary-index entries limited to
+/// `sort_budget` bytes instead of [`SORT_BUDGET`]; also says what was spilled to disk. For tests
+/// of the spill path (a tiny budget) and measurements; the output is the same bytes whatever the
+/// budget.
+#[doc(hidden)]
+pub fn build_database_with_sort_budget(
+    out: &Path,
+    opts: &BuildOptions,
+    tables: Vec<TableInput<'_>>,
+    sort_budget: usize,
+) -> Result<(BuildReport, SortStats), BuildError> {
     validate_options(opts)?;
     let format = opts.format;
     let base = base_flags(format);
@@ -96,12 +114,20 @@ pub fn build_database(
     drop(sizing_rows);
 
     let file = PageFile::create(out, shadow_last + 1)?;
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
     let mut layout = Layout {
         plans,
         system,
         catalog_pages,
         shadow_last,
         objid_last,
+        sort: SortSettings {
+            budget: sort_budget,
+            dir,
+        },
     };
     let result = write_everything(file, opts, tables, &mut layout);
     if result.is_err() {
@@ -120,6 +146,7 @@ struct Layout {
     /// The shadow catalog's last page; user data starts after it.
     shadow_last: u32,
     objid_last: u32,
+    sort: SortSettings,
 }
 
 /// Everything after the file is created: tables, catalog, database root, header.
@@ -128,20 +155,24 @@ fn write_everything(
     opts: &BuildOptions,
     tables: Vec<TableInput<'_>>,
     layout: &mut Layout,
-) -> Result<BuildReport, BuildError> {
+) -> Result<(BuildReport, SortStats), BuildError> {
     let Layout {
         plans,
         system,
         catalog_pages,
         shadow_last,
         objid_last,
+        sort,
     } = layout;
     let (catalog_pages, shadow_last, objid_last) = (*catalog_pages, *shadow_last, *objid_last);
     let format = opts.format;
     let base = base_flags(format);
     let mut report = BuildReport::default();
+    let mut stats = SortStats::default();
     for (input, plan) in tables.into_iter().zip(plans.iter_mut()) {
-        write_table(&mut file, format, base, plan, input.rows)?;
+        stats.add(write_table(
+            &mut file, format, base, plan, input.rows, sort,
+        )?);
         report.rows.push((plan.def.name.clone(), plan.rows));
         report.trees.push(TreeReport {
             table: plan.def.name.clone(),
@@ -175,26 +206,26 @@ fn write_everything(
         parent_of_leaf: false,
     };
     let spec = TreeSpec {
-        objid: OBJID_SYSTEM_ROOT,
+        objid: DB_ROOT_OBJID,
         page_flags: base,
         non_unique: false,
     };
-    let header = space_header(last_pgno, 0, false, PGNO_SYSTEM_ROOT_OE);
+    let header = space_header(last_pgno, 0, false, DB_ROOT_OE_PGNO);
     let mut area = SystemArea {
         file: &mut file,
         next: 0,
         last: 0,
         used: Vec::new(),
     };
-    write_root(&mut area, spec, &db_root, PGNO_SYSTEM_ROOT, &header)?;
+    write_root(&mut area, spec, &db_root, DB_ROOT_PGNO, &header)?;
     write_space_trees(
         &mut area,
-        OBJID_SYSTEM_ROOT,
+        DB_ROOT_OBJID,
         base,
         format == Format::Ese98,
-        PGNO_SYSTEM_ROOT_OE,
+        DB_ROOT_OE_PGNO,
         &[Extent {
-            first: PGNO_SYSTEM_ROOT,
+            first: DB_ROOT_PGNO,
             last: last_pgno,
         }],
         &[],
@@ -211,5 +242,5 @@ fn write_everything(
     debug_assert_eq!(pages, last_pgno);
     report.pages = u64::from(pages) + 2;
     report.bytes = report.pages * PAGE_SIZE as u64;
-    Ok(report)
+    Ok((report, stats))
 }

@@ -13,13 +13,12 @@ use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-/// Header pages before database page 1 (`cpgDBReserved`).
-pub const HEADER_PAGES: u64 = 2;
 /// Write buffer: large enough that the disk sees big sequential writes.
 const WRITE_BUFFER: usize = 8 << 20;
 
+/// File offset of database page `pgno` in the builder's 4 KiB pages.
 pub fn page_offset(pgno: u32) -> u64 {
-    (u64::from(pgno) + HEADER_PAGES - 1) * PAGE_SIZE as u64
+    crate::ese::header::page_offset(pgno, PAGE_SIZE as u32)
 }
 
 pub struct PageFile {

@@ -4,14 +4,15 @@
 //! tests, benchmarks). The builder itself ([`build_database`]) is implemented in this module's
 //! children, one per part of the format: [`header`], [`page`], [`space`], [`catalog`], [`system`],
 //! [`record`], [`key`] (normalisation), [`tree`] (the streaming B-tree writer), [`entries`]
-//! (secondary-index buffering), [`table`] (one table's trees), [`file`](mod@file) (page output)
+//! (the external sort of secondary-index entries), [`table`] (one table's trees), [`file`](mod@file) (page output)
 //! and [`database`] (the whole build).
 //!
 //! Limits, by design: 4 KiB pages; old-format XOR checksums only; long values are always kept in
 //! the record (no long-value tree), so a row must fit one page; index key columns may not be
 //! Text, LongText or LongBinary (text sort keys are locale-dependent `LCMapString` output, not
 //! reproduced here); the catalog must fit the 11 free pages of its fixed area (several hundred
-//! columns and indexes); secondary-index entries are sorted in memory (see [`entries`]).
+//! columns and indexes). Memory stays bounded whatever the row count: secondary-index entries
+//! beyond [`SORT_BUDGET`] are sorted in runs on disk next to the output (see [`entries`]).
 
 pub mod catalog;
 pub mod database;
@@ -28,6 +29,9 @@ pub mod table;
 pub mod tree;
 
 pub use database::build_database;
+#[doc(hidden)]
+pub use database::build_database_with_sort_budget;
+pub use entries::{SortStats, SORT_BUDGET};
 pub use error::BuildError;
 pub use tree::TreeShape;
 

@@ -5,19 +5,20 @@
 //! last, when the run's end is known), leaf and branch pages as the rows stream in, then per
 //! secondary index its pages, root and space trees (`pgnoParent` = the table's root).
 
-use super::catalog::{
-    CatalogIndex, CatalogTable, IDB_ALLOW_ALL_NULLS, IDB_ALLOW_FIRST_NULL, IDB_ALLOW_SOME_NULLS,
-    IDB_PRIMARY, IDB_UNIQUE, PGNO_SYSTEM_ROOT,
-};
-use super::entries::EntryBuffer;
+use super::catalog::{CatalogIndex, CatalogTable};
+use super::entries::{EntrySorter, SortSettings, SortStats};
 use super::error::{hex, BuildError};
 use super::file::{page_offset, PageFile};
 use super::key::{indexable, push_segment, KeyError, KEY_MOST};
-use super::page::{PAGE_FLAG_INDEX, PAGE_FLAG_NON_UNIQUE_KEYS};
 use super::record::{describe, encoded_text_len, RecordLayout};
 use super::space::{space_header, write_space_trees, Extent};
 use super::tree::{write_root, PageSink, TreeShape, TreeSpec, TreeWriter};
 use super::{ColumnType, Format, IndexDef, Storage, TableDef, Value};
+use crate::ese::catalog::{
+    IDB_ALLOW_ALL_NULLS, IDB_ALLOW_FIRST_NULL, IDB_ALLOW_SOME_NULLS, IDB_PRIMARY, IDB_UNIQUE,
+};
+use crate::ese::page::flags as page_flags;
+use crate::ese::space::DB_ROOT_PGNO;
 
 /// Pages of a multiple-extent tree's root and its two space-tree roots.
 pub(super) const ROOT_AND_SPACE_PAGES: u32 = 3;
@@ -212,14 +213,16 @@ pub(super) fn check_name(what: &str, name: &str) -> Result<(), BuildError> {
 }
 
 /// Streams one table's rows into its tree, then builds its secondary indexes, then writes its
-/// root and space trees into the pages reserved at the start of its run.
+/// root and space trees into the pages reserved at the start of its run. Returns what the
+/// secondary-index sort spilled to disk.
 pub(super) fn write_table(
     file: &mut PageFile,
     format: Format,
     base: u32,
     plan: &mut TablePlan,
     rows: Box<dyn Iterator<Item = Vec<Value>> + '_>,
-) -> Result<(), BuildError> {
+    sort: &SortSettings,
+) -> Result<SortStats, BuildError> {
     let fdp = file.reserve(ROOT_AND_SPACE_PAGES)?;
     plan.pgno_fdp = fdp;
     let spec = TreeSpec {
@@ -228,11 +231,7 @@ pub(super) fn write_table(
         non_unique: false,
     };
     let mut tree = TreeWriter::new(spec);
-    let mut buffers: Vec<EntryBuffer> = plan
-        .secondaries
-        .iter()
-        .map(|_| EntryBuffer::default())
-        .collect();
+    let mut entries = EntrySorter::new(plan.secondaries.len(), sort.budget, &sort.dir);
     let (mut key, mut prev, mut record, mut skey) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let ncols = plan.def.columns.len();
@@ -286,14 +285,14 @@ pub(super) fn write_table(
             ));
         }
         tree.push(file, &key, &record)?;
-        for (s, buf) in plan.secondaries.iter().zip(buffers.iter_mut()) {
+        for (i, s) in plan.secondaries.iter().enumerate() {
             s.key
                 .key(&row, &mut skey)
                 .map_err(|e| key_error(plan, n, &row, e))?;
             if skey.len() > KEY_MOST {
                 return Err(too_large(table, n, "secondary key", skey.len(), KEY_MOST));
             }
-            buf.push(&skey, &key);
+            entries.push(i, &skey, &key)?;
         }
         std::mem::swap(&mut prev, &mut key);
         plan.rows += 1;
@@ -301,24 +300,25 @@ pub(super) fn write_table(
     let (root, shape) = tree.finish(file)?;
     plan.shape = shape;
 
-    for (s, mut buf) in plan.secondaries.iter_mut().zip(buffers) {
-        buf.sort();
+    for (i, s) in plan.secondaries.iter_mut().enumerate() {
         let first = file.peek_alloc();
         let spec = TreeSpec {
             objid: s.objid,
             page_flags: base
-                | PAGE_FLAG_INDEX
+                | page_flags::INDEX
                 | if s.def.unique {
                     0
                 } else {
-                    PAGE_FLAG_NON_UNIQUE_KEYS
+                    page_flags::NON_UNIQUE_KEYS
                 },
             non_unique: !s.def.unique,
         };
         let mut t = TreeWriter::new(spec);
-        let mut last: Option<&[u8]> = None;
-        for (k, bm) in buf.iter() {
-            if s.def.unique && last == Some(k) {
+        // The previous key, kept for unique indexes only.
+        let mut last: Option<Vec<u8>> = None;
+        let mut sorted = entries.sorted(i)?;
+        while let Some((k, bm)) = sorted.next_entry()? {
+            if last.as_deref() == Some(k) {
                 return Err(BuildError::DuplicateKey {
                     table: table.clone(),
                     index: s.def.name.clone(),
@@ -335,8 +335,13 @@ pub(super) fn write_table(
                 ));
             }
             t.push(file, k, bm)?;
-            last = Some(k);
+            if s.def.unique {
+                let l = last.get_or_insert_with(Vec::new);
+                l.clear();
+                l.extend_from_slice(k);
+            }
         }
+        drop(sorted);
         let (iroot, ishape) = t.finish(file)?;
         let pgno = file.alloc()?;
         file.alloc()?;
@@ -371,13 +376,15 @@ pub(super) fn write_table(
         last: file.last_allocated(),
     };
     plan.pages = extent.pages();
+    let stats = entries.stats();
+    drop(entries);
     let mut reserved = ReservedSink { file };
     write_root(
         &mut reserved,
         spec,
         &root,
         fdp,
-        &space_header(extent.pages(), PGNO_SYSTEM_ROOT, false, fdp + 1),
+        &space_header(extent.pages(), DB_ROOT_PGNO, false, fdp + 1),
     )?;
     write_space_trees(
         &mut reserved,
@@ -387,7 +394,8 @@ pub(super) fn write_table(
         fdp + 1,
         &[extent],
         &[],
-    )
+    )?;
+    Ok(stats)
 }
 
 /// Writes pages reserved earlier in the stream, in place.
@@ -426,8 +434,8 @@ pub(super) fn tagged_too_long(row: &[Value], layout: &RecordLayout) -> bool {
 }
 
 pub(super) fn max_record(key_len: usize) -> usize {
-    // node_cost = 2 + key + data + tag; a separator must also fit twice a branch page.
-    super::page::NODE_SPACE - 2 - super::page::TAG_SIZE - key_len
+    // A separator must also fit twice a branch page.
+    super::page::NODE_SPACE - super::page::node_cost(key_len, 0)
 }
 
 pub(super) fn too_large(

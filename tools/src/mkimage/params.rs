@@ -4,6 +4,7 @@
 use clap::{Parser, ValueEnum};
 use coldpatch::ese::build::Format;
 use coldpatch::exchange::profile::BODY_MAX;
+use coldpatch::exchange::StoreKind;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -114,9 +115,13 @@ pub struct ImageParams {
     /// Folders per store (at least 1: the root folder).
     #[arg(long, default_value_t = 50)]
     pub folders: u64,
-    /// Messages per store.
+    /// Messages per store (of `PRIV.EDB`, and of `PUB.EDB` unless `--pub-messages` is given).
     #[arg(long, default_value_t = 500)]
     pub messages: u64,
+    /// Messages of the public store `PUB.EDB`, when it should differ from `--messages` (a
+    /// private store is usually the bigger one).
+    #[arg(long)]
+    pub pub_messages: Option<u64>,
     /// Bytes of each message body (kept in the record: at most 1024).
     #[arg(long, default_value_t = 512)]
     pub body_bytes: u32,
@@ -138,6 +143,7 @@ impl Default for ImageParams {
             scenario: Scenario::Restored,
             folders: 50,
             messages: 500,
+            pub_messages: None,
             body_bytes: 512,
             foreign: 20,
             format: FormatArg::Ese97,
@@ -170,6 +176,14 @@ pub enum ParamError {
 }
 
 impl ImageParams {
+    /// Messages of the store `kind`.
+    pub fn messages_of(&self, kind: StoreKind) -> u64 {
+        match kind {
+            StoreKind::Priv => self.messages,
+            StoreKind::Pub => self.pub_messages.unwrap_or(self.messages),
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ParamError> {
         if self.folders == 0 {
             return Err(ParamError::NoFolders);
@@ -189,7 +203,7 @@ impl ImageParams {
         // Ids are Currency (i64); change numbers go up to a few times the ids.
         let ids = self
             .folders
-            .checked_add(self.messages)
+            .checked_add(self.messages.max(self.pub_messages.unwrap_or(0)))
             .and_then(|n| n.checked_mul(8))
             .filter(|n| *n < i64::MAX as u64);
         if ids.is_none() {

@@ -180,13 +180,19 @@ fn subject(rng: &mut SplitMix64, id: u64) -> String {
     s
 }
 
+/// Words separated by a space, or one time in twelve a line break. One random draw per word
+/// (the low half picks the separator, the high half the word): bodies are most of the bytes.
 fn body(rng: &mut SplitMix64, len: usize) -> Vec<u8> {
+    const LINE_BREAK_ONE_IN: u64 = 12;
     let mut b = Vec::with_capacity(len + 16);
     while b.len() < len {
+        let x = rng.next_u64();
         if !b.is_empty() {
-            b.push(if rng.below(12) == 0 { b'\n' } else { b' ' });
+            let sep = ((x & 0xFFFF_FFFF) * LINE_BREAK_ONE_IN) >> 32;
+            b.push(if sep == 0 { b'\n' } else { b' ' });
         }
-        b.extend_from_slice(word(rng).as_bytes());
+        let i = (((x >> 32) * WORDS.len() as u64) >> 32) as usize;
+        b.extend_from_slice(WORDS.get(i).copied().unwrap_or("word").as_bytes());
     }
     b.truncate(len);
     b
@@ -208,7 +214,7 @@ impl Shape {
     fn of(spec: &ImageSpec, store: &StoreSpec) -> Shape {
         Shape {
             folders: spec.params.folders,
-            messages: spec.params.messages,
+            messages: spec.params.messages_of(store.kind),
             foreign: u64::from(spec.params.foreign),
             own: store.base_guid,
             foreign_guids: store.foreign_guids.clone(),

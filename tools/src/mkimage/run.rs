@@ -266,9 +266,18 @@ fn prepare_out_dir(out: &Path) -> Result<(), RunError> {
     std::fs::create_dir_all(out).map_err(|e| err(format!("cannot create: {e}")))
 }
 
+/// A hash being computed on another thread: the index of its file in `Writer::files`.
+type PendingHash = (
+    usize,
+    std::thread::JoinHandle<Result<(u64, String), RunError>>,
+);
+
 struct Writer<'a> {
     out: &'a Path,
     files: Vec<FileTruth>,
+    /// Databases are hashed on another thread while the next file is built (the hash is a
+    /// fifth of mkimage's work on a large image).
+    pending: Vec<PendingHash>,
 }
 
 impl Writer<'_> {
@@ -294,6 +303,35 @@ impl Writer<'_> {
         });
         Ok(())
     }
+
+    /// As [`Writer::record`], hashing on another thread; [`Writer::finish`] waits for it.
+    fn record_in_background(&mut self, rel: &str, kind: &str) {
+        let path = self.out.join(rel);
+        self.pending.push((
+            self.files.len(),
+            std::thread::spawn(move || sha256_file(&path)),
+        ));
+        self.files.push(FileTruth {
+            path: rel.to_string(),
+            windows_path: rel_to_windows(rel),
+            kind: kind.to_string(),
+            size: 0,
+            sha256: String::new(),
+        });
+    }
+
+    /// The files with every hash in.
+    fn finish(mut self) -> Result<Vec<FileTruth>, RunError> {
+        for (i, handle) in self.pending.drain(..) {
+            let (size, sha256) = handle.join().map_err(|_| RunError::Io {
+                path: self.out.join(&self.files[i].path),
+                source: std::io::Error::other("the hashing thread panicked"),
+            })??;
+            self.files[i].size = size;
+            self.files[i].sha256 = sha256;
+        }
+        Ok(self.files)
+    }
 }
 
 /// Writes the image `params` describe into `out` and returns its ground truth (also written
@@ -310,6 +348,7 @@ pub fn generate(out: &Path, params: &ImageParams, progress: bool) -> Result<Imag
     let mut w = Writer {
         out,
         files: Vec::new(),
+        pending: Vec::new(),
     };
     let mut defects = Defects::default();
 
@@ -355,13 +394,22 @@ pub fn generate(out: &Path, params: &ImageParams, progress: bool) -> Result<Imag
                     });
                 }
             }
-            if store.bad_page {
-                Ok(Some(break_one_page(partial)?))
+            let bad = if store.bad_page {
+                Some(break_one_page(partial)?)
             } else {
-                Ok(None)
-            }
+                None
+            };
+            // The builder flushes but does not fsync: make the file durable before the rename
+            // that makes it look finished.
+            File::open(partial)
+                .and_then(|f| f.sync_all())
+                .map_err(|source| RunError::Io {
+                    path: partial.to_path_buf(),
+                    source,
+                })?;
+            Ok(bad)
         })?;
-        w.record(rel, "ese")?;
+        w.record_in_background(rel, "ese");
         if let Some(page) = bad_page {
             defects.bad_page = Some(BadPageTruth {
                 file: rel.clone(),
@@ -553,6 +601,7 @@ pub fn generate(out: &Path, params: &ImageParams, progress: bool) -> Result<Imag
         "The quorum log (quolog.log) is a placeholder: its format is not modelled.".to_string(),
     ];
     let volumes = volumes_of(&spec);
+    let files = w.finish()?;
     let truth = ImageTruth {
         generator: "mkimage".into(),
         generator_version: env!("CARGO_PKG_VERSION").into(),
@@ -562,13 +611,14 @@ pub fn generate(out: &Path, params: &ImageParams, progress: bool) -> Result<Imag
         format: params.format,
         folders: params.folders,
         messages: params.messages,
+        pub_messages: params.messages_of(StoreKind::Pub),
         body_bytes: params.body_bytes,
         foreign_percent: params.foreign,
         computer_name: spec.computer_name.clone(),
         target_server_name: spec.target_server_name.clone(),
         production_server_name: PRODUCTION_SERVER.into(),
         volumes,
-        files: w.files,
+        files,
         databases,
         registry,
         cluster: cluster_truth,

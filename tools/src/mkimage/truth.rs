@@ -20,7 +20,9 @@ pub struct ImageTruth {
     pub seed: String,
     pub format: FormatArg,
     pub folders: u64,
+    /// Messages of `PRIV.EDB` (`--messages`) and of `PUB.EDB` (`--pub-messages`, else the same).
     pub messages: u64,
+    pub pub_messages: u64,
     pub body_bytes: u32,
     pub foreign_percent: u8,
     pub computer_name: String,

@@ -1,0 +1,377 @@
+//! `bench_verify`: how fast `coldpatch verify` reads an ESE database compared with `cat`.
+//!
+//! Builds (or reuses) a ~1 GiB ESE97 database of the store model with
+//! `ese::build::build_database`, reads it once to warm the page cache, then times `cat FILE >
+//! /dev/null` and `coldpatch verify FILE` alternately, N runs each, and prints min / median /
+//! max seconds, GB/s, and the ratio of verify's throughput to cat's (the goal is ≥ 0.8).
+//!
+//! The `coldpatch` binary is the release build next to this executable
+//! (`cargo build --release -p coldpatch` first), or the one given with `--coldpatch`.
+//!
+//! ```text
+//! cargo build --release -p coldpatch
+//! cargo run --release -p coldpatch-tools --bin bench_verify -- [--dir DIR] [--size-mib 1024] [--runs 5]
+//! ```
+
+use clap::Parser;
+use coldpatch::ese::build::{build_database, BuildOptions, Format, TableDef, TableInput, Value};
+use coldpatch::exchange::profile::{table, Profile, StoreKind, BODY_MAX};
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+#[derive(Parser, Debug)]
+#[command(about = "Time `coldpatch verify` against `cat` on a ~1 GiB ESE97 database")]
+struct Args {
+    /// Directory for the database (kept and reused). Default: $TMPDIR/coldpatch-bench if
+    /// TMPDIR is set, else `bench` in the target directory this program runs from.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Database size to build, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    size_mib: u64,
+    /// Timed runs of each command.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// The coldpatch binary to time. Default: `coldpatch` next to this executable.
+    #[arg(long)]
+    coldpatch: Option<PathBuf>,
+    /// Rebuild the database even if one with the same parameters is present.
+    #[arg(long)]
+    rebuild: bool,
+}
+
+/// What a built database was made from; kept beside it so a later run can reuse it.
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+struct Built {
+    format: String,
+    seed: u64,
+    folders: u64,
+    messages: u64,
+    bytes: u64,
+    pages: u64,
+}
+
+const SEED: u64 = 0xB0A7_5EED;
+const FOLDERS: u64 = 500;
+/// Messages of the calibration build that measures bytes per message.
+const CALIBRATION_MESSAGES: u64 = 20_000;
+
+/// splitmix64: deterministic data.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn fill(&mut self, out: &mut Vec<u8>, n: usize) {
+        out.clear();
+        while out.len() < n {
+            let w = self.next().to_le_bytes();
+            out.extend_from_slice(&w[..(n - out.len()).min(8)]);
+        }
+    }
+}
+
+/// The PRIV.EDB tables of the store model with `messages` messages.
+fn tables(profile: &Profile, messages: u64) -> Vec<TableInput<'static>> {
+    let defs: Vec<TableDef> = profile.tables_for(StoreKind::Priv).cloned().collect();
+    let mut r = Rng(SEED);
+    let mut base = Vec::new();
+    r.fill(&mut base, 16);
+    let mut foreign = Vec::new();
+    r.fill(&mut foreign, 16);
+    defs.into_iter()
+        .map(|def| {
+            let rows: Box<dyn Iterator<Item = Vec<Value>>> = match def.name.as_str() {
+                table::GLOBALS => Box::new(std::iter::once(vec![
+                    Value::Long(1),
+                    Value::Binary(base.clone()),
+                    Value::Currency(messages as i64 + FOLDERS as i64 + 1),
+                    Value::Long(0),
+                    Value::Long(0),
+                    Value::DateTime(36_526.0),
+                    Value::Text("EXCH01".into()),
+                    Value::Text("Benchmark Org".into()),
+                    Value::Text("Site".into()),
+                ])),
+                table::FOLDERS => {
+                    let (base, foreign) = (base.clone(), foreign.clone());
+                    Box::new((1..=FOLDERS as i64).map(move |id| {
+                        vec![
+                            Value::Currency(id),
+                            Value::Currency(id / 2),
+                            Value::Binary(if id % 10 == 0 {
+                                foreign.clone()
+                            } else {
+                                base.clone()
+                            }),
+                            Value::Currency(id * 7),
+                            Value::Long(0),
+                            Value::Text(format!("Folder {id}")),
+                        ]
+                    }))
+                }
+                table::MSG => {
+                    let (base, foreign) = (base.clone(), foreign.clone());
+                    let mut r = Rng(SEED ^ 0x004D_5347);
+                    let mut body = Vec::new();
+                    Box::new((0..messages).map(move |i| {
+                        let n = r.below(u64::from(BODY_MAX) + 1) as usize;
+                        r.fill(&mut body, n);
+                        let subject_len = 8 + r.below(72) as usize;
+                        let subject: String = (0..subject_len)
+                            .map(|k| char::from(b'a' + ((i as usize + k) % 26) as u8))
+                            .collect();
+                        vec![
+                            Value::Currency(FOLDERS as i64 + 1 + i as i64),
+                            Value::Currency(1 + r.below(FOLDERS) as i64),
+                            Value::Binary(if i % 10 == 0 {
+                                foreign.clone()
+                            } else {
+                                base.clone()
+                            }),
+                            Value::Currency(r.next() as i64 >> 1),
+                            Value::Long(n as i32),
+                            Value::Text(subject),
+                            Value::LongBinary(body.clone()),
+                        ]
+                    }))
+                }
+                _ => Box::new(std::iter::empty()),
+            };
+            TableInput { def, rows }
+        })
+        .collect()
+}
+
+fn options() -> BuildOptions {
+    BuildOptions {
+        format: Format::Ese97,
+        computer_name: "EXCH01".into(),
+        signature_random: 0x0BE7_C4ED,
+        created_unix: 946_728_000,
+        os_version: (4, 0, 1381, 6),
+        clean_shutdown: true,
+    }
+}
+
+/// Builds (or reuses) the database; returns its path and size.
+fn prepare(dir: &Path, size: u64, rebuild: bool) -> Result<(PathBuf, u64), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let db = dir.join("bench-ese97.edb");
+    let meta_path = dir.join("bench-ese97.json");
+    let profile = Profile::exchange55();
+
+    // Bytes per message, from a small build of the same rows.
+    let calib = dir.join("calibration.edb");
+    let small = build_database(&calib, &options(), tables(&profile, CALIBRATION_MESSAGES))
+        .map_err(|e| format!("calibration build: {e}"))?;
+    let _ = std::fs::remove_file(&calib);
+    let per_message = small.bytes as f64 / CALIBRATION_MESSAGES as f64;
+    let messages = (size as f64 / per_message).round() as u64;
+
+    let wanted = |bytes: u64, pages: u64| Built {
+        format: "Ese97".into(),
+        seed: SEED,
+        folders: FOLDERS,
+        messages,
+        bytes,
+        pages,
+    };
+    if !rebuild {
+        if let (Ok(text), Ok(meta)) = (std::fs::read_to_string(&meta_path), db.metadata()) {
+            if let Ok(old) = serde_json::from_str::<Built>(&text) {
+                if old == wanted(meta.len(), old.pages) {
+                    eprintln!(
+                        "reusing {} ({} messages, {} bytes)",
+                        db.display(),
+                        old.messages,
+                        old.bytes
+                    );
+                    return Ok((db, meta.len()));
+                }
+            }
+        }
+    }
+    eprintln!(
+        "building {} with {messages} messages (~{per_message:.0} bytes each)...",
+        db.display()
+    );
+    let start = Instant::now();
+    let report = build_database(&db, &options(), tables(&profile, messages))
+        .map_err(|e| format!("build: {e}"))?;
+    eprintln!(
+        "built {} bytes ({} pages) in {:.1} s",
+        report.bytes,
+        report.pages,
+        start.elapsed().as_secs_f64()
+    );
+    let meta = wanted(report.bytes, report.pages);
+    let text = serde_json::to_string_pretty(&meta).map_err(|e| e.to_string())?;
+    std::fs::write(&meta_path, text).map_err(|e| format!("{}: {e}", meta_path.display()))?;
+    Ok((db, report.bytes))
+}
+
+/// Reads the whole file once so that every timed run reads from the page cache.
+fn warm(path: &Path) -> Result<(), String> {
+    let mut f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+    }
+}
+
+/// Runs `cmd` with stdout to /dev/null; returns the wall-clock seconds.
+fn time_run(cmd: &mut Command, what: &str) -> Result<f64, String> {
+    let start = Instant::now();
+    let out = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| format!("{what}: {e}"))?;
+    let secs = start.elapsed().as_secs_f64();
+    if !out.status.success() {
+        return Err(format!(
+            "{what} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(secs)
+}
+
+struct Stats {
+    min: f64,
+    median: f64,
+    max: f64,
+}
+
+fn stats(mut v: Vec<f64>) -> Stats {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    Stats {
+        min: v[0],
+        median,
+        max: v[n - 1],
+    }
+}
+
+fn default_dir() -> PathBuf {
+    if let Some(t) = std::env::var_os("TMPDIR").filter(|t| !t.is_empty()) {
+        return PathBuf::from(t).join("coldpatch-bench");
+    }
+    // target/release/bench_verify → target/bench
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent()?.parent().map(|t| t.join("bench")))
+        .unwrap_or_else(|| PathBuf::from("coldpatch-bench"))
+}
+
+fn run(args: Args) -> Result<(), String> {
+    if args.runs == 0 {
+        return Err("--runs must be at least 1".into());
+    }
+    let coldpatch = match args.coldpatch {
+        Some(p) => p,
+        None => std::env::current_exe()
+            .map_err(|e| e.to_string())?
+            .with_file_name("coldpatch"),
+    };
+    if !coldpatch.is_file() {
+        return Err(format!(
+            "{} not found: run `cargo build --release -p coldpatch` first, or pass --coldpatch",
+            coldpatch.display()
+        ));
+    }
+    let dir = args.dir.unwrap_or_else(default_dir);
+    let (db, bytes) = prepare(&dir, args.size_mib << 20, args.rebuild)?;
+
+    // The database must verify clean, or the timing means nothing.
+    let out = Command::new(&coldpatch)
+        .arg("verify")
+        .arg(&db)
+        .output()
+        .map_err(|e| format!("{}: {e}", coldpatch.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "verify of the benchmark database failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    eprintln!("{}", String::from_utf8_lossy(&out.stdout).trim_end());
+
+    warm(&db)?;
+    let (mut cat, mut verify) = (Vec::new(), Vec::new());
+    for _ in 0..args.runs {
+        cat.push(time_run(Command::new("cat").arg(&db), "cat")?);
+        verify.push(time_run(
+            Command::new(&coldpatch)
+                .arg("--quiet")
+                .arg("verify")
+                .arg(&db),
+            "coldpatch verify",
+        )?);
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "file: {} ({} bytes, {:.3} GiB), {} runs each, {} CPUs",
+        db.display(),
+        bytes,
+        bytes as f64 / f64::from(1u32 << 30),
+        args.runs,
+        threads
+    );
+    println!(
+        "{:<18} {:>8} {:>8} {:>8} {:>12}",
+        "command", "min s", "median s", "max s", "GB/s (med)"
+    );
+    let gbs = |s: f64| bytes as f64 / 1e9 / s;
+    let c = stats(cat);
+    let v = stats(verify);
+    for (name, s) in [("cat", &c), ("coldpatch verify", &v)] {
+        println!(
+            "{name:<18} {:>8.3} {:>8.3} {:>8.3} {:>12.2}",
+            s.min,
+            s.median,
+            s.max,
+            gbs(s.median)
+        );
+    }
+    let ratio = c.median / v.median;
+    println!(
+        "verify/cat throughput (medians): {ratio:.2} (goal >= 0.80: {})",
+        if ratio >= 0.8 { "met" } else { "NOT met" }
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench_verify: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
