@@ -419,7 +419,14 @@ fn get_prints_reg_value_lines_and_in_place_import_round_trips() {
     let h = HiveRef::new(&after).unwrap();
     assert!(h.key_by_path("Added\\Deeper").unwrap().is_some());
     assert!(h.key_by_path(&path).unwrap().is_none());
-    coldpatch::regf::write::undo_journal(&journal).unwrap();
+    // `coldpatch undo JOURNAL` puts the hive back byte for byte.
+    let r = coldpatch(&[os("undo"), journal.as_os_str()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(std::fs::read(&hive).unwrap(), data);
+    // A file that is not a journal is refused as unreadable input, and nothing is written.
+    let r = coldpatch(&[os("undo"), reg.as_os_str()]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("journal"), "{}", r.stderr);
     assert_eq!(std::fs::read(&hive).unwrap(), data);
 }
 

@@ -54,6 +54,12 @@ pub enum Verb {
     /// Offline registry access: export, import, get.
     #[command(subcommand)]
     Reg(RegVerb),
+    /// Restore the exact original bytes recorded in the journal of an in-place write
+    /// (`reg import --in-place --journal FILE`), also after a crash mid-write.
+    Undo {
+        /// The journal the in-place write left.
+        journal: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -136,5 +142,31 @@ pub fn run(cli: &Cli) -> Result<Exit, Failure> {
         Verb::Verify { files } => verify::run(&cli.global, files),
         Verb::Inspect { target } => inspect::run(&cli.global, target),
         Verb::Reg(r) => reg::run(r, &cli.global),
+        Verb::Undo { journal } => undo(&cli.global, journal),
+    }
+}
+
+/// `undo JOURNAL`: puts back every byte range the journal recorded and the file's old size.
+fn undo(global: &GlobalArgs, journal: &std::path::Path) -> Result<Exit, Failure> {
+    use crate::regf::write::{undo_journal, WriteError};
+    match undo_journal(journal) {
+        Ok(j) => {
+            if !global.quiet {
+                println!(
+                    "{}: restored {} range(s) and its original size of {} bytes from {}",
+                    j.file.display(),
+                    j.ranges.len(),
+                    j.original_size,
+                    journal.display()
+                );
+            }
+            Ok(Exit::Ok)
+        }
+        // A journal that cannot be read or is not ours: nothing was written.
+        Err(e @ WriteError::BadJournal { .. }) => Err(Failure::usage(e.to_string())),
+        Err(e) => Err(Failure::write(format!(
+            "{e}; the journal {} is kept: run undo again once the file can be written",
+            journal.display()
+        ))),
     }
 }
