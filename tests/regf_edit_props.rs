@@ -2,7 +2,9 @@
 //! and delete keys, set and delete values of every type and of sizes 0 B to 64 KiB, growing and
 //! shrinking existing ones) on every sample hive and on built 1.3 and 1.5 hives. After each
 //! sequence the hive verifies clean, equals the model, is read the same by nt-hive (finding
-//! every key by binary search) and hivexregedit, and a 1.3 hive holds no `lh` and no `db`.
+//! every key by binary search), hivexregedit, regipy, dissect.regf, hivex and libregf (the
+//! whole tree, `regf_support::check_all_with_external_readers`), and a 1.3 hive holds no `lh`
+//! and no `db`.
 
 mod regf_support;
 use coldpatch::regf::build::{build_hive, HiveOptions, KeySpec, ValueSpec};
@@ -10,6 +12,7 @@ use coldpatch::regf::hive::{DataPlace, HiveRef, ListCell, BIG_DATA_SEGMENT};
 use coldpatch::regf::log::{replay, LogInput};
 use coldpatch::regf::{name, tree, verify, Editor, RegfError};
 use regf_support::*;
+use std::path::{Path, PathBuf};
 
 const OPS: usize = 1000;
 const NOW: u64 = 0x01D0_0000_1234_5678;
@@ -263,7 +266,9 @@ fn check_nt_hive(bytes: &[u8], model: &KeySpec, minor: u32) {
     walk(&root, model, minor, "");
 }
 
-fn property(label: &str, data: Vec<u8>, seed: u64) {
+/// Runs one sequence and checks it with our reader and nt-hive; writes the result into `dir`
+/// and returns its path and the model, for the external readers (run once for all hives).
+fn property(dir: &Path, label: &str, data: Vec<u8>, seed: u64) -> (PathBuf, KeySpec) {
     let mut rng = Rng::new(seed);
     let mut model = sorted(tree::read_hive(&data).unwrap());
     let minor = HiveRef::new(&data).unwrap().minor;
@@ -289,14 +294,23 @@ fn property(label: &str, data: Vec<u8>, seed: u64) {
     );
     check_version_rules(&out);
     check_nt_hive(&out, &sorted(model.clone()), minor);
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("hive");
+    let p = dir.join(format!("{}.hive", label.replace([' ', '.'], "_")));
     std::fs::write(&p, &out).unwrap();
-    check_with_external_readers(&p, &model);
+    if let Ok(keep) = std::env::var("KEEP_HIVES") {
+        std::fs::copy(&p, Path::new(&keep).join(p.file_name().unwrap())).unwrap();
+    }
+    (p, model)
+}
+
+fn check_external(results: &[(PathBuf, KeySpec)]) {
+    let hives: Vec<(&Path, &KeySpec)> = results.iter().map(|(p, m)| (p.as_path(), m)).collect();
+    check_all_with_external_readers(&hives);
 }
 
 #[test]
 fn random_edits_on_every_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut results = Vec::new();
     for (i, rel) in PRIMARY.iter().enumerate() {
         let name = sample_name(rel);
         let data = sample_bytes(rel);
@@ -323,15 +337,23 @@ fn random_edits_on_every_sample() {
                     bytes: &log,
                 };
                 let replayed = replay(&data, &[input]).unwrap().data;
-                property("OldDirtyHive replayed", replayed, 1000 + i as u64);
+                results.push(property(
+                    dir.path(),
+                    "OldDirtyHive replayed",
+                    replayed,
+                    1000 + i as u64,
+                ));
             }
-            _ => property(&name, data, 1000 + i as u64),
+            _ => results.push(property(dir.path(), &name, data, 1000 + i as u64)),
         }
     }
+    check_external(&results);
 }
 
 #[test]
 fn random_edits_on_built_hives() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut results = Vec::new();
     for (minor, seed) in [(3u32, 7u64), (5, 8)] {
         let root = KeySpec {
             name: "CLUSTER".into(),
@@ -349,10 +371,12 @@ fn random_edits_on_built_hives() {
             file_name: "\\SystemRoot\\Cluster\\CLUSDB".into(),
             security_descriptor: SD.to_vec(),
         };
-        property(
+        results.push(property(
+            dir.path(),
             &format!("built 1.{minor}"),
             build_hive(&root, &opts).unwrap(),
             seed,
-        );
+        ));
     }
+    check_external(&results);
 }

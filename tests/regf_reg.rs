@@ -5,37 +5,27 @@
 mod regf_support;
 use coldpatch::cli::reg::{import_ops, Target};
 use coldpatch::cli::Exit;
-use coldpatch::regf::ops::RegOp;
+use coldpatch::regf::regfile::{parse_reg, RegOp};
 use coldpatch::regf::{tree, verify, write, HiveRef};
 use regf_support::*;
 use std::process::Command;
 
+fn parse(text: &str) -> Vec<RegOp> {
+    parse_reg(text).unwrap().ops
+}
+
 fn ops() -> Vec<RegOp> {
-    vec![
-        RegOp::CreateKey {
-            path: "Parameters\\Private".into(),
-        },
-        RegOp::SetValue {
-            path: "Parameters\\Private".into(),
-            name: "Base GUID".into(),
-            kind: 3,
-            data: (0..16).collect(),
-        },
-        RegOp::SetValue {
-            path: "New\\Deep".into(),
-            name: "DSA Computer".into(),
-            kind: 1,
-            data: coldpatch::regf::build::utf16z("EXVS1"),
-        },
-        RegOp::DeleteValue {
-            path: "ëigenaardig".into(),
-            name: "ëigenaardig".into(),
-        },
-        RegOp::DeleteKey { path: "New".into() },
-        RegOp::DeleteKey {
-            path: "never\\there".into(),
-        },
-    ]
+    parse(
+        "Windows Registry Editor Version 5.00\r\n\r\n\
+         [\\Parameters\\Private]\r\n\
+         \"Base GUID\"=hex:00,01,02,03,04,05,06,07,08,09,0a,0b,0c,0d,0e,0f\r\n\r\n\
+         [\\New\\Deep]\r\n\
+         \"DSA Computer\"=\"EXVS1\"\r\n\r\n\
+         [\\ëigenaardig]\r\n\
+         \"ëigenaardig\"=-\r\n\r\n\
+         [-\\New]\r\n\r\n\
+         [-\\never\\there]\r\n",
+    )
 }
 
 #[test]
@@ -44,7 +34,7 @@ fn import_to_a_new_file_leaves_the_input_alone() {
     let hive = sample_file(dir.path(), "ExtendedASCIIHive.gz");
     let before = std::fs::read(&hive).unwrap();
     let out = dir.path().join("out.hive");
-    let r = import_ops(&hive, &ops(), Target::Out(&out), false, 1).unwrap();
+    let r = import_ops(&hive, &ops(), "", Target::Out(&out), false, 1).unwrap();
     assert_eq!(r.summary.keys_created, 4);
     assert_eq!(r.summary.keys_deleted, 1);
     assert_eq!(r.summary.values_set, 2);
@@ -68,7 +58,7 @@ fn import_to_a_new_file_leaves_the_input_alone() {
         old_seq + 1
     );
     // --out onto the input itself is refused: that is what --in-place is for.
-    let e = import_ops(&hive, &ops(), Target::Out(&hive), false, 1).unwrap_err();
+    let e = import_ops(&hive, &ops(), "", Target::Out(&hive), false, 1).unwrap_err();
     assert_eq!(e.exit, Exit::Usage);
     assert_eq!(std::fs::read(&hive).unwrap(), before);
     // No temporary files left beside the output.
@@ -88,6 +78,7 @@ fn in_place_import_is_journaled_and_undoes_exactly() {
     let r = import_ops(
         &hive,
         &ops(),
+        "",
         Target::InPlace { journal: &journal },
         false,
         1,
@@ -111,6 +102,7 @@ fn in_place_import_is_journaled_and_undoes_exactly() {
     assert!(import_ops(
         &hive,
         &ops(),
+        "",
         Target::InPlace { journal: &journal },
         false,
         1
@@ -127,7 +119,7 @@ fn dirty_and_flagged_hives_are_refused_and_untouched() {
     sample_file(dir.path(), "OldDirtyHive/OldDirtyHive.LOG1.gz");
     let before = std::fs::read(&dirty).unwrap();
     let out = dir.path().join("out");
-    let e = import_ops(&dirty, &ops(), Target::Out(&out), false, 1).unwrap_err();
+    let e = import_ops(&dirty, &ops(), "", Target::Out(&out), false, 1).unwrap_err();
     assert_eq!(e.exit, Exit::Problems);
     assert!(
         e.message.contains("primary sequence number 5, secondary 4"),
@@ -137,7 +129,7 @@ fn dirty_and_flagged_hives_are_refused_and_untouched() {
     assert!(e.message.contains("OldDirtyHive.LOG1"), "{}", e.message);
     assert!(!out.exists());
     // With --replay-log the log is replayed first, then edited.
-    let r = import_ops(&dirty, &ops(), Target::Out(&out), true, 1).unwrap();
+    let r = import_ops(&dirty, &ops(), "", Target::Out(&out), true, 1).unwrap();
     assert_eq!(r.replayed_log.len(), 1);
     let new = std::fs::read(&out).unwrap();
     assert!(verify(&new).ok());
@@ -151,6 +143,7 @@ fn dirty_and_flagged_hives_are_refused_and_untouched() {
     let e = import_ops(
         &wrong,
         &ops(),
+        "",
         Target::InPlace { journal: &journal },
         false,
         1,
@@ -164,13 +157,8 @@ fn dirty_and_flagged_hives_are_refused_and_untouched() {
     // A failing operation: nothing is written.
     let ok = sample_file(dir.path(), "UnicodeHive.gz");
     let out2 = dir.path().join("out2");
-    let bad = vec![
-        RegOp::CreateKey {
-            path: "fine".into(),
-        },
-        RegOp::DeleteKey { path: "".into() },
-    ];
-    let e = import_ops(&ok, &bad, Target::Out(&out2), false, 1).unwrap_err();
+    let bad = parse("Windows Registry Editor Version 5.00\r\n\r\n[\\fine]\r\n\r\n[-\\]\r\n");
+    let e = import_ops(&ok, &bad, "", Target::Out(&out2), false, 1).unwrap_err();
     assert!(e.message.contains("root"), "{}", e.message);
     assert!(!out2.exists());
 }
@@ -194,10 +182,8 @@ fn get_and_export_through_the_binary() {
     let h = hive.to_str().unwrap();
     let (code, out, err) = coldpatch(&["reg", "get", h, "ËIGENAARDIG", "ëigenaardig"]);
     assert_eq!(code, 0, "{err}");
-    assert!(
-        out.contains("REG_SZ") && out.contains("ëigenaardig"),
-        "{out}"
-    );
+    // `.reg` value syntax, the key's own spelling of the name.
+    assert_eq!(out, "\"ëigenaardig\"=\"ëigenaardig\"\n");
     let (code, out, _) = coldpatch(&["--json", "reg", "get", h, "ëigenaardig"]);
     assert_eq!(code, 0);
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();

@@ -21,6 +21,7 @@ fn hive(minor: u32) -> Vec<u8> {
             values: vec![
                 ValueSpec::binary("Data", &[5; 40]),
                 ValueSpec::dword("D", 1),
+                ValueSpec::dword("Dat2", 2),
             ],
             subkeys: ["alpha", "beta", "gamma"]
                 .iter()
@@ -191,6 +192,14 @@ fn values_and_security() {
             let s = h.security(h.root_key().unwrap().security).unwrap();
             put32(d, field(s.offset, sk::BLINK), h.root);
             field(s.offset, sk::BLINK)
+        });
+        expect(minor, "duplicate value name", |h, d| {
+            // "Dat2" renamed in place to "dATA": the same name as "Data" but for case.
+            let p = parent(h);
+            let v = h.find_value(&p, &name::from_str("Dat2")).unwrap().unwrap();
+            let at = field(v.offset, vk::NAME) as usize;
+            d[at..at + 4].copy_from_slice(b"dATA");
+            abs(v.offset)
         });
         expect(minor, "class name", |h, d| {
             let p = parent(h);

@@ -54,6 +54,12 @@ pub enum Verb {
     /// Offline registry access: export, import, get.
     #[command(subcommand)]
     Reg(RegVerb),
+    /// Restore the exact original bytes recorded in the journal of an in-place write
+    /// (`reg import --in-place --journal FILE`), also after a crash mid-write.
+    Undo {
+        /// The journal the in-place write left.
+        journal: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -61,10 +67,20 @@ pub enum RegVerb {
     /// Print a key tree as a .reg file.
     Export {
         hive: PathBuf,
+        /// The key to export, as a path inside the hive (no prefix); default the root.
         key: Option<String>,
-        /// The NT4 `REGEDIT4` form instead of `Windows Registry Editor Version 5.00`.
+        /// The NT4 `REGEDIT4` form (code page 1252 bytes) instead of `Windows Registry Editor
+        /// Version 5.00` (UTF-8 text unless --utf16).
         #[arg(long)]
         regedit4: bool,
+        /// Write UTF-16LE with a byte-order mark, as Windows' regedit writes `.reg` files.
+        #[arg(long, conflicts_with = "regedit4")]
+        utf16: bool,
+        /// Where the hive is mounted in the registry, put before every key path (as
+        /// `hivexregedit --prefix`), e.g. `HKEY_LOCAL_MACHINE\SYSTEM`; default none: paths
+        /// are `\`-rooted (`[\]`, `[\Select]`).
+        #[arg(long, default_value = "")]
+        prefix: String,
     },
     /// Apply a .reg file to an offline hive.
     Import {
@@ -86,6 +102,10 @@ pub enum RegVerb {
         /// Replay the hive's transaction log first when it is dirty.
         #[arg(long)]
         replay_log: bool,
+        /// Where the hive is mounted in the registry: every key path in the file must start
+        /// with it (as `hivexregedit --prefix`); default none: paths are `\`-rooted.
+        #[arg(long, default_value = "")]
+        prefix: String,
     },
     /// Print one key's values, or one value.
     Get {
@@ -122,5 +142,31 @@ pub fn run(cli: &Cli) -> Result<Exit, Failure> {
         Verb::Verify { files } => verify::run(&cli.global, files),
         Verb::Inspect { target } => inspect::run(&cli.global, target),
         Verb::Reg(r) => reg::run(r, &cli.global),
+        Verb::Undo { journal } => undo(&cli.global, journal),
+    }
+}
+
+/// `undo JOURNAL`: puts back every byte range the journal recorded and the file's old size.
+fn undo(global: &GlobalArgs, journal: &std::path::Path) -> Result<Exit, Failure> {
+    use crate::regf::write::{undo_journal, WriteError};
+    match undo_journal(journal) {
+        Ok(j) => {
+            if !global.quiet {
+                println!(
+                    "{}: restored {} range(s) and its original size of {} bytes from {}",
+                    j.file.display(),
+                    j.ranges.len(),
+                    j.original_size,
+                    journal.display()
+                );
+            }
+            Ok(Exit::Ok)
+        }
+        // A journal that cannot be read or is not ours: nothing was written.
+        Err(e @ WriteError::BadJournal { .. }) => Err(Failure::usage(e.to_string())),
+        Err(e) => Err(Failure::write(format!(
+            "{e}; the journal {} is kept: run undo again once the file can be written",
+            journal.display()
+        ))),
     }
 }

@@ -1,13 +1,17 @@
 //! `coldpatch reg export | import | get`: offline registry access over one hive file.
 //!
 //! The `.reg` text itself (parse and format) is the text layer's job (`regf::regfile`); this
-//! file walks trees for export, applies operations for import with the write discipline of
-//! product.md (atomic `--out`, journaled `--in-place`), and looks values up for `get`.
+//! file walks trees for export, applies a parsed file for import with the write discipline of
+//! product.md (atomic `--out`, journaled `--in-place`), and looks values up for `get`. Key
+//! paths carry the hive's place in the registry, `--prefix` (see `regf::ops`).
 
 use super::{Exit, Failure, GlobalArgs, RegVerb};
 use crate::regf::build::{KeySpec, ValueSpec};
-use crate::regf::ops::{apply_ops, ApplySummary, RegOp};
+use crate::regf::hive::split_path;
+use crate::regf::ops::{apply_ops, check_paths, reg_path, ApplySummary};
+use crate::regf::regfile::{self, RegOp, RegVersion};
 use crate::regf::{self, log, tree, write, Editor, HiveRef, RegfError};
+use std::io::Write as _;
 use std::path::Path;
 
 /// Seconds between 1601-01-01 and 1970-01-01.
@@ -34,7 +38,16 @@ pub fn run(verb: &RegVerb, global: &GlobalArgs) -> Result<Exit, Failure> {
             hive,
             key,
             regedit4,
-        } => export(hive, key.as_deref(), *regedit4, global),
+            utf16,
+            prefix,
+        } => {
+            let encoding = match (regedit4, utf16) {
+                (true, _) => ExportEncoding::Regedit4Ansi,
+                (false, true) => ExportEncoding::Utf16,
+                (false, false) => ExportEncoding::Utf8,
+            };
+            export(hive, key.as_deref(), encoding, prefix, global)
+        }
         RegVerb::Get { hive, key, value } => get(hive, key, value.as_deref(), global),
         RegVerb::Import {
             hive,
@@ -43,10 +56,11 @@ pub fn run(verb: &RegVerb, global: &GlobalArgs) -> Result<Exit, Failure> {
             in_place,
             journal,
             replay_log,
+            prefix,
         } => {
-            let text = std::fs::read(reg_file)
+            let bytes = std::fs::read(reg_file)
                 .map_err(|e| Failure::usage(format!("{}: {e}", reg_file.display())))?;
-            let ops = reg_text_to_ops(&text, reg_file)?;
+            let ops = reg_file_ops(&bytes, reg_file, prefix)?;
             let target = match (out, in_place, journal) {
                 (Some(o), false, _) => Target::Out(o),
                 (None, true, Some(j)) => Target::InPlace { journal: j },
@@ -56,7 +70,7 @@ pub fn run(verb: &RegVerb, global: &GlobalArgs) -> Result<Exit, Failure> {
                     ))
                 }
             };
-            let s = import_ops(hive, &ops, target, *replay_log, now_filetime())?;
+            let s = import_ops(hive, &ops, prefix, target, *replay_log, now_filetime())?;
             if global.json {
                 println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
             } else if !global.quiet {
@@ -74,12 +88,17 @@ pub fn run(verb: &RegVerb, global: &GlobalArgs) -> Result<Exit, Failure> {
     }
 }
 
-/// The `.reg` text → operations. The text layer (`regf::regfile::parse_reg`) plugs in here.
-fn reg_text_to_ops(_text: &[u8], path: &Path) -> Result<Vec<RegOp>, Failure> {
-    Err(Failure::usage(format!(
-        "{}: the .reg text reader is not part of this build yet",
-        path.display()
-    )))
+/// The bytes of a `.reg` file → its operations, every key path checked against `prefix`.
+/// Text that is not a `.reg` file, or a key outside the prefix, is refused as unreadable input
+/// (exit 2) naming the file and line, before any hive is opened.
+pub fn reg_file_ops(bytes: &[u8], path: &Path, prefix: &str) -> Result<Vec<RegOp>, Failure> {
+    let text = regfile::decode_reg_bytes(bytes)
+        .map_err(|e| Failure::usage(format!("{}: {e}; nothing was written", path.display())))?;
+    let file = regfile::parse_reg(&text)
+        .map_err(|e| Failure::usage(format!("{}: {e}; nothing was written", path.display())))?;
+    check_paths(&file.ops, prefix)
+        .map_err(|e| Failure::usage(format!("{}: {e}; nothing was written", path.display())))?;
+    Ok(file.ops)
 }
 
 /// Reads a hive for a read-only verb: refused when `verify` flags it; a dirty hive is read as
@@ -108,34 +127,29 @@ fn read_checked(hive: &Path) -> Result<Vec<u8>, Failure> {
     Ok(data)
 }
 
-fn key_spec(hive: &Path, data: &[u8], key: &str) -> Result<KeySpec, Failure> {
+/// The key at `key` (a path inside the hive) with its tree, and its path with every name as
+/// the hive spells it.
+fn key_spec(hive: &Path, data: &[u8], key: &str) -> Result<(String, KeySpec), Failure> {
     let fail = |e: RegfError| Failure::refused(format!("{}: {e}", hive.display()));
     let h = HiveRef::new(data).map_err(fail)?;
-    let k = h
-        .key_by_path(key)
-        .map_err(fail)?
-        .ok_or_else(|| Failure::refused(format!("{}: no key {key:?}", hive.display())))?;
-    tree::read_tree(&h, &k).map_err(fail)
+    let mut k = h.root_key().map_err(fail)?;
+    let mut names = Vec::new();
+    for part in split_path(key) {
+        k = h
+            .find_subkey(&k, &regf::name::from_str(part))
+            .map_err(fail)?
+            .ok_or_else(|| Failure::refused(format!("{}: no key {key:?}", hive.display())))?;
+        names.push(regf::name::to_string(&k.name));
+    }
+    Ok((names.join("\\"), tree::read_tree(&h, &k).map_err(fail)?))
 }
 
-/// One key of an export: its path below the hive root ("" = the root), class and values.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct ExportedKey {
-    pub path: String,
-    pub class: Option<String>,
-    pub values: Vec<ValueSpec>,
-}
-
-/// The keys of a tree in export order (a key, then its subkeys in sorted order).
-pub fn export_keys(root: &KeySpec, base: &str) -> Vec<ExportedKey> {
+/// The keys of a tree in export order (a key, then its subkeys in the hive's order), each
+/// with its path inside the hive ("" = the root) and its values.
+pub fn export_keys(root: &KeySpec, base: &str) -> Vec<(String, Vec<ValueSpec>)> {
     let mut out = Vec::new();
     let mut stack = vec![(root, base.to_string())];
     while let Some((k, path)) = stack.pop() {
-        out.push(ExportedKey {
-            path: path.clone(),
-            class: k.class.clone(),
-            values: k.values.clone(),
-        });
         for c in k.subkeys.iter().rev() {
             let p = if path.is_empty() {
                 c.name.clone()
@@ -144,73 +158,83 @@ pub fn export_keys(root: &KeySpec, base: &str) -> Vec<ExportedKey> {
             };
             stack.push((c, p));
         }
+        out.push((path, k.values.clone()));
     }
     out
+}
+
+/// How `reg export` writes the text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportEncoding {
+    /// `Windows Registry Editor Version 5.00`, UTF-8 (what hivexregedit prints).
+    Utf8,
+    /// `Windows Registry Editor Version 5.00`, UTF-16LE with a byte-order mark (regedit's file).
+    Utf16,
+    /// `REGEDIT4` in code page 1252 (NT4 regedit's file).
+    Regedit4Ansi,
+}
+
+/// The `.reg` file of the key `key` (inside the hive; "" = the root) and everything below it,
+/// key paths as `prefix\path` ([`reg_path`]).
+pub fn export_bytes(
+    hive: &Path,
+    data: &[u8],
+    key: &str,
+    encoding: ExportEncoding,
+    prefix: &str,
+) -> Result<Vec<u8>, Failure> {
+    let (base, spec) = key_spec(hive, data, key)?;
+    let keys: Vec<(String, Vec<ValueSpec>)> = export_keys(&spec, &base)
+        .into_iter()
+        .map(|(inside, values)| (reg_path(&inside, prefix), values))
+        .collect();
+    let version = match encoding {
+        ExportEncoding::Regedit4Ansi => RegVersion::Regedit4,
+        _ => RegVersion::Regedit5,
+    };
+    let refuse = |e: &dyn std::fmt::Display| {
+        Failure::refused(format!(
+            "{}: {e}; export without --regedit4 keeps every character",
+            hive.display()
+        ))
+    };
+    let text = regfile::format_reg(version, &keys).map_err(|e| refuse(&e))?;
+    match encoding {
+        ExportEncoding::Utf8 => Ok(text.into_bytes()),
+        _ => regfile::encode_reg_text(version, &text).map_err(|e| refuse(&e)),
+    }
 }
 
 fn export(
     hive: &Path,
     key: Option<&str>,
-    regedit4: bool,
+    encoding: ExportEncoding,
+    prefix: &str,
     global: &GlobalArgs,
 ) -> Result<Exit, Failure> {
     let data = read_checked(hive)?;
-    let base = key.unwrap_or("");
-    let spec = key_spec(hive, &data, base)?;
-    let keys = export_keys(&spec, base.trim_matches('\\'));
+    let key = key.unwrap_or("");
     if global.json {
-        let j: Vec<serde_json::Value> = keys
+        let (base, spec) = key_spec(hive, &data, key)?;
+        let j: Vec<serde_json::Value> = export_keys(&spec, &base)
             .iter()
-            .map(|k| {
+            .map(|(inside, values)| {
                 serde_json::json!({
-                    "path": k.path,
-                    "class": k.class,
-                    "values": k.values.iter().map(value_json).collect::<Vec<_>>(),
+                    "path": reg_path(inside, prefix),
+                    "values": values.iter().map(value_json).collect::<Vec<_>>(),
                 })
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
     } else {
-        print!("{}", format_reg_minimal(&keys, regedit4));
+        let bytes = export_bytes(hive, &data, key, encoding, prefix)?;
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(&bytes)
+            .and_then(|()| stdout.flush())
+            .map_err(|e| Failure::write(format!("standard output: {e}")))?;
     }
     Ok(Exit::Ok)
-}
-
-/// A plain `.reg` rendering (strings, dwords, hex for the rest) until the text layer's
-/// formatter is wired in.
-fn format_reg_minimal(keys: &[ExportedKey], regedit4: bool) -> String {
-    let mut s = String::from(if regedit4 {
-        "REGEDIT4\r\n"
-    } else {
-        "Windows Registry Editor Version 5.00\r\n"
-    });
-    for k in keys {
-        s.push_str(&format!("\r\n[\\{}]\r\n", k.path));
-        for v in &k.values {
-            let name = if v.name.is_empty() {
-                "@".to_string()
-            } else {
-                format!("\"{}\"", escape(&v.name))
-            };
-            let body = match (v.kind, text_of(v)) {
-                (regf::build::REG_SZ, Some(t)) => format!("\"{}\"", escape(&t)),
-                (regf::build::REG_DWORD, _) if v.data.len() == 4 => {
-                    format!(
-                        "dword:{:08x}",
-                        u32::from_le_bytes([v.data[0], v.data[1], v.data[2], v.data[3]])
-                    )
-                }
-                (regf::build::REG_BINARY, _) => format!("hex:{}", hex_list(&v.data)),
-                _ => format!("hex({:x}):{}", v.kind, hex_list(&v.data)),
-            };
-            s.push_str(&format!("{name}={body}\r\n"));
-        }
-    }
-    s
-}
-
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 fn hex_list(d: &[u8]) -> String {
@@ -301,11 +325,13 @@ fn value_json(v: &ValueSpec) -> serde_json::Value {
     })
 }
 
+/// `reg get`: the key's values (or one value) as `.reg` value lines (`"name"=data`, `@=` for
+/// the default value), or with `--json` each value's type, size, bytes and readable text.
 fn get(hive: &Path, key: &str, value: Option<&str>, global: &GlobalArgs) -> Result<Exit, Failure> {
     let data = read_checked(hive)?;
-    let spec = key_spec(hive, &data, key)?;
-    let values: Vec<&ValueSpec> = match value {
-        None => spec.values.iter().collect(),
+    let (path, spec) = key_spec(hive, &data, key)?;
+    let values: Vec<ValueSpec> = match value {
+        None => spec.values.clone(),
         Some(name) => {
             let want = regf::name::from_str(name);
             let hit = spec
@@ -318,24 +344,19 @@ fn get(hive: &Path, key: &str, value: Option<&str>, global: &GlobalArgs) -> Resu
                         hive.display()
                     ))
                 })?;
-            vec![hit]
+            vec![hit.clone()]
         }
     };
     if global.json {
         let j = serde_json::json!({
-            "key": key,
-            "values": values.iter().map(|v| value_json(v)).collect::<Vec<_>>(),
+            "key": path,
+            "values": values.iter().map(value_json).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
     } else {
-        for v in values {
-            let name = if v.name.is_empty() {
-                "(default)"
-            } else {
-                &v.name
-            };
-            println!("{name}\t{}\t{}", type_name(v.kind), render_value(v));
-        }
+        let text = regfile::format_values(RegVersion::Regedit5, &path, &values)
+            .map_err(|e| Failure::refused(format!("{}: {e}", hive.display())))?;
+        print!("{}", text.replace("\r\n", "\n"));
     }
     Ok(Exit::Ok)
 }
@@ -357,16 +378,19 @@ pub struct ImportReport {
     pub summary: ApplySummary,
 }
 
-/// Applies operations to a hive: a dirty hive is refused unless `replay_log` (then its logs
+/// Applies the operations of a parsed `.reg` file (key paths below `prefix`) to a hive: every
+/// key path is checked first; a dirty hive is refused unless `replay_log` (then its logs
 /// are replayed first); a hive that `verify` flags is refused; nothing is written unless every
 /// operation succeeded and the result verifies.
 pub fn import_ops(
     hive: &Path,
     ops: &[RegOp],
+    prefix: &str,
     target: Target<'_>,
     replay_log: bool,
     now: u64,
 ) -> Result<ImportReport, Failure> {
+    check_paths(ops, prefix).map_err(|e| Failure::usage(format!("{e}; nothing was written")))?;
     let original =
         std::fs::read(hive).map_err(|e| Failure::usage(format!("{}: {e}", hive.display())))?;
     if let Target::Out(out) = &target {
@@ -412,7 +436,7 @@ pub fn import_ops(
     }
     let mut ed = Editor::open(data, now)
         .map_err(|e| Failure::refused(format!("{}: {e}", hive.display())))?;
-    let summary = apply_ops(&mut ed, ops)
+    let summary = apply_ops(&mut ed, ops, prefix)
         .map_err(|e| Failure::refused(format!("{}: {e}; nothing was written", hive.display())))?;
     let new = ed.finish();
     let check = regf::verify(&new);

@@ -56,7 +56,8 @@ impl<'a> Database<'a> {
     pub fn open(bytes: &'a [u8]) -> Result<Database<'a>, HeaderError> {
         let copies = HeaderCopies::read(bytes)?;
         let page_size = copies.header.page_size;
-        let pages = (bytes.len() as u64 / u64::from(page_size)).saturating_sub(2);
+        let pages = (bytes.len() as u64 / u64::from(page_size))
+            .saturating_sub(crate::ese::header::HEADER_PAGES);
         Ok(Database {
             bytes,
             header: copies.header,
@@ -67,7 +68,7 @@ impl<'a> Database<'a> {
 
     /// Absolute file offset of page `pgno`.
     pub fn page_offset(&self, pgno: u32) -> u64 {
-        (u64::from(pgno) + 1) * u64::from(self.page_size)
+        crate::ese::header::page_offset(pgno, self.page_size)
     }
 
     /// Page `pgno` (1-based), checked to lie inside the file.

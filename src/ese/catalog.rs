@@ -11,12 +11,26 @@ use crate::ese::record::{Record, FID_TAGGED_FIRST, FID_VAR_FIRST};
 use serde::Serialize;
 use std::ops::ControlFlow;
 
-/// `MSysObjects` root page and object id ([MS] `cat.hxx`).
-pub const CATALOG_PGNO: u32 = 4;
-pub const CATALOG_OBJID: u32 = 2;
+/// Object ids and root pages of the system trees, fixed by the engine ([MS] `cat.hxx`;
+/// reference/ese.md §6 "Catalog location"). The database root (objid 1, page 1) is
+/// [`crate::ese::space::DB_ROOT_PGNO`].
+pub const OBJID_CATALOG: u32 = 2;
+pub const PGNO_CATALOG: u32 = 4;
+pub const OBJID_CATALOG_SHADOW: u32 = 3;
+pub const PGNO_CATALOG_SHADOW: u32 = 24;
+pub const OBJID_CATALOG_NAME_INDEX: u32 = 4;
+pub const PGNO_CATALOG_NAME_INDEX: u32 = 7;
+pub const OBJID_CATALOG_ROOT_OBJECTS: u32 = 5;
+pub const PGNO_CATALOG_ROOT_OBJECTS: u32 = 10;
+/// The first object id left to user objects.
+pub const OBJID_FIRST_USER: u32 = 6;
+/// Names of the catalog and its shadow copy.
+pub const NAME_MSYSOBJECTS: &str = "MSysObjects";
+pub const NAME_MSYSOBJECTS_SHADOW: &str = "MSysObjectsShadow";
 
-/// Catalog columns: (fid, record offset) of the fixed ones; fids of the variable ones.
-mod col {
+/// Catalog columns ([MS] `_cat.cxx` `rgcdescMSO`): (fid, record offset) of the fixed ones;
+/// fids of the variable ones.
+pub mod col {
     pub const OBJID_TABLE: (u16, usize) = (1, 4);
     pub const TYPE: (u16, usize) = (2, 8);
     pub const ID: (u16, usize) = (3, 10);
@@ -39,47 +53,88 @@ pub mod sysobj {
     pub const LONG_VALUE: u16 = 4;
 }
 
-/// Index flags: high u16 `IDXFLAG` `fIDXExtendedColumns` = 4-byte IDXSEG key columns.
-const IDX_EXTENDED_COLUMNS: u32 = 0x0001 << 16;
-/// Low u16 `IDBFLAG` bits.
-const IDB_UNIQUE: u32 = 0x0001;
-const IDB_PRIMARY: u32 = 0x0020;
-/// 4-byte IDXSEG flag byte: descending segment.
-const IDXSEG_DESCENDING: u8 = 0x40;
+/// A catalog column row's `Flags`: `JET_bitColumnFixed`, `JET_bitColumnTagged` (reference/ese.md
+/// §6 column flags; the reader places columns by their fid range instead).
+pub const COLUMN_FLAG_FIXED: u32 = 0x1;
+pub const COLUMN_FLAG_TAGGED: u32 = 0x2;
+
+/// A catalog index row's `Flags`: `IDBFLAG` bits in the low u16, `IDXFLAG` bits in the high
+/// u16 ([MS] `idb.hxx`; reference/ese.md §6).
+pub const IDXFLAG_SHIFT: u32 = 16;
+/// IDBFLAG bits.
+pub const IDB_UNIQUE: u32 = 0x0001;
+pub const IDB_ALLOW_ALL_NULLS: u32 = 0x0002;
+pub const IDB_ALLOW_FIRST_NULL: u32 = 0x0004;
+pub const IDB_ALLOW_SOME_NULLS: u32 = 0x0008;
+pub const IDB_NO_NULL_SEG: u32 = 0x0010;
+pub const IDB_PRIMARY: u32 = 0x0020;
+/// IDXFLAG `fIDXExtendedColumns`: `KeyFldIDs` holds 4-byte `IDXSEG`s (from 0x620,7).
+pub const IDX_EXTENDED_COLUMNS: u32 = 0x0001;
+/// `IDXSEG` (with `fIDXExtendedColumns`): `u8 bFlags`, a reserved byte, `u16 fid`.
+const IDXSEG_LEN: usize = 4;
+const IDXSEG_FID: usize = 2;
+/// 4-byte `IDXSEG.bFlags`: descending segment.
+pub const IDXSEG_DESCENDING: u8 = 0x40;
+/// ESE97 `IDXSEG_OLD`: an `i16` fid, negative = descending.
+const IDXSEG_OLD_LEN: usize = 2;
+
+/// `JET_coltyp` numbers ([MS] `jethdr.w`; ESE97 has 0..=12, later engines 13..=17).
+pub mod coltyp {
+    pub const NIL: u32 = 0;
+    pub const BIT: u32 = 1;
+    pub const UNSIGNED_BYTE: u32 = 2;
+    pub const SHORT: u32 = 3;
+    pub const LONG: u32 = 4;
+    pub const CURRENCY: u32 = 5;
+    pub const IEEE_SINGLE: u32 = 6;
+    pub const IEEE_DOUBLE: u32 = 7;
+    pub const DATE_TIME: u32 = 8;
+    pub const BINARY: u32 = 9;
+    pub const TEXT: u32 = 10;
+    pub const LONG_BINARY: u32 = 11;
+    pub const LONG_TEXT: u32 = 12;
+    pub const SLV: u32 = 13;
+    pub const UNSIGNED_LONG: u32 = 14;
+    pub const LONG_LONG: u32 = 15;
+    pub const GUID: u32 = 16;
+    pub const UNSIGNED_SHORT: u32 = 17;
+}
 
 /// `JET_coltyp` names ([MS] `jethdr.w`).
-pub fn coltyp_name(coltyp: u32) -> &'static str {
-    match coltyp {
-        0 => "Nil",
-        1 => "Bit",
-        2 => "UnsignedByte",
-        3 => "Short",
-        4 => "Long",
-        5 => "Currency",
-        6 => "IEEESingle",
-        7 => "IEEEDouble",
-        8 => "DateTime",
-        9 => "Binary",
-        10 => "Text",
-        11 => "LongBinary",
-        12 => "LongText",
-        13 => "SLV",
-        14 => "UnsignedLong",
-        15 => "LongLong",
-        16 => "GUID",
-        17 => "UnsignedShort",
+pub fn coltyp_name(t: u32) -> &'static str {
+    use coltyp::*;
+    match t {
+        NIL => "Nil",
+        BIT => "Bit",
+        UNSIGNED_BYTE => "UnsignedByte",
+        SHORT => "Short",
+        LONG => "Long",
+        CURRENCY => "Currency",
+        IEEE_SINGLE => "IEEESingle",
+        IEEE_DOUBLE => "IEEEDouble",
+        DATE_TIME => "DateTime",
+        BINARY => "Binary",
+        TEXT => "Text",
+        LONG_BINARY => "LongBinary",
+        LONG_TEXT => "LongText",
+        SLV => "SLV",
+        UNSIGNED_LONG => "UnsignedLong",
+        LONG_LONG => "LongLong",
+        GUID => "GUID",
+        UNSIGNED_SHORT => "UnsignedShort",
         _ => "unknown",
     }
 }
 
 /// The natural size of a fixed column type; `None` for Binary/Text (size = `SpaceUsage`).
-pub fn coltyp_fixed_size(coltyp: u32) -> Option<usize> {
-    Some(match coltyp {
-        1 | 2 => 1,
-        3 | 17 => 2,
-        4 | 6 | 14 => 4,
-        5 | 7 | 8 | 15 => 8,
-        16 => 16,
+pub fn coltyp_fixed_size(t: u32) -> Option<usize> {
+    use coltyp::*;
+    Some(match t {
+        BIT | UNSIGNED_BYTE => 1,
+        SHORT | UNSIGNED_SHORT => 2,
+        LONG | IEEE_SINGLE | UNSIGNED_LONG => 4,
+        CURRENCY | IEEE_DOUBLE | DATE_TIME | LONG_LONG => 8,
+        GUID => 16,
         _ => return None,
     })
 }
@@ -113,10 +168,32 @@ pub struct Column {
     pub from_template: bool,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct IndexSegment {
     pub fid: u16,
     pub descending: bool,
+}
+
+impl IndexSegment {
+    /// Appends this segment to a `KeyFldIDs` value: a 4-byte `IDXSEG` when `extended`
+    /// (`fIDXExtendedColumns`), else the ESE97 `i16` form. The reader is
+    /// `CatalogRow::into_index`.
+    pub fn write(&self, extended: bool, out: &mut Vec<u8>) {
+        if extended {
+            let mut seg = [0u8; IDXSEG_LEN];
+            seg[0] = if self.descending {
+                IDXSEG_DESCENDING
+            } else {
+                0
+            };
+            seg[IDXSEG_FID..IDXSEG_FID + 2].copy_from_slice(&self.fid.to_le_bytes());
+            out.extend_from_slice(&seg);
+        } else {
+            let v = self.fid as i16;
+            let v = if self.descending { -v } else { v };
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -200,8 +277,8 @@ impl Catalog {
         let mut tables: Vec<Table> = Vec::new();
         let mut pending_rows = Vec::new();
         db.walk(
-            CATALOG_PGNO,
-            CATALOG_OBJID,
+            PGNO_CATALOG,
+            OBJID_CATALOG,
             |_| {},
             |entry| {
                 let form = db.record_form(entry.page);
@@ -367,18 +444,19 @@ impl CatalogRow {
     fn into_index(self) -> Result<Index, EseError> {
         let ids = Bytes::new(&self.key_fld_ids, self.at);
         let mut segments = Vec::new();
-        if self.flags & IDX_EXTENDED_COLUMNS != 0 {
-            for i in 0..ids.len() / 4 {
-                let bflags = ids.u8("IDXSEG.bFlags", 4 * i)?;
+        if (self.flags >> IDXFLAG_SHIFT) & IDX_EXTENDED_COLUMNS != 0 {
+            for i in 0..ids.len() / IDXSEG_LEN {
+                let at = IDXSEG_LEN * i;
+                let bflags = ids.u8("IDXSEG.bFlags", at)?;
                 segments.push(IndexSegment {
-                    fid: ids.u16("IDXSEG.fid", 4 * i + 2)?,
+                    fid: ids.u16("IDXSEG.fid", at + IDXSEG_FID)?,
                     descending: bflags & IDXSEG_DESCENDING != 0,
                 });
             }
         } else {
             // ESE97 form: signed i16 fids, negative = descending.
-            for i in 0..ids.len() / 2 {
-                let v = ids.u16("IDXSEG_OLD", 2 * i)? as i16;
+            for i in 0..ids.len() / IDXSEG_OLD_LEN {
+                let v = ids.u16("IDXSEG_OLD", IDXSEG_OLD_LEN * i)? as i16;
                 segments.push(IndexSegment {
                     fid: v.unsigned_abs(),
                     descending: v < 0,
@@ -476,6 +554,32 @@ mod tests {
         }
     }
 
+    #[test]
+    fn written_key_fld_ids_read_back_in_both_forms() {
+        let segs = [
+            IndexSegment {
+                fid: 1,
+                descending: false,
+            },
+            IndexSegment {
+                fid: 129,
+                descending: true,
+            },
+            IndexSegment {
+                fid: 256,
+                descending: false,
+            },
+        ];
+        for (extended, flags) in [(false, 0), (true, IDX_EXTENDED_COLUMNS << IDXFLAG_SHIFT)] {
+            let mut ids = Vec::new();
+            for s in &segs {
+                s.write(extended, &mut ids);
+            }
+            let ix = index_row(flags, ids).into_index().unwrap();
+            assert_eq!(ix.segments, segs, "extended: {extended}");
+        }
+    }
+
     /// ESE97 indexes list their key columns as signed i16 fids, negative = descending.
     #[test]
     fn ese97_key_fld_ids_are_signed_i16_fids() {
@@ -496,7 +600,9 @@ mod tests {
     #[test]
     fn extended_key_fld_ids_are_four_byte_idxsegs() {
         let ids = vec![0x00, 0, 0x01, 0x00, IDXSEG_DESCENDING, 0, 0x80, 0x00];
-        let ix = index_row(IDX_EXTENDED_COLUMNS, ids).into_index().unwrap();
+        let ix = index_row(IDX_EXTENDED_COLUMNS << IDXFLAG_SHIFT, ids)
+            .into_index()
+            .unwrap();
         let segs: Vec<(u16, bool)> = ix.segments.iter().map(|s| (s.fid, s.descending)).collect();
         assert_eq!(segs, [(1, false), (128, true)]);
         assert!(!ix.is_primary());

@@ -3,6 +3,7 @@
 //! Source: reference/ese.md §2 ([MS] `checksum.cxx`, `checksumu.cxx`).
 
 use crate::bytes::le_u32_words;
+use crate::ese::page;
 use byteorder::{ByteOrder, LittleEndian};
 
 /// The seed of the old XOR checksum (`0x89ABCDEF`, the same value as the file magic).
@@ -57,15 +58,9 @@ pub fn stamp_header(header: &mut [u8]) {
     LittleEndian::write_u32(&mut header[0..4], xor);
 }
 
-/// Page flag `fPageNewChecksumFormat`: the page carries the XOR+ECC checksum (§2.3).
-/// Source: reference/ese.md §3 ([MS] `cpage.hxx`).
-pub const PAGE_FLAG_NEW_CHECKSUM: u32 = 0x2000;
-
-/// Offset of the page flags (`fFlags`, u32) in the page header. Source: reference/ese.md §3.
-const PAGE_FLAGS_OFFSET: usize = 36;
-
-/// Pages of at most this size are "small": one checksum over the whole page (§2.3).
-pub const SMALL_PAGE_MAX: usize = 8192;
+/// Pages of at most this size are "small": one checksum over the whole page (§2.3); the
+/// same bound as the page layout's ([`crate::ese::page::SMALL_PAGE_MAX`]).
+const SMALL_PAGE_MAX: usize = page::SMALL_PAGE_MAX as usize;
 
 /// The smallest page size (4 KiB); smaller buffers are never stamped.
 pub const SMALL_PAGE_MIN: usize = 4096;
@@ -172,9 +167,9 @@ impl PageChecksumFormat {
             return PageChecksumFormat::LargeXorEcc;
         }
         let flags = page
-            .get(PAGE_FLAGS_OFFSET..PAGE_FLAGS_OFFSET + 4)
+            .get(page::offsets::FLAGS..page::offsets::FLAGS + 4)
             .map_or(0, LittleEndian::read_u32);
-        if flags & PAGE_FLAG_NEW_CHECKSUM != 0 {
+        if flags & page::flags::NEW_CHECKSUM != 0 {
             PageChecksumFormat::XorEcc
         } else {
             PageChecksumFormat::OldXor

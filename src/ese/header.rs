@@ -10,18 +10,86 @@ use std::fmt;
 
 /// `ulDAEMagic`, at offset 4 of the header.
 pub const MAGIC: u32 = 0x89AB_CDEF;
-/// Offset of the magic.
-pub const MAGIC_OFFSET: usize = 4;
-/// `sizeof(DBFILEHDR)` ([MS] asserts 748).
+/// `ulDAEVersionESE97`: `le_ulVersion` of ESE97 and every later engine (§1, "0x620,2").
+pub const VERSION_ESE97: u32 = 0x620;
+/// `le_ulDaeUpdateMajor` of ESE97 / Exchange 5.5 (§1, "0x620,2").
+pub const REVISION_ESE97: u32 = 2;
+/// Revision 9 ("sorted template columns"), the ESE98 form readers open (§1, §11).
+pub const REVISION_ESE98: u32 = 9;
+/// `sizeof(DBFILEHDR)` ([MS] asserts 748); the rest of the header page is zero.
 pub const HEADER_STRUCT_LEN: usize = 748;
 /// A page-size field of 0 means 4 KiB ([MS] `fileu.cxx`: 0 → `g_cbPageDefault`).
 pub const DEFAULT_PAGE_SIZE: u32 = 4096;
 /// The page sizes ESE writes.
 pub const PAGE_SIZES: [u32; 4] = [4096, 8192, 16384, 32768];
-/// Offset of `le_dbtimeDirtied`.
-pub const DBTIME_OFFSET: usize = 16;
-/// Offset of `le_cbPageSize`.
-pub const PAGE_SIZE_OFFSET: usize = 236;
+/// Pages before database page 1: the header and its shadow (`cpgDBReserved`, §1).
+pub const HEADER_PAGES: u64 = 2;
+
+/// File offset of database page `pgno` (1-based; page 1 follows the header pages, §1).
+pub fn page_offset(pgno: u32, page_size: u32) -> u64 {
+    (u64::from(pgno) + HEADER_PAGES - 1) * u64::from(page_size)
+}
+
+/// `DBFILEHDR` field offsets (§1 table; [MS] `daedef.hxx`).
+pub mod offsets {
+    pub const CHECKSUM: usize = 0;
+    pub const MAGIC: usize = 4;
+    pub const VERSION: usize = 8;
+    pub const ATTRIB: usize = 12;
+    pub const DBTIME_DIRTIED: usize = 16;
+    pub const SIGN_DB: usize = 24;
+    pub const DBSTATE: usize = 52;
+    pub const LGPOS_CONSISTENT: usize = 56;
+    pub const LOGTIME_CONSISTENT: usize = 64;
+    pub const LOGTIME_ATTACH: usize = 72;
+    pub const LGPOS_ATTACH: usize = 80;
+    pub const LOGTIME_DETACH: usize = 88;
+    pub const LGPOS_DETACH: usize = 96;
+    pub const DBID: usize = 104;
+    pub const SIGN_LOG: usize = 108;
+    pub const BKINFO_FULL_PREV: usize = 136;
+    pub const BKINFO_INCREMENTAL_PREV: usize = 160;
+    pub const BKINFO_FULL_CUR: usize = 184;
+    pub const DB_FLAGS: usize = 208;
+    pub const OBJID_LAST: usize = 212;
+    pub const OS_MAJOR: usize = 216;
+    pub const OS_MINOR: usize = 220;
+    pub const OS_BUILD: usize = 224;
+    pub const OS_SP: usize = 228;
+    pub const DAE_UPDATE_MAJOR: usize = 232;
+    pub const PAGE_SIZE: usize = 236;
+    pub const REPAIR_COUNT: usize = 240;
+    pub const LOGTIME_REPAIR: usize = 244;
+    pub const DBTIME_LAST_SCRUB: usize = 280;
+    pub const LOGTIME_SCRUB: usize = 288;
+    pub const GEN_MIN_REQUIRED: usize = 296;
+    pub const GEN_MAX_REQUIRED: usize = 300;
+    pub const CPG_UPGRADE_55_FORMAT: usize = 304;
+    pub const CPG_UPGRADE_FREE_PAGES: usize = 308;
+    pub const CPG_UPGRADE_SPACE_MAP_PAGES: usize = 312;
+    pub const BKINFO_SNAPSHOT_CUR: usize = 316;
+    pub const CREATE_VERSION: usize = 340;
+    pub const CREATE_UPDATE: usize = 344;
+    pub const GEN_MAX_COMMITTED: usize = 416;
+    pub const BKINFO_COPY_PREV: usize = 420;
+    pub const BKINFO_DIFFERENTIAL_PREV: usize = 444;
+    pub const DAE_UPDATE_MINOR: usize = 644;
+}
+/// The offsets callers outside this module name directly.
+pub use offsets::{
+    DBTIME_DIRTIED as DBTIME_OFFSET, MAGIC as MAGIC_OFFSET, PAGE_SIZE as PAGE_SIZE_OFFSET,
+};
+
+/// `SIGNATURE`: `u32 ulRandom`, `LOGTIME logtimeCreate`, `char szComputerName[16]` (§1).
+pub const SIGNATURE_LEN: usize = 28;
+const SIGNATURE_LOGTIME: usize = 4;
+const SIGNATURE_COMPUTER_NAME: usize = 12;
+const COMPUTER_NAME_FIELD: usize = 16;
+/// The NetBIOS name is at most 15 characters; the field keeps a terminating NUL.
+pub const COMPUTER_NAME_MAX: usize = COMPUTER_NAME_FIELD - 1;
+/// `LOGTIME` and `LGPOS` are 8 bytes each (§1).
+pub const LOGTIME_LEN: usize = 8;
+pub const LGPOS_LEN: usize = 8;
 
 /// What went wrong reading the header. Offsets are absolute in the file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,6 +122,15 @@ impl Lgpos {
             generation: b.i32("LGPOS.lGeneration", at + 4)?,
         })
     }
+
+    /// The stored form: `u16 ib`, `u16 isec`, `i32 lGeneration`.
+    pub fn to_bytes(&self) -> [u8; LGPOS_LEN] {
+        let mut b = [0u8; LGPOS_LEN];
+        b[0..2].copy_from_slice(&self.ib.to_le_bytes());
+        b[2..4].copy_from_slice(&self.isec.to_le_bytes());
+        b[4..8].copy_from_slice(&self.generation.to_le_bytes());
+        b
+    }
 }
 
 impl fmt::Display for Lgpos {
@@ -65,14 +142,33 @@ impl fmt::Display for Lgpos {
 /// `LOGTIME`: seconds, minutes, hours, day, month (1..12), year − 1900, then milliseconds and
 /// the UTC flag packed into bytes 6 and 7.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LogTime(pub [u8; 8]);
+pub struct LogTime(pub [u8; LOGTIME_LEN]);
 
 impl LogTime {
     fn read(b: &Bytes, at: usize) -> Result<LogTime, OutOfBounds> {
-        let s = b.slice("LOGTIME", at, 8)?;
-        let mut raw = [0u8; 8];
+        let s = b.slice("LOGTIME", at, LOGTIME_LEN)?;
+        let mut raw = [0u8; LOGTIME_LEN];
         raw.copy_from_slice(s);
         Ok(LogTime(raw))
+    }
+
+    /// The LOGTIME of a Unix time (UTC), whole seconds: milliseconds and flags left zero,
+    /// years before 1900 or after 2155 clamped (months 1..12 per [V]).
+    pub fn from_unix(unix: i64) -> LogTime {
+        let days = unix.div_euclid(86_400);
+        let secs = unix.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        let year = (y - 1900).clamp(0, 255) as u8;
+        LogTime([
+            (secs % 60) as u8,
+            (secs / 60 % 60) as u8,
+            (secs / 3600) as u8,
+            d as u8,
+            m as u8,
+            year,
+            0,
+            0,
+        ])
     }
 
     pub fn is_null(&self) -> bool {
@@ -86,6 +182,21 @@ impl LogTime {
     pub fn is_utc(&self) -> bool {
         self.0[6] & 1 != 0
     }
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (the well-known
+/// era-based conversion).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 impl fmt::Display for LogTime {
@@ -132,13 +243,29 @@ pub struct Signature {
 
 impl Signature {
     fn read(b: &Bytes, at: usize) -> Result<Signature, OutOfBounds> {
-        let name = b.slice("SIGNATURE.szComputerName", at + 12, 16)?;
+        let name = b.slice(
+            "SIGNATURE.szComputerName",
+            at + SIGNATURE_COMPUTER_NAME,
+            COMPUTER_NAME_FIELD,
+        )?;
         let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
         Ok(Signature {
             random: b.u32("SIGNATURE.ulRandom", at)?,
-            create_time: LogTime::read(b, at + 4)?,
+            create_time: LogTime::read(b, at + SIGNATURE_LOGTIME)?,
             computer_name: name[..end].iter().map(|&c| char::from(c)).collect(),
         })
+    }
+
+    /// The stored form; the computer name's bytes are cut to [`COMPUTER_NAME_MAX`] and
+    /// NUL-padded.
+    pub fn to_bytes(&self) -> [u8; SIGNATURE_LEN] {
+        let mut s = [0u8; SIGNATURE_LEN];
+        s[0..4].copy_from_slice(&self.random.to_le_bytes());
+        s[SIGNATURE_LOGTIME..SIGNATURE_LOGTIME + LOGTIME_LEN].copy_from_slice(&self.create_time.0);
+        let name = self.computer_name.as_bytes();
+        let n = name.len().min(COMPUTER_NAME_MAX);
+        s[SIGNATURE_COMPUTER_NAME..SIGNATURE_COMPUTER_NAME + n].copy_from_slice(&name[..n]);
+        s
     }
 }
 
@@ -271,16 +398,16 @@ impl DbHeader {
     /// Parses one header copy; `b` is the header page (or at least its 748 bytes), based at
     /// its absolute file offset.
     pub fn parse(b: &Bytes) -> Result<DbHeader, HeaderError> {
-        let magic = b.u32("DBFILEHDR.ulMagic", MAGIC_OFFSET)?;
+        let magic = b.u32("DBFILEHDR.ulMagic", offsets::MAGIC)?;
         if magic != MAGIC {
             return Err(HeaderError::BadMagic {
-                offset: b.base() + MAGIC_OFFSET as u64,
+                offset: b.base() + offsets::MAGIC as u64,
                 found: magic,
             });
         }
         // Read the last field first so a short buffer fails before anything else.
         b.slice("DBFILEHDR", 0, HEADER_STRUCT_LEN)?;
-        let page_size_field = b.u32("DBFILEHDR.cbPageSize", PAGE_SIZE_OFFSET)?;
+        let page_size_field = b.u32("DBFILEHDR.cbPageSize", offsets::PAGE_SIZE)?;
         let page_size = if page_size_field == 0 {
             DEFAULT_PAGE_SIZE
         } else {
@@ -288,57 +415,63 @@ impl DbHeader {
         };
         if !PAGE_SIZES.contains(&page_size) {
             return Err(HeaderError::BadPageSize {
-                offset: b.base() + PAGE_SIZE_OFFSET as u64,
+                offset: b.base() + offsets::PAGE_SIZE as u64,
                 found: page_size_field,
             });
         }
+        use offsets as o;
         let lg = |at| Lgpos::read(b, at);
         Ok(DbHeader {
-            checksum: b.u32("DBFILEHDR.ulChecksum", 0)?,
+            checksum: b.u32("DBFILEHDR.ulChecksum", o::CHECKSUM)?,
             magic,
-            version: b.u32("DBFILEHDR.ulVersion", 8)?,
-            revision: b.u32("DBFILEHDR.ulDaeUpdateMajor", 232)?,
-            update_minor: b.u32("DBFILEHDR.ulDaeUpdateMinor", 644)?,
-            attrib: b.u32("DBFILEHDR.attrib", 12)?,
-            dbtime: b.u64("DBFILEHDR.dbtimeDirtied", DBTIME_OFFSET)?,
-            db_signature: Signature::read(b, 24)?,
-            state: DbState(b.u32("DBFILEHDR.dbstate", 52)?),
-            lgpos_consistent: lg(56)?,
-            logtime_consistent: LogTime::read(b, 64)?,
-            logtime_attach: LogTime::read(b, 72)?,
-            lgpos_attach: lg(80)?,
-            logtime_detach: LogTime::read(b, 88)?,
-            lgpos_detach: lg(96)?,
-            dbid: b.u32("DBFILEHDR.dbid", 104)?,
-            log_signature: Signature::read(b, 108)?,
-            backup_full_prev: BackupInfo::read(b, 136)?,
-            backup_incremental_prev: BackupInfo::read(b, 160)?,
-            backup_full_current: BackupInfo::read(b, 184)?,
-            db_flags: b.u32("DBFILEHDR.ulDbFlags", 208)?,
-            objid_last: b.u32("DBFILEHDR.objidLast", 212)?,
+            version: b.u32("DBFILEHDR.ulVersion", o::VERSION)?,
+            revision: b.u32("DBFILEHDR.ulDaeUpdateMajor", o::DAE_UPDATE_MAJOR)?,
+            update_minor: b.u32("DBFILEHDR.ulDaeUpdateMinor", o::DAE_UPDATE_MINOR)?,
+            attrib: b.u32("DBFILEHDR.attrib", o::ATTRIB)?,
+            dbtime: b.u64("DBFILEHDR.dbtimeDirtied", o::DBTIME_DIRTIED)?,
+            db_signature: Signature::read(b, o::SIGN_DB)?,
+            state: DbState(b.u32("DBFILEHDR.dbstate", o::DBSTATE)?),
+            lgpos_consistent: lg(o::LGPOS_CONSISTENT)?,
+            logtime_consistent: LogTime::read(b, o::LOGTIME_CONSISTENT)?,
+            logtime_attach: LogTime::read(b, o::LOGTIME_ATTACH)?,
+            lgpos_attach: lg(o::LGPOS_ATTACH)?,
+            logtime_detach: LogTime::read(b, o::LOGTIME_DETACH)?,
+            lgpos_detach: lg(o::LGPOS_DETACH)?,
+            dbid: b.u32("DBFILEHDR.dbid", o::DBID)?,
+            log_signature: Signature::read(b, o::SIGN_LOG)?,
+            backup_full_prev: BackupInfo::read(b, o::BKINFO_FULL_PREV)?,
+            backup_incremental_prev: BackupInfo::read(b, o::BKINFO_INCREMENTAL_PREV)?,
+            backup_full_current: BackupInfo::read(b, o::BKINFO_FULL_CUR)?,
+            db_flags: b.u32("DBFILEHDR.ulDbFlags", o::DB_FLAGS)?,
+            objid_last: b.u32("DBFILEHDR.objidLast", o::OBJID_LAST)?,
             os_version: OsVersion {
-                major: b.u32("DBFILEHDR.dwMajorVersion", 216)?,
-                minor: b.u32("DBFILEHDR.dwMinorVersion", 220)?,
-                build: b.u32("DBFILEHDR.dwBuildNumber", 224)?,
-                service_pack: b.u32("DBFILEHDR.lSPNumber", 228)?,
+                major: b.u32("DBFILEHDR.dwMajorVersion", o::OS_MAJOR)?,
+                minor: b.u32("DBFILEHDR.dwMinorVersion", o::OS_MINOR)?,
+                build: b.u32("DBFILEHDR.dwBuildNumber", o::OS_BUILD)?,
+                service_pack: b.u32("DBFILEHDR.lSPNumber", o::OS_SP)?,
             },
             page_size_field,
             page_size,
-            repair_count: b.u32("DBFILEHDR.ulRepairCount", 240)?,
-            logtime_repair: LogTime::read(b, 244)?,
-            dbtime_last_scrub: b.u64("DBFILEHDR.dbtimeLastScrub", 280)?,
-            logtime_scrub: LogTime::read(b, 288)?,
-            gen_min_required: b.u32("DBFILEHDR.lGenMinRequired", 296)?,
-            gen_max_required: b.u32("DBFILEHDR.lGenMaxRequired", 300)?,
-            cpg_upgrade_55_format: b.u32("DBFILEHDR.cpgUpgrade55Format", 304)?,
-            cpg_upgrade_free_pages: b.u32("DBFILEHDR.cpgUpgradeFreePages", 308)?,
-            cpg_upgrade_space_map_pages: b.u32("DBFILEHDR.cpgUpgradeSpaceMapPages", 312)?,
-            backup_snapshot_current: BackupInfo::read(b, 316)?,
-            create_version: b.u32("DBFILEHDR.ulCreateVersion", 340)?,
-            create_update: b.u32("DBFILEHDR.ulCreateUpdate", 344)?,
-            gen_max_committed: b.u32("DBFILEHDR.lGenMaxCommitted", 416)?,
-            backup_copy_prev: BackupInfo::read(b, 420)?,
-            backup_differential_prev: BackupInfo::read(b, 444)?,
+            repair_count: b.u32("DBFILEHDR.ulRepairCount", o::REPAIR_COUNT)?,
+            logtime_repair: LogTime::read(b, o::LOGTIME_REPAIR)?,
+            dbtime_last_scrub: b.u64("DBFILEHDR.dbtimeLastScrub", o::DBTIME_LAST_SCRUB)?,
+            logtime_scrub: LogTime::read(b, o::LOGTIME_SCRUB)?,
+            gen_min_required: b.u32("DBFILEHDR.lGenMinRequired", o::GEN_MIN_REQUIRED)?,
+            gen_max_required: b.u32("DBFILEHDR.lGenMaxRequired", o::GEN_MAX_REQUIRED)?,
+            cpg_upgrade_55_format: b
+                .u32("DBFILEHDR.cpgUpgrade55Format", o::CPG_UPGRADE_55_FORMAT)?,
+            cpg_upgrade_free_pages: b
+                .u32("DBFILEHDR.cpgUpgradeFreePages", o::CPG_UPGRADE_FREE_PAGES)?,
+            cpg_upgrade_space_map_pages: b.u32(
+                "DBFILEHDR.cpgUpgradeSpaceMapPages",
+                o::CPG_UPGRADE_SPACE_MAP_PAGES,
+            )?,
+            backup_snapshot_current: BackupInfo::read(b, o::BKINFO_SNAPSHOT_CUR)?,
+            create_version: b.u32("DBFILEHDR.ulCreateVersion", o::CREATE_VERSION)?,
+            create_update: b.u32("DBFILEHDR.ulCreateUpdate", o::CREATE_UPDATE)?,
+            gen_max_committed: b.u32("DBFILEHDR.lGenMaxCommitted", o::GEN_MAX_COMMITTED)?,
+            backup_copy_prev: BackupInfo::read(b, o::BKINFO_COPY_PREV)?,
+            backup_differential_prev: BackupInfo::read(b, o::BKINFO_DIFFERENTIAL_PREV)?,
         })
     }
 
@@ -476,7 +609,7 @@ impl HeaderCopies {
         let whole = Bytes::new(file, 0);
         if file.len() < HEADER_STRUCT_LEN {
             return Err(HeaderError::TooShort {
-                expected: 2 * u64::from(DEFAULT_PAGE_SIZE),
+                expected: HEADER_PAGES * u64::from(DEFAULT_PAGE_SIZE),
                 found: file.len() as u64,
             });
         }
@@ -485,7 +618,7 @@ impl HeaderCopies {
             Err(e) => return HeaderCopies::from_shadow_only(file, e),
         };
         let cb = primary.page_size as usize;
-        let need = 2 * cb;
+        let need = HEADER_PAGES as usize * cb;
         if file.len() < need {
             return Err(HeaderError::TooShort {
                 expected: need as u64,
@@ -624,5 +757,38 @@ mod tests {
             Err(HeaderError::TooShort { .. })
         ));
         assert!(HeaderCopies::read(&h[..10]).is_err());
+    }
+
+    #[test]
+    fn logtime_of_a_known_unix_time() {
+        // 2001-09-09 01:46:40 UTC
+        assert_eq!(
+            LogTime::from_unix(1_000_000_000).0,
+            [40, 46, 1, 9, 9, 101, 0, 0]
+        );
+        // 1999-12-31 23:59:59
+        assert_eq!(
+            LogTime::from_unix(946_684_799).0,
+            [59, 59, 23, 31, 12, 99, 0, 0]
+        );
+    }
+
+    #[test]
+    fn lgpos_and_signature_written_read_back() {
+        let sig = Signature {
+            random: 0x1234_5678,
+            create_time: LogTime::from_unix(1_000_000_000),
+            computer_name: "SERVER1".into(),
+        };
+        let lgpos = Lgpos {
+            ib: 0x10,
+            isec: 9,
+            generation: 3,
+        };
+        let mut buf = sig.to_bytes().to_vec();
+        buf.extend_from_slice(&lgpos.to_bytes());
+        let b = Bytes::new(&buf, 0);
+        assert_eq!(Signature::read(&b, 0).unwrap(), sig);
+        assert_eq!(Lgpos::read(&b, SIGNATURE_LEN).unwrap(), lgpos);
     }
 }

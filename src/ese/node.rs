@@ -13,6 +13,8 @@ pub const FLAG_DELETED: u8 = 0x2;
 pub const FLAG_COMPRESSED: u8 = 0x4;
 /// Key lengths are 13-bit; the top bits carry flags on large pages.
 const KEY_LEN_MASK: u16 = 0x1FFF;
+/// Size of each key-length field (`u16 cbPrefix`, `u16 cbSuffix`).
+pub const KEY_LEN_FIELD: usize = 2;
 
 /// One node of a page.
 #[derive(Clone, Copy)]
@@ -38,10 +40,10 @@ impl<'a> Node<'a> {
         let mut prefix_len = 0;
         if compressed {
             prefix_len = usize::from(line.u16("node cbPrefix", 0)? & KEY_LEN_MASK);
-            at = 2;
+            at = KEY_LEN_FIELD;
         }
         let suffix_len = usize::from(line.u16("node cbSuffix", at)? & KEY_LEN_MASK);
-        at += 2;
+        at += KEY_LEN_FIELD;
         let suffix = line.sub("node key suffix", at, suffix_len)?;
         let data = line.tail("node data", at + suffix_len)?;
         let prefix = if prefix_len > 0 {

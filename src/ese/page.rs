@@ -11,6 +11,14 @@ pub const SMALL_HEADER_LEN: usize = 40;
 pub const LARGE_HEADER_LEN: usize = 80;
 /// Pages up to this size keep node flags in the tag and 13-bit tag fields.
 pub const SMALL_PAGE_MAX: u32 = 8192;
+/// One tag: `u16 cb_`, `u16 ib_`; the tag array grows down from the page end (§4).
+pub const TAG_LEN: usize = 4;
+/// Tag `cb_`/`ib_` value mask on pages ≤ 8 KiB; the node flags are `ib_ >> 13` (§4).
+pub const TAG_VALUE_MASK_SMALL: u16 = 0x1FFF;
+/// Tag value mask on 16/32 KiB pages (15-bit fields, node flags kept in the line, §4).
+pub const TAG_VALUE_MASK_LARGE: u16 = 0x7FFF;
+/// Shift of the node flags in a small page's tag `ib_` (§4).
+pub const TAG_FLAGS_SHIFT: u32 = 13;
 
 /// Page flags ([MS] `cpage.hxx`).
 pub mod flags {
@@ -27,7 +35,7 @@ pub mod flags {
     pub const NEW_CHECKSUM: u32 = 0x2000;
 }
 
-/// Offsets of `PGHDR` fields.
+/// Offsets of `PGHDR` fields (the checksum is at 0).
 pub mod offsets {
     pub const DBTIME: usize = 8;
     pub const PGNO_PREV: usize = 16;
@@ -86,6 +94,23 @@ impl PageHeader {
 
     pub fn has(&self, flag: u32) -> bool {
         self.flags & flag != 0
+    }
+
+    /// Writes every field but the checksum into the first [`SMALL_HEADER_LEN`] bytes of `out`
+    /// (the checksum is stamped last, over the finished page). `out` must be at least that
+    /// long: the builder passes whole pages.
+    pub fn write(&self, out: &mut [u8]) {
+        use offsets::*;
+        let mut put = |at: usize, b: &[u8]| out[at..at + b.len()].copy_from_slice(b);
+        put(DBTIME, &self.dbtime_dirtied.to_le_bytes());
+        put(PGNO_PREV, &self.pgno_prev.to_le_bytes());
+        put(PGNO_NEXT, &self.pgno_next.to_le_bytes());
+        put(OBJID_FDP, &self.objid_fdp.to_le_bytes());
+        put(CB_FREE, &self.cb_free.to_le_bytes());
+        put(CB_UNCOMMITTED_FREE, &self.cb_uncommitted_free.to_le_bytes());
+        put(IB_MIC_FREE, &self.ib_mic_free.to_le_bytes());
+        put(ITAG_STATE, &self.itag_state.to_le_bytes());
+        put(FLAGS, &self.flags.to_le_bytes());
     }
 }
 
@@ -157,7 +182,7 @@ impl<'a> Page<'a> {
     pub fn tag_entry_offset(&self, itag: usize) -> Result<usize, EseError> {
         let back = itag
             .checked_add(1)
-            .and_then(|n| n.checked_mul(4))
+            .and_then(|n| n.checked_mul(TAG_LEN))
             .filter(|&n| n <= self.bytes.len())
             .ok_or_else(|| {
                 EseError::corrupt(
@@ -176,9 +201,13 @@ impl<'a> Page<'a> {
         let cb_ = self.bytes.u16("TAG.cb", at)?;
         let ib_ = self.bytes.u16("TAG.ib", at + 2)?;
         let (cb, ib, mut flags) = if self.small {
-            (cb_ & 0x1FFF, ib_ & 0x1FFF, (ib_ >> 13) as u8)
+            (
+                cb_ & TAG_VALUE_MASK_SMALL,
+                ib_ & TAG_VALUE_MASK_SMALL,
+                (ib_ >> TAG_FLAGS_SHIFT) as u8,
+            )
         } else {
-            (cb_ & 0x7FFF, ib_ & 0x7FFF, 0)
+            (cb_ & TAG_VALUE_MASK_LARGE, ib_ & TAG_VALUE_MASK_LARGE, 0)
         };
         let (cb, ib) = (usize::from(cb), usize::from(ib));
         if !self.small && cb >= 2 {
@@ -187,7 +216,7 @@ impl<'a> Page<'a> {
                 .bytes
                 .u16("node flags", self.header_len() + ib)
                 .unwrap_or(0);
-            flags = (first >> 13) as u8;
+            flags = (first >> TAG_FLAGS_SHIFT) as u8;
         }
         Ok(Tag { cb, ib, flags })
     }
@@ -199,7 +228,7 @@ impl<'a> Page<'a> {
             .header_len()
             .checked_add(tag.ib)
             .ok_or_else(|| self.bad_tag(itag, tag))?;
-        let tags_start = self.bytes.len().saturating_sub(4 * self.tag_count());
+        let tags_start = self.bytes.len().saturating_sub(TAG_LEN * self.tag_count());
         if start + tag.cb > tags_start {
             return Err(self.bad_tag(itag, tag));
         }
@@ -214,5 +243,32 @@ impl<'a> Page<'a> {
             "a line inside the data area",
             format!("tag {itag} at ib {} with {} bytes", tag.ib, tag.cb),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_header_parses_back() {
+        let h = PageHeader {
+            checksum: 0,
+            dbtime_dirtied: 0x0102_0304_0506_0708,
+            pgno_prev: 41,
+            pgno_next: 43,
+            objid_fdp: 9,
+            cb_free: 1000,
+            cb_uncommitted_free: 3,
+            ib_mic_free: 2000,
+            itag_state: 7,
+            flags: flags::LEAF | flags::NEW_RECORD_FORMAT,
+        };
+        let mut page = vec![0xEEu8; 4096];
+        page[..8].fill(0);
+        h.write(&mut page);
+        assert_eq!(PageHeader::parse(&Bytes::new(&page, 0)).unwrap(), h);
+        // Nothing past the header is touched.
+        assert!(page[SMALL_HEADER_LEN..].iter().all(|&b| b == 0xEE));
     }
 }

@@ -9,23 +9,25 @@ use crate::ese::error::EseError;
 use std::ops::Range;
 
 /// Fixed column ids are 1..=127, variable 128..=255, tagged 256 and up.
+pub const FID_FIXED_FIRST: u16 = 1;
 pub const FID_FIXED_LAST: u16 = 127;
 pub const FID_VAR_FIRST: u16 = 128;
 pub const FID_VAR_LAST: u16 = 255;
 pub const FID_TAGGED_FIRST: u16 = 256;
 /// `fidVarLastInRec` = 127 means "no variable columns".
-const NO_VAR_COLUMNS: u8 = 127;
-/// Offset of the first fixed column.
+pub const NO_VAR_COLUMNS: u8 = 127;
+/// Offset of the first fixed column: the record header (`u8 fidFixedLastInRec`,
+/// `u8 fidVarLastInRec`, `u16 ibEndOfFixedData`) is 4 bytes.
 pub const FIXED_DATA_START: usize = 4;
 /// Variable offset entry: NULL bit, and the end-offset mask.
-const VAR_NULL: u16 = 0x8000;
-const VAR_OFFSET_MASK: u16 = 0x7FFF;
+pub const VAR_NULL: u16 = 0x8000;
+pub const VAR_OFFSET_MASK: u16 = 0x7FFF;
 
 /// ESE98 `TAGFLD.ib` bits on 4/8 KiB pages.
 const TAGFLD_DERIVED: u16 = 0x8000;
-const TAGFLD_EXTENDED_INFO: u16 = 0x4000;
+pub const TAGFLD_EXTENDED_INFO: u16 = 0x4000;
 const TAGFLD_NULL_SMALL: u16 = 0x2000;
-const TAGFLD_IB_MASK_SMALL: u16 = 0x1FFF;
+pub const TAGFLD_IB_MASK_SMALL: u16 = 0x1FFF;
 const TAGFLD_IB_MASK_LARGE: u16 = 0x7FFF;
 
 /// ESE98 `TAGFLD_HEADER` byte.
@@ -43,12 +45,14 @@ const MULTI_SEPARATED: u16 = 0x8000;
 const MULTI_OFFSET_MASK: u16 = 0x7FFF;
 
 /// ESE97 `TAGFLD_OLD.bits`: data length, derived, NULL, long value.
-const OLD_CB_MASK: u16 = 0x0FFF;
+pub const OLD_CB_MASK: u16 = 0x0FFF;
 const OLD_DERIVED: u16 = 0x2000;
 const OLD_NULL: u16 = 0x4000;
-const OLD_LONG_VALUE: u16 = 0x8000;
-/// ESE97 long-value header byte: bit 0 = the value is separated (a LID follows).
+pub const OLD_LONG_VALUE: u16 = 0x8000;
+/// ESE97 long-value header byte (`LV.bFlags`): bit 0 = the value is separated (a LID
+/// follows); an intrinsic value (its bytes follow) has no bit set.
 const OLD_LV_SEPARATED: u8 = 0x01;
+pub const OLD_LV_INTRINSIC: u8 = 0x00;
 
 /// Which tagged-column form a record uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

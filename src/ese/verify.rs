@@ -13,10 +13,8 @@ use crate::ese::header::{DbHeader, DbState, HeaderCopies, HeaderError};
 use byteorder::{ByteOrder, LittleEndian};
 use std::fmt;
 
-/// Offset of `PGHDR.dbtimeDirtied` in a page. Source: reference/ese.md §3.
-const PAGE_DBTIME_OFFSET: usize = 8;
-/// Header and shadow header precede database page 1 ([MS] `cpgDBReserved = 2`).
-pub const RESERVED_PAGES: u64 = 2;
+use crate::ese::header::HEADER_PAGES as RESERVED_PAGES;
+use crate::ese::page::offsets::DBTIME as PAGE_DBTIME_OFFSET;
 
 /// One thing found wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -615,7 +615,23 @@ impl<'a> HiveRef<'a> {
         key: &KeyNode,
         wanted: &[u16],
     ) -> Result<Option<ValueNode>, RegfError> {
-        for v in self.values(key)? {
+        for off in self.value_offsets(key)? {
+            // Upper-casing maps one UTF-16 unit to one, so a name of another length cannot
+            // match: skip it without decoding it (a key with many values is searched once per
+            // value set).
+            let c = self.cell(off, "value")?;
+            Self::signature(&c, b"vk", "value")?;
+            let name_len = c.u16("vk name length", vk::NAME_LEN)? as usize;
+            let flags = c.u16("vk flags", vk::FLAGS)?;
+            let units = if flags & VALUE_COMP_NAME != 0 {
+                name_len
+            } else {
+                name_len / 2
+            };
+            if units != wanted.len() {
+                continue;
+            }
+            let v = self.value(off)?;
             if name::eq(&v.name, wanted) {
                 return Ok(Some(v));
             }

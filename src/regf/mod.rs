@@ -6,7 +6,8 @@
 //! * Check: [`verify()`] → [`VerifyReport`] (cells, dirty state, findings with offsets).
 //! * Edit: [`Editor::open`] (refuses dirty or flagged hives) → `create_key`, `delete_key`,
 //!   `set_value`, `delete_value`, `set_class`, `set_security` → [`Editor::finish`];
-//!   [`ops::apply_ops`] applies a `.reg` import's operations.
+//!   [`ops::apply_ops`] applies a parsed `.reg` file ([`regfile::parse_reg`]'s `RegOp`s, key
+//!   paths below a `--prefix`).
 //! * Build: [`build::build_hive`] (same code path as the editor).
 //! * Logs: [`log::replay_files`] / [`log::replay`] (old `DIRT` and new `HvLE` formats);
 //!   [`dirty::make_dirty_hive`] makes the crash state of the `dirty-hive` lab scenario.

@@ -43,9 +43,21 @@ impl Editor {
             return Ok((len as u32 | DATA_INLINE, u32::from_le_bytes(w)));
         }
         if self.minor >= MINOR_BIG_DATA && len > BIG_DATA_SEGMENT as usize {
+            // Every segment cell is full size, the last one zero-padded: what Windows writes
+            // (BigDataHive's 81,725-byte value: six 16,352-byte segment cells, the last
+            // holding 5 bytes; testhive likewise), and what hivex needs: it reads a short
+            // last segment as 8 bytes shorter than its cell (a 1-byte tail in an 8-byte cell
+            // comes back missing).
             let mut segs = Vec::new();
             for chunk in data.chunks(BIG_DATA_SEGMENT as usize) {
-                segs.push(self.new_cell(chunk)?);
+                let seg = if chunk.len() < BIG_DATA_SEGMENT as usize {
+                    let mut full = chunk.to_vec();
+                    full.resize(BIG_DATA_SEGMENT as usize, 0);
+                    self.new_cell(&full)?
+                } else {
+                    self.new_cell(chunk)?
+                };
+                segs.push(seg);
             }
             let list_bytes: Vec<u8> = segs.iter().flat_map(|s| s.to_le_bytes()).collect();
             let list = self.new_cell(&list_bytes)?;

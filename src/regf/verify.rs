@@ -355,7 +355,9 @@ impl Walker<'_> {
             Ok(o) => o,
             Err(e) => return self.err_from(&e, abs(key.offset)),
         };
-        let mut names: Vec<Vec<u16>> = Vec::new();
+        // Value names seen so far in this key, upper-cased as `name::eq` compares them: a set,
+        // so a key with many values is checked in linear time.
+        let mut names: std::collections::HashSet<Vec<u16>> = std::collections::HashSet::new();
         for (i, off) in offs.into_iter().enumerate() {
             if !self.claim(off, "value", abs(key.value_list) + 4 + i as u64 * 4) {
                 continue;
@@ -391,13 +393,12 @@ impl Walker<'_> {
                     ),
                 );
             }
-            if names.iter().any(|n| name::eq(n, &v.name)) {
+            if !names.insert(v.name.iter().map(|&u| name::upcase(u)).collect()) {
                 self.err(
                     abs(off),
                     format!("duplicate value name {:?}", name::to_string(&v.name)),
                 );
             }
-            names.push(v.name.clone());
             let len = v.data_len() as u64;
             match self.h.data_place(&v) {
                 Err(e) => self.err_from(&e, abs(off)),

@@ -54,6 +54,7 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 
 # Values bigger than this are stored in a `db` big-data record in hives of minor version >= 4
 # (reference/regf.md, "Values": ROS CmpIsKeyValueBig).
@@ -249,6 +250,13 @@ class RegfexportParser:
             self.fail("%d bytes of hex dump" % size)
         return bytes(data)
 
+    def is_raw_dump(self):
+        """A line "Data:" with nothing after it, followed by a hex dump from offset 0."""
+        if self.peek() != "Data:" or self.i + 1 >= len(self.lines):
+            return False
+        m = HEXDUMP_LINE.match(self.lines[self.i + 1])
+        return bool(m) and int(m.group(1), 16) == 0
+
     def string_data(self, first, size):
         # The text may span lines (a string with newlines): join until the UTF-16 length
         # matches `Data size` (with or without the terminating NUL) or a mismatch dump follows.
@@ -278,7 +286,12 @@ class RegfexportParser:
             self.fail("a known value type")
         size = int(self.take("Data size: "))
         data = None
-        if vtype in (REG_SZ, REG_EXPAND_SZ) and self.peek() != MISMATCH:
+        raw_dump = False
+        if vtype in (REG_SZ, REG_EXPAND_SZ) and self.is_raw_dump():
+            # String data regfexport cannot decode at all: "Data:" alone, then the hex dump.
+            self.i += 1
+            raw_dump = True
+        elif vtype in (REG_SZ, REG_EXPAND_SZ) and self.peek() != MISMATCH:
             first = self.take("Data:")
             first = first[1:] if first.startswith(" ") else first
             start = self.i
@@ -297,7 +310,9 @@ class RegfexportParser:
         # no mismatch line when libregf's expected size is 0, e.g. an empty string).
         if data is not None and size > 0 and self.peek() == "Data:":
             data = None
-        if data is None or len(data) != size:
+        if raw_dump:
+            data = self.hexdump(size)
+        elif data is None or len(data) != size:
             if size == 0:
                 data = b""
             else:
@@ -339,8 +354,13 @@ class RegfexportParser:
 
 
 def dump_libregf(path):
-    out = subprocess.run(["regfexport", path], check=True, capture_output=True)
-    return RegfexportParser(out.stdout.decode("utf-8", errors="surrogateescape")).parse()
+    # Into a file, not a pipe: regfexport writes in small pieces, and reading them from a pipe
+    # costs more than the export itself.
+    with tempfile.TemporaryFile() as out:
+        subprocess.run(["regfexport", path], check=True, stdout=out, stderr=subprocess.PIPE)
+        out.seek(0)
+        text = out.read().decode("utf-8", errors="surrogateescape")
+    return RegfexportParser(text).parse()
 
 
 READERS = {"regipy": dump_regipy, "dissect": dump_dissect, "hivex": dump_hivex, "libregf": dump_libregf}

@@ -10,50 +10,18 @@
 use super::key::{push_catalog_name, push_segment};
 use super::record::{coltyp_code, RecordLayout, CODE_PAGE_WESTERN};
 use super::{ColumnDef, ColumnType, Format, Storage, TableDef, Value};
+use crate::ese::catalog::{
+    sysobj, IndexSegment, COLUMN_FLAG_FIXED, COLUMN_FLAG_TAGGED, IDXFLAG_SHIFT,
+    IDX_EXTENDED_COLUMNS, NAME_MSYSOBJECTS,
+};
 
-/// Object ids and root pages fixed by the engine (reference §6 "Catalog location").
-pub const OBJID_SYSTEM_ROOT: u32 = 1;
-pub const PGNO_SYSTEM_ROOT: u32 = 1;
-pub const PGNO_SYSTEM_ROOT_OE: u32 = 2;
-pub const OBJID_CATALOG: u32 = 2;
-pub const PGNO_CATALOG: u32 = 4;
-pub const OBJID_CATALOG_SHADOW: u32 = 3;
-pub const PGNO_CATALOG_SHADOW: u32 = 24;
-pub const OBJID_CATALOG_NAME_INDEX: u32 = 4;
-pub const PGNO_CATALOG_NAME_INDEX: u32 = 7;
-pub const OBJID_CATALOG_ROOT_OBJECTS: u32 = 5;
-pub const PGNO_CATALOG_ROOT_OBJECTS: u32 = 10;
-/// The first object id left to user objects.
-pub const OBJID_FIRST_USER: u32 = 6;
 /// `MSysObjects` owns pages 4..=23 (its primary extent, \[V\] basic.edb: `cpgPrimary` 20);
 /// the pages after the three roots and their space trees hold the catalog's other pages.
 pub const CATALOG_EXTENT_LAST: u32 = 23;
 pub const CATALOG_FREE_FIRST: u32 = 13;
 
-pub const NAME_MSYSOBJECTS: &str = "MSysObjects";
-pub const NAME_MSYSOBJECTS_SHADOW: &str = "MSysObjectsShadow";
-
-/// `SYSOBJ` row types (reference §6).
-pub const SYSOBJ_TABLE: i16 = 1;
-pub const SYSOBJ_COLUMN: i16 = 2;
-pub const SYSOBJ_INDEX: i16 = 3;
-
-/// `JET_bitColumnFixed`, `JET_bitColumnTagged` (reference §6 column flags).
-pub const COLUMN_FLAG_FIXED: i32 = 0x1;
-pub const COLUMN_FLAG_TAGGED: i32 = 0x2;
 /// `JET_bitObjectSystem | JET_bitObjectTableFixedDDL` on the system tables (\[V\] basic.edb).
 pub const TABLE_FLAGS_SYSTEM: i32 = 0xC000_0000_u32 as i32;
-/// IDBFLAG bits (reference §6, \[MS\] `idb.hxx`).
-pub const IDB_UNIQUE: u32 = 0x1;
-pub const IDB_ALLOW_ALL_NULLS: u32 = 0x2;
-pub const IDB_ALLOW_FIRST_NULL: u32 = 0x4;
-pub const IDB_ALLOW_SOME_NULLS: u32 = 0x8;
-pub const IDB_NO_NULL_SEG: u32 = 0x10;
-pub const IDB_PRIMARY: u32 = 0x20;
-/// IDXFLAG `fIDXExtendedColumns`: `KeyFldIDs` holds 4-byte `IDXSEG`s (from 0x620,7).
-pub const IDX_EXTENDED_COLUMNS: u32 = 0x1;
-/// `IDXSEG.bFlags` descending bit.
-pub const IDXSEG_DESCENDING: u8 = 0x40;
 /// Table/index density and index `LCMapFlags` as the engine writes them (\[V\] basic.edb).
 pub const DENSITY: i32 = 80;
 pub const LCMAP_FLAGS: i32 = 0x0003_0401;
@@ -147,17 +115,11 @@ pub struct CatalogRow {
 pub fn key_fld_ids(format: Format, segments: &[(u16, bool)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(segments.len() * 4);
     for &(fid, asc) in segments {
-        match format {
-            Format::Ese97 => {
-                let v = if asc { fid as i16 } else { -(fid as i16) };
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            Format::Ese98 => {
-                out.push(if asc { 0 } else { IDXSEG_DESCENDING });
-                out.push(0);
-                out.extend_from_slice(&fid.to_le_bytes());
-            }
+        IndexSegment {
+            fid,
+            descending: !asc,
         }
+        .write(format == Format::Ese98, &mut out);
     }
     out
 }
@@ -165,7 +127,7 @@ pub fn key_fld_ids(format: Format, segments: &[(u16, bool)]) -> Vec<u8> {
 /// Catalog field values of one row, in `catalog_def` column order.
 struct Row {
     objid_table: u32,
-    typ: i16,
+    typ: u16,
     id: u32,
     coltyp_or_pgno: u32,
     space_usage: i32,
@@ -186,7 +148,7 @@ pub fn catalog_rows(format: Format, tables: &[CatalogTable<'_>]) -> Vec<CatalogR
     for t in tables {
         rows.push(Row {
             objid_table: t.objid,
-            typ: SYSOBJ_TABLE,
+            typ: sysobj::TABLE,
             id: t.objid,
             coltyp_or_pgno: t.pgno_fdp,
             space_usage: DENSITY,
@@ -200,13 +162,13 @@ pub fn catalog_rows(format: Format, tables: &[CatalogTable<'_>]) -> Vec<CatalogR
         });
         for (c, p) in t.def.columns.iter().zip(&t.layout.places) {
             let (space_usage, flags) = match c.storage {
-                Storage::Fixed => (i32::from(p.size), COLUMN_FLAG_FIXED),
+                Storage::Fixed => (i32::from(p.size), COLUMN_FLAG_FIXED as i32),
                 Storage::Variable => (c.max_len as i32, 0),
-                Storage::Tagged => (c.max_len as i32, COLUMN_FLAG_TAGGED),
+                Storage::Tagged => (c.max_len as i32, COLUMN_FLAG_TAGGED as i32),
             };
             rows.push(Row {
                 objid_table: t.objid,
-                typ: SYSOBJ_COLUMN,
+                typ: sysobj::COLUMN,
                 id: u32::from(p.fid),
                 coltyp_or_pgno: coltyp_code(c.coltyp),
                 space_usage,
@@ -226,11 +188,11 @@ pub fn catalog_rows(format: Format, tables: &[CatalogTable<'_>]) -> Vec<CatalogR
             };
             rows.push(Row {
                 objid_table: t.objid,
-                typ: SYSOBJ_INDEX,
+                typ: sysobj::INDEX,
                 id: ix.objid,
                 coltyp_or_pgno: ix.pgno_fdp,
                 space_usage: DENSITY,
-                flags: (ix.idb_flags | (idx_flags << 16)) as i32,
+                flags: (ix.idb_flags | (idx_flags << IDXFLAG_SHIFT)) as i32,
                 pages_or_locale: LCID_EN_US,
                 root_flag: false,
                 record_offset: None,
@@ -245,13 +207,13 @@ pub fn catalog_rows(format: Format, tables: &[CatalogTable<'_>]) -> Vec<CatalogR
         .map(|r| {
             let mut key = Vec::new();
             push_long(&mut key, r.objid_table);
-            push_short(&mut key, r.typ);
+            push_short(&mut key, r.typ as i16);
             push_long(&mut key, r.id);
             let mut name_key = Vec::new();
             push_long(&mut name_key, r.objid_table);
-            push_short(&mut name_key, r.typ);
+            push_short(&mut name_key, r.typ as i16);
             push_catalog_name(&mut name_key, &r.name);
-            let root_key = (r.typ == SYSOBJ_TABLE).then(|| {
+            let root_key = (r.typ == sysobj::TABLE).then(|| {
                 let mut k = Vec::new();
                 push_segment(
                     &mut k,
@@ -267,7 +229,7 @@ pub fn catalog_rows(format: Format, tables: &[CatalogTable<'_>]) -> Vec<CatalogR
             let nulls = layout.columns.len() - 11;
             let mut values = vec![
                 Value::Long(r.objid_table as i32),
-                Value::Short(r.typ),
+                Value::Short(r.typ as i16),
                 Value::Long(r.id as i32),
                 Value::Long(r.coltyp_or_pgno as i32),
                 Value::Long(r.space_usage),
@@ -369,5 +331,40 @@ mod tests {
         // Column row record: fidFixedLastInRec 10, Name present.
         assert_eq!(rows[1].record[0], 10);
         assert_eq!(rows[1].record[1], 128);
+    }
+
+    /// The catalog the builder writes has its columns where the reader looks for them.
+    #[test]
+    fn catalog_columns_sit_where_the_reader_reads_them() {
+        use crate::ese::catalog::col;
+        for format in [Format::Ese97, Format::Ese98] {
+            let def = catalog_def(format, NAME_MSYSOBJECTS);
+            let layout = RecordLayout::new(&def).unwrap();
+            let place = |name: &str| {
+                let i = def.columns.iter().position(|c| c.name == name).unwrap();
+                layout.places[i]
+            };
+            for (name, (fid, offset)) in [
+                ("ObjidTable", col::OBJID_TABLE),
+                ("Type", col::TYPE),
+                ("Id", col::ID),
+                ("ColtypOrPgnoFDP", col::COLTYP_OR_PGNO_FDP),
+                ("SpaceUsage", col::SPACE_USAGE),
+                ("Flags", col::FLAGS),
+                ("PagesOrLocale", col::PAGES_OR_LOCALE),
+                ("RecordOffset", col::RECORD_OFFSET),
+            ] {
+                let p = place(name);
+                assert_eq!((p.fid, usize::from(p.offset)), (fid, offset), "{name}");
+            }
+            for (name, fid) in [
+                ("Name", col::NAME),
+                ("TemplateTable", col::TEMPLATE_TABLE),
+                ("DefaultValue", col::DEFAULT_VALUE),
+                ("KeyFldIDs", col::KEY_FLD_IDS),
+            ] {
+                assert_eq!(place(name).fid, fid, "{name}");
+            }
+        }
     }
 }

@@ -18,16 +18,12 @@
 //! of the table being written are held in memory; more spill to temporary files in the output
 //! file's directory (see [`super::entries`]).
 
-use super::catalog::{
-    CATALOG_EXTENT_LAST, CATALOG_FREE_FIRST, NAME_MSYSOBJECTS, NAME_MSYSOBJECTS_SHADOW,
-    OBJID_FIRST_USER, OBJID_SYSTEM_ROOT, PGNO_CATALOG_SHADOW, PGNO_SYSTEM_ROOT,
-    PGNO_SYSTEM_ROOT_OE,
-};
+use super::catalog::{CATALOG_EXTENT_LAST, CATALOG_FREE_FIRST};
 use super::entries::{SortSettings, SortStats, SORT_BUDGET};
 use super::error::BuildError;
 use super::file::{CountingSink, PageFile, SystemArea};
-use super::header::{header_page, HeaderFacts, COMPUTER_NAME_MAX};
-use super::page::{PAGE_FLAG_NEW_RECORD_FORMAT, PAGE_SIZE};
+use super::header::{header_page, HeaderFacts};
+use super::page::PAGE_SIZE;
 use super::space::{space_header, write_space_trees, Extent};
 use super::system::{
     build_catalog_trees, build_shadow_tree, write_catalog, write_shadow, SystemTables,
@@ -35,6 +31,12 @@ use super::system::{
 use super::table::{write_table, TablePlan, ROOT_AND_SPACE_PAGES};
 use super::tree::{write_root, RootPage, TreeSpec};
 use super::{BuildOptions, BuildReport, Format, TableInput, TreeReport};
+use crate::ese::catalog::{
+    NAME_MSYSOBJECTS, NAME_MSYSOBJECTS_SHADOW, OBJID_FIRST_USER, PGNO_CATALOG_SHADOW,
+};
+use crate::ese::header::COMPUTER_NAME_MAX;
+use crate::ese::page::flags as page_flags;
+use crate::ese::space::{DB_ROOT_OBJID, DB_ROOT_OE_PGNO, DB_ROOT_PGNO};
 use std::path::{Path, PathBuf};
 
 fn validate_options(opts: &BuildOptions) -> Result<(), BuildError> {
@@ -51,7 +53,7 @@ fn validate_options(opts: &BuildOptions) -> Result<(), BuildError> {
 fn base_flags(format: Format) -> u32 {
     match format {
         Format::Ese97 => 0,
-        Format::Ese98 => PAGE_FLAG_NEW_RECORD_FORMAT,
+        Format::Ese98 => page_flags::NEW_RECORD_FORMAT,
     }
 }
 
@@ -204,26 +206,26 @@ fn write_everything(
         parent_of_leaf: false,
     };
     let spec = TreeSpec {
-        objid: OBJID_SYSTEM_ROOT,
+        objid: DB_ROOT_OBJID,
         page_flags: base,
         non_unique: false,
     };
-    let header = space_header(last_pgno, 0, false, PGNO_SYSTEM_ROOT_OE);
+    let header = space_header(last_pgno, 0, false, DB_ROOT_OE_PGNO);
     let mut area = SystemArea {
         file: &mut file,
         next: 0,
         last: 0,
         used: Vec::new(),
     };
-    write_root(&mut area, spec, &db_root, PGNO_SYSTEM_ROOT, &header)?;
+    write_root(&mut area, spec, &db_root, DB_ROOT_PGNO, &header)?;
     write_space_trees(
         &mut area,
-        OBJID_SYSTEM_ROOT,
+        DB_ROOT_OBJID,
         base,
         format == Format::Ese98,
-        PGNO_SYSTEM_ROOT_OE,
+        DB_ROOT_OE_PGNO,
         &[Extent {
-            first: PGNO_SYSTEM_ROOT,
+            first: DB_ROOT_PGNO,
             last: last_pgno,
         }],
         &[],

@@ -16,13 +16,12 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
-/// Header pages before database page 1 (`cpgDBReserved`).
-pub const HEADER_PAGES: u64 = 2;
 /// Write buffer: large enough that the disk sees big sequential writes.
 const WRITE_BUFFER: usize = 8 << 20;
 
+/// File offset of database page `pgno` in the builder's 4 KiB pages.
 pub fn page_offset(pgno: u32) -> u64 {
-    (u64::from(pgno) + HEADER_PAGES - 1) * PAGE_SIZE as u64
+    crate::ese::header::page_offset(pgno, PAGE_SIZE as u32)
 }
 
 /// One write of the page stream, in pages.

@@ -5,53 +5,28 @@
 //! \[MS\] `node.cxx`).
 
 use crate::ese::checksum::stamp_old_format_page;
+use crate::ese::header::DEFAULT_PAGE_SIZE;
+use crate::ese::node::KEY_LEN_FIELD;
+use crate::ese::page::{PageHeader, SMALL_HEADER_LEN, TAG_LEN};
 
 /// The page size the builder writes (Exchange 5.5 and the ESE98 form both use 4 KiB pages;
 /// reference §1 "Page size for Exchange 5.5").
-pub const PAGE_SIZE: usize = 4096;
-/// `sizeof(PGHDR)` for small pages (reference §3).
-pub const PAGE_HEADER_SIZE: usize = 40;
-/// One tag: `u16 cb_`, `u16 ib_` (reference §4).
-pub const TAG_SIZE: usize = 4;
+pub const PAGE_SIZE: usize = DEFAULT_PAGE_SIZE as usize;
 /// Bytes available to data and tags on an empty page.
-pub const PAGE_BODY: usize = PAGE_SIZE - PAGE_HEADER_SIZE;
-
-/// `PGHDR` offsets (reference §3).
-pub const PGHDR_DBTIME_DIRTIED: usize = 8;
-pub const PGHDR_PGNO_PREV: usize = 16;
-pub const PGHDR_PGNO_NEXT: usize = 20;
-pub const PGHDR_OBJID_FDP: usize = 24;
-pub const PGHDR_CB_FREE: usize = 28;
-pub const PGHDR_CB_UNCOMMITTED_FREE: usize = 30;
-pub const PGHDR_IB_MIC_FREE: usize = 32;
-pub const PGHDR_ITAG_MIC_FREE: usize = 34;
-pub const PGHDR_FLAGS: usize = 36;
-
-/// Page flags (reference §3, \[MS\] `cpage.hxx`).
-pub const PAGE_FLAG_ROOT: u32 = 0x0001;
-pub const PAGE_FLAG_LEAF: u32 = 0x0002;
-pub const PAGE_FLAG_PARENT_OF_LEAF: u32 = 0x0004;
-pub const PAGE_FLAG_SPACE_TREE: u32 = 0x0020;
-pub const PAGE_FLAG_INDEX: u32 = 0x0040;
-pub const PAGE_FLAG_NON_UNIQUE_KEYS: u32 = 0x0400;
-/// `fPageNewRecordFormat`: set on every page of the ESE98 form, never in ESE97.
-pub const PAGE_FLAG_NEW_RECORD_FORMAT: u32 = 0x0800;
-
-/// Tag `ib_`/`cb_` value mask on pages ≤ 8 KiB; node flags are `ib_ >> 13` (reference §4).
-pub const TAG_VALUE_MASK: u16 = 0x1FFF;
+pub const PAGE_BODY: usize = PAGE_SIZE - SMALL_HEADER_LEN;
 
 /// The largest tag-0 ("external header") the builder ever writes: the 16-byte
 /// `SPACE_HEADER` of a root page (reference §6). Every page reserves room for it, so that
 /// whichever page of a level turns out to be the root still fits.
-pub const EXTERNAL_HEADER_MAX: usize = 16;
+pub const EXTERNAL_HEADER_MAX: usize = crate::ese::space::SpaceHeader::LEN;
 
 /// Room for nodes on any page: the body less tag 0 and its largest external header.
-pub const NODE_SPACE: usize = PAGE_BODY - TAG_SIZE - EXTERNAL_HEADER_MAX;
+pub const NODE_SPACE: usize = PAGE_BODY - TAG_LEN - EXTERNAL_HEADER_MAX;
 
 /// Bytes a node with this key and data takes on a page, its tag included: an uncompressed
 /// node is `u16 cbKey`, the key, the data (reference §4).
 pub fn node_cost(key_len: usize, data_len: usize) -> usize {
-    2 + key_len + data_len + TAG_SIZE
+    KEY_LEN_FIELD + key_len + data_len + TAG_LEN
 }
 
 /// The nodes of one page being filled, kept as one byte run plus node ends, so a page costs
@@ -73,7 +48,7 @@ impl NodeList {
 
     /// Bytes the nodes take on a page, tags included.
     pub fn used(&self) -> usize {
-        self.bytes.len() + self.ends.len() * TAG_SIZE
+        self.bytes.len() + self.ends.len() * TAG_LEN
     }
 
     /// Whether a node of this key and data still fits on this page.
@@ -101,14 +76,14 @@ impl NodeList {
     pub fn key(&self, i: usize) -> &[u8] {
         let node = self.node(i);
         let cb = u16::from_le_bytes([node[0], node[1]]) as usize;
-        &node[2..2 + cb]
+        &node[KEY_LEN_FIELD..KEY_LEN_FIELD + cb]
     }
 
     /// The data of node `i`.
     pub fn data(&self, i: usize) -> &[u8] {
         let node = self.node(i);
         let cb = u16::from_le_bytes([node[0], node[1]]) as usize;
-        &node[2 + cb..]
+        &node[KEY_LEN_FIELD + cb..]
     }
 
     pub fn clear(&mut self) {
@@ -117,9 +92,10 @@ impl NodeList {
     }
 }
 
-/// The header fields of a page being written.
+/// What the caller decides about a page being written: its number (for the checksum) and the
+/// header fields that are not derived from its contents.
 #[derive(Clone, Copy, Debug)]
-pub struct PageHeader {
+pub struct PageSpec {
     pub pgno: u32,
     pub dbtime: u64,
     pub prev: u32,
@@ -131,7 +107,7 @@ pub struct PageHeader {
 /// Lays out a page: header, tag 0 = `external` (space header or the empty key prefix), then
 /// the nodes in order, tags from the end of the page; stamps the old-format checksum.
 /// `out` must be `PAGE_SIZE` bytes; it is overwritten entirely.
-pub fn lay_out(out: &mut [u8], h: &PageHeader, external: &[u8], nodes: &NodeList) {
+pub fn lay_out(out: &mut [u8], h: &PageSpec, external: &[u8], nodes: &NodeList) {
     debug_assert_eq!(out.len(), PAGE_SIZE);
     debug_assert!(external.len() <= EXTERNAL_HEADER_MAX);
     debug_assert!(nodes.used() <= NODE_SPACE);
@@ -139,32 +115,34 @@ pub fn lay_out(out: &mut [u8], h: &PageHeader, external: &[u8], nodes: &NodeList
     let ntags = nodes.len() + 1;
     let mut ib = 0usize;
     let put_tag = |out: &mut [u8], itag: usize, ib: usize, cb: usize| {
-        let at = PAGE_SIZE - TAG_SIZE * (itag + 1);
+        let at = PAGE_SIZE - TAG_LEN * (itag + 1);
         out[at..at + 2].copy_from_slice(&(cb as u16).to_le_bytes());
         out[at + 2..at + 4].copy_from_slice(&(ib as u16).to_le_bytes());
     };
-    out[PAGE_HEADER_SIZE..PAGE_HEADER_SIZE + external.len()].copy_from_slice(external);
+    out[SMALL_HEADER_LEN..SMALL_HEADER_LEN + external.len()].copy_from_slice(external);
     put_tag(out, 0, ib, external.len());
     ib += external.len();
     for i in 0..nodes.len() {
         let node = nodes.node(i);
-        let at = PAGE_HEADER_SIZE + ib;
+        let at = SMALL_HEADER_LEN + ib;
         out[at..at + node.len()].copy_from_slice(node);
         put_tag(out, i + 1, ib, node.len());
         ib += node.len();
     }
-    let free = PAGE_BODY - ib - ntags * TAG_SIZE;
-    out[PGHDR_DBTIME_DIRTIED..PGHDR_DBTIME_DIRTIED + 8].copy_from_slice(&h.dbtime.to_le_bytes());
-    out[PGHDR_PGNO_PREV..PGHDR_PGNO_PREV + 4].copy_from_slice(&h.prev.to_le_bytes());
-    out[PGHDR_PGNO_NEXT..PGHDR_PGNO_NEXT + 4].copy_from_slice(&h.next.to_le_bytes());
-    out[PGHDR_OBJID_FDP..PGHDR_OBJID_FDP + 4].copy_from_slice(&h.objid.to_le_bytes());
-    out[PGHDR_CB_FREE..PGHDR_CB_FREE + 2].copy_from_slice(&(free as u16).to_le_bytes());
-    out[PGHDR_CB_UNCOMMITTED_FREE..PGHDR_CB_UNCOMMITTED_FREE + 2]
-        .copy_from_slice(&0u16.to_le_bytes());
-    out[PGHDR_IB_MIC_FREE..PGHDR_IB_MIC_FREE + 2].copy_from_slice(&(ib as u16).to_le_bytes());
-    out[PGHDR_ITAG_MIC_FREE..PGHDR_ITAG_MIC_FREE + 2]
-        .copy_from_slice(&(ntags as u16).to_le_bytes());
-    out[PGHDR_FLAGS..PGHDR_FLAGS + 4].copy_from_slice(&h.flags.to_le_bytes());
+    let free = PAGE_BODY - ib - ntags * TAG_LEN;
+    PageHeader {
+        checksum: 0,
+        dbtime_dirtied: h.dbtime,
+        pgno_prev: h.prev,
+        pgno_next: h.next,
+        objid_fdp: h.objid,
+        cb_free: free as u16,
+        cb_uncommitted_free: 0,
+        ib_mic_free: ib as u16,
+        itag_state: ntags as u16,
+        flags: h.flags,
+    }
+    .write(out);
     stamp_old_format_page(out, h.pgno);
 }
 
@@ -180,13 +158,13 @@ mod tests {
         nodes.push(b"\x7f\x80\x00\x00\x02", b"rec2");
         assert_eq!(nodes.key(1), b"\x7f\x80\x00\x00\x02");
         let mut page = vec![0u8; PAGE_SIZE];
-        let h = PageHeader {
+        let h = PageSpec {
             pgno: 42,
             dbtime: 7,
             prev: 41,
             next: 43,
             objid: 9,
-            flags: PAGE_FLAG_LEAF,
+            flags: crate::ese::page::flags::LEAF,
         };
         lay_out(&mut page, &h, &[], &nodes);
         assert_eq!(
@@ -198,14 +176,14 @@ mod tests {
         let ib_mic = u16::from_le_bytes([page[32], page[33]]) as usize;
         assert_eq!(ib_mic, 2 + 5 + 10 + 2 + 5 + 4);
         let free = u16::from_le_bytes([page[28], page[29]]) as usize;
-        assert_eq!(free, PAGE_BODY - ib_mic - 3 * TAG_SIZE);
+        assert_eq!(free, PAGE_BODY - ib_mic - 3 * TAG_LEN);
         // tag 2 (second node) at the third slot from the end
         let at = PAGE_SIZE - 12;
         let cb = u16::from_le_bytes([page[at], page[at + 1]]) as usize;
         let ib = u16::from_le_bytes([page[at + 2], page[at + 3]]) as usize;
         assert_eq!(cb, 2 + 5 + 4);
         assert_eq!(
-            &page[PAGE_HEADER_SIZE + ib + 7..PAGE_HEADER_SIZE + ib + 11],
+            &page[SMALL_HEADER_LEN + ib + 7..SMALL_HEADER_LEN + ib + 11],
             b"rec2"
         );
     }

@@ -7,30 +7,13 @@
 //! The fixed and variable parts are identical in both forms.
 
 use super::{ColumnDef, ColumnType, Format, Storage, TableDef, Value};
+use crate::ese::catalog::{coltyp, coltyp_fixed_size};
+use crate::ese::record::{
+    tagfld_header, FID_FIXED_FIRST, FID_FIXED_LAST, FID_TAGGED_FIRST, FID_VAR_FIRST, FID_VAR_LAST,
+    FIXED_DATA_START, NO_VAR_COLUMNS, OLD_CB_MASK, OLD_LONG_VALUE, OLD_LV_INTRINSIC,
+    TAGFLD_EXTENDED_INFO, VAR_NULL,
+};
 
-/// `RECHDR` size: `u8 fidFixedLastInRec`, `u8 fidVarLastInRec`, `u16 ibEndOfFixedData`.
-pub const REC_HEADER_SIZE: usize = 4;
-/// Column id ranges (reference §5, §6): fixed 1..=127, variable 128..=255, tagged 256...
-pub const FID_FIXED_FIRST: u16 = 1;
-pub const FID_FIXED_LAST: u16 = 127;
-pub const FID_VAR_FIRST: u16 = 128;
-pub const FID_VAR_LAST: u16 = 255;
-pub const FID_TAGGED_FIRST: u16 = 256;
-/// `fidVarLastInRec` of a record without variable columns.
-pub const FID_VAR_NONE: u8 = 127;
-/// Variable offset entry: end offset bits and the NULL flag.
-pub const VAR_OFFSET_MASK: u16 = 0x7FFF;
-pub const VAR_NULL: u16 = 0x8000;
-/// ESE98 `TAGFLD.ib` bits on small pages (reference §5).
-pub const TAGFLD_IB_MASK: u16 = 0x1FFF;
-pub const TAGFLD_EXTENDED_INFO: u16 = 0x4000;
-/// `TAGFLD_HEADER` byte flag for a long value kept in the record (reference §5).
-pub const TAGFLD_HEADER_LONG_VALUE: u8 = 0x01;
-/// ESE97 `TAGFLD_OLD.bits`: data length and the long-value flag (reference §5).
-pub const TAGFLD_OLD_CB_MASK: u16 = 0x0FFF;
-pub const TAGFLD_OLD_LONG_VALUE: u16 = 0x8000;
-/// ESE97 `LV.bFlags` of an intrinsic (not separated) long value.
-pub const LV_FLAGS_INTRINSIC: u8 = 0x00;
 /// Largest Binary/Text length in a fixed or variable column (`JET_cbColumnMost`).
 pub const COLUMN_MOST: u32 = 255;
 /// Code pages the builder encodes text in (reference §6 column `PagesOrLocale`).
@@ -48,31 +31,25 @@ pub struct ColumnPlace {
 }
 
 /// The natural size of a fixed-size type.
-pub fn fixed_size(coltyp: ColumnType) -> Option<u16> {
-    Some(match coltyp {
-        ColumnType::Bit | ColumnType::UnsignedByte => 1,
-        ColumnType::Short => 2,
-        ColumnType::Long | ColumnType::IeeeSingle => 4,
-        ColumnType::Currency | ColumnType::IeeeDouble | ColumnType::DateTime => 8,
-        _ => return None,
-    })
+pub fn fixed_size(t: ColumnType) -> Option<u16> {
+    coltyp_fixed_size(coltyp_code(t)).map(|n| n as u16)
 }
 
 /// `JET_coltyp` numbers (reference §6).
-pub fn coltyp_code(coltyp: ColumnType) -> u32 {
-    match coltyp {
-        ColumnType::Bit => 1,
-        ColumnType::UnsignedByte => 2,
-        ColumnType::Short => 3,
-        ColumnType::Long => 4,
-        ColumnType::Currency => 5,
-        ColumnType::IeeeSingle => 6,
-        ColumnType::IeeeDouble => 7,
-        ColumnType::DateTime => 8,
-        ColumnType::Binary => 9,
-        ColumnType::Text => 10,
-        ColumnType::LongBinary => 11,
-        ColumnType::LongText => 12,
+pub fn coltyp_code(t: ColumnType) -> u32 {
+    match t {
+        ColumnType::Bit => coltyp::BIT,
+        ColumnType::UnsignedByte => coltyp::UNSIGNED_BYTE,
+        ColumnType::Short => coltyp::SHORT,
+        ColumnType::Long => coltyp::LONG,
+        ColumnType::Currency => coltyp::CURRENCY,
+        ColumnType::IeeeSingle => coltyp::IEEE_SINGLE,
+        ColumnType::IeeeDouble => coltyp::IEEE_DOUBLE,
+        ColumnType::DateTime => coltyp::DATE_TIME,
+        ColumnType::Binary => coltyp::BINARY,
+        ColumnType::Text => coltyp::TEXT,
+        ColumnType::LongBinary => coltyp::LONG_BINARY,
+        ColumnType::LongText => coltyp::LONG_TEXT,
     }
 }
 
@@ -98,7 +75,7 @@ impl RecordLayout {
     pub fn new(table: &TableDef) -> Result<RecordLayout, String> {
         let mut places = Vec::with_capacity(table.columns.len());
         let (mut fixed, mut var, mut tagged) = (Vec::new(), Vec::new(), Vec::new());
-        let mut offset = REC_HEADER_SIZE;
+        let mut offset = FIXED_DATA_START;
         for (i, c) in table.columns.iter().enumerate() {
             let bad = |why: &str| {
                 format!(
@@ -248,7 +225,7 @@ impl RecordLayout {
             .map_or(0, |p| p + 1);
         out.push(nfixed as u8);
         out.push(if var_in_rec == 0 {
-            FID_VAR_NONE
+            NO_VAR_COLUMNS
         } else {
             (FID_VAR_FIRST as usize + var_in_rec - 1) as u8
         });
@@ -309,7 +286,7 @@ impl RecordLayout {
             let mut ib = (out.len() - area) as u16;
             if is_long(c.coltyp) {
                 ib |= TAGFLD_EXTENDED_INFO;
-                out.push(TAGFLD_HEADER_LONG_VALUE);
+                out.push(tagfld_header::LONG_VALUE);
             }
             push_bytes(out, &row[i], c.code_page);
             let fid = self.places[i].fid;
@@ -332,18 +309,18 @@ impl RecordLayout {
             out.extend_from_slice(&[0, 0]);
             let long = is_long(c.coltyp);
             if long {
-                out.push(LV_FLAGS_INTRINSIC);
+                out.push(OLD_LV_INTRINSIC);
             }
             push_bytes(out, &row[i], c.code_page);
             let cb = (out.len() - head - 4) as u16;
-            let bits = (cb & TAGFLD_OLD_CB_MASK) | if long { TAGFLD_OLD_LONG_VALUE } else { 0 };
+            let bits = (cb & OLD_CB_MASK) | if long { OLD_LONG_VALUE } else { 0 };
             out[head + 2..head + 4].copy_from_slice(&bits.to_le_bytes());
         }
     }
 
     /// The longest a tagged value may be so that the ESE97 length field holds it.
     pub fn tagged_most() -> usize {
-        TAGFLD_OLD_CB_MASK as usize - 1
+        OLD_CB_MASK as usize - 1
     }
 }
 

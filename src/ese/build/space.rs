@@ -9,14 +9,11 @@
 //! (\[MS\] `node.cxx`), so the ESE97 form writes none.
 
 use super::error::BuildError;
-use super::page::{
-    lay_out, NodeList, PageHeader, PAGE_FLAG_LEAF, PAGE_FLAG_ROOT, PAGE_FLAG_SPACE_TREE, PAGE_SIZE,
-};
+use super::page::{lay_out, NodeList, PageSpec, PAGE_SIZE};
 use super::tree::PageSink;
+use crate::ese::page::flags as page_flags;
+use crate::ese::space::{SpaceHeader, SPACE_MULTIPLE_EXTENT, SPACE_NON_UNIQUE};
 
-pub const SPACE_HEADER_SIZE: usize = 16;
-pub const SPACE_FLAG_MULTIPLE_EXTENT: u32 = 0x01;
-pub const SPACE_FLAG_NON_UNIQUE: u32 = 0x02;
 /// The ESE98 space-tree root's split buffer (all zero when no split is in progress).
 pub const SPLIT_BUFFER_SIZE: usize = 16;
 
@@ -51,14 +48,14 @@ pub fn space_header(
     pgno_parent: u32,
     non_unique: bool,
     pgno_oe: u32,
-) -> [u8; 16] {
-    let mut h = [0u8; SPACE_HEADER_SIZE];
-    let flags = SPACE_FLAG_MULTIPLE_EXTENT | if non_unique { SPACE_FLAG_NON_UNIQUE } else { 0 };
-    h[0..4].copy_from_slice(&cpg_primary.to_le_bytes());
-    h[4..8].copy_from_slice(&pgno_parent.to_le_bytes());
-    h[8..12].copy_from_slice(&flags.to_le_bytes());
-    h[12..16].copy_from_slice(&pgno_oe.to_le_bytes());
-    h
+) -> [u8; SpaceHeader::LEN] {
+    SpaceHeader {
+        cpg_primary,
+        pgno_parent,
+        flags: SPACE_MULTIPLE_EXTENT | if non_unique { SPACE_NON_UNIQUE } else { 0 },
+        pgno_oe,
+    }
+    .to_bytes()
 }
 
 /// Writes the OE tree root at `pgno_oe` and the AE tree root at `pgno_oe + 1` of the tree
@@ -89,13 +86,13 @@ pub fn write_space_trees(
             }
             nodes.push(&e.last.to_be_bytes(), &e.pages().to_le_bytes());
         }
-        let h = PageHeader {
+        let h = PageSpec {
             pgno,
             dbtime: sink.dbtime(),
             prev: 0,
             next: 0,
             objid,
-            flags: base_flags | PAGE_FLAG_ROOT | PAGE_FLAG_LEAF | PAGE_FLAG_SPACE_TREE,
+            flags: base_flags | page_flags::ROOT | page_flags::LEAF | page_flags::SPACE_TREE,
         };
         lay_out(&mut page, &h, external, &nodes);
         sink.write(pgno, &page)?;

@@ -5,19 +5,23 @@
 
 use super::catalog::{
     catalog_def, catalog_rows, CatalogIndex, CatalogRow, CatalogTable, CATALOG_EXTENT_LAST,
-    CATALOG_FREE_FIRST, IDB_ALLOW_SOME_NULLS, IDB_NO_NULL_SEG, IDB_PRIMARY, IDB_UNIQUE,
-    NAME_MSYSOBJECTS, NAME_MSYSOBJECTS_SHADOW, OBJID_CATALOG, OBJID_CATALOG_NAME_INDEX,
-    OBJID_CATALOG_ROOT_OBJECTS, OBJID_CATALOG_SHADOW, PGNO_CATALOG, PGNO_CATALOG_NAME_INDEX,
-    PGNO_CATALOG_ROOT_OBJECTS, PGNO_CATALOG_SHADOW, PGNO_SYSTEM_ROOT,
+    CATALOG_FREE_FIRST,
 };
 use super::error::BuildError;
 use super::file::{PageFile, SystemArea};
-use super::page::PAGE_FLAG_INDEX;
 use super::record::RecordLayout;
 use super::space::{extents_of, space_header, write_space_trees, Extent};
 use super::table::{TablePlan, ROOT_AND_SPACE_PAGES};
 use super::tree::{write_root, PageSink, RootPage, TreeShape, TreeSpec, TreeWriter};
 use super::{Format, TableDef};
+use crate::ese::catalog::{
+    IDB_ALLOW_SOME_NULLS, IDB_NO_NULL_SEG, IDB_PRIMARY, IDB_UNIQUE, NAME_MSYSOBJECTS,
+    NAME_MSYSOBJECTS_SHADOW, OBJID_CATALOG, OBJID_CATALOG_NAME_INDEX, OBJID_CATALOG_ROOT_OBJECTS,
+    OBJID_CATALOG_SHADOW, PGNO_CATALOG, PGNO_CATALOG_NAME_INDEX, PGNO_CATALOG_ROOT_OBJECTS,
+    PGNO_CATALOG_SHADOW,
+};
+use crate::ese::page::flags as page_flags;
+use crate::ese::space::DB_ROOT_PGNO;
 
 /// The two system tables' catalog descriptions.
 pub(super) struct SystemTables {
@@ -131,12 +135,12 @@ pub(super) fn catalog_specs(base: u32) -> [TreeSpec; 3] {
         },
         TreeSpec {
             objid: OBJID_CATALOG_NAME_INDEX,
-            page_flags: base | PAGE_FLAG_INDEX,
+            page_flags: base | page_flags::INDEX,
             non_unique: false,
         },
         TreeSpec {
             objid: OBJID_CATALOG_ROOT_OBJECTS,
-            page_flags: base | PAGE_FLAG_INDEX,
+            page_flags: base | page_flags::INDEX,
             non_unique: false,
         },
     ]
@@ -238,7 +242,7 @@ pub(super) fn write_catalog(
         cs,
         &trees.catalog.0,
         PGNO_CATALOG,
-        &space_header(cpg, PGNO_SYSTEM_ROOT, false, PGNO_CATALOG + 1),
+        &space_header(cpg, DB_ROOT_PGNO, false, PGNO_CATALOG + 1),
     )?;
     write_space_trees(
         &mut area,
@@ -306,7 +310,7 @@ pub(super) fn write_shadow(
         spec,
         &root,
         PGNO_CATALOG_SHADOW,
-        &space_header(cpg, PGNO_SYSTEM_ROOT, false, PGNO_CATALOG_SHADOW + 1),
+        &space_header(cpg, DB_ROOT_PGNO, false, PGNO_CATALOG_SHADOW + 1),
     )?;
     write_space_trees(
         &mut area,

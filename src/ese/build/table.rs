@@ -5,19 +5,20 @@
 //! last, when the run's end is known), leaf and branch pages as the rows stream in, then per
 //! secondary index its pages, root and space trees (`pgnoParent` = the table's root).
 
-use super::catalog::{
-    CatalogIndex, CatalogTable, IDB_ALLOW_ALL_NULLS, IDB_ALLOW_FIRST_NULL, IDB_ALLOW_SOME_NULLS,
-    IDB_PRIMARY, IDB_UNIQUE, PGNO_SYSTEM_ROOT,
-};
+use super::catalog::{CatalogIndex, CatalogTable};
 use super::entries::{EntrySorter, SortSettings, SortStats};
 use super::error::{hex, BuildError};
 use super::file::{page_offset, PageFile};
 use super::key::{indexable, push_segment, KeyError, KEY_MOST};
-use super::page::{PAGE_FLAG_INDEX, PAGE_FLAG_NON_UNIQUE_KEYS};
 use super::record::{describe, encoded_text_len, RecordLayout};
 use super::space::{space_header, write_space_trees, Extent};
 use super::tree::{write_root, PageSink, TreeShape, TreeSpec, TreeWriter};
 use super::{ColumnType, Format, IndexDef, Storage, TableDef, Value};
+use crate::ese::catalog::{
+    IDB_ALLOW_ALL_NULLS, IDB_ALLOW_FIRST_NULL, IDB_ALLOW_SOME_NULLS, IDB_PRIMARY, IDB_UNIQUE,
+};
+use crate::ese::page::flags as page_flags;
+use crate::ese::space::DB_ROOT_PGNO;
 
 /// Pages of a multiple-extent tree's root and its two space-tree roots.
 pub(super) const ROOT_AND_SPACE_PAGES: u32 = 3;
@@ -304,11 +305,11 @@ pub(super) fn write_table(
         let spec = TreeSpec {
             objid: s.objid,
             page_flags: base
-                | PAGE_FLAG_INDEX
+                | page_flags::INDEX
                 | if s.def.unique {
                     0
                 } else {
-                    PAGE_FLAG_NON_UNIQUE_KEYS
+                    page_flags::NON_UNIQUE_KEYS
                 },
             non_unique: !s.def.unique,
         };
@@ -383,7 +384,7 @@ pub(super) fn write_table(
         spec,
         &root,
         fdp,
-        &space_header(extent.pages(), PGNO_SYSTEM_ROOT, false, fdp + 1),
+        &space_header(extent.pages(), DB_ROOT_PGNO, false, fdp + 1),
     )?;
     write_space_trees(
         &mut reserved,
@@ -433,8 +434,8 @@ pub(super) fn tagged_too_long(row: &[Value], layout: &RecordLayout) -> bool {
 }
 
 pub(super) fn max_record(key_len: usize) -> usize {
-    // node_cost = 2 + key + data + tag; a separator must also fit twice a branch page.
-    super::page::NODE_SPACE - 2 - super::page::TAG_SIZE - key_len
+    // A separator must also fit twice a branch page.
+    super::page::NODE_SPACE - super::page::node_cost(key_len, 0)
 }
 
 pub(super) fn too_large(

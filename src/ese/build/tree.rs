@@ -13,10 +13,8 @@
 //! comparing it with their concatenation.
 
 use super::error::BuildError;
-use super::page::{
-    lay_out, NodeList, PageHeader, NODE_SPACE, PAGE_FLAG_LEAF, PAGE_FLAG_PARENT_OF_LEAF,
-    PAGE_FLAG_ROOT, PAGE_SIZE,
-};
+use super::page::{lay_out, NodeList, PageSpec, NODE_SPACE, PAGE_SIZE};
+use crate::ese::page::flags as page_flags;
 
 /// Where pages come from and go to.
 pub trait PageSink {
@@ -162,11 +160,11 @@ impl TreeWriter {
     ) -> Result<(), BuildError> {
         let flags = self.spec.page_flags
             | match level {
-                0 => PAGE_FLAG_LEAF,
-                1 => PAGE_FLAG_PARENT_OF_LEAF,
+                0 => page_flags::LEAF,
+                1 => page_flags::PARENT_OF_LEAF,
                 _ => 0,
             };
-        let h = PageHeader {
+        let h = PageSpec {
             pgno,
             dbtime: sink.dbtime(),
             prev,
@@ -250,14 +248,14 @@ pub fn write_root(
 ) -> Result<(), BuildError> {
     let mut page = vec![0u8; PAGE_SIZE];
     let flags = spec.page_flags
-        | PAGE_FLAG_ROOT
-        | if root.is_leaf { PAGE_FLAG_LEAF } else { 0 }
+        | page_flags::ROOT
+        | if root.is_leaf { page_flags::LEAF } else { 0 }
         | if root.parent_of_leaf {
-            PAGE_FLAG_PARENT_OF_LEAF
+            page_flags::PARENT_OF_LEAF
         } else {
             0
         };
-    let h = PageHeader {
+    let h = PageSpec {
         pgno,
         dbtime: sink.dbtime(),
         prev: 0,
@@ -331,7 +329,7 @@ pub mod tests {
     ) {
         let p = &pages[&pgno];
         let flags = u32_at(p, 36);
-        if flags & PAGE_FLAG_LEAF != 0 {
+        if flags & page_flags::LEAF != 0 {
             for (k, d) in nodes(p) {
                 let kd = [k.as_slice(), d.as_slice()].concat();
                 assert!(upper.is_empty() || k.as_slice() < upper || kd.as_slice() < upper);
@@ -390,7 +388,7 @@ pub mod tests {
         let mut leaves: Vec<u32> = sink
             .pages
             .iter()
-            .filter(|(_, p)| u32_at(p, 36) & PAGE_FLAG_LEAF != 0)
+            .filter(|(_, p)| u32_at(p, 36) & page_flags::LEAF != 0)
             .map(|(n, _)| *n)
             .collect();
         leaves.sort();

@@ -8,8 +8,10 @@ use crate::ese::catalog::{Column, Storage};
 use crate::ese::checksum::stamp_page;
 use crate::ese::error::EseError;
 use crate::ese::node::Node;
-use crate::ese::page::{flags, offsets, Page};
-use crate::ese::record::{Record, RecordForm};
+use crate::ese::page::{
+    flags, offsets, Page, SMALL_PAGE_MAX, TAG_LEN, TAG_VALUE_MASK_LARGE, TAG_VALUE_MASK_SMALL,
+};
+use crate::ese::record::{Record, RecordForm, VAR_NULL, VAR_OFFSET_MASK};
 use byteorder::{ByteOrder, LittleEndian};
 
 /// The bytes of `rec` with variable column `fid` set to `value` (`None` = NULL): the offset
@@ -21,8 +23,6 @@ pub fn record_with_variable(
     fid: u16,
     value: Option<&[u8]>,
 ) -> Result<Vec<u8>, EditError> {
-    const NULL: u16 = 0x8000;
-    const MASK: u16 = 0x7FFF;
     let first = crate::ese::record::FID_VAR_FIRST;
     if fid < first || fid > u16::from(rec.fid_var_last) {
         return Err(EditError::ColumnAbsent {
@@ -48,15 +48,15 @@ pub fn record_with_variable(
     let mut end = 0usize;
     for v in &values {
         end += v.as_ref().map_or(0, Vec::len);
-        if end > usize::from(MASK) {
+        if end > usize::from(VAR_OFFSET_MASK) {
             return Err(EditError::NoRoom {
                 offset: rec.bytes.base(),
                 pgno: 0,
                 need: end,
-                free: usize::from(MASK),
+                free: usize::from(VAR_OFFSET_MASK),
             });
         }
-        let entry = end as u16 | if v.is_none() { NULL } else { 0 };
+        let entry = end as u16 | if v.is_none() { VAR_NULL } else { 0 };
         out.extend_from_slice(&entry.to_le_bytes());
     }
     for v in values.iter().flatten() {
@@ -235,11 +235,11 @@ impl PageBuf {
         let mut line = self.bytes[line_start..line_start + key_len].to_vec();
         line.extend_from_slice(record);
         let new_len = line.len();
-        let max_line = if self.page()?.is_small() {
-            0x1FFF
+        let max_line = usize::from(if self.page()?.is_small() {
+            TAG_VALUE_MASK_SMALL
         } else {
-            0x7FFF
-        };
+            TAG_VALUE_MASK_LARGE
+        });
         let cb_free = usize::from(hdr.cb_free);
         if new_len > old_len && new_len - old_len > cb_free || new_len > max_line {
             return Err(EditError::NoRoom {
@@ -249,7 +249,7 @@ impl PageBuf {
                 free: cb_free,
             });
         }
-        let tags_start = self.bytes.len() - 4 * tag_count;
+        let tags_start = self.bytes.len() - TAG_LEN * tag_count;
         let mic_free = header_len + usize::from(hdr.ib_mic_free);
         self.tracked(|p| {
             if new_len <= old_len {
@@ -299,7 +299,7 @@ impl PageBuf {
                 }
             }
         }
-        let tags_start = self.bytes.len() - 4 * tag_count;
+        let tags_start = self.bytes.len() - TAG_LEN * tag_count;
         let used: usize = lines.iter().map(Vec::len).sum();
         if header_len + used > tags_start {
             // cbFree promised room the lines do not leave: the page's counters are wrong.
@@ -323,9 +323,13 @@ impl PageBuf {
 
     /// Sets tag `itag`'s size and offset, keeping the flag bits above them.
     fn set_tag(&mut self, itag: usize, ib: usize, cb: usize) {
-        let at = self.bytes.len() - 4 * (itag + 1);
-        let small = self.bytes.len() <= crate::ese::page::SMALL_PAGE_MAX as usize;
-        let mask: u16 = if small { 0x1FFF } else { 0x7FFF };
+        let at = self.bytes.len() - TAG_LEN * (itag + 1);
+        let small = self.bytes.len() <= SMALL_PAGE_MAX as usize;
+        let mask = if small {
+            TAG_VALUE_MASK_SMALL
+        } else {
+            TAG_VALUE_MASK_LARGE
+        };
         let cb_old = LittleEndian::read_u16(&self.bytes[at..at + 2]);
         let ib_old = LittleEndian::read_u16(&self.bytes[at + 2..at + 4]);
         let cb_new = (cb_old & !mask) | (cb as u16 & mask);

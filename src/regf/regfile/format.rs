@@ -66,6 +66,21 @@ pub fn format_reg(
     Ok(out)
 }
 
+/// The value lines alone (`"name"=data`, each ending in CR LF, hex lists wrapped as in a
+/// file) of values of the key `path` (which only names the key in errors): what `reg get`
+/// prints.
+pub fn format_values(
+    version: RegVersion,
+    path: &str,
+    values: &[ValueSpec],
+) -> Result<String, RegFormatError> {
+    let mut out = String::new();
+    for v in values {
+        format_value(&mut out, version, path, v)?;
+    }
+    Ok(out)
+}
+
 fn check_path(version: RegVersion, path: &str) -> Result<(), RegFormatError> {
     let refuse = |expected, found: &str| RegFormatError {
         path: path.to_string(),

@@ -25,7 +25,7 @@ mod format;
 mod parse;
 mod text;
 
-pub use format::{format_reg, RegFormatError};
+pub use format::{format_reg, format_values, RegFormatError};
 pub use parse::{parse_reg, RegParseError};
 pub use text::{decode_reg_bytes, encode_reg_text, RegDecodeError, RegEncodeError};
 

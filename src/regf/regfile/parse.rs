@@ -317,18 +317,26 @@ fn parse_hex_list(list: &str, line: usize) -> Result<Vec<u8>, RegParseError> {
     if list.trim().is_empty() {
         return Ok(Vec::new());
     }
-    list.split(',')
-        .map(|tok| {
-            let t = tok.trim();
-            if (1..=2).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_hexdigit()) {
-                u8::from_str_radix(t, 16).map_err(|_| error(line, "a hex byte", t))
-            } else {
-                Err(error(
+    // One pass over the bytes (import speed: a `.reg` file is mostly hex lists).
+    let mut out = Vec::with_capacity(list.len() / 3 + 1);
+    for tok in list.split(',') {
+        let t = tok.trim();
+        let digit = |b: u8| char::from(b).to_digit(16);
+        let byte = match t.as_bytes() {
+            [a] => digit(*a),
+            [a, b] => digit(*a).zip(digit(*b)).map(|(h, l)| h * 16 + l),
+            _ => None,
+        };
+        match byte.and_then(|b| u8::try_from(b).ok()) {
+            Some(b) => out.push(b),
+            None => {
+                return Err(error(
                     line,
                     "a hex byte (1 or 2 hex digits) between commas",
                     tok,
                 ))
             }
-        })
-        .collect()
+        }
+    }
+    Ok(out)
 }

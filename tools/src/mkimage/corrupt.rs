@@ -1,6 +1,6 @@
 //! The `bad-page` defect: exactly one data page of a finished database gets a wrong checksum.
 //!
-//! Page facts (reference/ese.md §1, §3): database page `pgno` (1-based) is at file offset
+//! Page facts, named in `coldpatch::ese::{header, page}` (reference/ese.md §1, §3): database page `pgno` (1-based) is at file offset
 //! `(pgno + 1) · page size`; the 40-byte page header holds the old-format checksum at 0..8
 //! (XOR, pgno), the owning tree's `objidFDP` at 24, `itagState` (tag count) at 34 and the page
 //! flags at 36; tags are 4-byte entries
@@ -8,7 +8,10 @@
 //! `ib` = low 13 bits of bytes 2..4, relative to the end of the header).
 
 use coldpatch::bytes::{Bytes, OutOfBounds};
+use coldpatch::ese::catalog::OBJID_FIRST_USER;
 use coldpatch::ese::checksum::OldPageChecksum;
+use coldpatch::ese::header::{page_offset, HEADER_PAGES};
+use coldpatch::ese::page::{flags, offsets, SMALL_HEADER_LEN, TAG_LEN, TAG_VALUE_MASK_SMALL};
 use serde::Serialize;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -16,24 +19,9 @@ use std::path::{Path, PathBuf};
 
 /// Exchange 5.5 databases have 4 KiB pages (store-model.md, "File format").
 pub const PAGE_SIZE: u64 = 4096;
-/// Pages before database page 1: the header and its shadow (reference/ese.md §1).
-const HEADER_PAGES: u64 = 2;
-const PAGE_HEADER_LEN: usize = 40;
-const OFF_OBJID_FDP: usize = 24;
-const OFF_ITAG_STATE: usize = 34;
 /// Object ids of the database's own trees: space root 1, `MSysObjects` 2, its shadow 3, the
 /// catalog indexes 4 and 5 (reference/ese.md §6). User tables come after them.
-const LAST_SYSTEM_OBJID: u32 = 5;
-const OFF_FLAGS: usize = 36;
-/// Page flags (reference/ese.md §3).
-const FLAG_LEAF: u32 = 0x0002;
-const FLAG_EMPTY: u32 = 0x0008;
-const FLAG_SPACE_TREE: u32 = 0x0020;
-const FLAG_INDEX: u32 = 0x0040;
-const FLAG_LONG_VALUE: u32 = 0x0080;
-/// Tag fields on pages of ≤ 8 KiB (reference/ese.md §4).
-const TAG_LEN: usize = 4;
-const TAG_MASK: u16 = 0x1FFF;
+const LAST_SYSTEM_OBJID: u32 = OBJID_FIRST_USER - 1;
 
 /// What was changed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -68,11 +56,11 @@ pub enum CorruptError {
 /// first record sits in the page, if so.
 fn data_record(page: &[u8], pgno: u32, base: u64) -> Result<Option<usize>, OutOfBounds> {
     let b = Bytes::new(page, base);
-    let flags = b.u32("page flags", OFF_FLAGS)?;
-    let tags = usize::from(b.u16("page itagState", OFF_ITAG_STATE)?);
-    let objid = b.u32("page objidFDP", OFF_OBJID_FDP)?;
-    let not_data = FLAG_EMPTY | FLAG_SPACE_TREE | FLAG_INDEX | FLAG_LONG_VALUE;
-    if flags & FLAG_LEAF == 0 || flags & not_data != 0 || tags < 2 || objid <= LAST_SYSTEM_OBJID {
+    let flags = b.u32("page flags", offsets::FLAGS)?;
+    let tags = usize::from(b.u16("page itagState", offsets::ITAG_STATE)?);
+    let objid = b.u32("page objidFDP", offsets::OBJID_FDP)?;
+    let not_data = flags::EMPTY | flags::SPACE_TREE | flags::INDEX | flags::LONG_VALUE;
+    if flags & flags::LEAF == 0 || flags & not_data != 0 || tags < 2 || objid <= LAST_SYSTEM_OBJID {
         return Ok(None);
     }
     if OldPageChecksum::stored(page) != OldPageChecksum::expected(page, pgno) {
@@ -80,12 +68,12 @@ fn data_record(page: &[u8], pgno: u32, base: u64) -> Result<Option<usize>, OutOf
     }
     let tag1 = page.len().checked_sub(2 * TAG_LEN);
     let Some(tag1) = tag1 else { return Ok(None) };
-    let cb = usize::from(b.u16("tag 1 cb", tag1)? & TAG_MASK);
-    let ib = usize::from(b.u16("tag 1 ib", tag1 + 2)? & TAG_MASK);
+    let cb = usize::from(b.u16("tag 1 cb", tag1)? & TAG_VALUE_MASK_SMALL);
+    let ib = usize::from(b.u16("tag 1 ib", tag1 + 2)? & TAG_VALUE_MASK_SMALL);
     if cb == 0 {
         return Ok(None);
     }
-    let at = PAGE_HEADER_LEN + ib + cb / 2;
+    let at = SMALL_HEADER_LEN + ib + cb / 2;
     if at >= tag1 {
         return Ok(None);
     }
@@ -111,9 +99,9 @@ pub fn break_one_page(path: &Path) -> Result<BadPage, CorruptError> {
     let middle = pages / 2 + 1;
     let order = (middle..=pages).chain(1..middle);
     for pgno in order {
-        let base = (pgno + 1) * PAGE_SIZE;
-        read_page(&mut file, base, &mut page).map_err(io)?;
         let pgno32 = pgno as u32;
+        let base = page_offset(pgno32, PAGE_SIZE as u32);
+        read_page(&mut file, base, &mut page).map_err(io)?;
         let at = data_record(&page, pgno32, base).map_err(|source| CorruptError::Bounds {
             path: path.to_path_buf(),
             source,
@@ -155,14 +143,14 @@ mod tests {
     /// A page of tree `objid` with the given flags and one 100-byte record at ib 0.
     fn page(pgno: u32, flags: u32, objid: u32) -> Vec<u8> {
         let mut p = vec![0u8; PAGE_SIZE as usize];
-        p[OFF_OBJID_FDP..OFF_OBJID_FDP + 4].copy_from_slice(&objid.to_le_bytes());
-        p[OFF_FLAGS..OFF_FLAGS + 4].copy_from_slice(&flags.to_le_bytes());
-        p[OFF_ITAG_STATE..OFF_ITAG_STATE + 2].copy_from_slice(&2u16.to_le_bytes());
+        p[offsets::OBJID_FDP..offsets::OBJID_FDP + 4].copy_from_slice(&objid.to_le_bytes());
+        p[offsets::FLAGS..offsets::FLAGS + 4].copy_from_slice(&flags.to_le_bytes());
+        p[offsets::ITAG_STATE..offsets::ITAG_STATE + 2].copy_from_slice(&2u16.to_le_bytes());
         let n = p.len();
         // tag 0: empty external header; tag 1: cb 100, ib 0.
         p[n - 8..n - 6].copy_from_slice(&100u16.to_le_bytes());
         p[n - 6..n - 4].copy_from_slice(&0u16.to_le_bytes());
-        for (i, b) in p[PAGE_HEADER_LEN..PAGE_HEADER_LEN + 100]
+        for (i, b) in p[SMALL_HEADER_LEN..SMALL_HEADER_LEN + 100]
             .iter_mut()
             .enumerate()
         {
