@@ -1,17 +1,14 @@
 //! The `bad-page` defect: exactly one data page of a finished database gets a wrong checksum.
 //!
-//! Page facts, named in `coldpatch::ese::{header, page}` (reference/ese.md §1, §3): database page `pgno` (1-based) is at file offset
-//! `(pgno + 1) · page size`; the 40-byte page header holds the old-format checksum at 0..8
-//! (XOR, pgno), the owning tree's `objidFDP` at 24, `itagState` (tag count) at 34 and the page
-//! flags at 36; tags are 4-byte entries
-//! from the end of the page, tag 1 being the first record (`cb` = low 13 bits of bytes 0..2,
-//! `ib` = low 13 bits of bytes 2..4, relative to the end of the header).
+//! Pages are read with `coldpatch::ese::page` (reference/ese.md §3): the chosen page is a
+//! leaf of a user table with a record in tag 1; the byte flipped is in the middle of that
+//! record, so the page still parses and only its checksum is wrong.
 
-use coldpatch::bytes::{Bytes, OutOfBounds};
+use coldpatch::bytes::Bytes;
 use coldpatch::ese::catalog::OBJID_FIRST_USER;
 use coldpatch::ese::checksum::OldPageChecksum;
 use coldpatch::ese::header::{page_offset, HEADER_PAGES};
-use coldpatch::ese::page::{flags, offsets, SMALL_HEADER_LEN, TAG_LEN, TAG_VALUE_MASK_SMALL};
+use coldpatch::ese::page::{flags, Page};
 use serde::Serialize;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -44,40 +41,34 @@ pub enum CorruptError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: {source}")]
-    Bounds { path: PathBuf, source: OutOfBounds },
     #[error(
         "{path}: no leaf data page with a valid checksum and a record ({pages} pages looked at)"
     )]
     NoDataPage { path: PathBuf, pages: u64 },
 }
 
-/// A leaf page of a user table's data with at least one record and a valid old-format checksum: where its
-/// first record sits in the page, if so.
-fn data_record(page: &[u8], pgno: u32, base: u64) -> Result<Option<usize>, OutOfBounds> {
-    let b = Bytes::new(page, base);
-    let flags = b.u32("page flags", offsets::FLAGS)?;
-    let tags = usize::from(b.u16("page itagState", offsets::ITAG_STATE)?);
-    let objid = b.u32("page objidFDP", offsets::OBJID_FDP)?;
+/// A leaf page of a user table's data with at least one record and a valid old-format
+/// checksum: where (page offset) the middle of its first record sits, if so. The page is read
+/// with the project's page reader; a page it cannot read is not a candidate.
+fn data_record(page: &[u8], pgno: u32, base: u64) -> Option<usize> {
+    let p = Page::parse(Bytes::new(page, base), pgno).ok()?;
     let not_data = flags::EMPTY | flags::SPACE_TREE | flags::INDEX | flags::LONG_VALUE;
-    if flags & flags::LEAF == 0 || flags & not_data != 0 || tags < 2 || objid <= LAST_SYSTEM_OBJID {
-        return Ok(None);
+    if !p.header.has(flags::LEAF)
+        || p.header.has(not_data)
+        || p.tag_count() < 2
+        || p.header.objid_fdp <= LAST_SYSTEM_OBJID
+    {
+        return None;
     }
     if OldPageChecksum::stored(page) != OldPageChecksum::expected(page, pgno) {
-        return Ok(None);
+        return None;
     }
-    let tag1 = page.len().checked_sub(2 * TAG_LEN);
-    let Some(tag1) = tag1 else { return Ok(None) };
-    let cb = usize::from(b.u16("tag 1 cb", tag1)? & TAG_VALUE_MASK_SMALL);
-    let ib = usize::from(b.u16("tag 1 ib", tag1 + 2)? & TAG_VALUE_MASK_SMALL);
-    if cb == 0 {
-        return Ok(None);
+    let (tag, record) = p.tag_data(1).ok()?;
+    if tag.cb == 0 {
+        return None;
     }
-    let at = SMALL_HEADER_LEN + ib + cb / 2;
-    if at >= tag1 {
-        return Ok(None);
-    }
-    Ok(Some(at))
+    let start = usize::try_from(record.base().checked_sub(base)?).ok()?;
+    start.checked_add(tag.cb / 2)
 }
 
 /// Flips one byte in the middle of the first record of one table-data leaf page of the
@@ -102,11 +93,7 @@ pub fn break_one_page(path: &Path) -> Result<BadPage, CorruptError> {
         let pgno32 = pgno as u32;
         let base = page_offset(pgno32, PAGE_SIZE as u32);
         read_page(&mut file, base, &mut page).map_err(io)?;
-        let at = data_record(&page, pgno32, base).map_err(|source| CorruptError::Bounds {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if let Some(at) = at {
+        if let Some(at) = data_record(&page, pgno32, base) {
             let old_byte = page[at];
             let new_byte = !old_byte;
             page[at] = new_byte;
@@ -139,6 +126,7 @@ fn read_page(file: &mut File, at: u64, page: &mut [u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use coldpatch::ese::checksum::stamp_old_format_page;
+    use coldpatch::ese::page::{offsets, SMALL_HEADER_LEN};
 
     /// A page of tree `objid` with the given flags and one 100-byte record at ib 0.
     fn page(pgno: u32, flags: u32, objid: u32) -> Vec<u8> {

@@ -195,6 +195,15 @@ fn atomically<T>(
                 path: final_path.to_path_buf(),
                 source,
             })?;
+            // The rename itself must reach the disk before image.json (written last) can:
+            // otherwise a power loss could leave an image.json naming files that are not there.
+            let dir = final_path.parent().unwrap_or(Path::new("."));
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|source| RunError::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
             Ok(v)
         }
         Err(e) => {
