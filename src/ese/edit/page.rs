@@ -5,7 +5,7 @@ use super::{diff, ByteChange, EditError};
 use crate::bytes::Bytes;
 use crate::ese::btree::Database;
 use crate::ese::catalog::{Column, Storage};
-use crate::ese::checksum::stamp_page;
+use crate::ese::checksum::{check_page, stamp_page, ChecksumMismatch, PageCheck};
 use crate::ese::error::EseError;
 use crate::ese::node::Node;
 use crate::ese::page::{
@@ -82,9 +82,26 @@ pub struct PageBuf {
 }
 
 impl PageBuf {
+    /// Reads page `pgno` to edit it. A page whose checksum is bad is refused: the edit would
+    /// restamp it and hide the damage (spec/product.md, "refuse").
     pub fn read(db: &Database, pgno: u32) -> Result<PageBuf, EseError> {
         let page = db.page(pgno, 0, "page to edit")?;
         let bytes = page.bytes().as_slice().to_vec();
+        if let PageCheck::Bad(format, bad) = check_page(&bytes, pgno) {
+            let m = bad.first().copied().unwrap_or(ChecksumMismatch {
+                at: 0,
+                what: "checksum",
+                expected: 0,
+                found: 0,
+            });
+            return Err(EseError::corrupt(
+                page.offset() + m.at as u64,
+                pgno,
+                "page checksum (refusing to edit a damaged page)",
+                format!("{} {} {:#x}", format.name(), m.what, m.expected),
+                format!("{:#x}", m.found),
+            ));
+        }
         Ok(PageBuf {
             pgno,
             offset: page.offset(),
