@@ -149,7 +149,7 @@ impl<'a> Database<'a> {
             if page.header.objid_fdp != objid {
                 return Err(EseError::corrupt(
                     page.offset() + crate::ese::page::offsets::OBJID_FDP as u64,
-                    pgno,
+                    Some(pgno),
                     "page objidFDP",
                     objid.to_string(),
                     page.header.objid_fdp.to_string(),

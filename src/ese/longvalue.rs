@@ -74,7 +74,7 @@ pub fn read_long_value(db: &Database, table: &Table, lid: Bytes) -> Result<LongV
     if size > MAX_LONG_VALUE {
         return Err(EseError::corrupt(
             lid.base(),
-            0,
+            None,
             "long value size",
             format!("at most {MAX_LONG_VALUE}"),
             size.to_string(),
@@ -87,7 +87,7 @@ pub fn read_long_value(db: &Database, table: &Table, lid: Bytes) -> Result<LongV
         if off < next_min || (off >= size && size > 0) {
             return Err(EseError::corrupt(
                 data.base(),
-                0,
+                None,
                 "long value chunk offset",
                 format!("{next_min}..{size}"),
                 off.to_string(),

@@ -187,7 +187,7 @@ impl<'a> Page<'a> {
             .ok_or_else(|| {
                 EseError::corrupt(
                     self.offset(),
-                    self.pgno,
+                    Some(self.pgno),
                     "tag number",
                     format!("a tag inside the page (count {})", self.tag_count()),
                     itag.to_string(),
@@ -238,7 +238,7 @@ impl<'a> Page<'a> {
     fn bad_tag(&self, itag: usize, tag: Tag) -> EseError {
         EseError::corrupt(
             self.offset() + self.tag_entry_offset(itag).unwrap_or(0) as u64,
-            self.pgno,
+            Some(self.pgno),
             "tag",
             "a line inside the data area",
             format!("tag {itag} at ib {} with {} bytes", tag.ib, tag.cb),

@@ -96,7 +96,7 @@ impl PageBuf {
             });
             return Err(EseError::corrupt(
                 page.offset() + m.at as u64,
-                pgno,
+                Some(pgno),
                 "page checksum (refusing to edit a damaged page)",
                 format!("{} {} {:#x}", format.name(), m.what, m.expected),
                 format!("{:#x}", m.found),
@@ -215,7 +215,7 @@ impl PageBuf {
         let Some(end) = end else {
             return Err(EditError::Read(EseError::corrupt(
                 rec_base + at as u64,
-                self.pgno,
+                Some(self.pgno),
                 "overwrite range",
                 format!("inside the record of {rec_len} bytes"),
                 format!("{at}..{}", at.saturating_add(value.len())),
