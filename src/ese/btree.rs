@@ -86,15 +86,9 @@ impl<'a> Database<'a> {
         Page::parse(b, pgno)
     }
 
-    /// The record form of the records on `page`.
+    /// The record form of the records on `page` ([`Page::record_form`]).
     pub fn record_form(&self, page: &Page) -> RecordForm {
-        if page.header.has(flags::NEW_RECORD_FORMAT) {
-            RecordForm::Ese98 {
-                large_page: !page.is_small(),
-            }
-        } else {
-            RecordForm::Ese97
-        }
+        page.record_form()
     }
 
     /// Walks the B-tree rooted at `root` (object `objid`) depth first, calling `visit` for

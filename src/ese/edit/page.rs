@@ -9,9 +9,9 @@ use crate::ese::checksum::{check_page, stamp_page, ChecksumMismatch, PageCheck};
 use crate::ese::error::EseError;
 use crate::ese::node::Node;
 use crate::ese::page::{
-    flags, offsets, Page, SMALL_PAGE_MAX, TAG_LEN, TAG_VALUE_MASK_LARGE, TAG_VALUE_MASK_SMALL,
+    offsets, Page, SMALL_PAGE_MAX, TAG_LEN, TAG_VALUE_MASK_LARGE, TAG_VALUE_MASK_SMALL,
 };
-use crate::ese::record::{Record, RecordForm, VAR_NULL, VAR_OFFSET_MASK};
+use crate::ese::record::{Record, VAR_NULL, VAR_OFFSET_MASK};
 use byteorder::{ByteOrder, LittleEndian};
 
 /// The bytes of `rec` with variable column `fid` set to `value` (`None` = NULL): the offset
@@ -130,16 +130,6 @@ impl PageBuf {
         diff(self.offset, &self.original, &self.bytes)
     }
 
-    fn record_form(page: &Page) -> RecordForm {
-        if page.header.has(flags::NEW_RECORD_FORMAT) {
-            RecordForm::Ese98 {
-                large_page: !page.is_small(),
-            }
-        } else {
-            RecordForm::Ese97
-        }
-    }
-
     /// Runs `edit` and reports what it changed.
     fn tracked(
         &mut self,
@@ -166,7 +156,7 @@ impl PageBuf {
         let (at, rec_base) = {
             let page = self.page()?;
             let node = Node::parse(&page, itag)?;
-            let rec = Record::parse(node.data, Self::record_form(&page))?;
+            let rec = Record::parse(node.data, page.record_form())?;
             let Some(range) = rec.fixed_range(column.fid, offset, size)? else {
                 return Err(EditError::ColumnAbsent {
                     offset: node.data.base(),
