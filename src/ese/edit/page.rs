@@ -140,6 +140,13 @@ impl PageBuf {
         Ok(diff(self.offset, &before, &self.bytes))
     }
 
+    /// Runs an infallible `edit` of the page's bytes and reports what it changed.
+    fn changed_by(&mut self, edit: impl FnOnce(&mut [u8])) -> Vec<ByteChange> {
+        let before = self.bytes.clone();
+        edit(&mut self.bytes);
+        diff(self.offset, &before, &self.bytes)
+    }
+
     /// Overwrites fixed column `column` of the record in line `itag` with `value` (same
     /// length). The column must be stored in the record (not NULL, not absent).
     pub fn set_fixed_column(
@@ -242,11 +249,7 @@ impl PageBuf {
         let mut line = self.bytes[line_start..line_start + key_len].to_vec();
         line.extend_from_slice(record);
         let new_len = line.len();
-        let max_line = usize::from(if self.page()?.is_small() {
-            TAG_VALUE_MASK_SMALL
-        } else {
-            TAG_VALUE_MASK_LARGE
-        });
+        let max_line = usize::from(self.tag_mask());
         let cb_free = usize::from(hdr.cb_free);
         if new_len > old_len && new_len - old_len > cb_free || new_len > max_line {
             return Err(EditError::NoRoom {
@@ -328,15 +331,19 @@ impl PageBuf {
         Ok(())
     }
 
-    /// Sets tag `itag`'s size and offset, keeping the flag bits above them.
-    fn set_tag(&mut self, itag: usize, ib: usize, cb: usize) {
-        let at = self.bytes.len() - TAG_LEN * (itag + 1);
-        let small = self.bytes.len() <= SMALL_PAGE_MAX as usize;
-        let mask = if small {
+    /// The mask of a tag's size and offset fields on this page (small or large page).
+    fn tag_mask(&self) -> u16 {
+        if self.bytes.len() <= SMALL_PAGE_MAX as usize {
             TAG_VALUE_MASK_SMALL
         } else {
             TAG_VALUE_MASK_LARGE
-        };
+        }
+    }
+
+    /// Sets tag `itag`'s size and offset, keeping the flag bits above them.
+    fn set_tag(&mut self, itag: usize, ib: usize, cb: usize) {
+        let at = self.bytes.len() - TAG_LEN * (itag + 1);
+        let mask = self.tag_mask();
         let cb_old = LittleEndian::read_u16(&self.bytes[at..at + 2]);
         let ib_old = LittleEndian::read_u16(&self.bytes[at + 2..at + 4]);
         let cb_new = (cb_old & !mask) | (cb as u16 & mask);
@@ -351,18 +358,14 @@ impl PageBuf {
 
     /// Stamps the page's `dbtimeDirtied`.
     pub fn stamp_dbtime(&mut self, dbtime: u64) -> Vec<ByteChange> {
-        let before = self.bytes.clone();
-        LittleEndian::write_u64(
-            &mut self.bytes[offsets::DBTIME..offsets::DBTIME + 8],
-            dbtime,
-        );
-        diff(self.offset, &before, &self.bytes)
+        self.changed_by(|b| {
+            LittleEndian::write_u64(&mut b[offsets::DBTIME..offsets::DBTIME + 8], dbtime)
+        })
     }
 
     /// Recomputes the page checksum in the page's own format (old XOR or XOR+ECC).
     pub fn restamp_checksum(&mut self) -> Vec<ByteChange> {
-        let before = self.bytes.clone();
-        stamp_page(&mut self.bytes, self.pgno);
-        diff(self.offset, &before, &self.bytes)
+        let pgno = self.pgno;
+        self.changed_by(|b| stamp_page(b, pgno))
     }
 }
