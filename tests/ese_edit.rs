@@ -436,3 +436,85 @@ fn same_length_variable_and_tagged_overwrites_change_only_their_bytes() {
     assert_eq!(d[1].3, hex(&new_tagged));
     assert_eq!(export_differences(&before_export, &after_export).len(), 2);
 }
+
+/// Runs `set_variable` on the file at `path` (column ASCII of the first row of table `text`)
+/// and writes the result back only when the edit is accepted, as a patch run would.
+fn edit_text_file(path: &Path) -> Result<(), EditError> {
+    let file = std::fs::read(path).unwrap();
+    let db = Database::open(&file).unwrap();
+    let catalog = Catalog::read(&db).unwrap();
+    let fid = catalog.table("text").unwrap().column("ASCII").unwrap().fid;
+    let out = set_variable(&file, "text", fid, b"checksum test")?;
+    std::fs::write(path, out).unwrap();
+    Ok(())
+}
+
+/// The row's page and a byte inside its record that no reader checks but the checksum.
+fn text_row_page(file: &[u8]) -> (u32, u64) {
+    let db = Database::open(file).unwrap();
+    let catalog = Catalog::read(&db).unwrap();
+    let (pgno, _, rec_at) = first_row(&db, catalog.table("text").unwrap());
+    (pgno, rec_at)
+}
+
+#[test]
+fn edit_refuses_a_page_with_a_bad_checksum_and_leaves_the_file_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("text.edb");
+    let mut file = sample_bytes("text.edb.gz");
+    let (pgno, rec_at) = text_row_page(&file);
+    // The last byte of the page (inside its tag array): damage only the checksum sees.
+    let cb = Database::open(&file).unwrap().page_size as usize;
+    let page_end = (pgno as usize + 2) * cb;
+    assert!((rec_at as usize) < page_end);
+    file[page_end - 1] ^= 0x10;
+    std::fs::write(&path, &file).unwrap();
+    let err = edit_text_file(&path).expect_err("edit of a damaged page accepted");
+    let msg = err.to_string();
+    assert!(msg.contains(&format!("page {pgno}")), "{msg}");
+    assert!(msg.contains("page checksum"), "{msg}");
+    let page_off = (pgno as u64 + 1) * cb as u64;
+    assert!(msg.contains(&format!("{page_off:#x}")), "{msg}");
+    assert_eq!(std::fs::read(&path).unwrap(), file, "file changed");
+    // The undamaged file is accepted, so the refusal is the checksum's.
+    file[page_end - 1] ^= 0x10;
+    std::fs::write(&path, &file).unwrap();
+    edit_text_file(&path).unwrap();
+    assert_ne!(std::fs::read(&path).unwrap(), file);
+}
+
+#[test]
+fn edit_refuses_a_dirty_database_or_a_damaged_or_disagreeing_header() {
+    use coldpatch::ese::checksum::stamp_header;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("text.edb");
+    let original = sample_bytes("text.edb.gz");
+    let cb = Database::open(&original).unwrap().page_size as usize;
+    let restamp = |f: &mut Vec<u8>| {
+        stamp_header(&mut f[..cb]);
+        stamp_header(&mut f[cb..2 * cb]);
+    };
+    let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
+    // Dirty shutdown (state 2) in both copies, checksums valid.
+    let mut dirty = original.clone();
+    for base in [0, cb] {
+        dirty[base + 52..base + 56].copy_from_slice(&2u32.to_le_bytes());
+    }
+    restamp(&mut dirty);
+    cases.push(("NotCleanShutdown", dirty));
+    // A byte of the shadow copy changed, checksum left stale.
+    let mut bad_shadow = original.clone();
+    bad_shadow[cb + 600] ^= 1;
+    cases.push(("HeaderChecksum", bad_shadow));
+    // Both copies valid but different.
+    let mut differ = original.clone();
+    differ[cb + 600] ^= 1;
+    restamp(&mut differ);
+    cases.push(("HeaderCopiesDiffer", differ));
+    for (want, file) in cases {
+        std::fs::write(&path, &file).unwrap();
+        let err = edit_text_file(&path).expect_err(want);
+        assert!(format!("{err:?}").starts_with(want), "{want}: {err:?}");
+        assert_eq!(std::fs::read(&path).unwrap(), file, "{want}: file changed");
+    }
+}

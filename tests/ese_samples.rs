@@ -319,3 +319,61 @@ fn walks_are_in_key_order_and_reach_only_owned_pages() {
     }
     assert!(trees > 50, "only {trees} trees checked");
 }
+
+/// `walk_from` (the long-value seek) reaches every key of every multi-leaf tree of the
+/// samples (tables and long-value trees) after visiting at most the leaf before the key's own
+/// leaf, never the whole tree from its first leaf.
+#[test]
+fn walk_from_seeks_by_key_instead_of_walking_from_the_first_leaf() {
+    let mut seeks = 0;
+    for name in sample_names() {
+        let bytes = sample_bytes(&name);
+        let db = Database::open(&bytes).unwrap();
+        let catalog = Catalog::read(&db).unwrap();
+        let trees = catalog
+            .tables
+            .iter()
+            .flat_map(|t| std::iter::once((t.pgno_fdp, t.objid)).chain(t.long_values));
+        for (root, objid) in trees {
+            let mut leaves: Vec<(u32, Vec<u8>)> = Vec::new();
+            db.walk(
+                root,
+                objid,
+                |_| {},
+                |e| {
+                    if leaves.last().map(|l| l.0) != Some(e.page.pgno) {
+                        leaves.push((e.page.pgno, e.node.key()));
+                    }
+                    Ok(ControlFlow::Continue(()))
+                },
+            )
+            .unwrap();
+            if leaves.len() < 3 {
+                continue;
+            }
+            for (i, (pgno, key)) in leaves.iter().enumerate().skip(1) {
+                let mut pages = Vec::new();
+                let mut found = None;
+                db.walk_from(root, objid, key, |e| {
+                    if pages.last() != Some(&e.page.pgno) {
+                        pages.push(e.page.pgno);
+                    }
+                    let k = e.node.key();
+                    if k >= *key {
+                        found = Some((e.page.pgno, k));
+                        return Ok(ControlFlow::Break(()));
+                    }
+                    Ok(ControlFlow::Continue(()))
+                })
+                .unwrap();
+                assert_eq!(found, Some((*pgno, key.clone())), "{name}: leaf {i}");
+                assert!(pages.len() <= 2, "{name}: leaf {i}: visited {pages:?}");
+                seeks += 1;
+            }
+        }
+    }
+    assert!(
+        seeks >= 3,
+        "the samples have only {seeks} leaves to seek to"
+    );
+}

@@ -86,15 +86,9 @@ impl<'a> Database<'a> {
         Page::parse(b, pgno)
     }
 
-    /// The record form of the records on `page`.
+    /// The record form of the records on `page` ([`Page::record_form`]).
     pub fn record_form(&self, page: &Page) -> RecordForm {
-        if page.header.has(flags::NEW_RECORD_FORMAT) {
-            RecordForm::Ese98 {
-                large_page: !page.is_small(),
-            }
-        } else {
-            RecordForm::Ese97
-        }
+        page.record_form()
     }
 
     /// Walks the B-tree rooted at `root` (object `objid`) depth first, calling `visit` for
@@ -104,7 +98,20 @@ impl<'a> Database<'a> {
         F: FnMut(LeafEntry<'a, '_>) -> Result<ControlFlow<()>, EseError>,
         P: FnMut(&Page<'a>),
     {
-        self.walk_inner(root, objid, true, on_page, visit)
+        self.walk_inner(root, objid, true, None, on_page, visit)
+    }
+
+    /// Like [`Database::walk`], but starts at the first leaf that can hold `key`: a branch
+    /// child whose separator key is below `key` holds only keys below it and is skipped (both
+    /// separator conventions, "≥ every key of the child" and "> every key of the child", keep
+    /// this true; an empty separator is the open end). `visit` still sees any keys below `key`
+    /// on the first leaf, and stops the walk when past its range. Cost: the tree's depth plus
+    /// the leaves visited, not the whole tree.
+    pub fn walk_from<F>(&self, root: u32, objid: u32, key: &[u8], visit: F) -> Result<(), EseError>
+    where
+        F: FnMut(LeafEntry<'a, '_>) -> Result<ControlFlow<()>, EseError>,
+    {
+        self.walk_inner(root, objid, true, Some(key), |_| {}, visit)
     }
 
     fn walk_inner<F, P>(
@@ -112,6 +119,7 @@ impl<'a> Database<'a> {
         root: u32,
         objid: u32,
         leaf_nodes: bool,
+        from: Option<&[u8]>,
         mut on_page: P,
         mut visit: F,
     ) -> Result<(), EseError>
@@ -149,7 +157,7 @@ impl<'a> Database<'a> {
             if page.header.objid_fdp != objid {
                 return Err(EseError::corrupt(
                     page.offset() + crate::ese::page::offsets::OBJID_FDP as u64,
-                    pgno,
+                    Some(pgno),
                     "page objidFDP",
                     objid.to_string(),
                     page.header.objid_fdp.to_string(),
@@ -179,6 +187,12 @@ impl<'a> Database<'a> {
                     if node.is_deleted() {
                         continue;
                     }
+                    if let Some(from) = from {
+                        let sep = node.key();
+                        if !sep.is_empty() && sep.as_slice() < from {
+                            continue;
+                        }
+                    }
                     let child = node.data.u32("branch child pgno", 0)?;
                     children.push((child, depth + 1, node.data.base()));
                 }
@@ -197,6 +211,7 @@ impl<'a> Database<'a> {
             root,
             objid,
             false,
+            None,
             |p| pages.push(p.pgno),
             |_| Ok(ControlFlow::Continue(())),
         )?;

@@ -405,7 +405,7 @@ impl CatalogRow {
         let fid = u16::try_from(self.id).map_err(|_| {
             EseError::corrupt(
                 self.at,
-                0,
+                None,
                 "catalog column id",
                 "a fid up to 65535",
                 self.id.to_string(),
@@ -414,7 +414,7 @@ impl CatalogRow {
         let storage = if fid == 0 {
             return Err(EseError::corrupt(
                 self.at,
-                0,
+                None,
                 "catalog column id",
                 "a fid above 0",
                 "0",

@@ -68,6 +68,11 @@ pub const SMALL_PAGE_MIN: usize = 4096;
 /// Offset of `PGHDR2.rgChecksum[0]` (the checksum of block 1) on 16/32 KiB pages (§3).
 pub const LARGE_PAGE_BLOCK_SUMS_OFFSET: usize = 40;
 
+/// Offset inside a large page of the stored checksum of block `block` (1..=3).
+fn block_sum_offset(block: usize) -> usize {
+    LARGE_PAGE_BLOCK_SUMS_OFFSET + 8 * (block - 1)
+}
+
 /// One XOR+ECC checksum as stored: low u32 = XOR of the block's words XOR pgno, high u32 = ECC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct XorEcc {
@@ -256,7 +261,7 @@ pub fn check_page(page: &[u8], pgno: u32) -> PageCheck {
             compare_xor_ecc(page, 0, sums[0], "block 0", &mut bad);
             const NAMES: [&str; 3] = ["block 1", "block 2", "block 3"];
             for (i, sum) in sums.iter().enumerate().skip(1) {
-                let at = LARGE_PAGE_BLOCK_SUMS_OFFSET + 8 * (i - 1);
+                let at = block_sum_offset(i);
                 compare_xor_ecc(page, at, *sum, NAMES[i - 1], &mut bad);
             }
         }
@@ -305,7 +310,7 @@ fn large_page_checksums(page: &[u8], pgno: u32, restamp: bool) -> [XorEcc; 4] {
     }
     let mut block0 = page.get(0..cb).unwrap_or(&[]).to_vec();
     for (i, sum) in sums.iter().enumerate().skip(1).filter(|_| restamp) {
-        let at = LARGE_PAGE_BLOCK_SUMS_OFFSET + 8 * (i - 1);
+        let at = block_sum_offset(i);
         if let Some(dst) = block0.get_mut(at..at + 8) {
             LittleEndian::write_u64(dst, sum.to_u64());
         }
@@ -329,7 +334,7 @@ pub fn stamp_page(page: &mut [u8], pgno: u32) {
         PageChecksumFormat::LargeXorEcc => {
             let sums = large_page_checksums(page, pgno, true);
             for (i, sum) in sums.iter().enumerate().skip(1) {
-                let at = LARGE_PAGE_BLOCK_SUMS_OFFSET + 8 * (i - 1);
+                let at = block_sum_offset(i);
                 LittleEndian::write_u64(&mut page[at..at + 8], sum.to_u64());
             }
             LittleEndian::write_u64(&mut page[0..8], sums[0].to_u64());

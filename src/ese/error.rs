@@ -17,10 +17,11 @@ pub enum EseError {
         last: u32,
     },
     /// A structure holds a value it cannot hold.
-    #[error("offset {offset:#x} (page {pgno}): {what}: expected {expected}, found {found}")]
+    #[error("offset {offset:#x}{}: {what}: expected {expected}, found {found}", page_note(*.pgno))]
     Corrupt {
         offset: u64,
-        pgno: u32,
+        /// The page, when the reader knows it (a record or value parsed alone does not).
+        pgno: Option<u32>,
         what: &'static str,
         expected: String,
         found: String,
@@ -38,13 +39,18 @@ pub enum EseError {
     Catalog(String),
 }
 
+/// " (page N)" when the page is known, else nothing.
+fn page_note(pgno: Option<u32>) -> String {
+    pgno.map_or_else(String::new, |p| format!(" (page {p})"))
+}
+
 impl EseError {
     /// The absolute file offset the error is about, and the page when one is known.
     pub fn location(&self) -> (u64, Option<u32>) {
         match self {
             EseError::OutOfBounds(e) => (e.offset, None),
             EseError::PageOutOfRange { offset, .. } => (*offset, None),
-            EseError::Corrupt { offset, pgno, .. } => (*offset, Some(*pgno).filter(|&p| p != 0)),
+            EseError::Corrupt { offset, pgno, .. } => (*offset, *pgno),
             EseError::Tree { offset, pgno, .. } => (*offset, Some(*pgno)),
             EseError::Catalog(_) => (0, None),
         }
@@ -52,7 +58,7 @@ impl EseError {
 
     pub fn corrupt(
         offset: u64,
-        pgno: u32,
+        pgno: Option<u32>,
         what: &'static str,
         expected: impl Into<String>,
         found: impl Into<String>,
@@ -64,5 +70,24 @@ impl EseError {
             expected: expected.into(),
             found: found.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An unknown page prints nothing, not "(page 0)"; a known one prints its number, and
+    /// `location` reports the same.
+    #[test]
+    fn corrupt_with_unknown_page_prints_no_page_0() {
+        let unknown = EseError::corrupt(0x2010, None, "record size", "4..", "2");
+        let text = unknown.to_string();
+        assert!(!text.contains("page"), "{text}");
+        assert!(text.starts_with("offset 0x2010: record size"), "{text}");
+        assert_eq!(unknown.location(), (0x2010, None));
+        let known = EseError::corrupt(0x2010, Some(7), "record size", "4..", "2");
+        assert!(known.to_string().contains("(page 7)"));
+        assert_eq!(known.location(), (0x2010, Some(7)));
     }
 }

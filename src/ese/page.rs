@@ -156,6 +156,19 @@ impl<'a> Page<'a> {
         self.small
     }
 
+    /// The record form of the records on this page: the new-record-format flag, and for
+    /// that form the page size (reference/ese.md §5).
+    pub fn record_form(&self) -> crate::ese::record::RecordForm {
+        use crate::ese::record::RecordForm;
+        if self.header.has(flags::NEW_RECORD_FORMAT) {
+            RecordForm::Ese98 {
+                large_page: !self.is_small(),
+            }
+        } else {
+            RecordForm::Ese97
+        }
+    }
+
     pub fn header_len(&self) -> usize {
         if self.small {
             SMALL_HEADER_LEN
@@ -187,7 +200,7 @@ impl<'a> Page<'a> {
             .ok_or_else(|| {
                 EseError::corrupt(
                     self.offset(),
-                    self.pgno,
+                    Some(self.pgno),
                     "tag number",
                     format!("a tag inside the page (count {})", self.tag_count()),
                     itag.to_string(),
@@ -238,7 +251,7 @@ impl<'a> Page<'a> {
     fn bad_tag(&self, itag: usize, tag: Tag) -> EseError {
         EseError::corrupt(
             self.offset() + self.tag_entry_offset(itag).unwrap_or(0) as u64,
-            self.pgno,
+            Some(self.pgno),
             "tag",
             "a line inside the data area",
             format!("tag {itag} at ib {} with {} bytes", tag.ib, tag.cb),
@@ -270,5 +283,42 @@ mod tests {
         assert_eq!(PageHeader::parse(&Bytes::new(&page, 0)).unwrap(), h);
         // Nothing past the header is touched.
         assert!(page[SMALL_HEADER_LEN..].iter().all(|&b| b == 0xEE));
+    }
+
+    /// The one record-form rule (used by readers and the editor): the page flag picks the
+    /// form, the page size picks the ESE98 variant.
+    #[test]
+    fn record_form_follows_the_page_flag_and_size() {
+        use crate::ese::record::RecordForm;
+        let mut forms = Vec::new();
+        for (cb, fl) in [
+            (4096, 0),
+            (4096, flags::NEW_RECORD_FORMAT),
+            (32768, flags::NEW_RECORD_FORMAT),
+        ] {
+            let h = PageHeader {
+                checksum: 0,
+                dbtime_dirtied: 1,
+                pgno_prev: 0,
+                pgno_next: 0,
+                objid_fdp: 9,
+                cb_free: 0,
+                cb_uncommitted_free: 0,
+                ib_mic_free: 0,
+                itag_state: 0,
+                flags: flags::LEAF | fl,
+            };
+            let mut page = vec![0u8; cb];
+            h.write(&mut page);
+            forms.push(Page::parse(Bytes::new(&page, 0), 3).unwrap().record_form());
+        }
+        assert_eq!(
+            forms,
+            [
+                RecordForm::Ese97,
+                RecordForm::Ese98 { large_page: false },
+                RecordForm::Ese98 { large_page: true }
+            ]
+        );
     }
 }

@@ -104,7 +104,7 @@ impl<'a> Record<'a> {
         let fid_var_last = bytes.u8("REC.fidVarLastInRec", 1)?;
         let ib_end_fixed = usize::from(bytes.u16("REC.ibEndOfFixedData", 2)?);
         let corrupt = |what, expected: &str, found: String| {
-            EseError::corrupt(bytes.base(), 0, what, expected, found)
+            EseError::corrupt(bytes.base(), None, what, expected, found)
         };
         if fid_fixed_last > FID_FIXED_LAST as u8 {
             return Err(corrupt(
@@ -161,7 +161,7 @@ impl<'a> Record<'a> {
         let bitmap_start = self.ib_end_fixed.checked_sub(bitmap_len).ok_or_else(|| {
             EseError::corrupt(
                 self.bytes.base(),
-                0,
+                None,
                 "record fixed NULL bitmap",
                 "ibEndOfFixedData after the bitmap",
                 self.ib_end_fixed.to_string(),
@@ -190,7 +190,7 @@ impl<'a> Record<'a> {
         if offset < FIXED_DATA_START || end > self.ib_end_fixed.saturating_sub(bitmap_len) {
             return Err(EseError::corrupt(
                 self.bytes.base() + offset as u64,
-                0,
+                None,
                 "fixed column",
                 format!(
                     "inside the fixed area 4..{}",
@@ -239,7 +239,7 @@ impl<'a> Record<'a> {
         if end < start || self.var_data_start + end > self.tagged_start {
             return Err(EseError::corrupt(
                 self.bytes.base() + (self.ib_end_fixed + 2 * i) as u64,
-                0,
+                None,
                 "variable column offset",
                 format!("{start}..={}", self.tagged_start - self.var_data_start),
                 end.to_string(),
@@ -303,7 +303,7 @@ impl<'a> Record<'a> {
                 Some(prev) if prev.fid > fid && bits & OLD_DERIVED == 0 => {
                     return Err(EseError::corrupt(
                         self.bytes.base() + at as u64,
-                        0,
+                        None,
                         "ESE97 tagged column order",
                         format!("a fid above {}", prev.fid),
                         fid.to_string(),
@@ -336,7 +336,7 @@ impl<'a> Record<'a> {
         if first_ib == 0 || first_ib % 4 != 0 || first_ib > area.len() {
             return Err(EseError::corrupt(
                 area.base() + 2,
-                0,
+                None,
                 "TAGFLD array size",
                 format!("a multiple of 4 up to {}", area.len()),
                 first_ib.to_string(),
@@ -359,7 +359,7 @@ impl<'a> Record<'a> {
             if start < first_ib || end < start || end > area.len() {
                 return Err(EseError::corrupt(
                     area.base() + (4 * i + 2) as u64,
-                    0,
+                    None,
                     "TAGFLD offset",
                     format!("{first_ib}..={end}"),
                     start.to_string(),
@@ -422,7 +422,7 @@ fn decode_instances(header: u8, body: Bytes<'_>) -> Result<Vec<Instance<'_>>, Es
         if first == 0 || first % 2 != 0 || first > body.len() {
             return Err(EseError::corrupt(
                 body.base(),
-                0,
+                None,
                 "multi-value offset array size",
                 format!("an even number up to {}", body.len()),
                 first.to_string(),
@@ -442,7 +442,7 @@ fn decode_instances(header: u8, body: Bytes<'_>) -> Result<Vec<Instance<'_>>, Es
             if end < start {
                 return Err(EseError::corrupt(
                     body.base() + (2 * i) as u64,
-                    0,
+                    None,
                     "multi-value offset",
                     format!("at most {end}"),
                     start.to_string(),

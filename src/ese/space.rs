@@ -81,7 +81,7 @@ pub fn owned_extents(
             if cpg == 0 || cpg > last {
                 return Err(EseError::corrupt(
                     entry.node.data.base(),
-                    entry.page.pgno,
+                    Some(entry.page.pgno),
                     "owned extent size",
                     format!("1..={last}"),
                     cpg.to_string(),

@@ -284,7 +284,7 @@ fn structure_findings(file: &[u8]) -> Vec<Finding> {
                 "database space tree".to_string(),
                 EseError::corrupt(
                     end,
-                    0,
+                    None,
                     "file length",
                     format!("pages up to {owned} (the database owns them)"),
                     format!("the file ends after page {}", db.last_pgno),

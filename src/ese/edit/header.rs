@@ -4,7 +4,7 @@ use super::{diff, ByteChange, EditError};
 use crate::bytes::Bytes;
 use crate::ese::checksum::{stamp_header, HeaderChecksum};
 use crate::ese::error::EseError;
-use crate::ese::header::{HeaderCopies, DBTIME_OFFSET, HEADER_STRUCT_LEN};
+use crate::ese::header::{offsets, DbState, HeaderCopies, DBTIME_OFFSET, HEADER_STRUCT_LEN};
 use byteorder::{ByteOrder, LittleEndian};
 
 /// An owned copy of the file header, to be edited; written back to both copies.
@@ -17,11 +17,40 @@ pub struct HeaderBuf {
 }
 
 impl HeaderBuf {
-    /// Reads both copies; edits start from the copy ESE would use (the primary when its
-    /// checksum is good, else an intact shadow).
+    /// Reads both copies. Refused (spec/product.md, "refuse"): a database not in
+    /// clean-shutdown state, a copy whose checksum is bad, copies that disagree; an edit
+    /// would restamp both copies and hide the damage.
     pub fn read(file: &[u8]) -> Result<HeaderBuf, EditError> {
         let copies = HeaderCopies::read(file)?;
         let cb = copies.header.page_size as usize;
+        let state = copies.header.state;
+        if state != DbState::CLEAN_SHUTDOWN {
+            return Err(EditError::NotCleanShutdown {
+                offset: offsets::DBSTATE as u64,
+                found: format!("{} ({})", state.name(), state.0),
+            });
+        }
+        // An unparseable shadow has no checksum to check; it differs from the primary, which
+        // the comparison below refuses.
+        let sums = [
+            (0, Some(copies.primary_checksum)),
+            (cb as u64, copies.shadow_checksum),
+        ];
+        for (base, sum) in sums {
+            if let Some(sum) = sum.filter(|s| !s.is_good()) {
+                return Err(EditError::HeaderChecksum {
+                    offset: base,
+                    expected: sum.expected,
+                    found: sum.found,
+                });
+            }
+        }
+        if let Some(at) = copies.first_difference {
+            return Err(EditError::HeaderCopiesDiffer {
+                offset: at as u64,
+                shadow_offset: (cb + at) as u64,
+            });
+        }
         let whole = Bytes::new(file, 0);
         let primary = whole
             .slice("header page", 0, cb)
@@ -31,11 +60,7 @@ impl HeaderBuf {
             .slice("shadow header page", cb, cb)
             .map_err(EseError::from)?
             .to_vec();
-        let bytes = if copies.used_shadow {
-            shadow.clone()
-        } else {
-            primary.clone()
-        };
+        let bytes = primary.clone();
         Ok(HeaderBuf {
             page_size: cb,
             primary,

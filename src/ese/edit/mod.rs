@@ -60,6 +60,16 @@ pub enum EditError {
     },
     #[error("page {pgno} (offset {offset:#x}): {found} bytes are uncommitted free space (an unclean version store); refusing to reorganise")]
     UncommittedFree { offset: u64, pgno: u32, found: u16 },
+    #[error("offset {offset:#x}: database state: expected Clean Shutdown (3), found {found}; refusing to edit")]
+    NotCleanShutdown { offset: u64, found: String },
+    #[error("offset {offset:#x}: header checksum: expected {expected:#010x}, found {found:#010x}; refusing to edit")]
+    HeaderChecksum {
+        offset: u64,
+        expected: u32,
+        found: u32,
+    },
+    #[error("offset {offset:#x}: the header and its shadow copy (offset {shadow_offset:#x}) differ; refusing to edit")]
+    HeaderCopiesDiffer { offset: u64, shadow_offset: u64 },
     #[error("offset {offset:#x}: header field of {len} bytes lies outside the header structure")]
     HeaderField { offset: usize, len: usize },
     #[error("offset {offset:#x}: expected the planned old bytes {expected:02x?}, found {found:02x?}; the file changed since the plan")]

@@ -5,13 +5,13 @@ use super::{diff, ByteChange, EditError};
 use crate::bytes::Bytes;
 use crate::ese::btree::Database;
 use crate::ese::catalog::{Column, Storage};
-use crate::ese::checksum::stamp_page;
+use crate::ese::checksum::{check_page, stamp_page, ChecksumMismatch, PageCheck};
 use crate::ese::error::EseError;
 use crate::ese::node::Node;
 use crate::ese::page::{
-    flags, offsets, Page, SMALL_PAGE_MAX, TAG_LEN, TAG_VALUE_MASK_LARGE, TAG_VALUE_MASK_SMALL,
+    offsets, Page, SMALL_PAGE_MAX, TAG_LEN, TAG_VALUE_MASK_LARGE, TAG_VALUE_MASK_SMALL,
 };
-use crate::ese::record::{Record, RecordForm, VAR_NULL, VAR_OFFSET_MASK};
+use crate::ese::record::{Record, VAR_NULL, VAR_OFFSET_MASK};
 use byteorder::{ByteOrder, LittleEndian};
 
 /// The bytes of `rec` with variable column `fid` set to `value` (`None` = NULL): the offset
@@ -82,9 +82,26 @@ pub struct PageBuf {
 }
 
 impl PageBuf {
+    /// Reads page `pgno` to edit it. A page whose checksum is bad is refused: the edit would
+    /// restamp it and hide the damage (spec/product.md, "refuse").
     pub fn read(db: &Database, pgno: u32) -> Result<PageBuf, EseError> {
         let page = db.page(pgno, 0, "page to edit")?;
         let bytes = page.bytes().as_slice().to_vec();
+        if let PageCheck::Bad(format, bad) = check_page(&bytes, pgno) {
+            let m = bad.first().copied().unwrap_or(ChecksumMismatch {
+                at: 0,
+                what: "checksum",
+                expected: 0,
+                found: 0,
+            });
+            return Err(EseError::corrupt(
+                page.offset() + m.at as u64,
+                Some(pgno),
+                "page checksum (refusing to edit a damaged page)",
+                format!("{} {} {:#x}", format.name(), m.what, m.expected),
+                format!("{:#x}", m.found),
+            ));
+        }
         Ok(PageBuf {
             pgno,
             offset: page.offset(),
@@ -113,16 +130,6 @@ impl PageBuf {
         diff(self.offset, &self.original, &self.bytes)
     }
 
-    fn record_form(page: &Page) -> RecordForm {
-        if page.header.has(flags::NEW_RECORD_FORMAT) {
-            RecordForm::Ese98 {
-                large_page: !page.is_small(),
-            }
-        } else {
-            RecordForm::Ese97
-        }
-    }
-
     /// Runs `edit` and reports what it changed.
     fn tracked(
         &mut self,
@@ -131,6 +138,13 @@ impl PageBuf {
         let before = self.bytes.clone();
         edit(self)?;
         Ok(diff(self.offset, &before, &self.bytes))
+    }
+
+    /// Runs an infallible `edit` of the page's bytes and reports what it changed.
+    fn changed_by(&mut self, edit: impl FnOnce(&mut [u8])) -> Vec<ByteChange> {
+        let before = self.bytes.clone();
+        edit(&mut self.bytes);
+        diff(self.offset, &before, &self.bytes)
     }
 
     /// Overwrites fixed column `column` of the record in line `itag` with `value` (same
@@ -149,7 +163,7 @@ impl PageBuf {
         let (at, rec_base) = {
             let page = self.page()?;
             let node = Node::parse(&page, itag)?;
-            let rec = Record::parse(node.data, Self::record_form(&page))?;
+            let rec = Record::parse(node.data, page.record_form())?;
             let Some(range) = rec.fixed_range(column.fid, offset, size)? else {
                 return Err(EditError::ColumnAbsent {
                     offset: node.data.base(),
@@ -198,7 +212,7 @@ impl PageBuf {
         let Some(end) = end else {
             return Err(EditError::Read(EseError::corrupt(
                 rec_base + at as u64,
-                self.pgno,
+                Some(self.pgno),
                 "overwrite range",
                 format!("inside the record of {rec_len} bytes"),
                 format!("{at}..{}", at.saturating_add(value.len())),
@@ -235,11 +249,7 @@ impl PageBuf {
         let mut line = self.bytes[line_start..line_start + key_len].to_vec();
         line.extend_from_slice(record);
         let new_len = line.len();
-        let max_line = usize::from(if self.page()?.is_small() {
-            TAG_VALUE_MASK_SMALL
-        } else {
-            TAG_VALUE_MASK_LARGE
-        });
+        let max_line = usize::from(self.tag_mask());
         let cb_free = usize::from(hdr.cb_free);
         if new_len > old_len && new_len - old_len > cb_free || new_len > max_line {
             return Err(EditError::NoRoom {
@@ -321,15 +331,19 @@ impl PageBuf {
         Ok(())
     }
 
-    /// Sets tag `itag`'s size and offset, keeping the flag bits above them.
-    fn set_tag(&mut self, itag: usize, ib: usize, cb: usize) {
-        let at = self.bytes.len() - TAG_LEN * (itag + 1);
-        let small = self.bytes.len() <= SMALL_PAGE_MAX as usize;
-        let mask = if small {
+    /// The mask of a tag's size and offset fields on this page (small or large page).
+    fn tag_mask(&self) -> u16 {
+        if self.bytes.len() <= SMALL_PAGE_MAX as usize {
             TAG_VALUE_MASK_SMALL
         } else {
             TAG_VALUE_MASK_LARGE
-        };
+        }
+    }
+
+    /// Sets tag `itag`'s size and offset, keeping the flag bits above them.
+    fn set_tag(&mut self, itag: usize, ib: usize, cb: usize) {
+        let at = self.bytes.len() - TAG_LEN * (itag + 1);
+        let mask = self.tag_mask();
         let cb_old = LittleEndian::read_u16(&self.bytes[at..at + 2]);
         let ib_old = LittleEndian::read_u16(&self.bytes[at + 2..at + 4]);
         let cb_new = (cb_old & !mask) | (cb as u16 & mask);
@@ -344,18 +358,14 @@ impl PageBuf {
 
     /// Stamps the page's `dbtimeDirtied`.
     pub fn stamp_dbtime(&mut self, dbtime: u64) -> Vec<ByteChange> {
-        let before = self.bytes.clone();
-        LittleEndian::write_u64(
-            &mut self.bytes[offsets::DBTIME..offsets::DBTIME + 8],
-            dbtime,
-        );
-        diff(self.offset, &before, &self.bytes)
+        self.changed_by(|b| {
+            LittleEndian::write_u64(&mut b[offsets::DBTIME..offsets::DBTIME + 8], dbtime)
+        })
     }
 
     /// Recomputes the page checksum in the page's own format (old XOR or XOR+ECC).
     pub fn restamp_checksum(&mut self) -> Vec<ByteChange> {
-        let before = self.bytes.clone();
-        stamp_page(&mut self.bytes, self.pgno);
-        diff(self.offset, &before, &self.bytes)
+        let pgno = self.pgno;
+        self.changed_by(|b| stamp_page(b, pgno))
     }
 }
