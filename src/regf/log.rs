@@ -55,6 +55,10 @@ pub const DIRT_SIGNATURE: &[u8; 4] = b"DIRT";
 /// New-format log entries start here, each with this signature (SUH §New format).
 pub const HVLE_SIGNATURE: &[u8; 4] = b"HvLE";
 pub const HVLE_START: usize = 512;
+/// Within an `HvLE` entry, the page references (offset u32, size u32 each) start at 40
+/// (SUH §New format, log entry).
+pub const HVLE_REFS: usize = 40;
+pub const HVLE_REF_SIZE: usize = 8;
 /// Marvin32 seed of the new-format log hashes (SUH: 82 EF 4D 88 7A 4E 55 C5).
 pub const MARVIN_SEED: u64 = 0x82EF_4D88_7A4E_55C5;
 
@@ -295,20 +299,29 @@ fn entries<'a>(log: &LogInput<'a>) -> Vec<Entry<'a>> {
         if marvin32(&e[..32], MARVIN_SEED) != h2 || marvin32(&e[40..], MARVIN_SEED) != h1 {
             break;
         }
-        let mut refs = Vec::new();
-        let mut ok = true;
+        // The page references must fit in the entry before any is read: `count` comes from
+        // the file and is not trusted to bound a loop.
+        let Some(data_at) = u64::from(count)
+            .checked_mul(HVLE_REF_SIZE as u64)
+            .and_then(|n| n.checked_add(HVLE_REFS as u64))
+            .filter(|&n| n <= size as u64)
+        else {
+            break;
+        };
+        let data_at = data_at as usize;
+        let mut refs = Vec::with_capacity(count as usize);
         for i in 0..count as usize {
+            let at_ref = HVLE_REFS + i * HVLE_REF_SIZE;
             match (
-                eb.u32("page offset", 40 + i * 8),
-                eb.u32("page size", 44 + i * 8),
+                eb.u32("page offset", at_ref),
+                eb.u32("page size", at_ref + 4),
             ) {
                 (Ok(o), Ok(s)) => refs.push((o, s)),
-                _ => ok = false,
+                _ => break,
             }
         }
-        let data_at = 40 + count as usize * 8;
         let total: u64 = refs.iter().map(|r| r.1 as u64).sum();
-        if !ok || data_at as u64 + total > size as u64 {
+        if refs.len() != count as usize || data_at as u64 + total > size as u64 {
             break;
         }
         out.push(Entry {
@@ -413,6 +426,44 @@ mod tests {
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
             .collect()
+    }
+
+    /// An `HvLE` entry of `size` bytes at 512 with `count` page references and right hashes.
+    fn hvle_log(size: usize, count: u32) -> Vec<u8> {
+        let mut log = vec![0u8; HVLE_START + size];
+        let e = &mut log[HVLE_START..];
+        e[..4].copy_from_slice(HVLE_SIGNATURE);
+        e[4..8].copy_from_slice(&(size as u32).to_le_bytes());
+        e[12..16].copy_from_slice(&1u32.to_le_bytes());
+        e[16..20].copy_from_slice(&4096u32.to_le_bytes());
+        e[20..24].copy_from_slice(&count.to_le_bytes());
+        let h1 = marvin32(&e[40..], MARVIN_SEED);
+        e[24..32].copy_from_slice(&h1.to_le_bytes());
+        let h2 = marvin32(&e[..32], MARVIN_SEED);
+        e[32..40].copy_from_slice(&h2.to_le_bytes());
+        log
+    }
+
+    #[test]
+    fn hvle_page_count_beyond_entry_stops_at_once() {
+        // A crafted count of 2^32-1 in a 512-byte entry: refused before any loop runs
+        // (it used to run four billion failed reads).
+        let log = hvle_log(512, u32::MAX);
+        let input = LogInput {
+            name: "crafted.LOG1".into(),
+            bytes: &log,
+        };
+        assert!(entries(&input).is_empty());
+        // One reference more than the entry holds is refused too; the most it holds is read.
+        let fits = ((512 - HVLE_REFS) / HVLE_REF_SIZE) as u32;
+        for (count, want) in [(fits + 1, 0), (fits, 1), (0, 1)] {
+            let log = hvle_log(512, count);
+            let input = LogInput {
+                name: "crafted.LOG1".into(),
+                bytes: &log,
+            };
+            assert_eq!(entries(&input).len(), want, "count {count}");
+        }
     }
 
     #[test]
