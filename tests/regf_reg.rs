@@ -197,3 +197,78 @@ fn get_and_export_through_the_binary() {
     let wrong = sample_file(dir.path(), "WrongOrderHive.gz");
     assert_eq!(coldpatch(&["reg", "export", wrong.to_str().unwrap()]).0, 1);
 }
+
+/// A hive and an edit of it (a new key, so bins and base block both change).
+fn sam_and_edit(dir: &std::path::Path) -> (std::path::PathBuf, Vec<u8>, Vec<u8>) {
+    let hive = sample_file(dir, "SAM.gz");
+    let before = std::fs::read(&hive).unwrap();
+    let mut ed = coldpatch::regf::Editor::open(before.clone(), 1).unwrap();
+    ed.create_key("interrupted\\write").unwrap();
+    let new = ed.finish();
+    (hive, before, new)
+}
+
+#[test]
+fn interrupted_in_place_write_is_dirty_and_undoes_exactly() {
+    for stop in [write::Stop::AfterFirstBaseBlock, write::Stop::AfterBins] {
+        let dir = tempfile::tempdir().unwrap();
+        let (hive, before, new) = sam_and_edit(dir.path());
+        let journal = dir.path().join("undo.journal");
+        let j = write::write_in_place_until(&hive, &before, &new, &journal, stop).unwrap();
+        // The journal names the hive by its absolute path.
+        assert!(j.file.is_absolute(), "{:?}", j.file);
+        assert_eq!(j.file, std::fs::canonicalize(&hive).unwrap());
+        let mid = std::fs::read(&hive).unwrap();
+        assert_ne!(mid, before, "{stop:?}");
+        let r = verify(&mid);
+        assert!(r.dirty, "{stop:?}: an interrupted write must look dirty");
+        let (code, out, err) = coldpatch(&["verify", "--json", hive.to_str().unwrap()]);
+        assert!(
+            out.contains("\"dirty\": true"),
+            "{stop:?} {code} {out} {err}"
+        );
+        // Undo from another working directory restores the original bytes exactly.
+        let o = Command::new(env!("CARGO_BIN_EXE_coldpatch"))
+            .args(["undo", journal.to_str().unwrap()])
+            .current_dir("/")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{stop:?}: {o:?}");
+        assert_eq!(std::fs::read(&hive).unwrap(), before, "{stop:?}");
+    }
+    // The whole write ends clean.
+    let dir = tempfile::tempdir().unwrap();
+    let (hive, before, new) = sam_and_edit(dir.path());
+    let journal = dir.path().join("undo.journal");
+    write::write_in_place(&hive, &before, &new, &journal).unwrap();
+    assert_eq!(std::fs::read(&hive).unwrap(), new);
+    assert!(!verify(&new).dirty);
+}
+
+#[test]
+fn in_place_write_refuses_a_hive_changed_since_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hive, before, new) = sam_and_edit(dir.path());
+    // Same size, one byte different in the bins.
+    let mut changed = before.clone();
+    changed[5000] ^= 0xFF;
+    std::fs::write(&hive, &changed).unwrap();
+    let journal = dir.path().join("undo.journal");
+    let e = write::write_in_place(&hive, &before, &new, &journal).unwrap_err();
+    assert!(matches!(e, write::WriteError::Changed { .. }), "{e}");
+    assert!(e.to_string().contains("SHA-256"), "{e}");
+    assert_eq!(std::fs::read(&hive).unwrap(), changed);
+    assert!(!journal.exists());
+}
+
+#[test]
+fn in_place_write_never_replaces_an_existing_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hive, before, new) = sam_and_edit(dir.path());
+    let journal = dir.path().join("undo.journal");
+    std::fs::write(&journal, b"an earlier undo").unwrap();
+    let e = write::write_in_place(&hive, &before, &new, &journal).unwrap_err();
+    assert!(matches!(e, write::WriteError::JournalExists(_)), "{e}");
+    assert_eq!(std::fs::read(&journal).unwrap(), b"an earlier undo");
+    assert_eq!(std::fs::read(&hive).unwrap(), before);
+}
