@@ -197,3 +197,190 @@ fn get_and_export_through_the_binary() {
     let wrong = sample_file(dir.path(), "WrongOrderHive.gz");
     assert_eq!(coldpatch(&["reg", "export", wrong.to_str().unwrap()]).0, 1);
 }
+
+/// A hive and an edit of it (a new key, so bins and base block both change).
+fn sam_and_edit(dir: &std::path::Path) -> (std::path::PathBuf, Vec<u8>, Vec<u8>) {
+    let hive = sample_file(dir, "SAM.gz");
+    let before = std::fs::read(&hive).unwrap();
+    let mut ed = coldpatch::regf::Editor::open(before.clone(), 1).unwrap();
+    ed.create_key("interrupted\\write").unwrap();
+    let new = ed.finish();
+    (hive, before, new)
+}
+
+#[test]
+fn interrupted_in_place_write_is_dirty_and_undoes_exactly() {
+    for stop in [write::Stop::AfterFirstBaseBlock, write::Stop::AfterBins] {
+        let dir = tempfile::tempdir().unwrap();
+        let (hive, before, new) = sam_and_edit(dir.path());
+        let journal = dir.path().join("undo.journal");
+        let j = write::write_in_place_until(&hive, &before, &new, &journal, stop).unwrap();
+        // The journal names the hive by its absolute path.
+        assert!(j.file.is_absolute(), "{:?}", j.file);
+        assert_eq!(j.file, std::fs::canonicalize(&hive).unwrap());
+        let mid = std::fs::read(&hive).unwrap();
+        assert_ne!(mid, before, "{stop:?}");
+        let r = verify(&mid);
+        assert!(r.dirty, "{stop:?}: an interrupted write must look dirty");
+        let (code, out, err) = coldpatch(&["verify", "--json", hive.to_str().unwrap()]);
+        assert!(
+            out.contains("\"dirty\": true"),
+            "{stop:?} {code} {out} {err}"
+        );
+        // Undo from another working directory restores the original bytes exactly.
+        let o = Command::new(env!("CARGO_BIN_EXE_coldpatch"))
+            .args(["undo", journal.to_str().unwrap()])
+            .current_dir("/")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{stop:?}: {o:?}");
+        assert_eq!(std::fs::read(&hive).unwrap(), before, "{stop:?}");
+    }
+    // The whole write ends clean.
+    let dir = tempfile::tempdir().unwrap();
+    let (hive, before, new) = sam_and_edit(dir.path());
+    let journal = dir.path().join("undo.journal");
+    write::write_in_place(&hive, &before, &new, &journal).unwrap();
+    assert_eq!(std::fs::read(&hive).unwrap(), new);
+    assert!(!verify(&new).dirty);
+}
+
+#[test]
+fn in_place_write_refuses_a_hive_changed_since_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hive, before, new) = sam_and_edit(dir.path());
+    // Same size, one byte different in the bins.
+    let mut changed = before.clone();
+    changed[5000] ^= 0xFF;
+    std::fs::write(&hive, &changed).unwrap();
+    let journal = dir.path().join("undo.journal");
+    let e = write::write_in_place(&hive, &before, &new, &journal).unwrap_err();
+    assert!(matches!(e, write::WriteError::Changed { .. }), "{e}");
+    assert!(e.to_string().contains("SHA-256"), "{e}");
+    assert_eq!(std::fs::read(&hive).unwrap(), changed);
+    assert!(!journal.exists());
+}
+
+#[test]
+fn in_place_write_never_replaces_an_existing_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hive, before, new) = sam_and_edit(dir.path());
+    let journal = dir.path().join("undo.journal");
+    std::fs::write(&journal, b"an earlier undo").unwrap();
+    let e = write::write_in_place(&hive, &before, &new, &journal).unwrap_err();
+    assert!(matches!(e, write::WriteError::JournalExists(_)), "{e}");
+    assert_eq!(std::fs::read(&journal).unwrap(), b"an earlier undo");
+    assert_eq!(std::fs::read(&hive).unwrap(), before);
+}
+
+#[test]
+fn out_with_journal_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let hive = sample_file(dir.path(), "SAM.gz");
+    let reg = dir.path().join("in.reg");
+    std::fs::write(
+        &reg,
+        "Windows Registry Editor Version 5.00\r\n\r\n[\\x]\r\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let journal = dir.path().join("j");
+    let (code, _, err) = coldpatch(&[
+        "reg",
+        "import",
+        hive.to_str().unwrap(),
+        reg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--journal"), "{err}");
+    assert!(!out.exists() && !journal.exists());
+}
+
+#[test]
+fn source_date_epoch_overflow_is_a_usage_error() {
+    use coldpatch::cli::reg::filetime_from;
+    // 1970 → 11644473600 s after 1601, in 100 ns units.
+    assert_eq!(filetime_from(Some("0")).unwrap(), 116_444_736_000_000_000);
+    for bad in ["18446744073709551615", "1844674407370955161", "soon"] {
+        let e = filetime_from(Some(bad)).unwrap_err();
+        assert_eq!(e.exit, Exit::Usage, "{bad}");
+        assert!(e.message.contains("SOURCE_DATE_EPOCH"), "{}", e.message);
+    }
+    // Through the binary: refused before anything is written.
+    let dir = tempfile::tempdir().unwrap();
+    let hive = sample_file(dir.path(), "SAM.gz");
+    let reg = dir.path().join("in.reg");
+    std::fs::write(
+        &reg,
+        "Windows Registry Editor Version 5.00\r\n\r\n[\\x]\r\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_coldpatch"))
+        .args([
+            "reg",
+            "import",
+            hive.to_str().unwrap(),
+            reg.to_str().unwrap(),
+        ])
+        .arg("--out")
+        .arg(&out)
+        .env("SOURCE_DATE_EPOCH", "18446744073709551615")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("SOURCE_DATE_EPOCH"));
+    assert!(!out.exists());
+}
+
+#[test]
+fn get_reads_only_the_keys_own_values() {
+    use coldpatch::cli::reg::key_values;
+    use coldpatch::regf::build::{build_hive, HiveOptions, KeySpec, ValueSpec};
+    let spec = KeySpec {
+        name: "ROOT".into(),
+        subkeys: vec![KeySpec {
+            name: "A".into(),
+            values: vec![ValueSpec::dword("n", 7), ValueSpec::sz("s", "text")],
+            subkeys: vec![KeySpec {
+                name: "B".into(),
+                subkeys: vec![KeySpec {
+                    name: "C".into(),
+                    ..KeySpec::default()
+                }],
+                ..KeySpec::default()
+            }],
+            ..KeySpec::default()
+        }],
+        ..KeySpec::default()
+    };
+    let opts = HiveOptions {
+        minor_version: 5,
+        timestamp: 1,
+        sequence: 1,
+        file_name: "t".into(),
+        security_descriptor: vec![
+            1, 0, 4, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ],
+    };
+    let mut bytes = build_hive(&spec, &opts).unwrap();
+    // Break B's subkey list: the subtree below A can no longer be read.
+    let list = {
+        let h = HiveRef::new(&bytes).unwrap();
+        h.key_by_path("A\\B").unwrap().unwrap().subkey_list
+    };
+    let at = 4096 + list.0 as usize + 4;
+    bytes[at..at + 2].copy_from_slice(b"zz");
+    let h = HiveRef::new(&bytes).unwrap();
+    let a = h.key_by_path("A").unwrap().unwrap();
+    assert!(tree::read_tree(&h, &a).is_err());
+    let all = key_values(&h, &a, None).unwrap().unwrap();
+    assert_eq!(all, spec.subkeys[0].values);
+    let one = key_values(&h, &a, Some("S")).unwrap().unwrap();
+    assert_eq!(one, vec![spec.subkeys[0].values[1].clone()]);
+    assert_eq!(key_values(&h, &a, Some("none")).unwrap(), None);
+}

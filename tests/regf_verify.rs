@@ -2,6 +2,7 @@
 //! are reported as dirty.
 
 mod regf_support;
+use coldpatch::cli::verify::verify_path;
 use coldpatch::regf;
 use regf_support::*;
 
@@ -13,14 +14,10 @@ fn samples_verify_clean_except_wrong_order() {
         let name = sample_name(rel);
         // Through the file, as `coldpatch verify` reads it: exit 1 only for WrongOrderHive.
         let path = sample_file(dir.path(), rel);
-        let file = coldpatch::cli::verify_regf::verify_regf_file(&path, &g).unwrap();
-        let want = if name == "WrongOrderHive" {
-            coldpatch::cli::Exit::Problems
-        } else {
-            coldpatch::cli::Exit::Ok
-        };
-        assert_eq!(file.exit(), want, "{name}");
-        assert_eq!(file.dirty, name == "OldDirtyHive", "{name}");
+        let file = verify_path(&path, &g);
+        assert_eq!(file.kind, "regf", "{name}");
+        assert_eq!(file.ok, name != "WrongOrderHive", "{name}");
+        assert_eq!(file.dirty, Some(name == "OldDirtyHive"), "{name}");
         let data = sample_bytes(rel);
         let r = regf::verify(&data);
         assert!(r.cells > 0, "{name}: no cells checked");
@@ -63,21 +60,36 @@ fn file_report_names_dirty_state_and_logs() {
     )
     .unwrap();
     let g = coldpatch::cli::GlobalArgs::default();
-    let r = coldpatch::cli::verify_regf::verify_regf_file(&hive, &g).unwrap();
-    assert!(r.ok && r.dirty);
-    assert_eq!((r.sequence1, r.sequence2), (5, 4));
+    let r = verify_path(&hive, &g);
+    assert!(r.ok && r.dirty == Some(true));
+    let state = r.state.as_deref().unwrap();
+    assert!(state.contains("sequence numbers 5 / 4"), "{state}");
     // The empty .LOG2 is ignored.
-    assert_eq!(r.logs.len(), 1, "{:?}", r.logs);
-    assert!(r.logs[0].ends_with("OldDirtyHive.LOG1"));
+    let logs = r.logs.as_deref().unwrap();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert!(logs[0].ends_with("OldDirtyHive.LOG1"));
     let replay = r.log_replay.as_deref().unwrap();
     assert!(replay.starts_with("replays cleanly"), "{replay}");
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["kind"], "regf");
     assert_eq!(json["dirty"], true);
-    assert_eq!(r.exit(), coldpatch::cli::Exit::Ok);
 
     let wrong = sample_file(dir.path(), "WrongOrderHive.gz");
-    let r = coldpatch::cli::verify_regf::verify_regf_file(&wrong, &g).unwrap();
-    assert_eq!(r.exit(), coldpatch::cli::Exit::Problems);
+    let r = verify_path(&wrong, &g);
+    assert!(!r.ok && !r.errors.is_empty());
     assert!(r.errors.iter().all(|e| e.offset >= 4096));
+
+    // Through the binary: a dirty hive whose log replays is exit 0, a flagged one exit 1.
+    let bin = env!("CARGO_BIN_EXE_coldpatch");
+    let code = |p: &std::path::Path| {
+        std::process::Command::new(bin)
+            .arg("verify")
+            .arg(p)
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    assert_eq!(code(&hive), Some(0));
+    assert_eq!(code(&wrong), Some(1));
 }

@@ -10,7 +10,6 @@ pub mod exit;
 pub mod inspect;
 pub mod reg;
 pub mod verify;
-pub mod verify_regf;
 
 pub use exit::{Exit, Failure};
 

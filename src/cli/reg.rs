@@ -7,7 +7,7 @@
 
 use super::{Exit, Failure, GlobalArgs, RegVerb};
 use crate::regf::build::{KeySpec, ValueSpec};
-use crate::regf::hive::split_path;
+use crate::regf::hive::{split_path, KeyNode, ValueNode};
 use crate::regf::ops::{apply_ops, check_paths, reg_path, ApplySummary};
 use crate::regf::regfile::{self, RegOp, RegVersion};
 use crate::regf::{self, log, tree, write, Editor, HiveRef, RegfError};
@@ -18,18 +18,36 @@ use std::path::Path;
 const FILETIME_UNIX_EPOCH_SECS: u64 = 11_644_473_600;
 const FILETIME_PER_SEC: u64 = 10_000_000;
 
+/// The variable that fixes the write time for reproducible runs.
+pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+
 /// The write time as a FILETIME: `SOURCE_DATE_EPOCH` when set (reproducible runs), else now.
-pub fn now_filetime() -> u64 {
-    let secs = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0)
-        });
-    (secs + FILETIME_UNIX_EPOCH_SECS) * FILETIME_PER_SEC
+/// A value that is not a number of seconds, or one past FILETIME's range, is a usage error.
+pub fn now_filetime() -> Result<u64, Failure> {
+    filetime_from(std::env::var(SOURCE_DATE_EPOCH).ok().as_deref())
+}
+
+/// [`now_filetime`] for a given `SOURCE_DATE_EPOCH` text (`None`: the variable is not set).
+pub fn filetime_from(source_date_epoch: Option<&str>) -> Result<u64, Failure> {
+    let secs = match source_date_epoch {
+        Some(text) => text.trim().parse::<u64>().map_err(|e| {
+            Failure::usage(format!(
+                "{SOURCE_DATE_EPOCH}={text:?}: expected seconds since 1970, {e}"
+            ))
+        })?,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    };
+    secs.checked_add(FILETIME_UNIX_EPOCH_SECS)
+        .and_then(|s| s.checked_mul(FILETIME_PER_SEC))
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "{SOURCE_DATE_EPOCH}={secs}: expected at most {} seconds since 1970 (the FILETIME range)",
+                u64::MAX / FILETIME_PER_SEC - FILETIME_UNIX_EPOCH_SECS
+            ))
+        })
 }
 
 pub fn run(verb: &RegVerb, global: &GlobalArgs) -> Result<Exit, Failure> {
@@ -62,7 +80,13 @@ pub fn run(verb: &RegVerb, global: &GlobalArgs) -> Result<Exit, Failure> {
                 .map_err(|e| Failure::usage(format!("{}: {e}", reg_file.display())))?;
             let ops = reg_file_ops(&bytes, reg_file, prefix)?;
             let target = match (out, in_place, journal) {
-                (Some(o), false, _) => Target::Out(o),
+                (Some(_), _, Some(_)) => {
+                    return Err(Failure::usage(
+                        "--out and --journal do not go together: --out writes a new file \
+                         (no journal); --in-place --journal FILE patches the hive",
+                    ))
+                }
+                (Some(o), false, None) => Target::Out(o),
                 (None, true, Some(j)) => Target::InPlace { journal: j },
                 _ => {
                     return Err(Failure::usage(
@@ -70,7 +94,7 @@ pub fn run(verb: &RegVerb, global: &GlobalArgs) -> Result<Exit, Failure> {
                     ))
                 }
             };
-            let s = import_ops(hive, &ops, prefix, target, *replay_log, now_filetime())?;
+            let s = import_ops(hive, &ops, prefix, target, *replay_log, now_filetime()?)?;
             if global.json {
                 println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
             } else if !global.quiet {
@@ -132,6 +156,13 @@ fn read_checked(hive: &Path) -> Result<Vec<u8>, Failure> {
 fn key_spec(hive: &Path, data: &[u8], key: &str) -> Result<(String, KeySpec), Failure> {
     let fail = |e: RegfError| Failure::refused(format!("{}: {e}", hive.display()));
     let h = HiveRef::new(data).map_err(fail)?;
+    let (path, k) = find_key(hive, &h, key)?;
+    Ok((path, tree::read_tree(&h, &k).map_err(fail)?))
+}
+
+/// The key at `key` (below the root), and its path as the hive spells it.
+fn find_key(hive: &Path, h: &HiveRef<'_>, key: &str) -> Result<(String, KeyNode), Failure> {
+    let fail = |e: RegfError| Failure::refused(format!("{}: {e}", hive.display()));
     let mut k = h.root_key().map_err(fail)?;
     let mut names = Vec::new();
     for part in split_path(key) {
@@ -141,7 +172,35 @@ fn key_spec(hive: &Path, data: &[u8], key: &str) -> Result<(String, KeySpec), Fa
             .ok_or_else(|| Failure::refused(format!("{}: no key {key:?}", hive.display())))?;
         names.push(regf::name::to_string(&k.name));
     }
-    Ok((names.join("\\"), tree::read_tree(&h, &k).map_err(fail)?))
+    Ok((names.join("\\"), k))
+}
+
+/// The values of `key` itself (not of its subkeys), in list order; with `name`, only that
+/// value (`Ok(None)` when the key has none of that name).
+pub fn key_values(
+    h: &HiveRef<'_>,
+    key: &KeyNode,
+    name: Option<&str>,
+) -> Result<Option<Vec<ValueSpec>>, RegfError> {
+    let spec = |v: ValueNode| -> Result<ValueSpec, RegfError> {
+        Ok(ValueSpec {
+            name: regf::name::to_string(&v.name),
+            kind: v.kind,
+            data: h.value_data(&v)?,
+        })
+    };
+    match name {
+        None => h
+            .values(key)?
+            .into_iter()
+            .map(spec)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(n) => match h.find_value(key, &regf::name::from_str(n))? {
+            Some(v) => Ok(Some(vec![spec(v)?])),
+            None => Ok(None),
+        },
+    }
 }
 
 /// The keys of a tree in export order (a key, then its subkeys in the hive's order), each
@@ -329,24 +388,18 @@ fn value_json(v: &ValueSpec) -> serde_json::Value {
 /// the default value), or with `--json` each value's type, size, bytes and readable text.
 fn get(hive: &Path, key: &str, value: Option<&str>, global: &GlobalArgs) -> Result<Exit, Failure> {
     let data = read_checked(hive)?;
-    let (path, spec) = key_spec(hive, &data, key)?;
-    let values: Vec<ValueSpec> = match value {
-        None => spec.values.clone(),
-        Some(name) => {
-            let want = regf::name::from_str(name);
-            let hit = spec
-                .values
-                .iter()
-                .find(|v| regf::name::eq(&regf::name::from_str(&v.name), &want))
-                .ok_or_else(|| {
-                    Failure::refused(format!(
-                        "{}: key {key:?} has no value {name:?}",
-                        hive.display()
-                    ))
-                })?;
-            vec![hit.clone()]
-        }
-    };
+    let h =
+        HiveRef::new(&data).map_err(|e| Failure::refused(format!("{}: {e}", hive.display())))?;
+    let (path, k) = find_key(hive, &h, key)?;
+    let values = key_values(&h, &k, value)
+        .map_err(|e| Failure::refused(format!("{}: {e}", hive.display())))?
+        .ok_or_else(|| {
+            Failure::refused(format!(
+                "{}: key {key:?} has no value {:?}",
+                hive.display(),
+                value.unwrap_or_default()
+            ))
+        })?;
     if global.json {
         let j = serde_json::json!({
             "key": path,
@@ -441,7 +494,7 @@ pub fn import_ops(
     let new = ed.finish();
     let check = regf::verify(&new);
     if let Some(first) = check.errors.first() {
-        return Err(Failure::write(format!(
+        return Err(Failure::refused(format!(
             "{}: the edited hive does not verify (at {:#x}: {}); nothing was written",
             hive.display(),
             first.offset,

@@ -229,36 +229,44 @@ pub fn verify_ese_bytes(path: &Path, bytes: &[u8], global: &GlobalArgs) -> FileR
 }
 
 /// Verifies a registry hive with the regf engine, in the report form both kinds share.
+/// `path` names it and is where its transaction logs are looked for; when the hive is dirty,
+/// `log_replay` says whether replaying those logs gives a hive that verifies (what
+/// `reg import --replay-log` does).
 pub fn verify_regf_file(
     path: &Path,
     bytes: &[u8],
     _global: &GlobalArgs,
 ) -> Result<FileReport, Failure> {
-    let r = crate::cli::verify_regf::regf_report(path, bytes);
-    let state = if r.dirty {
-        format!(
+    let r = crate::regf::verify(bytes);
+    let (state, logs, log_replay) = if r.dirty {
+        let logs: Vec<String> = crate::regf::log::find_logs(path)
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let state = format!(
             "dirty (sequence numbers {} / {}; logs: {})",
             r.sequence1,
             r.sequence2,
-            if r.logs.is_empty() {
+            if logs.is_empty() {
                 "none".to_string()
             } else {
-                r.logs.join(", ")
+                logs.join(", ")
             }
-        )
+        );
+        (state, Some(logs), Some(regf_log_replay(path)))
     } else {
-        "clean".to_string()
+        ("clean".to_string(), None, None)
     };
     Ok(FileReport {
-        path: r.path,
+        path: path.display().to_string(),
         kind: "regf",
-        ok: r.ok,
+        ok: r.ok(),
         pages: None,
         cells: Some(r.cells),
         state: Some(state),
         dirty: Some(r.dirty),
-        logs: if r.dirty { Some(r.logs) } else { None },
-        log_replay: r.log_replay,
+        logs,
+        log_replay,
         errors: r
             .errors
             .into_iter()
@@ -270,4 +278,23 @@ pub fn verify_regf_file(
             .collect(),
         unreadable: false,
     })
+}
+
+/// Whether the logs beside a dirty hive replay to a hive that verifies, and how (or why not).
+fn regf_log_replay(path: &Path) -> String {
+    match crate::regf::log::replay_files(path) {
+        Ok(rep) => {
+            let after = crate::regf::verify(&rep.data);
+            if after.ok() {
+                format!("replays cleanly: {}", rep.applied.join("; "))
+            } else {
+                format!(
+                    "replays ({}) but the result does not verify: {} problem(s)",
+                    rep.applied.join("; "),
+                    after.errors.len()
+                )
+            }
+        }
+        Err(e) => format!("does not replay: {e}"),
+    }
 }

@@ -6,10 +6,11 @@
 //! The free cells are kept in offset order, with the largest free cell of every bin in a max
 //! tree, so that "the first free cell that fits" is found in logarithmic time.
 
+use super::bins::{BinItem, BinWalk};
 use super::edit::Editor;
 use super::error::RegfError;
 use super::hive::{CellOffset, BIN_ALIGN, BIN_HEADER_SIZE, CELL_ALIGN};
-use crate::bytes::{Bytes, BytesMut};
+use crate::bytes::BytesMut;
 use std::collections::BTreeMap;
 
 /// The largest cell this tool allocates (a cell size is an i32; MSDN's standard format limit
@@ -30,41 +31,25 @@ pub struct FreeSpace {
 }
 
 impl FreeSpace {
-    /// Scans the bins of a hive (already verified) for free cells.
+    /// Scans the bins of a hive for free cells (the walk `verify` uses; refused at the first
+    /// fault, since the editor can also open a hive it has not verified).
     pub fn scan(data: &[u8], bins_size: u32) -> Result<FreeSpace, RegfError> {
-        let end = 4096usize + bins_size as usize;
-        let bins = Bytes::new(data.get(4096..end).unwrap_or(&[]), 4096);
         let mut fs = FreeSpace::default();
-        let mut pos = 0u32;
-        while pos < bins_size {
-            let size = bins.u32("hbin size", pos as usize + 8)?;
-            let end = pos
-                .checked_add(size)
-                .filter(|_| size != 0 && size % BIN_ALIGN == 0);
-            let Some(end) = end else {
-                return Err(RegfError::corrupt(
-                    CellOffset(pos).file_offset() + 8,
-                    format!("hive bin size {size:#x}"),
-                ));
-            };
-            let mut c = pos + BIN_HEADER_SIZE;
-            while c < end {
-                let s = bins.i32("cell size", c as usize)?;
-                let len = s.unsigned_abs();
-                if len == 0 || len % CELL_ALIGN != 0 {
-                    return Err(RegfError::corrupt(
-                        CellOffset(c).file_offset(),
-                        format!("cell size {s}"),
-                    ));
+        for item in BinWalk::new(data, bins_size) {
+            match item {
+                BinItem::Bin { start, end } => {
+                    fs.bin_starts.push(start);
+                    fs.bin_ends.push(end);
                 }
-                if s > 0 {
-                    fs.cells.insert(c, len);
+                BinItem::Cell { offset, size } => {
+                    if size > 0 {
+                        fs.cells.insert(offset.0, size.unsigned_abs());
+                    }
                 }
-                c += len;
+                BinItem::Fault { offset, what } => {
+                    return Err(RegfError::Corrupt { offset, what });
+                }
             }
-            fs.bin_starts.push(pos);
-            fs.bin_ends.push(end);
-            pos = end;
         }
         fs.rebuild();
         Ok(fs)
@@ -249,6 +234,7 @@ impl Editor {
 
 #[cfg(test)]
 mod tests {
+    use super::FreeSpace;
     use crate::regf::build::{build_hive, HiveOptions, KeySpec};
     use crate::regf::edit::Editor;
     use crate::regf::hive::CellOffset;
@@ -268,6 +254,24 @@ mod tests {
             ..Default::default()
         };
         Editor::open(build_hive(&root, &opts).unwrap(), 1).unwrap()
+    }
+
+    #[test]
+    fn free_space_scan_refuses_a_cell_crossing_its_bin() {
+        // One bin; its first cell (free) claims 0x7FFFFFF8 bytes: the old scan added that to
+        // the cell offset (u32 overflow in debug) or read past the bin.
+        let mut d = vec![0u8; 4096 + 4096];
+        d[4096..4100].copy_from_slice(b"hbin");
+        d[4096 + 8..4096 + 12].copy_from_slice(&4096u32.to_le_bytes());
+        d[4096 + 32..4096 + 36].copy_from_slice(&0x7FFF_FFF8i32.to_le_bytes());
+        let e = FreeSpace::scan(&d, 4096).unwrap_err();
+        assert_eq!(e.offset(), Some(0x1020), "{e}");
+        // A cell 8 bytes past the bin end too.
+        d[4096 + 32..4096 + 36].copy_from_slice(&(4096i32 - 32 + 8).to_le_bytes());
+        assert!(FreeSpace::scan(&d, 4096).is_err());
+        // Filling the bin exactly is one free cell.
+        d[4096 + 32..4096 + 36].copy_from_slice(&(4096i32 - 32).to_le_bytes());
+        assert_eq!(FreeSpace::scan(&d, 4096).unwrap().len(), 1);
     }
 
     #[test]

@@ -33,6 +33,21 @@ pub enum RegfError {
     /// A transaction log that cannot be applied.
     #[error("log {what}")]
     Log { what: String },
+    /// A field of a transaction log that is out of range (boxed to keep the error small).
+    #[error("log {0}")]
+    LogAt(Box<LogFault>),
+}
+
+/// A field of a transaction log that is out of range: the log file, the absolute offset in
+/// it, and what was expected and found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file} at offset {offset:#x}: {what}: expected {expected}, found {found}")]
+pub struct LogFault {
+    pub file: String,
+    pub offset: u64,
+    pub what: String,
+    pub expected: String,
+    pub found: String,
 }
 
 impl RegfError {

@@ -15,6 +15,7 @@
 //!   [`write::undo_journal`].
 pub mod alloc;
 pub mod base_block;
+pub mod bins;
 pub mod build;
 pub mod dirty;
 pub mod edit;

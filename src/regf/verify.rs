@@ -8,12 +8,12 @@ use super::base_block::{
     BaseBlock, BASE_BLOCK_SIZE, FILE_FORMAT_DIRECT, FILE_TYPE_PRIMARY, OFF_BINS_SIZE, OFF_CHECKSUM,
     OFF_FILE_FORMAT, OFF_FILE_TYPE, OFF_MAJOR, OFF_MINOR,
 };
+use super::bins::{BinItem, BinWalk};
 use super::hive::{
     abs, CellOffset, DataPlace, HiveRef, KeyNode, ListCell, BIG_DATA_SEGMENT, BIN_ALIGN,
-    BIN_HEADER_SIZE, CELL_ALIGN, MINOR_HASH_LEAF, NIL,
+    MINOR_HASH_LEAF, NIL,
 };
 use super::name;
-use crate::bytes::Bytes;
 use std::collections::{HashMap, HashSet};
 
 /// One problem: where (absolute file offset) and what.
@@ -175,62 +175,16 @@ pub fn verify(data: &[u8]) -> VerifyReport {
 
 /// Walks the bins: headers, and cells that tile each bin. Returns (offset, size) of every cell.
 fn scan_bins(data: &[u8], bins_size: u32, r: &mut VerifyReport) -> Vec<(CellOffset, i32)> {
-    let bins = Bytes::new(
-        &data[BASE_BLOCK_SIZE..BASE_BLOCK_SIZE + bins_size as usize],
-        4096,
-    );
     let mut cells = Vec::new();
-    let mut pos: u32 = 0;
-    while pos < bins_size {
-        let at = CellOffset(pos).file_offset();
-        let sig = bins.slice("hbin", pos as usize, 4).unwrap_or(b"????");
-        if sig != b"hbin" {
-            r.errors.push(Finding {
-                offset: at,
-                what: format!("hive bin signature: expected \"hbin\", found {sig:02x?}"),
-            });
-            return cells;
-        }
-        let off = bins.u32("hbin offset", pos as usize + 4).unwrap_or(NIL);
-        let size = bins.u32("hbin size", pos as usize + 8).unwrap_or(0);
-        if off != pos {
-            r.errors.push(Finding {
-                offset: at + 4,
-                what: format!("hive bin offset field {off:#x}, expected {pos:#x}"),
-            });
-        }
-        if size == 0 || size % BIN_ALIGN != 0 || size as u64 > (bins_size - pos) as u64 {
-            r.errors.push(Finding {
-                offset: at + 8,
-                what: format!(
-                    "hive bin size {size:#x} is not a multiple of 4096 inside the {:#x} bytes left",
-                    bins_size - pos
-                ),
-            });
-            return cells;
-        }
-        let end = pos + size;
-        let mut c = pos + BIN_HEADER_SIZE;
-        while c < end {
-            let Ok(s) = bins.i32("cell size", c as usize) else {
-                break;
-            };
-            let len = s.unsigned_abs();
-            if len == 0 || len % CELL_ALIGN != 0 || len > end - c {
-                r.errors.push(Finding {
-                    offset: CellOffset(c).file_offset(),
-                    what: format!(
-                        "cell size {s}: not a non-zero multiple of 8 inside its bin (bin ends at {:#x})",
-                        CellOffset(end).file_offset()
-                    ),
-                });
-                break;
+    for item in BinWalk::new(data, bins_size) {
+        match item {
+            BinItem::Bin { .. } => {}
+            BinItem::Cell { offset, size } => {
+                cells.push((offset, size));
+                r.cells += 1;
             }
-            cells.push((CellOffset(c), s));
-            r.cells += 1;
-            c += len;
+            BinItem::Fault { offset, what } => r.errors.push(Finding { offset, what }),
         }
-        pos = end;
     }
     cells
 }

@@ -3,10 +3,14 @@
 //! undo journal that holds the original bytes of every changed range and is written and
 //! fsynced before the hive is touched.
 
+use super::base_block::{self, OFF_SEQ1, OFF_SEQ2};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+
+/// The base block: the first 4096 bytes (reference/regf.md §1).
+const BASE_BLOCK_END: usize = base_block::BASE_BLOCK_SIZE;
 
 /// Changed ranges are found and journaled in units of this many bytes (a log page).
 pub const JOURNAL_GRAIN: usize = 512;
@@ -25,12 +29,23 @@ pub enum WriteError {
     JournalExists(PathBuf),
     #[error("journal {path}: {what}")]
     BadJournal { path: PathBuf, what: String },
-    #[error("{path} changed since it was read (size {found}, expected {expected}); not written")]
+    #[error("{path} changed since it was read (expected {expected}, found {found}); not written")]
     Changed {
         path: PathBuf,
-        expected: u64,
-        found: u64,
+        expected: String,
+        found: String,
     },
+}
+
+/// How far an in-place write goes: all the way, or (for crash tests) it stops after a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// The whole write.
+    Never,
+    /// After the first base block (sequence numbers differ) is on disk.
+    AfterFirstBaseBlock,
+    /// After the hive bins are on disk, before the final base block.
+    AfterBins,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
@@ -120,35 +135,103 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// Patches `hive` in place from `old` (its bytes as read) to `new`: the journal first
-/// (written atomically and fsynced), then the changed ranges of the hive bins, then the base
-/// block, each followed by an fsync. Returns the journal.
+/// SHA-256 of `bytes` with their length, for "changed since it was read" messages.
+fn fingerprint(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(bytes);
+    format!("{:#x} bytes, SHA-256 {}", bytes.len(), hex(&d))
+}
+
+/// Writes `bytes` as a new file `target` (temporary file, fsync, link without replacing,
+/// fsync of the directory). Fails with `JournalExists` when `target` exists, also when it
+/// appears between a check and the write.
+fn write_new(target: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    let dir = parent_dir(target);
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io(&dir))?;
+    tmp.write_all(bytes).map_err(io(tmp.path()))?;
+    tmp.as_file().sync_all().map_err(io(target))?;
+    tmp.persist_noclobber(target).map_err(|e| {
+        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            WriteError::JournalExists(target.to_path_buf())
+        } else {
+            WriteError::Io {
+                path: target.to_path_buf(),
+                source: e.error,
+            }
+        }
+    })?;
+    sync_dir(&dir)
+}
+
+/// Patches `hive` in place from `old` (its bytes as read) to `new` (a finished hive, both
+/// sequence numbers equal). Returns the journal. Order, each step followed by an fsync:
+///
+/// 1. the undo journal, as a new file (never over an existing one), holding the hive's
+///    absolute path and the original bytes of every range that changes (the base block's
+///    first 512 bytes always among them);
+/// 2. the new base block with the primary sequence number new and the secondary one old
+///    (checksum right): from here until step 4 the hive on disk is dirty, as Windows leaves
+///    a hive it is writing;
+/// 3. the changed ranges of the hive bins (and the new size);
+/// 4. the final base block, both sequence numbers equal.
+///
+/// An interrupted write thus leaves a hive that `verify` reports dirty, and `undo JOURNAL`
+/// restores the original bytes.
 pub fn write_in_place(
     hive: &Path,
     old: &[u8],
     new: &[u8],
     journal: &Path,
 ) -> Result<Journal, WriteError> {
-    if journal.exists() {
-        return Err(WriteError::JournalExists(journal.to_path_buf()));
+    write_in_place_until(hive, old, new, journal, Stop::Never)
+}
+
+/// [`write_in_place`], stopping after the step `stop` names (for crash tests).
+#[doc(hidden)]
+pub fn write_in_place_until(
+    hive: &Path,
+    old: &[u8],
+    new: &[u8],
+    journal: &Path,
+    stop: Stop,
+) -> Result<Journal, WriteError> {
+    if new.len() < BASE_BLOCK_END || old.len() < BASE_BLOCK_END {
+        return Err(WriteError::Changed {
+            path: hive.to_path_buf(),
+            expected: format!("a hive of at least {BASE_BLOCK_END:#x} bytes"),
+            found: format!("{:#x} (old) and {:#x} (new) bytes", old.len(), new.len()),
+        });
     }
+    let abs = std::fs::canonicalize(hive).map_err(io(hive))?;
     let mut f = OpenOptions::new()
         .read(true)
         .write(true)
-        .open(hive)
+        .open(&abs)
         .map_err(io(hive))?;
-    let size = f.metadata().map_err(io(hive))?.len();
-    if size != old.len() as u64 {
+    // The file must still hold exactly the bytes the edit started from.
+    let mut now = Vec::with_capacity(old.len());
+    f.read_to_end(&mut now).map_err(io(hive))?;
+    if now != old {
         return Err(WriteError::Changed {
-            path: hive.to_path_buf(),
-            expected: old.len() as u64,
-            found: size,
+            path: abs,
+            expected: fingerprint(old),
+            found: fingerprint(&now),
         });
     }
-    let ranges = changed_ranges(old, new);
+    drop(now);
+    let mut ranges = changed_ranges(old, new);
+    // The base block is always rewritten (step 2), so its first grain is always journaled.
+    match ranges.first_mut() {
+        Some(first) if first.0 == 0 => {}
+        Some(first) if first.0 == JOURNAL_GRAIN => {
+            first.1 += JOURNAL_GRAIN;
+            first.0 = 0;
+        }
+        _ => ranges.insert(0, (0, JOURNAL_GRAIN)),
+    }
     let j = Journal {
         format: JOURNAL_FORMAT.into(),
-        file: hive.to_path_buf(),
+        file: abs.clone(),
         original_size: old.len() as u64,
         new_size: new.len() as u64,
         ranges: ranges
@@ -164,31 +247,55 @@ pub fn write_in_place(
         path: journal.to_path_buf(),
         what: e.to_string(),
     })?;
-    write_atomic(journal, &text)?;
-    // Bins first, base block (the first 4096 bytes) last, as Windows orders its writes.
-    let write_range = |f: &mut File, o: usize, l: usize| -> Result<(), WriteError> {
-        let end = (o + l).min(new.len());
-        if o < end {
-            f.seek(SeekFrom::Start(o as u64)).map_err(io(hive))?;
-            f.write_all(&new[o..end]).map_err(io(hive))?;
-        }
-        Ok(())
+    write_new(journal, &text)?;
+
+    let write_at = |f: &mut File, o: usize, bytes: &[u8]| -> Result<(), WriteError> {
+        f.seek(SeekFrom::Start(o as u64)).map_err(io(hive))?;
+        f.write_all(bytes).map_err(io(hive))
     };
+    // Step 2: the base block of a write in progress.
+    let mut first = new[..BASE_BLOCK_END].to_vec();
+    let new_seq = u32::from_le_bytes([
+        new[OFF_SEQ1],
+        new[OFF_SEQ1 + 1],
+        new[OFF_SEQ1 + 2],
+        new[OFF_SEQ1 + 3],
+    ]);
+    let old_seq2 = u32::from_le_bytes([
+        old[OFF_SEQ2],
+        old[OFF_SEQ2 + 1],
+        old[OFF_SEQ2 + 2],
+        old[OFF_SEQ2 + 3],
+    ]);
+    let pending = if old_seq2 == new_seq {
+        new_seq.wrapping_sub(1)
+    } else {
+        old_seq2
+    };
+    first[OFF_SEQ2..OFF_SEQ2 + 4].copy_from_slice(&pending.to_le_bytes());
+    base_block::put_checksum(&mut first);
+    write_at(&mut f, 0, &first)?;
+    f.sync_all().map_err(io(hive))?;
+    if stop == Stop::AfterFirstBaseBlock {
+        return Ok(j);
+    }
+    // Step 3: the bins.
     for &(o, l) in &ranges {
-        let o2 = o.max(4096);
-        if o + l > o2 {
-            write_range(&mut f, o2, o + l - o2)?;
+        let from = o.max(BASE_BLOCK_END);
+        let to = (o + l).min(new.len());
+        if from < to {
+            write_at(&mut f, from, &new[from..to])?;
         }
     }
     if new.len() < old.len() {
         f.set_len(new.len() as u64).map_err(io(hive))?;
     }
     f.sync_all().map_err(io(hive))?;
-    for &(o, l) in &ranges {
-        if o < 4096 {
-            write_range(&mut f, o, (o + l).min(4096) - o)?;
-        }
+    if stop == Stop::AfterBins {
+        return Ok(j);
     }
+    // Step 4: the final base block.
+    write_at(&mut f, 0, &new[..BASE_BLOCK_END])?;
     f.sync_all().map_err(io(hive))?;
     Ok(j)
 }
