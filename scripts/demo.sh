@@ -21,4 +21,4 @@ echo "== inspect $priv"
 system=$(find "$image" -type f -path '*/config/SYSTEM' | head -n 1)
 echo
 echo "== reg export $system ControlSet001\\Services\\MSExchangeIS"
-"$bin" reg export "$system" 'ControlSet001\Services\MSExchangeIS'
+"$bin" reg export --prefix 'HKEY_LOCAL_MACHINE\SYSTEM' "$system" 'ControlSet001\Services\MSExchangeIS'

@@ -45,7 +45,8 @@ pub enum Verb {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Show what a database (or, later, an image) holds and whether a patch is needed.
+    /// Show what an ESE database holds: its header (as eseutil /mh shows it) and every table
+    /// with its row count, columns and indexes.
     Inspect {
         /// An ESE database file.
         target: PathBuf,
