@@ -17,6 +17,7 @@ use clap::Parser;
 use coldpatch::regf::build::{utf16z, KeySpec, ValueSpec, REG_BINARY, REG_DWORD, REG_SZ};
 use coldpatch::regf::regfile::{format_reg, RegVersion};
 use coldpatch::regf::{name, tree};
+use coldpatch_tools::mkimage::rng::SplitMix64;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,38 +56,26 @@ struct Args {
     seed: u64,
 }
 
-/// xorshift64*: deterministic pseudo-random numbers.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
+/// A value in `0..n` (0 when `n` is 0) from mkimage's seeded generator.
+fn below(rng: &mut SplitMix64, n: usize) -> usize {
+    rng.below(n as u64) as usize
 }
 
 /// Characters of generated strings and names, the format's `\` and `"` among them.
 const TEXT_CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _-.\\\"";
 
-fn text(rng: &mut Rng, min: usize, max: usize) -> String {
-    let n = min + rng.below(max - min + 1);
+fn text(rng: &mut SplitMix64, min: usize, max: usize) -> String {
+    let n = min + below(rng, max - min + 1);
     (0..n)
-        .map(|_| char::from(TEXT_CHARS[rng.below(TEXT_CHARS.len())]))
+        .map(|_| char::from(TEXT_CHARS[below(rng, TEXT_CHARS.len())]))
         .collect()
 }
 
 /// One value: 40 % REG_SZ (0–80 characters), 30 % REG_DWORD, 30 % REG_BINARY (mostly up to
 /// 512 bytes, one in twenty up to 8 KiB).
-fn value(rng: &mut Rng, index: usize) -> ValueSpec {
+fn value(rng: &mut SplitMix64, index: usize) -> ValueSpec {
     let name = format!("v{index:03}_{}", text(rng, 0, 12).replace(['\\', '"'], "_"));
-    match rng.below(10) {
+    match below(rng, 10) {
         0..=3 => ValueSpec {
             name,
             kind: REG_SZ,
@@ -95,15 +84,15 @@ fn value(rng: &mut Rng, index: usize) -> ValueSpec {
         4..=6 => ValueSpec {
             name,
             kind: REG_DWORD,
-            data: (rng.next() as u32).to_le_bytes().to_vec(),
+            data: (rng.next_u64() as u32).to_le_bytes().to_vec(),
         },
         _ => {
-            let max = if rng.below(20) == 0 { 8192 } else { 512 };
-            let n = rng.below(max + 1);
+            let max = if below(rng, 20) == 0 { 8192 } else { 512 };
+            let n = below(rng, max + 1);
             ValueSpec {
                 name,
                 kind: REG_BINARY,
-                data: (0..n).map(|_| rng.next() as u8).collect(),
+                data: (0..n).map(|_| rng.next_u64() as u8).collect(),
             }
         }
     }
@@ -111,7 +100,7 @@ fn value(rng: &mut Rng, index: usize) -> ValueSpec {
 
 /// The generated `.reg` text (UTF-8, ASCII only, so both tools read it the same).
 fn generate(args: &Args) -> Result<String, String> {
-    let mut rng = Rng(args.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = SplitMix64::keyed(&args.seed.to_string(), "bench_reg_import");
     let per_key = args.values.div_ceil(args.keys.max(1));
     let mut keys = Vec::new();
     let mut left = args.values;

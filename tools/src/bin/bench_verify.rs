@@ -1,7 +1,7 @@
 //! `bench_verify`: how fast `coldpatch verify` reads an ESE database compared with `cat`.
 //!
-//! Builds (or reuses) a ~1 GiB ESE97 database of the store model with
-//! `ese::build::build_database`, reads it once to warm the page cache, then times `cat FILE >
+//! Builds (or reuses) a ~1 GiB ESE97 database of the store model (mkimage's PRIV.EDB rows)
+//! with `ese::build::build_database`, reads it once to warm the page cache, then times `cat FILE >
 //! /dev/null` and `coldpatch verify FILE` alternately, N runs each, and prints min / median /
 //! max seconds, GB/s, and the ratio of verify's throughput to cat's (the goal is ≥ 0.8).
 //!
@@ -14,8 +14,12 @@
 //! ```
 
 use clap::Parser;
-use coldpatch::ese::build::{build_database, BuildOptions, Format, TableDef, TableInput, Value};
-use coldpatch::exchange::profile::{table, Profile, StoreKind, BODY_MAX};
+use coldpatch::ese::build::{build_database, BuildReport};
+use coldpatch::exchange::profile::{StoreKind, BODY_MAX};
+use coldpatch_tools::mkimage::params::{FormatArg, ImageParams};
+use coldpatch_tools::mkimage::rows::store_tables;
+use coldpatch_tools::mkimage::run::build_options;
+use coldpatch_tools::mkimage::spec::ImageSpec;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::Read;
@@ -48,122 +52,40 @@ struct Args {
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
 struct Built {
     format: String,
-    seed: u64,
+    seed: String,
     folders: u64,
     messages: u64,
     bytes: u64,
     pages: u64,
 }
 
-const SEED: u64 = 0xB0A7_5EED;
+const SEED: &str = "bench-verify";
 const FOLDERS: u64 = 500;
 /// Messages of the calibration build that measures bytes per message.
 const CALIBRATION_MESSAGES: u64 = 20_000;
 
-/// splitmix64: deterministic data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn fill(&mut self, out: &mut Vec<u8>, n: usize) {
-        out.clear();
-        while out.len() < n {
-            let w = self.next().to_le_bytes();
-            out.extend_from_slice(&w[..(n - out.len()).min(8)]);
-        }
+/// The image parameters whose PRIV.EDB is the benchmark database: mkimage's store model rows
+/// (`rows::store_tables`) with bodies of up to the model's maximum.
+fn params(messages: u64) -> ImageParams {
+    ImageParams {
+        folders: FOLDERS,
+        messages,
+        body_bytes: BODY_MAX,
+        format: FormatArg::Ese97,
+        seed: SEED.into(),
+        ..ImageParams::default()
     }
 }
 
-/// The PRIV.EDB tables of the store model with `messages` messages.
-fn tables(profile: &Profile, messages: u64) -> Vec<TableInput<'static>> {
-    let defs: Vec<TableDef> = profile.tables_for(StoreKind::Priv).cloned().collect();
-    let mut r = Rng(SEED);
-    let mut base = Vec::new();
-    r.fill(&mut base, 16);
-    let mut foreign = Vec::new();
-    r.fill(&mut foreign, 16);
-    defs.into_iter()
-        .map(|def| {
-            let rows: Box<dyn Iterator<Item = Vec<Value>>> = match def.name.as_str() {
-                table::GLOBALS => Box::new(std::iter::once(vec![
-                    Value::Long(1),
-                    Value::Binary(base.clone()),
-                    Value::Currency(messages as i64 + FOLDERS as i64 + 1),
-                    Value::Long(0),
-                    Value::Long(0),
-                    Value::DateTime(36_526.0),
-                    Value::Text("EXCH01".into()),
-                    Value::Text("Benchmark Org".into()),
-                    Value::Text("Site".into()),
-                ])),
-                table::FOLDERS => {
-                    let (base, foreign) = (base.clone(), foreign.clone());
-                    Box::new((1..=FOLDERS as i64).map(move |id| {
-                        vec![
-                            Value::Currency(id),
-                            Value::Currency(id / 2),
-                            Value::Binary(if id % 10 == 0 {
-                                foreign.clone()
-                            } else {
-                                base.clone()
-                            }),
-                            Value::Currency(id * 7),
-                            Value::Long(0),
-                            Value::Text(format!("Folder {id}")),
-                        ]
-                    }))
-                }
-                table::MSG => {
-                    let (base, foreign) = (base.clone(), foreign.clone());
-                    let mut r = Rng(SEED ^ 0x004D_5347);
-                    let mut body = Vec::new();
-                    Box::new((0..messages).map(move |i| {
-                        let n = r.below(u64::from(BODY_MAX) + 1) as usize;
-                        r.fill(&mut body, n);
-                        let subject_len = 8 + r.below(72) as usize;
-                        let subject: String = (0..subject_len)
-                            .map(|k| char::from(b'a' + ((i as usize + k) % 26) as u8))
-                            .collect();
-                        vec![
-                            Value::Currency(FOLDERS as i64 + 1 + i as i64),
-                            Value::Currency(1 + r.below(FOLDERS) as i64),
-                            Value::Binary(if i % 10 == 0 {
-                                foreign.clone()
-                            } else {
-                                base.clone()
-                            }),
-                            Value::Currency(r.next() as i64 >> 1),
-                            Value::Long(n as i32),
-                            Value::Text(subject),
-                            Value::LongBinary(body.clone()),
-                        ]
-                    }))
-                }
-                _ => Box::new(std::iter::empty()),
-            };
-            TableInput { def, rows }
-        })
-        .collect()
-}
-
-fn options() -> BuildOptions {
-    BuildOptions {
-        format: Format::Ese97,
-        computer_name: "EXCH01".into(),
-        signature_random: 0x0BE7_C4ED,
-        created_unix: 946_728_000,
-        os_version: (4, 0, 1381, 6),
-        clean_shutdown: true,
-    }
+/// Builds PRIV.EDB of the image `params(messages)` at `out`.
+fn build(out: &Path, messages: u64) -> Result<BuildReport, String> {
+    let spec = ImageSpec::new(&params(messages));
+    build_database(
+        out,
+        &build_options(&spec, StoreKind::Priv),
+        store_tables(&spec, StoreKind::Priv),
+    )
+    .map_err(|e| format!("{}: {e}", out.display()))
 }
 
 /// Builds (or reuses) the database; returns its path and size.
@@ -171,19 +93,17 @@ fn prepare(dir: &Path, size: u64, rebuild: bool) -> Result<(PathBuf, u64), Strin
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let db = dir.join("bench-ese97.edb");
     let meta_path = dir.join("bench-ese97.json");
-    let profile = Profile::exchange55();
 
     // Bytes per message, from a small build of the same rows.
     let calib = dir.join("calibration.edb");
-    let small = build_database(&calib, &options(), tables(&profile, CALIBRATION_MESSAGES))
-        .map_err(|e| format!("calibration build: {e}"))?;
+    let small = build(&calib, CALIBRATION_MESSAGES)?;
     let _ = std::fs::remove_file(&calib);
     let per_message = small.bytes as f64 / CALIBRATION_MESSAGES as f64;
     let messages = (size as f64 / per_message).round() as u64;
 
     let wanted = |bytes: u64, pages: u64| Built {
         format: "Ese97".into(),
-        seed: SEED,
+        seed: SEED.into(),
         folders: FOLDERS,
         messages,
         bytes,
@@ -209,8 +129,7 @@ fn prepare(dir: &Path, size: u64, rebuild: bool) -> Result<(PathBuf, u64), Strin
         db.display()
     );
     let start = Instant::now();
-    let report = build_database(&db, &options(), tables(&profile, messages))
-        .map_err(|e| format!("build: {e}"))?;
+    let report = build(&db, messages)?;
     eprintln!(
         "built {} bytes ({} pages) in {:.1} s",
         report.bytes,
