@@ -16,7 +16,10 @@
 
 pub mod bytes;
 pub mod cli;
+pub mod cluster;
 pub mod ese;
 pub mod exchange;
 pub mod image;
+pub mod manifest;
+pub mod patch;
 pub mod regf;

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 pub mod exit;
 pub mod inspect;
+pub mod patch;
 pub mod reg;
 pub mod verify;
 
@@ -45,11 +46,53 @@ pub enum Verb {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Show what an ESE database holds: its header (as eseutil /mh shows it) and every table
-    /// with its row count, columns and indexes.
+    /// Show what an image holds and whether it needs the patch (a directory, or --volume), or
+    /// what one ESE database holds: its header (as eseutil /mh shows it) and every table with
+    /// its row count, columns and indexes (a file).
     Inspect {
-        /// An ESE database file.
-        target: PathBuf,
+        /// An image directory (volumes as single-letter subdirectories) or an ESE database.
+        target: Option<PathBuf>,
+        #[command(flatten)]
+        image: ImageFlags,
+    },
+    /// Compute the patch of an image and print it; --out saves it for `apply --plan`.
+    Plan {
+        #[command(flatten)]
+        image: ImageArgs,
+        /// Derive the new base GUIDs from this text (reproducible lab runs).
+        #[arg(long)]
+        seed: Option<String>,
+        /// Save the plan as JSON.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Patch an image: patched copies under --out DIR, or the files in place behind a journal.
+    Apply {
+        #[command(flatten)]
+        image: ImageArgs,
+        /// Write patched copies of the changed files, manifests, report and audit log here
+        /// (new or empty); the image is only read.
+        #[arg(
+            long,
+            conflicts_with = "in_place",
+            required_unless_present = "in_place"
+        )]
+        out: Option<PathBuf>,
+        /// Patch the image's files where they are, behind an undo journal.
+        #[arg(long, requires = "journal")]
+        in_place: bool,
+        /// The undo journal for --in-place (outside the image; must not exist).
+        #[arg(long)]
+        journal: Option<PathBuf>,
+        /// Apply exactly this plan (from `plan --out`); refused if any input changed.
+        #[arg(long, conflicts_with_all = ["seed", "server_name"])]
+        plan: Option<PathBuf>,
+        /// Derive the new base GUIDs from this text (reproducible lab runs).
+        #[arg(long)]
+        seed: Option<String>,
+        /// Patch even when nothing needs it.
+        #[arg(long)]
+        force: bool,
     },
     /// Offline registry access: export, import, get.
     #[command(subcommand)]
@@ -60,6 +103,39 @@ pub enum Verb {
         /// The journal the in-place write left.
         journal: PathBuf,
     },
+}
+
+/// The image's volumes and the choices discovery needs.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ImageFlags {
+    /// Map a drive letter to a directory (repeatable), alone or on top of IMAGE_DIR's
+    /// single-letter subdirectories: `--volume Q:=/mnt/quorum`.
+    #[arg(long, value_name = "X:=PATH")]
+    pub volume: Vec<crate::image::VolumeArg>,
+    /// The target server name (default: the cluster's Exchange virtual server, else the
+    /// computer name).
+    #[arg(long)]
+    pub server_name: Option<String>,
+    /// Patch although the cluster checkpoint of the store key is missing (the cluster will
+    /// undo the registry edits when the resource comes online).
+    #[arg(long)]
+    pub skip_checkpoint: bool,
+}
+
+/// An image: its directory and the flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ImageArgs {
+    /// The image directory: one subdirectory per volume, named by its drive letter.
+    pub image: Option<PathBuf>,
+    #[command(flatten)]
+    pub flags: ImageFlags,
+}
+
+impl std::ops::Deref for ImageArgs {
+    type Target = ImageFlags;
+    fn deref(&self) -> &ImageFlags {
+        &self.flags
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -140,7 +216,42 @@ pub fn main() -> i32 {
 pub fn run(cli: &Cli) -> Result<Exit, Failure> {
     match &cli.verb {
         Verb::Verify { files } => verify::run(&cli.global, files),
-        Verb::Inspect { target } => inspect::run(&cli.global, target),
+        Verb::Inspect { target, image } => {
+            let is_file = target.as_deref().is_some_and(|t| t.is_file());
+            match target {
+                Some(t) if is_file && image.volume.is_empty() => inspect::run(&cli.global, t),
+                _ => patch::inspect(
+                    &cli.global,
+                    &ImageArgs {
+                        image: target.clone(),
+                        flags: image.clone(),
+                    },
+                ),
+            }
+        }
+        Verb::Plan { image, seed, out } => {
+            patch::plan(&cli.global, image, seed.as_deref(), out.as_deref())
+        }
+        Verb::Apply {
+            image,
+            out,
+            in_place,
+            journal,
+            plan,
+            seed,
+            force,
+        } => patch::apply(
+            &cli.global,
+            &patch::ApplyArgs {
+                image,
+                out: out.as_deref(),
+                in_place: *in_place,
+                journal: journal.as_deref(),
+                plan: plan.as_deref(),
+                seed: seed.as_deref(),
+                force: *force,
+            },
+        ),
         Verb::Reg(r) => reg::run(r, &cli.global),
         Verb::Undo { journal } => undo(&cli.global, journal),
     }

@@ -54,6 +54,9 @@ pub struct FileReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_replay: Option<String>,
     pub errors: Vec<ReportError>,
+    /// Facts worth knowing that are not damage (ESE: a page dbtime above a clean database's
+    /// header dbtime, as Windows leaves them). Never change `ok` or the exit code.
+    pub notes: Vec<ReportError>,
     /// Set when the file could not be read as its kind at all (exit 2).
     #[serde(skip)]
     pub unreadable: bool,
@@ -76,6 +79,7 @@ impl FileReport {
                 page: None,
                 what,
             }],
+            notes: Vec::new(),
             unreadable: true,
         }
     }
@@ -121,6 +125,13 @@ fn print_report(r: &FileReport, global: &GlobalArgs) {
     }
     if global.quiet && r.ok {
         return;
+    }
+    for n in &r.notes {
+        let at = match n.page {
+            Some(p) => format!("page {p} (offset {:#x})", n.offset),
+            None => format!("offset {:#x}", n.offset),
+        };
+        println!("{}: note: {at}: {} (not damage)", r.path, n.what);
     }
     let units = match (r.pages, r.cells) {
         (Some(p), _) => format!("{p} pages"),
@@ -222,6 +233,15 @@ pub fn verify_ese_bytes(path: &Path, bytes: &[u8], global: &GlobalArgs) -> FileR
                     what: f.problem.to_string(),
                 })
                 .collect(),
+            notes: report
+                .notes
+                .iter()
+                .map(|f| ReportError {
+                    offset: f.offset,
+                    page: f.page.map(u64::from),
+                    what: f.problem.to_string(),
+                })
+                .collect(),
             unreadable: false,
         },
         Err(e) => FileReport::unreadable(path, "ese", 0, format!("{}: {e}", path.display())),
@@ -276,6 +296,7 @@ pub fn verify_regf_file(
                 what: f.what,
             })
             .collect(),
+        notes: Vec::new(),
         unreadable: false,
     })
 }

@@ -166,6 +166,10 @@ pub struct Column {
     pub default_value: Option<Vec<u8>>,
     /// The column is defined by the table's template table (a derived table).
     pub from_template: bool,
+    /// The catalog's `RecordOffset` (fixed columns): where the engine that wrote the file put
+    /// the column. [`Column::fixed_offset`] is derived from type sizes instead; a caller that
+    /// writes into a fixed column checks the two agree.
+    pub record_offset: Option<u16>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -359,6 +363,7 @@ struct CatalogRow {
     template: Option<String>,
     key_fld_ids: Vec<u8>,
     default_value: Option<Vec<u8>>,
+    record_offset: Option<u16>,
     at: u64,
 }
 
@@ -374,7 +379,10 @@ impl CatalogRow {
             Some(b) => b.u16("catalog Type", 0)?,
             None => 0,
         };
-        let _ = col::RECORD_OFFSET;
+        let record_offset = match rec.fixed(col::RECORD_OFFSET.0, col::RECORD_OFFSET.1, 2)? {
+            Some(b) => Some(b.u16("catalog RecordOffset", 0)?),
+            None => None,
+        };
         let text = |fid| -> Result<Option<String>, EseError> {
             Ok(rec
                 .variable(fid)?
@@ -397,6 +405,7 @@ impl CatalogRow {
             default_value: rec
                 .variable(col::DEFAULT_VALUE)?
                 .map(|b| b.as_slice().to_vec()),
+            record_offset,
             at: rec.bytes.base(),
         })
     }
@@ -438,6 +447,7 @@ impl CatalogRow {
             fixed_size: None,
             default_value: self.default_value,
             from_template: false,
+            record_offset: self.record_offset,
         })
     }
 
@@ -550,6 +560,7 @@ mod tests {
             template: None,
             key_fld_ids,
             default_value: None,
+            record_offset: None,
             at: 0x5000,
         }
     }
@@ -626,6 +637,7 @@ mod tests {
             fixed_size: None,
             default_value: None,
             from_template: false,
+            record_offset: None,
         };
         let mut t = Table {
             name: "t".into(),

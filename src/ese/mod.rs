@@ -11,6 +11,7 @@ pub mod header;
 pub mod longvalue;
 pub mod node;
 pub mod page;
+pub mod patch;
 pub mod record;
 pub mod space;
 pub mod verify;

@@ -118,6 +118,11 @@ pub struct VerifyReport {
     /// Of those, all-zero (never initialised) pages.
     pub uninitialised: u64,
     pub findings: Vec<Finding>,
+    /// Facts that are not damage: a page of a clean database whose dbtime is above the
+    /// header's (real files written by Windows 8.1 have them, up to 0x61 above).
+    pub notes: Vec<Finding>,
+    /// The highest page dbtime seen (0 when no page is initialised).
+    pub max_page_dbtime: u64,
 }
 
 impl VerifyReport {
@@ -156,7 +161,7 @@ pub fn verify_file(
     let mut uninitialised = 0;
     // The structure walk reads only the pages its trees link (headers and branch nodes), so
     // it runs beside the checksum threads rather than after them.
-    let (results, structure): (Vec<(u64, Vec<Finding>)>, Vec<Finding>) = std::thread::scope(|s| {
+    let (results, structure): (Vec<PagesChecked>, Vec<Finding>) = std::thread::scope(|s| {
         let walk = s.spawn(|| structure_findings(file));
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -169,8 +174,10 @@ pub fn verify_file(
         let results = handles
             .into_iter()
             .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| (0, vec![internal_error("page checks")]))
+                h.join().unwrap_or_else(|_| PagesChecked {
+                    findings: vec![internal_error("page checks")],
+                    ..PagesChecked::default()
+                })
             })
             .collect();
         let walk = walk
@@ -178,16 +185,23 @@ pub fn verify_file(
             .unwrap_or_else(|_| vec![internal_error("structure walk")]);
         (results, walk)
     });
-    for (zero, mut f) in results {
-        uninitialised += zero;
-        findings.append(&mut f);
+    let mut notes = Vec::new();
+    let mut max_page_dbtime = 0;
+    for mut r in results {
+        uninitialised += r.zero;
+        findings.append(&mut r.findings);
+        notes.append(&mut r.notes);
+        max_page_dbtime = max_page_dbtime.max(r.max_dbtime);
     }
     findings.extend(structure);
+    notes.sort_by_key(|n| n.offset);
     Ok(VerifyReport {
         header,
         pages,
         uninitialised,
         findings,
+        notes,
+        max_page_dbtime,
     })
 }
 
@@ -327,17 +341,25 @@ fn structure_findings(file: &[u8]) -> Vec<Finding> {
 /// How many pages to check between progress reports.
 const PROGRESS_STEP: u64 = 1024;
 
-/// Checks pages `first..=last`; returns the all-zero page count and the findings.
+/// What one page-checking thread found.
+#[derive(Default)]
+struct PagesChecked {
+    zero: u64,
+    findings: Vec<Finding>,
+    notes: Vec<Finding>,
+    max_dbtime: u64,
+}
+
+/// Checks pages `first..=last`.
 fn check_pages(
     file: &[u8],
     header: &DbHeader,
     first: u64,
     last: u64,
     progress: &(dyn Fn(u64) + Sync),
-) -> (u64, Vec<Finding>) {
+) -> PagesChecked {
     let cb = u64::from(header.page_size);
-    let mut findings = Vec::new();
-    let mut zero = 0;
+    let mut out = PagesChecked::default();
     let mut since = 0;
     let mut pgno = first;
     while pgno <= last {
@@ -348,11 +370,14 @@ fn check_pages(
         // Page numbers fit u32 for every file whose header parsed (pages ≤ 2^32 by format).
         let pg = pgno as u32;
         match check_page(page, pg) {
-            PageCheck::Uninitialised => zero += 1,
-            PageCheck::Good(_) => page_field_findings(page, pg, start, header, &mut findings),
+            PageCheck::Uninitialised => out.zero += 1,
+            PageCheck::Good(_) => {
+                let dbtime = page_dbtime_note(page, pg, start, header, &mut out.notes);
+                out.max_dbtime = out.max_dbtime.max(dbtime);
+            }
             PageCheck::Bad(format, mismatches) => {
                 for mismatch in mismatches {
-                    findings.push(Finding {
+                    out.findings.push(Finding {
                         offset: start + mismatch.at as u64,
                         page: Some(pg),
                         problem: Problem::PageChecksum { format, mismatch },
@@ -368,17 +393,18 @@ fn check_pages(
         pgno += 1;
     }
     progress(since);
-    (zero, findings)
+    out
 }
 
-/// Checks of a page whose checksum is good.
-fn page_field_findings(
+/// The dbtime of a page whose checksum is good; a note when it is above a clean database's
+/// header dbtime (not damage: Windows leaves such pages in cleanly shut-down files).
+fn page_dbtime_note(
     page: &[u8],
     pgno: u32,
     start: u64,
     header: &DbHeader,
     out: &mut Vec<Finding>,
-) {
+) -> u64 {
     let dbtime = page
         .get(PAGE_DBTIME_OFFSET..PAGE_DBTIME_OFFSET + 8)
         .map_or(0, LittleEndian::read_u64);
@@ -393,6 +419,7 @@ fn page_field_findings(
             },
         });
     }
+    dbtime
 }
 
 #[cfg(test)]
@@ -414,10 +441,11 @@ mod tests {
         out
     }
 
-    /// A page dirtied after the database's dbtime is reported for a clean database (with its
-    /// checksum restamped, nothing else is wrong), and tolerated for a dirty one.
+    /// A page dirtied after the database's dbtime is a note for a clean database (with its
+    /// checksum restamped, nothing else is wrong; Windows leaves such pages), not an error,
+    /// and tolerated silently for a dirty one. The maximum page dbtime is reported.
     #[test]
-    fn page_dbtime_ahead_of_the_header_is_found_when_clean() {
+    fn page_dbtime_ahead_of_the_header_is_a_note_when_clean() {
         let mut file = basic();
         let cb = 4096;
         let header_dbtime = DbHeader::parse(&crate::bytes::Bytes::new(&file, 0))
@@ -428,9 +456,11 @@ mod tests {
             .copy_from_slice(&(header_dbtime + 5).to_le_bytes());
         stamp_page(&mut file[off..off + cb], 5);
         let report = verify_file(&file, 2, &|_| {}).unwrap();
-        assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
-        assert_eq!(report.findings[0].page, Some(5));
-        assert_eq!(report.findings[0].offset, (off + PAGE_DBTIME_OFFSET) as u64);
+        assert!(report.ok(), "{:?}", report.findings);
+        assert_eq!(report.notes.len(), 1, "{:?}", report.notes);
+        assert_eq!(report.notes[0].page, Some(5));
+        assert_eq!(report.notes[0].offset, (off + PAGE_DBTIME_OFFSET) as u64);
+        assert_eq!(report.max_page_dbtime, header_dbtime + 5);
 
         for copy in [0, cb] {
             file[copy + 52] = 2; // dirty shutdown
@@ -438,6 +468,7 @@ mod tests {
         }
         let report = verify_file(&file, 1, &|_| {}).unwrap();
         assert!(report.ok(), "{:?}", report.findings);
+        assert!(report.notes.is_empty());
         assert_eq!(report.header.state, DbState::DIRTY_SHUTDOWN);
     }
 }

@@ -4,5 +4,7 @@
 //! with `unsafe`.
 
 pub mod map;
+pub mod volumes;
 
 pub use map::MappedFile;
+pub use volumes::{Image, ImageError, Resolved, SystemRoot, VolumeArg};

@@ -27,6 +27,7 @@ mod text;
 
 pub use format::{format_reg, format_values, RegFormatError};
 pub use parse::{parse_reg, RegParseError};
+pub(crate) use text::{cp1252_byte, cp1252_char};
 pub use text::{decode_reg_bytes, encode_reg_text, RegDecodeError, RegEncodeError};
 
 use super::build::ValueType;

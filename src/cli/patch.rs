@@ -1,0 +1,387 @@
+//! `inspect IMAGE`, `plan`, `apply`: argument handling, output and exit codes over
+//! [`crate::patch`].
+
+use crate::cli::{Exit, Failure, GlobalArgs, ImageArgs};
+use crate::exchange::Profile;
+use crate::image::Image;
+use crate::manifest::report::Report;
+use crate::patch::apply::{apply_out, ApplyError};
+use crate::patch::discover::{DiscoverOptions, Installation};
+use crate::patch::inspect::InspectImage;
+use crate::patch::plan::{hash_inputs, new_guids, reasons, stale_mirror, Plan, PLAN_FORMAT};
+use crate::patch::time::PatchTime;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// Opens the image and discovers the installation.
+pub fn discover(image: &ImageArgs, opts: &DiscoverOptions) -> Result<Installation, Failure> {
+    if image.image.is_none() && image.volume.is_empty() {
+        return Err(Failure::usage(
+            "give the image directory (IMAGE_DIR) or at least one --volume X:=PATH",
+        ));
+    }
+    let img = Image::open(image.image.as_deref(), &image.volume)
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    Installation::discover(img, &Profile::exchange55(), opts).map_err(|e| Failure::usage(e.0))
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(v)
+        .map_err(|e| Failure::usage(format!("cannot format the JSON report: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// `inspect IMAGE`.
+pub fn inspect(global: &GlobalArgs, image: &ImageArgs) -> Result<Exit, Failure> {
+    let opts = DiscoverOptions {
+        server_name: image.server_name.clone(),
+        verify_pages: true,
+        count_rows: true,
+        skip_checkpoint: image.skip_checkpoint,
+    };
+    let inst = discover(image, &opts)?;
+    let report = InspectImage::build(&inst, &Profile::exchange55());
+    if global.json {
+        print_json(&report)?;
+    } else if !global.quiet || !report.problems.is_empty() {
+        print!("{}", report.text());
+    }
+    Ok(if report.problems.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Problems
+    })
+}
+
+fn refuse_problems(inst: &Installation) -> Result<(), Failure> {
+    if inst.problems.is_empty() {
+        return Ok(());
+    }
+    let mut msg = format!(
+        "refused: {} problem(s); nothing was written:",
+        inst.problems.len()
+    );
+    for p in &inst.problems {
+        msg.push_str("\n  - ");
+        msg.push_str(p);
+    }
+    Err(Failure::refused(msg))
+}
+
+fn patch_time() -> Result<PatchTime, Failure> {
+    PatchTime::from_env().map_err(|e| Failure::usage(e.to_string()))
+}
+
+/// `plan IMAGE [--out PLAN.json]`.
+pub fn plan(
+    global: &GlobalArgs,
+    image: &ImageArgs,
+    seed: Option<&str>,
+    out: Option<&Path>,
+) -> Result<Exit, Failure> {
+    let opts = DiscoverOptions {
+        server_name: image.server_name.clone(),
+        verify_pages: true,
+        count_rows: true,
+        skip_checkpoint: image.skip_checkpoint,
+    };
+    let inst = discover(image, &opts)?;
+    refuse_problems(&inst)?;
+    let profile = Profile::exchange55();
+    let mut plan = Plan::compute(
+        &inst,
+        &profile,
+        &new_guids(seed),
+        patch_time()?,
+        seed,
+        image.skip_checkpoint,
+    )
+    .map_err(|e| Failure::refused(e.0))?;
+    plan.warnings.extend(stale_mirror(&inst));
+    plan.inputs = hash_inputs(&inst).map_err(|e| Failure::usage(e.0))?;
+    if let Some(path) = out {
+        let json = serde_json::to_vec_pretty(&plan)
+            .map_err(|e| Failure::usage(format!("cannot format the plan: {e}")))?;
+        crate::regf::write::write_atomic(path, &json)
+            .map_err(|e| Failure::write(format!("{}: {e}", path.display())))?;
+    }
+    if global.json {
+        print_json(&plan)?;
+    } else if !global.quiet {
+        print!("{}", plan_text(&plan, &reasons(&inst, &profile)));
+        if let Some(path) = out {
+            println!("Plan saved to {}", path.display());
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+fn plan_text(plan: &Plan, reasons: &[String]) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "Target server name: {} (from {})",
+        plan.target_server_name, plan.target_server_name_source
+    );
+    let _ = writeln!(o, "Patch time: {}", plan.patch_time_text);
+    if reasons.is_empty() {
+        let _ = writeln!(o, "No patch needed (apply does nothing without --force).");
+    } else {
+        let _ = writeln!(o, "Why:");
+        for r in reasons {
+            let _ = writeln!(o, "  - {r}");
+        }
+    }
+    for s in &plan.stores {
+        let _ = writeln!(
+            o,
+            "Store {} ({}): base GUID {} -> {}; server {} -> {}",
+            s.name.name(),
+            s.path,
+            s.old_base_guid,
+            s.new_base_guid,
+            s.old_server_name.as_deref().unwrap_or("NULL"),
+            s.new_server_name
+        );
+        for (t, n) in &s.rows_to_rewrite {
+            let foreign = s
+                .rows_foreign
+                .get(t)
+                .map_or(String::new(), |f| format!(", {f} foreign left alone"));
+            let _ = writeln!(o, "  {t}: {n} row(s) to rewrite{foreign}");
+        }
+    }
+    let _ = writeln!(o, "Registry edits:");
+    for e in &plan.registry_edits {
+        let _ = writeln!(
+            o,
+            "  {} {}\\{}: {} -> {}",
+            e.file,
+            e.key,
+            e.value,
+            e.old.as_deref().unwrap_or("(absent)"),
+            e.new
+        );
+    }
+    let _ = writeln!(o, "Inputs:");
+    for i in &plan.inputs {
+        let _ = writeln!(o, "  {}  {} ({} bytes)", i.sha256, i.path, i.size);
+    }
+    for w in &plan.warnings {
+        let _ = writeln!(o, "warning: {w}");
+    }
+    o
+}
+
+/// What `apply` is asked to do.
+pub struct ApplyArgs<'a> {
+    pub image: &'a ImageArgs,
+    pub out: Option<&'a Path>,
+    pub in_place: bool,
+    pub journal: Option<&'a Path>,
+    pub plan: Option<&'a Path>,
+    pub seed: Option<&'a str>,
+    pub force: bool,
+}
+
+fn read_plan(path: &Path) -> Result<Plan, Failure> {
+    let bytes =
+        std::fs::read(path).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+    let plan: Plan = serde_json::from_slice(&bytes)
+        .map_err(|e| Failure::usage(format!("{}: not a coldpatch plan: {e}", path.display())))?;
+    if plan.format != PLAN_FORMAT {
+        return Err(Failure::usage(format!(
+            "{}: plan format {:?}, this coldpatch reads {PLAN_FORMAT:?}",
+            path.display(),
+            plan.format
+        )));
+    }
+    Ok(plan)
+}
+
+/// The progress bar of the long passes (stderr, terminal only).
+pub fn progress_bar(global: &GlobalArgs) -> ProgressBar {
+    if global.quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+fn apply_failure(e: ApplyError) -> Failure {
+    match e {
+        ApplyError::Refused(m) => Failure::refused(m),
+        ApplyError::Usage(m) => Failure::usage(m),
+        ApplyError::Write(m) => Failure::write(m),
+    }
+}
+
+/// `apply IMAGE (--out DIR | --in-place --journal FILE) [--plan PLAN.json]`.
+pub fn apply(global: &GlobalArgs, a: &ApplyArgs) -> Result<Exit, Failure> {
+    let saved = a.plan.map(read_plan).transpose()?;
+    let skip_checkpoint =
+        a.image.skip_checkpoint || saved.as_ref().is_some_and(|p| p.skip_checkpoint);
+    let server_name = match &saved {
+        Some(p) => Some(p.target_server_name.clone()),
+        None => a.image.server_name.clone(),
+    };
+    let opts = DiscoverOptions {
+        server_name,
+        verify_pages: a.in_place,
+        count_rows: false,
+        skip_checkpoint,
+    };
+    let inst = discover(a.image, &opts)?;
+    refuse_problems(&inst)?;
+    let profile = Profile::exchange55();
+    let why = reasons(&inst, &profile);
+    if why.is_empty() && !a.force {
+        if !global.quiet && !global.json {
+            println!("No patch needed: the stores and the registry agree; nothing was written (--force patches anyway).");
+        }
+        if global.json {
+            print_json(&serde_json::json!({"patch_needed": false, "written": false}))?;
+        }
+        return Ok(Exit::Ok);
+    }
+    let mut plan = match saved {
+        Some(p) => {
+            let fresh = Plan::compute(
+                &inst,
+                &profile,
+                &p.guids(),
+                p.patch_time,
+                p.seed.as_deref(),
+                p.skip_checkpoint,
+            )
+            .map_err(|e| Failure::refused(e.0))?;
+            let key = |s: &crate::patch::plan::StorePlan| {
+                (
+                    s.name,
+                    s.path.clone(),
+                    s.old_base_guid,
+                    s.new_base_guid,
+                    s.old_server_name.clone(),
+                    s.new_server_name.clone(),
+                    s.new_patch_count,
+                )
+            };
+            let same_stores = fresh.stores.iter().map(key).eq(p.stores.iter().map(key));
+            if fresh.registry_edits != p.registry_edits || !same_stores {
+                return Err(Failure::refused(
+                    "the image no longer gives the plan's edits (it changed since the plan); \
+                     make a new plan. Nothing was written",
+                ));
+            }
+            p
+        }
+        None => Plan::compute(
+            &inst,
+            &profile,
+            &new_guids(a.seed),
+            patch_time()?,
+            a.seed,
+            skip_checkpoint,
+        )
+        .map_err(|e| Failure::refused(e.0))?,
+    };
+    if let Some(w) = stale_mirror(&inst) {
+        if !plan.warnings.contains(&w) {
+            plan.warnings.push(w);
+        }
+    }
+    for w in &plan.warnings {
+        eprintln!("coldpatch: warning: {w}");
+    }
+    let bar = progress_bar(global);
+    let progress = |what: &str, done: u64, total: u64| {
+        bar.set_message(what.to_string());
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let report = if a.in_place {
+        let _ = a.journal;
+        return Err(Failure::usage(
+            "apply --in-place is not available yet in this version (it needs the multi-file \
+             undo journal); use apply --out DIR and copy the patched files. Nothing was written",
+        ));
+    } else {
+        let dir = a
+            .out
+            .ok_or_else(|| Failure::usage("give --out DIR or --in-place --journal FILE"))?;
+        apply_out(&inst, &plan, dir, &[], &progress).map_err(apply_failure)?
+    };
+    bar.finish_and_clear();
+    if global.json {
+        print_json(&report)?;
+    } else if !global.quiet {
+        print!(
+            "{}",
+            summary(&report, a.out.map(Path::to_path_buf), a.journal)
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+/// The closing summary: stores, rows per table, registry values changed, output hashes.
+fn summary(r: &Report, out: Option<PathBuf>, journal: Option<&Path>) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "Patched for server {} ({}), {}",
+        r.target_server_name, r.target_server_name_source, r.patch_time
+    );
+    for s in &r.stores {
+        let _ = writeln!(
+            o,
+            "  {} {}: base GUID {} -> {}",
+            s.name, s.path, s.old_base_guid, s.new_base_guid
+        );
+        let rows: Vec<String> = s
+            .rows_rewritten
+            .iter()
+            .map(|(t, n)| match s.rows_foreign.get(t) {
+                Some(f) => format!("{t} {n} ({f} foreign left alone)"),
+                None => format!("{t} {n}"),
+            })
+            .collect();
+        let _ = writeln!(o, "    rows rewritten: {}", rows.join(", "));
+    }
+    let _ = writeln!(o, "  registry values changed: {}", r.registry_edits.len());
+    for f in &r.outputs {
+        let _ = writeln!(o, "  {}  {}", f.sha256, f.path);
+    }
+    for w in &r.warnings {
+        let _ = writeln!(o, "  warning: {w}");
+    }
+    match (out, journal) {
+        (Some(dir), _) => {
+            let _ = writeln!(
+                o,
+                "Written to {}: check with (cd {} && sha256sum -c SHA256SUMS)",
+                dir.display(),
+                dir.display()
+            );
+        }
+        (None, Some(j)) => {
+            let _ = writeln!(
+                o,
+                "Patched in place; to undo: coldpatch undo {}",
+                j.display()
+            );
+        }
+        _ => {}
+    }
+    o
+}

@@ -1,0 +1,330 @@
+//! Patching a database one page at a time, in file order, for the streaming pass: each page
+//! is checked (checksum in its own format, page format no newer than the file's), the rows of
+//! the planned tables on it are edited, and a changed page gets the plan's dbtime and a new
+//! checksum in its own format. Every changed byte range is reported with its reason.
+//!
+//! Nothing here knows Exchange: the tables, columns and values arrive as a [`PagePlan`].
+//! Leaf pages of a table's primary tree are the pages whose `objidFDP` is the table's object
+//! id with the leaf flag and neither the space-tree, index nor long-value flag
+//! (reference/ese.md §3 page flags): secondary indexes and long-value trees have object ids of
+//! their own, and only the primary tree holds records.
+
+use crate::ese::catalog::{Column, Storage};
+use crate::ese::checksum::{check_page, is_all_zero, ChecksumMismatch, PageCheck};
+use crate::ese::edit::{record_with_variable, ByteChange, EditError, HeaderBuf, PageBuf};
+use crate::ese::error::EseError;
+use crate::ese::node::Node;
+use crate::ese::page::{flags, offsets};
+use crate::ese::record::Record;
+use byteorder::{ByteOrder, LittleEndian};
+use std::collections::BTreeMap;
+
+/// The last ESE97 revision: pages of such a file never carry the ESE98 record format or the
+/// new checksum (reference/ese.md, "Format version / revision", "Refuse").
+pub const ESE97_LAST_REVISION: u32 = 2;
+/// The first revision whose pages may carry the XOR+ECC checksum (reference/ese.md §2.3).
+pub const ECC_FIRST_REVISION: u32 = 0x0B;
+
+/// A fixed column's place in a record, resolved from the catalog.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FixedField {
+    pub fid: u16,
+    pub offset: usize,
+    pub size: usize,
+}
+
+/// What to do to the rows of one table.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RowEdit {
+    /// Rows whose `field` holds `old`: `field` := `new`, and each of `also` set in the same row.
+    ReplaceWhere {
+        field: FixedField,
+        old: Vec<u8>,
+        new: Vec<u8>,
+        also: Vec<(FixedField, Vec<u8>)>,
+    },
+    /// Every row: the fixed fields set, then the variable columns (`None` = NULL); a record
+    /// whose length changes is rewritten inside its page.
+    SetAll {
+        fixed: Vec<(FixedField, Vec<u8>)>,
+        variable: Vec<(u16, Option<Vec<u8>>)>,
+    },
+}
+
+/// The edits of one table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableEdits {
+    /// The table's object id (`objidFDP` of its primary tree's pages).
+    pub objid: u32,
+    pub name: String,
+    /// Column names by fid, for reasons.
+    pub column_names: BTreeMap<u16, String>,
+    /// A fixed column shown in reasons to name the row.
+    pub row_key: Option<FixedField>,
+    pub edits: Vec<RowEdit>,
+}
+
+/// Everything the per-page patch needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PagePlan {
+    pub tables: Vec<TableEdits>,
+    /// Stamped into every changed page (and the header).
+    pub dbtime: u64,
+    /// The file's format revision (header), to refuse pages of a newer format.
+    pub revision: u32,
+}
+
+impl PagePlan {
+    /// Number of edits over all tables (the length of [`PageOutcome::rows`]).
+    pub fn edit_count(&self) -> usize {
+        self.tables.iter().map(|t| t.edits.len()).sum()
+    }
+}
+
+/// One changed byte range and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub offset: u64,
+    pub old: Vec<u8>,
+    pub new: Vec<u8>,
+    pub why: String,
+}
+
+/// What the patch of one page did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PageOutcome {
+    pub changed: bool,
+    /// Rows changed per edit, in the plan's order (tables, then their edits).
+    pub rows: Vec<u64>,
+    /// Rows each edit looked at (changed or not), in the same order.
+    pub seen: Vec<u64>,
+}
+
+/// The page's `dbtimeDirtied`.
+pub fn page_dbtime(page: &[u8]) -> u64 {
+    page.get(offsets::DBTIME..offsets::DBTIME + 8)
+        .map_or(0, LittleEndian::read_u64)
+}
+
+fn column_of(f: &FixedField) -> Column {
+    Column {
+        fid: f.fid,
+        name: String::new(),
+        coltyp: 0,
+        storage: Storage::Fixed,
+        cb_max: f.size as u32,
+        flags: 0,
+        code_page: 0,
+        fixed_offset: Some(f.offset),
+        fixed_size: Some(f.size),
+        default_value: None,
+        from_template: false,
+        record_offset: None,
+    }
+}
+
+fn push(out: &mut Vec<Change>, changes: Vec<ByteChange>, why: &str) {
+    out.extend(changes.into_iter().map(|c| Change {
+        offset: c.offset,
+        old: c.old,
+        new: c.new,
+        why: why.to_string(),
+    }));
+}
+
+/// Checks one page and patches it under `plan`. See the module documentation.
+pub fn patch_page(
+    page: &mut [u8],
+    pgno: u32,
+    file_offset: u64,
+    plan: &PagePlan,
+    changes: &mut Vec<Change>,
+) -> Result<PageOutcome, EditError> {
+    let mut outcome = PageOutcome {
+        changed: false,
+        rows: vec![0; plan.edit_count()],
+        seen: vec![0; plan.edit_count()],
+    };
+    if is_all_zero(page) {
+        return Ok(outcome);
+    }
+    if let PageCheck::Bad(format, bad) = check_page(page, pgno) {
+        let m = bad.first().copied().unwrap_or(ChecksumMismatch {
+            at: 0,
+            what: "checksum",
+            expected: 0,
+            found: 0,
+        });
+        return Err(EditError::Read(EseError::corrupt(
+            file_offset + m.at as u64,
+            Some(pgno),
+            "page checksum",
+            format!("{} {} {:#x}", format.name(), m.what, m.expected),
+            format!("{:#x}", m.found),
+        )));
+    }
+    let page_flags = LittleEndian::read_u32(&page[offsets::FLAGS..offsets::FLAGS + 4]);
+    let newer = |flag: u32, last: u32| page_flags & flag != 0 && plan.revision <= last;
+    if newer(flags::NEW_RECORD_FORMAT, ESE97_LAST_REVISION)
+        || newer(flags::NEW_CHECKSUM, ECC_FIRST_REVISION - 1)
+    {
+        return Err(EditError::Read(EseError::corrupt(
+            file_offset + offsets::FLAGS as u64,
+            Some(pgno),
+            "page flags",
+            format!("no flag newer than the file's revision {}", plan.revision),
+            format!(
+                "{page_flags:#x} (a page in a newer format than the file claims: a later \
+                 engine touched it)"
+            ),
+        )));
+    }
+    let objid = LittleEndian::read_u32(&page[offsets::OBJID_FDP..offsets::OBJID_FDP + 4]);
+    let not_records = flags::SPACE_TREE | flags::INDEX | flags::LONG_VALUE;
+    if page_flags & flags::LEAF == 0 || page_flags & not_records != 0 {
+        return Ok(outcome);
+    }
+    let mut first_edit = 0;
+    let Some(table) = plan.tables.iter().find(|t| {
+        if t.objid == objid {
+            return true;
+        }
+        first_edit += t.edits.len();
+        false
+    }) else {
+        return Ok(outcome);
+    };
+    let mut buf = PageBuf::from_bytes(pgno, file_offset, page.to_vec());
+    let lines = buf.page()?.line_tags();
+    for itag in lines {
+        let (deleted, key_text) = {
+            let p = buf.page()?;
+            let node = Node::parse(&p, itag)?;
+            let key_text = match &table.row_key {
+                Some(k) => {
+                    let rec = Record::parse(node.data, p.record_form())?;
+                    rec.fixed(k.fid, k.offset, k.size)?
+                        .map(|b| key_value(b.as_slice()))
+                        .unwrap_or_else(|| "NULL".into())
+                }
+                None => format!("line {itag}"),
+            };
+            (node.is_deleted(), key_text)
+        };
+        if deleted {
+            continue;
+        }
+        let key_name = table
+            .row_key
+            .as_ref()
+            .and_then(|k| table.column_names.get(&k.fid))
+            .map_or("row".to_string(), |n| format!("row {n}"));
+        let col = |fid: u16| {
+            table
+                .column_names
+                .get(&fid)
+                .cloned()
+                .unwrap_or_else(|| format!("column {fid}"))
+        };
+        let why = |fid: u16| format!("{}.{} {key_name}={key_text}", table.name, col(fid));
+        for (i, edit) in table.edits.iter().enumerate() {
+            outcome.seen[first_edit + i] += 1;
+            match edit {
+                RowEdit::ReplaceWhere {
+                    field,
+                    old,
+                    new,
+                    also,
+                } => {
+                    let holds = {
+                        let p = buf.page()?;
+                        let node = Node::parse(&p, itag)?;
+                        let rec = Record::parse(node.data, p.record_form())?;
+                        rec.fixed(field.fid, field.offset, field.size)?
+                            .is_some_and(|b| b.as_slice() == &old[..])
+                    };
+                    if !holds {
+                        continue;
+                    }
+                    let c = buf.set_fixed_column(itag, &column_of(field), new)?;
+                    push(changes, c, &why(field.fid));
+                    for (f, v) in also {
+                        let c = buf.set_fixed_column(itag, &column_of(f), v)?;
+                        push(changes, c, &why(f.fid));
+                    }
+                    outcome.rows[first_edit + i] += 1;
+                }
+                RowEdit::SetAll { fixed, variable } => {
+                    for (f, v) in fixed {
+                        let c = buf.set_fixed_column(itag, &column_of(f), v)?;
+                        push(changes, c, &why(f.fid));
+                    }
+                    for (fid, v) in variable {
+                        let record = {
+                            let p = buf.page()?;
+                            let node = Node::parse(&p, itag)?;
+                            let rec = Record::parse(node.data, p.record_form())?;
+                            record_with_variable(&rec, *fid, v.as_deref())?
+                        };
+                        let c = buf.replace_record(itag, &record)?;
+                        push(changes, c, &why(*fid));
+                    }
+                    outcome.rows[first_edit + i] += 1;
+                }
+            }
+        }
+    }
+    if buf.changes().is_empty() {
+        return Ok(outcome);
+    }
+    let c = buf.stamp_dbtime(plan.dbtime);
+    push(changes, c, "page dbtime");
+    let c = buf.restamp_checksum();
+    push(changes, c, "page checksum");
+    page.copy_from_slice(&buf.bytes);
+    outcome.changed = true;
+    Ok(outcome)
+}
+
+/// A row key as text: little-endian integers of 4 or 8 bytes in decimal, else hex.
+fn key_value(b: &[u8]) -> String {
+    match b.len() {
+        4 => LittleEndian::read_i32(b).to_string(),
+        8 => LittleEndian::read_i64(b).to_string(),
+        _ => b.iter().map(|x| format!("{x:02x}")).collect(),
+    }
+}
+
+/// The two header pages with `dbtime` in both copies (checksums restamped); refuses a header
+/// the edit would hide damage in ([`HeaderBuf::read`]). Changes are reported with reasons.
+pub fn patch_header(
+    head: &[u8],
+    dbtime: u64,
+    changes: &mut Vec<Change>,
+) -> Result<Vec<u8>, EditError> {
+    let mut h = HeaderBuf::read(head)?;
+    h.set_dbtime(dbtime);
+    let page_size = head.len() / 2;
+    let mut out = head.to_vec();
+    for c in h.finish() {
+        let at = c.offset as usize;
+        out[at..at + c.new.len()].copy_from_slice(&c.new);
+        let copy = if at < page_size {
+            "header"
+        } else {
+            "shadow header"
+        };
+        let what = if at % page_size < 4 {
+            "checksum"
+        } else {
+            "dbtime"
+        };
+        changes.push(Change {
+            offset: c.offset,
+            old: c.old,
+            new: c.new,
+            why: format!("{copy} {what}"),
+        });
+    }
+    Ok(out)
+}

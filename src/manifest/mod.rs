@@ -1,0 +1,11 @@
+//! What an `apply` leaves behind to prove what it did (product.md, "Output of apply --out"):
+//! `SHA256SUMS` / `SHA256SUMS.input` (`sha256sum -c` format), `report.json` and
+//! `audit.jsonl`, one JSON object per changed byte range.
+
+pub mod audit;
+pub mod report;
+pub mod sums;
+
+pub use audit::{AuditEntry, AuditWriter};
+pub use report::Report;
+pub use sums::{sha256_hex, FileDigest};

@@ -1,0 +1,597 @@
+//! `apply`: the plan carried out. `--out DIR` writes patched copies of the files it changes
+//! under `DIR/<drive>/<path>`, then `SHA256SUMS.input`, `report.json`, `audit.jsonl` and
+//! `SHA256SUMS` (last: its presence means the run finished). Every output is written under a
+//! temporary name in its final directory, fsynced, and renamed only when every database and
+//! hive has been patched; a refusal or failure on the way drops every temporary file.
+
+use crate::ese::patch::{FixedField, PagePlan, RowEdit, TableEdits};
+use crate::exchange::store::{FixedCol, StoreLayout};
+use crate::manifest::audit::AuditWriter;
+use crate::manifest::report::{RegistryEditReport, Report, StoreReport, VolumeReport};
+use crate::manifest::sums::{manifest, sha256_hex, FileDigest};
+use crate::patch::discover::{Installation, StoreFile};
+use crate::patch::hives::{apply_edits, range_reason, type_name};
+use crate::patch::plan::{Plan, StorePlan};
+use crate::patch::stream::{max_page_dbtime, stream_database, ChangeSink, PassError, PassResult};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use tempfile::NamedTempFile;
+
+/// Why an apply did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// Refused: nothing was written (exit 1).
+    #[error("{0}")]
+    Refused(String),
+    /// Bad arguments (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// A write failed (exit 3).
+    #[error("{0}")]
+    Write(String),
+}
+
+/// Progress of the long passes: called with (what, bytes done, bytes in all).
+pub type Progress<'a> = &'a dyn Fn(&str, u64, u64);
+
+/// The ESE edits of one store: `Globals` set, own rows given the new GUID (and the
+/// replication table's counter reset).
+pub fn page_plan(
+    layout: &StoreLayout,
+    sp: &StorePlan,
+    time_ole: f64,
+    dbtime: u64,
+    revision: u32,
+) -> PagePlan {
+    let field = |c: &FixedCol| FixedField {
+        fid: c.fid,
+        offset: c.offset,
+        size: c.size,
+    };
+    let g = &layout.globals;
+    let globals = TableEdits {
+        objid: g.objid,
+        name: g.table.clone(),
+        column_names: column_names(&[
+            &g.key,
+            &g.base_guid,
+            &g.patch_state,
+            &g.patch_count,
+            &g.patch_time,
+        ]),
+        row_key: Some(field(&g.key)),
+        edits: vec![RowEdit::SetAll {
+            fixed: vec![
+                (
+                    field(&g.base_guid),
+                    sp.new_base_guid.to_windows_bytes().to_vec(),
+                ),
+                (field(&g.patch_state), 0i32.to_le_bytes().to_vec()),
+                (
+                    field(&g.patch_count),
+                    sp.new_patch_count.to_le_bytes().to_vec(),
+                ),
+                (field(&g.patch_time), time_ole.to_le_bytes().to_vec()),
+            ],
+            variable: vec![(g.server_name.fid, Some(cp1252_bytes(&sp.new_server_name)))],
+        }],
+    };
+    let mut tables = vec![globals];
+    for t in &layout.guid_tables {
+        let mut cols: Vec<&FixedCol> = vec![&t.key, &t.guid];
+        cols.extend(&t.reset);
+        tables.push(TableEdits {
+            objid: t.objid,
+            name: t.table.clone(),
+            column_names: column_names(&cols),
+            row_key: Some(field(&t.key)),
+            edits: vec![RowEdit::ReplaceWhere {
+                field: field(&t.guid),
+                old: sp.old_base_guid.to_windows_bytes().to_vec(),
+                new: sp.new_base_guid.to_windows_bytes().to_vec(),
+                also: t
+                    .reset
+                    .iter()
+                    .map(|c| (field(c), vec![0u8; c.size]))
+                    .collect(),
+            }],
+        });
+    }
+    PagePlan {
+        tables,
+        dbtime,
+        revision,
+    }
+}
+
+fn column_names(cols: &[&FixedCol]) -> BTreeMap<u16, String> {
+    cols.iter().map(|c| (c.fid, c.column.clone())).collect()
+}
+
+/// A server name in code page 1252 (validated ASCII, so byte for char).
+fn cp1252_bytes(s: &str) -> Vec<u8> {
+    s.chars()
+        .map(|c| crate::regf::regfile::cp1252_byte(c).unwrap_or(b'?'))
+        .collect()
+}
+
+/// The audit log as a [`ChangeSink`], rewindable to a mark (a database pass run again).
+pub struct AuditSink {
+    writer: AuditWriter<File>,
+}
+
+impl AuditSink {
+    fn mark(&mut self) -> std::io::Result<(u64, u64, u64)> {
+        self.writer.flush()?;
+        let pos = self.writer.get_mut().stream_position()?;
+        Ok((pos, self.writer.entries(), self.writer.bytes_changed()))
+    }
+
+    fn rewind(&mut self, mark: (u64, u64, u64)) -> std::io::Result<()> {
+        self.writer.flush()?;
+        let f = self.writer.get_mut();
+        f.set_len(mark.0)?;
+        f.seek(SeekFrom::Start(mark.0))?;
+        self.writer.reset_counts(mark.1, mark.2);
+        Ok(())
+    }
+}
+
+impl ChangeSink for AuditSink {
+    fn change(
+        &mut self,
+        file: &str,
+        offset: u64,
+        old: &[u8],
+        new: &[u8],
+        why: &str,
+    ) -> std::io::Result<()> {
+        self.writer.write(file, offset, old, new, why)
+    }
+}
+
+/// One pass, run again above the highest page dbtime when a page is above the header's.
+pub fn stream_with_dbtime(
+    s: &StoreFile,
+    sp: &StorePlan,
+    time_ole: f64,
+    out: Option<&File>,
+    audit: &mut AuditSink,
+    progress: Progress,
+) -> Result<(PassResult, u64), ApplyError> {
+    let layout = s
+        .layout
+        .as_ref()
+        .ok_or_else(|| ApplyError::Refused(format!("{}: no layout", s.rel())))?;
+    let rel = s.rel();
+    let mut dbtime = s.header.dbtime.saturating_add(1);
+    let total = s.map.bytes().len() as u64;
+    let mark = audit
+        .mark()
+        .map_err(|e| ApplyError::Write(format!("audit log: {e}")))?;
+    for attempt in 0..2 {
+        let plan = page_plan(layout, sp, time_ole, dbtime, s.header.revision);
+        let mut sink: Box<dyn Write> = match out {
+            Some(file) => {
+                let io = |e: std::io::Error| ApplyError::Write(format!("the copy of {rel}: {e}"));
+                file.set_len(0).map_err(io)?;
+                let mut f = file.try_clone().map_err(io)?;
+                f.seek(SeekFrom::Start(0)).map_err(io)?;
+                Box::new(std::io::BufWriter::with_capacity(1 << 20, f))
+            }
+            None => Box::new(std::io::sink()),
+        };
+        let report = |done: u64| progress(&rel, done, total);
+        match stream_database(
+            &s.resolved.host,
+            &rel,
+            s.header.page_size,
+            &plan,
+            &mut sink,
+            audit,
+            &report,
+        ) {
+            Ok(r) => {
+                sink.flush()
+                    .map_err(|e| ApplyError::Write(format!("writing the copy of {rel}: {e}")))?;
+                return Ok((r, dbtime));
+            }
+            Err(PassError::DbtimeAbove { .. }) if attempt == 0 => {
+                let max =
+                    max_page_dbtime(&s.resolved.host, s.header.page_size).map_err(pass_error)?;
+                dbtime = max.max(s.header.dbtime).saturating_add(1);
+                audit
+                    .rewind(mark)
+                    .map_err(|e| ApplyError::Write(format!("audit log: {e}")))?;
+            }
+            Err(e) => return Err(pass_error(e)),
+        }
+    }
+    Err(ApplyError::Refused(format!(
+        "{rel}: a page's dbtime is above the highest one found; the file changed during the run"
+    )))
+}
+
+fn pass_error(e: PassError) -> ApplyError {
+    match e {
+        PassError::Refused(m) => ApplyError::Refused(format!("{m}; nothing was written")),
+        PassError::DbtimeAbove { pgno, found } => ApplyError::Refused(format!(
+            "page {pgno}: dbtime {found:#x} is above the one to stamp"
+        )),
+        PassError::Io(m) => ApplyError::Write(m),
+    }
+}
+
+/// A file patched, not yet in place.
+struct Staged {
+    rel: String,
+    tmp: NamedTempFile,
+    digest: FileDigest,
+}
+
+fn io_write(what: &Path) -> impl Fn(std::io::Error) -> ApplyError + '_ {
+    move |e| ApplyError::Write(format!("{}: {e}", what.display()))
+}
+
+fn staging_file(dir: &Path, rel: &str) -> Result<(PathBuf, NamedTempFile), ApplyError> {
+    let target = dir.join(rel);
+    let parent = target
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| dir.to_path_buf());
+    std::fs::create_dir_all(&parent).map_err(io_write(&parent))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".coldpatch-")
+        .suffix(".partial")
+        .tempfile_in(&parent)
+        .map_err(io_write(&parent))?;
+    Ok((target, tmp))
+}
+
+/// Checks `dir` is new or empty, creating it.
+pub fn prepare_out_dir(dir: &Path) -> Result<(), ApplyError> {
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(ApplyError::Usage(format!(
+                    "{}: the output directory must be new or empty",
+                    dir.display()
+                )));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map_err(io_write(dir))
+        }
+        Err(e) => Err(ApplyError::Usage(format!("{}: {e}", dir.display()))),
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), ApplyError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_write(dir))
+}
+
+/// `apply --out DIR`.
+pub fn apply_out(
+    inst: &Installation,
+    plan: &Plan,
+    dir: &Path,
+    mode_warnings: &[String],
+    progress: Progress,
+) -> Result<Report, ApplyError> {
+    prepare_out_dir(dir)?;
+    let filetime = plan.patch_time.filetime();
+    let time_ole = plan.patch_time.ole_date();
+    let audit_tmp = tempfile::Builder::new()
+        .prefix(".coldpatch-audit-")
+        .tempfile_in(dir)
+        .map_err(io_write(dir))?;
+    let mut audit = AuditSink {
+        writer: AuditWriter::new(audit_tmp.reopen().map_err(io_write(dir))?),
+    };
+    let mut staged: Vec<Staged> = Vec::new();
+    let mut inputs: BTreeMap<String, FileDigest> = BTreeMap::new();
+
+    // Hives: small, edited in memory.
+    let mut hives: Vec<(String, &[u8])> = Vec::new();
+    for (rel, host) in crate::patch::plan::input_files(inst) {
+        if inst.stores.iter().any(|s| s.resolved.host == host) {
+            continue;
+        }
+        let bytes = hive_bytes(inst, &rel).unwrap_or(&[]);
+        inputs.insert(
+            rel.clone(),
+            FileDigest {
+                path: rel.clone(),
+                size: bytes.len() as u64,
+                sha256: sha256_hex(bytes),
+            },
+        );
+        hives.push((rel, bytes));
+    }
+    for (rel, bytes) in &hives {
+        let edits = plan.edits_of(rel);
+        if edits.is_empty() {
+            continue;
+        }
+        let new = apply_edits(bytes.to_vec(), &edits, filetime)
+            .map_err(|e| ApplyError::Refused(format!("{rel}: {e}; nothing was written")))?;
+        for (offset, old, new_bytes) in changed_ranges(bytes, &new) {
+            audit
+                .change(rel, offset, old, new_bytes, &range_reason(offset, &edits))
+                .map_err(|e| ApplyError::Write(format!("audit log: {e}")))?;
+        }
+        let (_, mut tmp) = staging_file(dir, rel)?;
+        tmp.write_all(&new).map_err(io_write(tmp.path()))?;
+        tmp.as_file().sync_all().map_err(io_write(tmp.path()))?;
+        staged.push(Staged {
+            rel: rel.clone(),
+            tmp,
+            digest: FileDigest {
+                path: rel.clone(),
+                size: new.len() as u64,
+                sha256: sha256_hex(&new),
+            },
+        });
+    }
+
+    // Databases: one streaming pass each.
+    let mut store_reports = Vec::new();
+    for sp in &plan.stores {
+        let s = inst
+            .stores
+            .iter()
+            .find(|s| s.kind == sp.name)
+            .ok_or_else(|| ApplyError::Refused(format!("{}: not found in the image", sp.path)))?;
+        let rel = s.rel();
+        let (_, tmp) = staging_file(dir, &rel)?;
+        let (result, dbtime) =
+            stream_with_dbtime(s, sp, time_ole, Some(tmp.as_file()), &mut audit, progress)?;
+        tmp.as_file().sync_all().map_err(io_write(tmp.path()))?;
+        inputs.insert(
+            rel.clone(),
+            FileDigest {
+                path: rel.clone(),
+                size: result.size,
+                sha256: result.input_sha256.clone(),
+            },
+        );
+        store_reports.push(store_report(s, sp, &result, dbtime));
+        staged.push(Staged {
+            rel: rel.clone(),
+            tmp,
+            digest: FileDigest {
+                path: rel,
+                size: result.size,
+                sha256: result.output_sha256,
+            },
+        });
+    }
+
+    // apply --plan: every input must be the one the plan was made from.
+    check_plan_inputs(plan, &inputs)?;
+
+    let audit_entries = audit.writer.entries();
+    let audit_bytes = audit.writer.bytes_changed();
+    let audit_file = audit
+        .writer
+        .finish()
+        .map_err(|e| ApplyError::Write(format!("audit log: {e}")))?;
+    audit_file.sync_all().map_err(io_write(dir))?;
+    drop(audit_file);
+
+    // Everything patched: put the outputs in place.
+    let mut outputs = Vec::new();
+    for st in staged {
+        let target = dir.join(&st.rel);
+        st.tmp
+            .persist(&target)
+            .map_err(|e| ApplyError::Write(format!("{}: {}", target.display(), e.error)))?;
+        if let Some(parent) = target.parent() {
+            sync_dir(parent)?;
+        }
+        outputs.push(st.digest);
+    }
+    let inputs: Vec<FileDigest> = inputs.into_values().collect();
+    let report = build_report(
+        inst,
+        plan,
+        "out",
+        store_reports,
+        inputs.clone(),
+        outputs.clone(),
+        mode_warnings,
+        audit_entries,
+        audit_bytes,
+    );
+    audit_tmp
+        .persist(dir.join("audit.jsonl"))
+        .map_err(|e| ApplyError::Write(format!("audit.jsonl: {}", e.error)))?;
+    write_small(dir, "SHA256SUMS.input", manifest(&inputs).as_bytes())?;
+    let json = serde_json::to_vec_pretty(&report)
+        .map_err(|e| ApplyError::Write(format!("report.json: {e}")))?;
+    write_small(dir, "report.json", &json)?;
+    write_small(dir, "SHA256SUMS", manifest(&outputs).as_bytes())?;
+    sync_dir(dir)?;
+    Ok(report)
+}
+
+/// Refuses when a plan's recorded input differs from what was read.
+pub fn check_plan_inputs(
+    plan: &Plan,
+    read: &BTreeMap<String, FileDigest>,
+) -> Result<(), ApplyError> {
+    for want in &plan.inputs {
+        match read.get(&want.path) {
+            Some(got) if got.sha256 == want.sha256 && got.size == want.size => {}
+            Some(got) => {
+                return Err(ApplyError::Refused(format!(
+                    "{}: SHA-256 {} ({} bytes), but the plan was made from {} ({} bytes): the \
+                     image changed since the plan; make a new plan. Nothing was written",
+                    want.path, got.sha256, got.size, want.sha256, want.size
+                )))
+            }
+            None => {
+                return Err(ApplyError::Refused(format!(
+                    "{}: the plan read this file, this run did not find it; make a new plan. \
+                     Nothing was written",
+                    want.path
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_small(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), ApplyError> {
+    crate::regf::write::write_atomic(&dir.join(name), bytes)
+        .map_err(|e| ApplyError::Write(format!("{name}: {e}")))
+}
+
+/// The bytes of an input hive by its relative path.
+pub fn hive_bytes<'a>(inst: &'a Installation, rel: &str) -> Option<&'a [u8]> {
+    let mut hives = vec![&inst.system];
+    hives.extend(inst.system_alt.as_ref().map(|(h, _)| h));
+    hives.extend(inst.software.as_ref().map(|(h, _)| h));
+    if let Some(c) = &inst.cluster {
+        hives.push(&c.clusdb);
+        hives.extend(c.checkpoints.iter().filter_map(|cp| cp.file.as_ref()));
+    }
+    hives
+        .into_iter()
+        .find(|h| h.rel() == rel)
+        .map(|h| h.map.bytes())
+}
+
+/// The ranges where `new` differs from `old` (and where it runs past `old`'s end), as
+/// (offset, old bytes, new bytes); runs closer than 8 bytes are merged.
+pub fn changed_ranges<'a>(old: &'a [u8], new: &'a [u8]) -> Vec<(u64, &'a [u8], &'a [u8])> {
+    const MERGE_GAP: usize = 8;
+    let mut out = Vec::new();
+    let common = old.len().min(new.len());
+    let mut i = 0;
+    while i < common {
+        if old[i] == new[i] {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut end = i + 1;
+        let mut j = end;
+        while j < common && j - end < MERGE_GAP {
+            if old[j] != new[j] {
+                end = j + 1;
+            }
+            j += 1;
+        }
+        out.push((start as u64, &old[start..end], &new[start..end]));
+        i = end;
+    }
+    if new.len() > old.len() {
+        out.push((old.len() as u64, &old[old.len()..], &new[old.len()..]));
+    }
+    out
+}
+
+fn store_report(s: &StoreFile, sp: &StorePlan, r: &PassResult, dbtime: u64) -> StoreReport {
+    let layout = s.layout.as_ref();
+    let mut rows_rewritten = BTreeMap::new();
+    let mut rows_foreign = BTreeMap::new();
+    if let Some(l) = layout {
+        let mut names = vec![l.globals.table.clone()];
+        names.extend(l.guid_tables.iter().map(|t| t.table.clone()));
+        for (i, name) in names.iter().enumerate() {
+            let (done, seen) = (r.rows[i], r.seen[i]);
+            rows_rewritten.insert(name.clone(), done);
+            if i > 0 {
+                rows_foreign.insert(name.clone(), seen - done);
+            }
+        }
+    }
+    StoreReport {
+        name: sp.name.name().into(),
+        path: sp.path.clone(),
+        windows_path: sp.windows_path.clone(),
+        old_base_guid: sp.old_base_guid.to_string(),
+        new_base_guid: sp.new_base_guid.to_string(),
+        old_server_name: sp.old_server_name.clone(),
+        new_server_name: sp.new_server_name.clone(),
+        rows_rewritten,
+        rows_foreign,
+        pages_changed: r.pages_changed,
+        new_dbtime: dbtime,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn build_report(
+    inst: &Installation,
+    plan: &Plan,
+    mode: &str,
+    stores: Vec<StoreReport>,
+    inputs: Vec<FileDigest>,
+    outputs: Vec<FileDigest>,
+    mode_warnings: &[String],
+    audit_entries: u64,
+    audit_bytes: u64,
+) -> Report {
+    let mut warnings = plan.warnings.clone();
+    warnings.extend(mode_warnings.iter().cloned());
+    Report {
+        tool_version: plan.tool_version.clone(),
+        patch_time: plan.patch_time.rfc3339(),
+        mode: mode.into(),
+        volumes: inst
+            .image
+            .volumes()
+            .map(|(l, p)| VolumeReport {
+                letter: l.to_string(),
+                path: p.display().to_string(),
+            })
+            .collect(),
+        target_server_name: plan.target_server_name.clone(),
+        target_server_name_source: plan.target_server_name_source.clone(),
+        stores,
+        registry_edits: plan
+            .registry_edits
+            .iter()
+            .map(|e| RegistryEditReport {
+                file: e.file.clone(),
+                key: e.key.clone(),
+                value: e.value.clone(),
+                kind: type_name(e.kind),
+                old: e.old.clone(),
+                new: e.new.clone(),
+            })
+            .collect(),
+        inputs,
+        outputs,
+        warnings,
+        audit_entries,
+        audit_bytes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_ranges_merge_and_cover_growth() {
+        let old = b"aaaaaaaaaaaaaaaaaaaa";
+        let mut new = old.to_vec();
+        new[2] = b'x';
+        new[5] = b'y';
+        new[19] = b'z';
+        new.extend_from_slice(b"tail");
+        let r = changed_ranges(old, &new);
+        assert_eq!(r.len(), 3);
+        assert_eq!((r[0].0, r[0].2), (2, &b"xaay"[..]));
+        assert_eq!((r[1].0, r[1].2), (19, &b"z"[..]));
+        assert_eq!((r[2].0, r[2].1, r[2].2), (20, &b""[..], &b"tail"[..]));
+    }
+}

@@ -1,0 +1,18 @@
+//! The store patch: discover → plan → apply (out-dir, or in place behind a journal) → undo.
+//!
+//! * [`discover`]: the image's hives, cluster, checkpoints and databases, and every refusal
+//!   condition (`problems`), before anything is written.
+//! * [`plan`]: the new GUIDs, the target name, the registry edits, the rows to rewrite, the
+//!   inputs' hashes; saved as `PLAN.json` by `plan --out`.
+//! * [`stream`]: the one streaming pass over a database (verify, patch, hash, write).
+//! * [`hives`]: the registry edits.
+//! * [`apply`]: `apply --out DIR` and its manifests.
+//! * [`inspect`]: the report `inspect IMAGE` prints.
+
+pub mod apply;
+pub mod discover;
+pub mod hives;
+pub mod inspect;
+pub mod plan;
+pub mod stream;
+pub mod time;

@@ -1,0 +1,248 @@
+//! The streaming pass over one database: read a run of pages, verify and patch each one, hash
+//! the input and the output on two other threads, hand the output to a sink (a new file for
+//! `apply --out`, nothing for the read-only pass of `apply --in-place`), and report every
+//! changed range. Memory is a few runs of pages, whatever the database's size.
+//!
+//! Database time: every changed page and the header get one new dbtime, above every dbtime in
+//! the file. The pass assumes the header's dbtime is the highest (the common case: one pass);
+//! a page above it stops the pass with [`PassError::DbtimeAbove`], and the caller runs it again
+//! with a dbtime above the highest page (found by [`max_page_dbtime`]).
+
+use crate::ese::patch::{page_dbtime, patch_header, patch_page, Change, PagePlan};
+use crate::manifest::sums::hex;
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+
+/// Pages per run: 1 MiB at 4 KiB pages.
+const RUN_BYTES: usize = 1 << 20;
+/// Runs in flight to each hashing thread.
+const RUNS_IN_FLIGHT: usize = 4;
+/// The two header pages (the header and its shadow copy).
+const HEADER_PAGES: u64 = 2;
+
+/// Where changed ranges go (the audit log, the journal).
+pub trait ChangeSink {
+    fn change(
+        &mut self,
+        file: &str,
+        offset: u64,
+        old: &[u8],
+        new: &[u8],
+        why: &str,
+    ) -> std::io::Result<()>;
+}
+
+/// Why a pass stopped.
+#[derive(Debug)]
+pub enum PassError {
+    /// A page or header the patch must not touch (bad checksum, newer format, no room):
+    /// a refusal; nothing the pass wrote may remain.
+    Refused(String),
+    /// A page's dbtime is at or above the one the pass stamps: run again above `max`.
+    DbtimeAbove { pgno: u32, found: u64 },
+    /// Reading the input or writing the output failed.
+    Io(String),
+}
+
+/// What a pass found and did.
+#[derive(Clone, Debug, Default)]
+pub struct PassResult {
+    pub size: u64,
+    pub input_sha256: String,
+    pub output_sha256: String,
+    /// Rows changed per edit, in [`PagePlan`]'s flattened edit order.
+    pub rows: Vec<u64>,
+    /// Rows each edit looked at, same order.
+    pub seen: Vec<u64>,
+    pub pages_changed: u64,
+}
+
+fn hasher(rx: Receiver<Arc<Vec<u8>>>) -> String {
+    let mut h = Sha256::new();
+    for run in rx {
+        h.update(&run[..]);
+    }
+    hex(&h.finalize())
+}
+
+/// The highest page dbtime in the file (a read of every page header).
+pub fn max_page_dbtime(input: &Path, page_size: u32) -> Result<u64, PassError> {
+    let io = |e: std::io::Error| PassError::Io(format!("{}: {e}", input.display()));
+    let mut f = std::fs::File::open(input).map_err(io)?;
+    let ps = page_size as usize;
+    let mut buf = vec![0u8; RUN_BYTES.max(ps) / ps * ps];
+    let mut max = 0u64;
+    let mut first = true;
+    loop {
+        let n = read_full(&mut f, &mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        let skip = if first { HEADER_PAGES as usize } else { 0 };
+        first = false;
+        for page in buf[..n].chunks_exact(ps).skip(skip) {
+            max = max.max(page_dbtime(page));
+        }
+    }
+    Ok(max)
+}
+
+/// Reads until `buf` is full or the file ends.
+fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// One pass over `input` (named `rel` in reports): every page verified and patched under
+/// `plan`, output to `out`, changes to `changes`. `progress` gets the bytes done.
+pub fn stream_database(
+    input: &Path,
+    rel: &str,
+    page_size: u32,
+    plan: &PagePlan,
+    out: &mut dyn Write,
+    changes: &mut dyn ChangeSink,
+    progress: &dyn Fn(u64),
+) -> Result<PassResult, PassError> {
+    let io_in = |e: std::io::Error| PassError::Io(format!("{}: {e}", input.display()));
+    let mut f = std::fs::File::open(input).map_err(io_in)?;
+    let size = f.metadata().map_err(io_in)?.len();
+    let ps = page_size as usize;
+    if ps == 0 || size % page_size as u64 != 0 || size < HEADER_PAGES * page_size as u64 {
+        return Err(PassError::Refused(format!(
+            "{}: {size} bytes is not a whole number of {page_size}-byte pages (at least the two \
+             header pages); run coldpatch verify on it",
+            input.display()
+        )));
+    }
+    let (in_tx, in_rx) = sync_channel::<Arc<Vec<u8>>>(RUNS_IN_FLIGHT);
+    let (out_tx, out_rx) = sync_channel::<Arc<Vec<u8>>>(RUNS_IN_FLIGHT);
+    std::thread::scope(|s| {
+        let in_hash = s.spawn(move || hasher(in_rx));
+        let out_hash = s.spawn(move || hasher(out_rx));
+        let result = run_pages(
+            &mut f, input, rel, ps, plan, out, changes, progress, &in_tx, &out_tx,
+        );
+        drop(in_tx);
+        drop(out_tx);
+        let input_sha256 = in_hash
+            .join()
+            .map_err(|_| PassError::Io("the input hashing thread failed".into()))?;
+        let output_sha256 = out_hash
+            .join()
+            .map_err(|_| PassError::Io("the output hashing thread failed".into()))?;
+        let (rows, seen, pages_changed) = result?;
+        Ok(PassResult {
+            size,
+            input_sha256,
+            output_sha256,
+            rows,
+            seen,
+            pages_changed,
+        })
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_pages(
+    f: &mut std::fs::File,
+    input: &Path,
+    rel: &str,
+    ps: usize,
+    plan: &PagePlan,
+    out: &mut dyn Write,
+    changes: &mut dyn ChangeSink,
+    progress: &dyn Fn(u64),
+    in_tx: &SyncSender<Arc<Vec<u8>>>,
+    out_tx: &SyncSender<Arc<Vec<u8>>>,
+) -> Result<(Vec<u64>, Vec<u64>, u64), PassError> {
+    let io_in = |e: std::io::Error| PassError::Io(format!("{}: {e}", input.display()));
+    let io_out = |e: std::io::Error| PassError::Io(format!("writing the copy of {rel}: {e}"));
+    let send = |tx: &SyncSender<Arc<Vec<u8>>>, run: Arc<Vec<u8>>| {
+        tx.send(run)
+            .map_err(|_| PassError::Io("a hashing thread stopped".into()))
+    };
+    let refused =
+        |c: &dyn std::fmt::Display| PassError::Refused(format!("{}: {c}", input.display()));
+    let mut rows = vec![0u64; plan.edit_count()];
+    let mut seen = vec![0u64; plan.edit_count()];
+    let mut pages_changed = 0u64;
+    let mut found: Vec<Change> = Vec::new();
+    let emit = |found: &mut Vec<Change>, changes: &mut dyn ChangeSink| {
+        for c in found.drain(..) {
+            changes
+                .change(rel, c.offset, &c.old, &c.new, &c.why)
+                .map_err(|e| PassError::Io(format!("writing the audit log: {e}")))?;
+        }
+        Ok::<(), PassError>(())
+    };
+
+    // The header pages first: the new dbtime is known before the pass.
+    let mut head = vec![0u8; HEADER_PAGES as usize * ps];
+    let n = read_full(f, &mut head).map_err(io_in)?;
+    if n != head.len() {
+        return Err(refused(&"the file ends inside its header pages"));
+    }
+    let new_head = patch_header(&head, plan.dbtime, &mut found).map_err(|e| refused(&e))?;
+    emit(&mut found, changes)?;
+    out.write_all(&new_head).map_err(io_out)?;
+    send(in_tx, Arc::new(head))?;
+    send(out_tx, Arc::new(new_head))?;
+    let mut done = HEADER_PAGES * ps as u64;
+    progress(done);
+
+    let run_len = (RUN_BYTES / ps).max(1) * ps;
+    let mut pgno: u32 = 1;
+    loop {
+        let mut run = vec![0u8; run_len];
+        let n = read_full(f, &mut run).map_err(io_in)?;
+        if n == 0 {
+            break;
+        }
+        run.truncate(n);
+        let input_run = Arc::new(run);
+        send(in_tx, Arc::clone(&input_run))?;
+        let mut output = (*input_run).clone();
+        for page in output.chunks_exact_mut(ps) {
+            let before = page_dbtime(page);
+            if before >= plan.dbtime {
+                return Err(PassError::DbtimeAbove {
+                    pgno,
+                    found: before,
+                });
+            }
+            let offset = done;
+            let outcome =
+                patch_page(page, pgno, offset, plan, &mut found).map_err(|e| refused(&e))?;
+            if outcome.changed {
+                pages_changed += 1;
+            }
+            for (total, n) in rows.iter_mut().zip(&outcome.rows) {
+                *total += n;
+            }
+            for (total, n) in seen.iter_mut().zip(&outcome.seen) {
+                *total += n;
+            }
+            emit(&mut found, changes)?;
+            done += ps as u64;
+            pgno = pgno
+                .checked_add(1)
+                .ok_or_else(|| refused(&"more than 2^32 pages"))?;
+        }
+        out.write_all(&output).map_err(io_out)?;
+        send(out_tx, Arc::new(output))?;
+        progress(done);
+    }
+    Ok((rows, seen, pages_changed))
+}

@@ -1,0 +1,719 @@
+//! The patch end to end, through the `coldpatch` binary, on images `mkimage` writes:
+//! `inspect` → `apply --out` (and `--in-place` / `undo`) → `sha256sum -c`, with independent
+//! readers (hivexregedit, dissect.esedb) checking what was written, the audit log replayed
+//! onto the inputs, reproducible runs, and every refusal scenario.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use coldpatch::exchange::Guid;
+use coldpatch::manifest::audit::{apply_entry, AuditEntry};
+use serde_json::Value as J;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use support::{esedb_dump, hivexregedit_export};
+
+/// `SOURCE_DATE_EPOCH` of every run here.
+const EPOCH: &str = "1700000000";
+
+fn mkimage(out: &Path, args: &[&str]) -> J {
+    let o = Command::new(env!("CARGO_BIN_EXE_mkimage"))
+        .arg(out)
+        .args(["--folders", "8", "--messages", "60", "--body-bytes", "64"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&std::fs::read(out.join("image.json")).unwrap()).unwrap()
+}
+
+/// The `coldpatch` binary beside `mkimage` (built by `cargo test --workspace`; built here
+/// when a narrower test run did not).
+fn coldpatch_bin() -> PathBuf {
+    let dir = Path::new(env!("CARGO_BIN_EXE_mkimage")).parent().unwrap();
+    let bin = dir.join("coldpatch");
+    if !bin.exists() {
+        let profile = if dir.ends_with("release") {
+            vec!["--release"]
+        } else {
+            vec![]
+        };
+        let st = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "coldpatch", "--bin", "coldpatch"])
+            .args(profile)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    bin
+}
+
+fn coldpatch(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(coldpatch_bin())
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn os(s: &str) -> &std::ffi::OsStr {
+    s.as_ref()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn inspect_json(image: &Path) -> J {
+    let o = coldpatch(&[os("--json"), os("inspect"), image.as_os_str()]);
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "inspect --json: {e}\n{}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    })
+}
+
+/// Every regular file under `dir` → its bytes' SHA-256 (hex), by relative path.
+fn tree_hashes(dir: &Path) -> BTreeMap<String, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                out.insert(
+                    rel,
+                    coldpatch::manifest::sha256_hex(&std::fs::read(&p).unwrap()),
+                );
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if dir.exists() {
+        walk(dir, dir, &mut out);
+    }
+    out
+}
+
+fn sha256sum_check(dir: &Path, manifest: &Path) {
+    let o = Command::new("sha256sum")
+        .current_dir(dir)
+        .arg("-c")
+        .arg("--strict")
+        .arg(manifest)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "sha256sum -c {} in {}: {}{}",
+        manifest.display(),
+        dir.display(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Copies a directory tree.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let t = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_tree(&p, &t);
+        } else {
+            std::fs::copy(&p, &t).unwrap();
+        }
+    }
+}
+
+fn guid_bytes_hex(g: &str) -> String {
+    let g: Guid = g.parse().unwrap();
+    g.to_windows_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `hex(3):aa,bb,...` of a value in a hivexregedit export of one key.
+fn exported_hex(export: &str, value: &str) -> Option<String> {
+    let prefix = format!("\"{value}\"=hex(3):");
+    export
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map(|d| d.replace(',', ""))
+}
+
+/// A REG_SZ value of a hivexregedit export (which writes REG_SZ as `hex(1):` UTF-16LE bytes).
+fn exported_sz(export: &str, value: &str) -> Option<String> {
+    let prefix = format!("\"{value}\"=hex(1):");
+    let hex = export.lines().find_map(|l| l.strip_prefix(&prefix))?;
+    let bytes: Vec<u8> = hex
+        .split(',')
+        .map(|b| u8::from_str_radix(b.trim(), 16).unwrap())
+        .collect();
+    let units: Vec<u16> = bytes
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .take_while(|&u| u != 0)
+        .collect();
+    String::from_utf16(&units).ok()
+}
+
+/// Applies the audit log to the inputs and checks it gives every output byte for byte.
+fn replay_audit(image: &Path, out: &Path) {
+    let log = std::fs::read_to_string(out.join("audit.jsonl")).unwrap();
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for line in log.lines() {
+        let e: AuditEntry = serde_json::from_str(line).unwrap();
+        let f = files
+            .entry(e.file.clone())
+            .or_insert_with(|| std::fs::read(image.join(&e.file)).unwrap());
+        apply_entry(f, &e).unwrap();
+    }
+    let sums = std::fs::read_to_string(out.join("SHA256SUMS")).unwrap();
+    let outputs: Vec<&str> = sums.lines().map(|l| &l[66..]).collect();
+    assert!(!outputs.is_empty());
+    for rel in &outputs {
+        let want = std::fs::read(out.join(rel)).unwrap();
+        let got = files
+            .get(*rel)
+            .unwrap_or_else(|| panic!("{rel}: an output the audit log does not mention"));
+        assert!(got == &want, "{rel}: the audit log does not reproduce it");
+    }
+    assert_eq!(
+        files.len(),
+        outputs.len(),
+        "audited files without an output"
+    );
+}
+
+struct Patched {
+    _tmp: tempfile::TempDir,
+    image: PathBuf,
+    out: PathBuf,
+    truth: J,
+    report: J,
+}
+
+fn patch_cluster(format: &str) -> Patched {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("img");
+    let truth = mkimage(&image, &["--seed", "e2e", "--format", format]);
+    let out = tmp.path().join("out");
+    ok(&coldpatch(&[
+        os("apply"),
+        image.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+        os("--seed"),
+        os("lab"),
+    ]));
+    let report: J =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    Patched {
+        _tmp: tmp,
+        image,
+        out,
+        truth,
+        report,
+    }
+}
+
+fn check_cluster_patch(p: &Patched, readers: bool) {
+    let (image, out, truth, report) = (&p.image, &p.out, &p.truth, &p.report);
+    sha256sum_check(out, Path::new("SHA256SUMS"));
+    sha256sum_check(image, &out.join("SHA256SUMS.input"));
+    assert_eq!(report["target_server_name"], "EXVS1");
+    assert_eq!(
+        report["target_server_name_source"],
+        "cluster virtual server"
+    );
+
+    // Rows: every own row rewritten, every foreign row left alone (image.json's counts).
+    for db in truth["databases"].as_array().unwrap() {
+        let store = db["store"].as_str().unwrap();
+        let s = report["stores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == store)
+            .unwrap();
+        assert_eq!(s["old_base_guid"], db["base_guid"]);
+        let old = db["base_guid"].as_str().unwrap();
+        for (table, per) in db["rows_by_guid"].as_object().unwrap() {
+            let own = per[old].as_u64().unwrap_or(0);
+            let all: u64 = per
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v.as_u64().unwrap())
+                .sum();
+            assert_eq!(s["rows_rewritten"][table], own, "{store} {table}");
+            assert_eq!(s["rows_foreign"][table], all - own, "{store} {table}");
+        }
+        assert_eq!(s["rows_rewritten"]["Globals"], 1);
+    }
+    let new_guid = |store: &str| -> String {
+        report["stores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == store)
+            .unwrap()["new_base_guid"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    if readers {
+        // Hives, read by hivexregedit: every control set, the mirror and the checkpoint.
+        let mut places: Vec<(PathBuf, String)> = Vec::new();
+        for r in truth["registry"].as_array().unwrap() {
+            let file = out.join(r["file"].as_str().unwrap());
+            places.push((file, r["key"].as_str().unwrap().to_string()));
+        }
+        assert!(places.len() >= 4, "{places:?}");
+        for (file, key) in &places {
+            for (store, params) in [("priv", "ParametersPrivate"), ("pub", "ParametersPublic")] {
+                let k = if key.is_empty() {
+                    params.to_string()
+                } else {
+                    format!("{key}\\{params}")
+                };
+                let e = hivexregedit_export(file, &format!("\\{k}"));
+                assert_eq!(
+                    exported_hex(&e, "Base GUID"),
+                    Some(guid_bytes_hex(&new_guid(store))),
+                    "{} {k}",
+                    file.display()
+                );
+            }
+            let k = if key.is_empty() {
+                "ParametersSystem".to_string()
+            } else {
+                format!("{key}\\ParametersSystem")
+            };
+            let e = hivexregedit_export(file, &format!("\\{k}"));
+            for v in ["DSA Computer", "MTA Computer", "This Server"] {
+                assert_eq!(exported_sz(&e, v).as_deref(), Some("EXVS1"), "{k} {v}");
+            }
+        }
+    }
+
+    // The audit log is the whole difference.
+    replay_audit(image, out);
+
+    // The image with the outputs laid over it needs nothing more.
+    let overlay = p._tmp.path().join("overlay");
+    copy_tree(image, &overlay);
+    let sums = std::fs::read_to_string(out.join("SHA256SUMS")).unwrap();
+    for line in sums.lines() {
+        let rel = &line[66..];
+        std::fs::copy(out.join(rel), overlay.join(rel)).unwrap();
+    }
+    let after = inspect_json(&overlay);
+    assert_eq!(after["problems"], J::Array(vec![]), "{after:#}");
+    assert_eq!(after["patch_needed"], false, "{after:#}");
+}
+
+#[test]
+fn cluster_image_ese98_is_patched_and_independent_readers_agree() {
+    let p = patch_cluster("ese98");
+    let before = inspect_json(&p.image);
+    assert_eq!(before["patch_needed"], true);
+    assert!(!before["reasons"].as_array().unwrap().is_empty());
+    assert_eq!(before["problems"], J::Array(vec![]));
+    assert_eq!(before["target_server_name"], "EXVS1");
+    check_cluster_patch(&p, true);
+
+    // Databases, read by dissect.esedb: own rows carry the new GUID, nothing else changed.
+    for db in p.truth["databases"].as_array().unwrap() {
+        let rel = db["path"].as_str().unwrap();
+        let store = db["store"].as_str().unwrap();
+        let old = guid_bytes_hex(db["base_guid"].as_str().unwrap());
+        let s = p.report["stores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == store)
+            .unwrap()
+            .clone();
+        let new = guid_bytes_hex(s["new_base_guid"].as_str().unwrap());
+        let a = esedb_dump(&p.image.join(rel));
+        let b = esedb_dump(&p.out.join(rel));
+        let tables = |d: &J| -> BTreeMap<String, J> {
+            d["tables"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| (t["name"].as_str().unwrap().to_string(), t.clone()))
+                .collect()
+        };
+        let (ta, tb) = (tables(&a), tables(&b));
+        assert_eq!(ta.keys().collect::<Vec<_>>(), tb.keys().collect::<Vec<_>>());
+        for (name, t) in &ta {
+            let (ra, rb) = (
+                t["records"].as_array().unwrap(),
+                tb[name]["records"].as_array().unwrap(),
+            );
+            assert_eq!(ra.len(), rb.len(), "{store} {name}");
+            for (x, y) in ra.iter().zip(rb) {
+                let mut want = x.clone();
+                match name.as_str() {
+                    "Globals" => {
+                        want["BaseGuid"] = J::String(new.clone());
+                        want["ServerName"] = J::String("EXVS1".into());
+                        want["PatchState"] = J::from(0);
+                        want["PatchCount"] = J::from(x["PatchCount"].as_i64().unwrap() + 1);
+                        want["PatchTime"] = y["PatchTime"].clone();
+                    }
+                    "Folders" | "Msg" if x["SourceGuid"] == J::String(old.clone()) => {
+                        want["SourceGuid"] = J::String(new.clone());
+                    }
+                    "ReplState" if x["ServerGuid"] == J::String(old.clone()) => {
+                        want["ServerGuid"] = J::String(new.clone());
+                        want["CnSeen"] = J::from(0);
+                    }
+                    _ => {}
+                }
+                assert_eq!(y, &want, "{store} {name}");
+            }
+        }
+    }
+}
+
+#[test]
+fn cluster_image_ese97_is_patched() {
+    let p = patch_cluster("ese97");
+    check_cluster_patch(&p, false);
+}
+
+#[test]
+fn two_runs_with_the_same_seed_and_time_are_byte_identical() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("img");
+    mkimage(&image, &["--seed", "repro"]);
+    let mut trees = Vec::new();
+    for n in ["a", "b"] {
+        let out = tmp.path().join(n);
+        ok(&coldpatch(&[
+            os("apply"),
+            image.as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+            os("--seed"),
+            os("same"),
+        ]));
+        trees.push(tree_hashes(&out));
+    }
+    assert!(trees[0].contains_key("report.json") && trees[0].contains_key("audit.jsonl"));
+    assert_eq!(trees[0], trees[1]);
+}
+
+#[test]
+fn every_refusal_scenario_is_refused_with_nothing_written() {
+    let cases = [
+        ("dirty-db", "clean shutdown"),
+        ("bad-page", "checksum"),
+        ("dirty-hive", "dirty"),
+        ("restore-in-progress", "Restore in Progress"),
+        ("missing-checkpoint", "checkpoint"),
+        ("indexed-guid", "index MsgSourceGuid"),
+    ];
+    for (scenario, needle) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let image = tmp.path().join("img");
+        mkimage(&image, &["--seed", "refuse", "--scenario", scenario]);
+        let before = tree_hashes(&image);
+        let insp = coldpatch(&[os("inspect"), image.as_os_str()]);
+        assert_eq!(insp.status.code(), Some(1), "{scenario}: inspect");
+        assert!(
+            String::from_utf8_lossy(&insp.stdout).contains(needle),
+            "{scenario}: inspect does not name {needle:?}:\n{}",
+            String::from_utf8_lossy(&insp.stdout)
+        );
+        for verb in ["plan", "apply"] {
+            let out = tmp.path().join(format!("out-{verb}"));
+            let mut args = vec![os(verb), image.as_os_str(), os("--out"), out.as_os_str()];
+            if verb == "plan" {
+                args.truncate(2);
+            }
+            let o = coldpatch(&args);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(1), "{scenario} {verb}: {err}");
+            assert!(err.contains(needle), "{scenario} {verb}: {err}");
+            assert!(
+                tree_hashes(&out).is_empty(),
+                "{scenario} {verb}: wrote output"
+            );
+        }
+        assert_eq!(tree_hashes(&image), before, "{scenario}: the image changed");
+    }
+}
+
+#[test]
+fn bad_page_found_mid_pass_leaves_no_file_behind() {
+    // `apply --out` verifies pages in its own pass: the refusal comes mid-pass, after the
+    // hives are staged; nothing may remain, not even temporary files.
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("img");
+    mkimage(&image, &["--seed", "bad", "--scenario", "bad-page"]);
+    let out = tmp.path().join("out");
+    let o = coldpatch(&[os("apply"), image.as_os_str(), os("--out"), out.as_os_str()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("page"));
+    assert_eq!(tree_hashes(&out), BTreeMap::new());
+}
+
+#[test]
+fn stale_mirror_is_patched_with_a_warning_and_patched_image_needs_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("stale");
+    mkimage(&image, &["--seed", "stale", "--scenario", "stale-alt"]);
+    let out = tmp.path().join("stale-out");
+    let o = coldpatch(&[os("apply"), image.as_os_str(), os("--out"), out.as_os_str()]);
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("stale mirror"));
+    let report: J =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert!(report["warnings"].to_string().contains("stale mirror"));
+    assert!(out.join("C/WINNT/system32/config/SYSTEM.ALT").exists());
+
+    let image = tmp.path().join("patched");
+    mkimage(&image, &["--seed", "ok", "--scenario", "patched"]);
+    let before = tree_hashes(&image);
+    let out = tmp.path().join("patched-out");
+    let o = coldpatch(&[os("apply"), image.as_os_str(), os("--out"), out.as_os_str()]);
+    assert!(ok(&o).contains("No patch needed"));
+    assert!(tree_hashes(&out).is_empty());
+    assert_eq!(tree_hashes(&image), before);
+    assert_eq!(inspect_json(&image)["patch_needed"], false);
+}
+
+#[test]
+fn standalone_image_server_name_and_volumes_elsewhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("img");
+    mkimage(&image, &["--seed", "alone", "--layout", "standalone"]);
+    let out = tmp.path().join("out");
+    ok(&coldpatch(&[
+        os("apply"),
+        image.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+    ]));
+    let report: J =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["target_server_name"], "EXLAB1");
+    assert_eq!(report["target_server_name_source"], "computer name");
+    sha256sum_check(&out, Path::new("SHA256SUMS"));
+
+    // A lab under another name, with the volumes mounted somewhere else entirely.
+    let c = tmp.path().join("mnt-c");
+    let d = tmp.path().join("mnt-d");
+    std::fs::rename(image.join("C"), &c).unwrap();
+    std::fs::rename(image.join("D"), &d).unwrap();
+    let out2 = tmp.path().join("out2");
+    let vc = format!("C:={}", c.display());
+    let vd = format!("d:={}", d.display());
+    ok(&coldpatch(&[
+        os("apply"),
+        os("--volume"),
+        os(&vc),
+        os("--volume"),
+        os(&vd),
+        os("--server-name"),
+        os("LAB2"),
+        os("--out"),
+        out2.as_os_str(),
+    ]));
+    let report: J =
+        serde_json::from_slice(&std::fs::read(out2.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["target_server_name"], "LAB2");
+    assert_eq!(report["target_server_name_source"], "--server-name");
+    for s in report["stores"].as_array().unwrap() {
+        assert_eq!(s["new_server_name"], "LAB2");
+    }
+    let e = hivexregedit_export(
+        &out2.join("C/WINNT/system32/config/SYSTEM"),
+        "\\ControlSet001\\Services\\MSExchangeIS\\ParametersSystem",
+    );
+    assert_eq!(exported_sz(&e, "This Server").as_deref(), Some("LAB2"));
+    // Without the D: volume, the error names the drive and the flag.
+    let o = coldpatch(&[os("inspect"), os("--volume"), os(&vc)]);
+    assert_ne!(o.status.code(), Some(0));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(text.contains("--volume D:="), "{text}");
+}
+
+#[test]
+fn plan_file_is_applied_exactly_and_refused_after_a_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("img");
+    mkimage(&image, &["--seed", "plan"]);
+    let plan = tmp.path().join("plan.json");
+    ok(&coldpatch(&[
+        os("plan"),
+        image.as_os_str(),
+        os("--out"),
+        plan.as_os_str(),
+    ]));
+    let p: J = serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
+    assert!(p["inputs"].as_array().unwrap().len() >= 6);
+    let out = tmp.path().join("out");
+    ok(&coldpatch(&[
+        os("apply"),
+        image.as_os_str(),
+        os("--plan"),
+        plan.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+    ]));
+    let report: J =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    for (a, b) in report["stores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(p["stores"].as_array().unwrap())
+    {
+        assert_eq!(a["new_base_guid"], b["new_base_guid"]);
+    }
+    assert_eq!(
+        report["inputs"].as_array().unwrap().len(),
+        p["inputs"].as_array().unwrap().len()
+    );
+
+    // SOFTWARE changes after the plan: refused, nothing written.
+    let sw = image.join("C/WINNT/system32/config/SOFTWARE");
+    let mut bytes = std::fs::read(&sw).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&sw, &bytes).unwrap();
+    let out2 = tmp.path().join("out2");
+    let o = coldpatch(&[
+        os("apply"),
+        image.as_os_str(),
+        os("--plan"),
+        plan.as_os_str(),
+        os("--out"),
+        out2.as_os_str(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("SHA-256"));
+    assert!(tree_hashes(&out2).is_empty());
+}
+
+#[test]
+fn output_directory_must_be_new_or_empty() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("img");
+    mkimage(&image, &["--seed", "dir"]);
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("keep"), b"x").unwrap();
+    let o = coldpatch(&[os("apply"), image.as_os_str(), os("--out"), out.as_os_str()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(std::fs::read(out.join("keep")).unwrap(), b"x");
+}
+
+/// libesedb's export: table file name → lines of tab-separated cells.
+fn esedbexport(path: &Path) -> BTreeMap<String, Vec<String>> {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("out");
+    let o = Command::new("esedbexport")
+        .arg("-t")
+        .arg(&target)
+        .arg(path)
+        .output()
+        .expect("esedbexport (libesedb-utils) installed");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut tables = BTreeMap::new();
+    for e in std::fs::read_dir(dir.path().join("out.export")).unwrap() {
+        let e = e.unwrap();
+        let text = String::from_utf8_lossy(&std::fs::read(e.path()).unwrap()).into_owned();
+        tables.insert(
+            e.file_name().to_string_lossy().into_owned(),
+            text.lines().map(str::to_string).collect(),
+        );
+    }
+    tables
+}
+
+/// A copy of an ESE97 database that libesedb opens: both header copies' page-size field set
+/// to 4096 (ESE97 writes 0 for "4 KiB"), header checksums restamped (reference/ese.md,
+/// "Limits that matter for ESE97").
+fn ese97_for_libesedb(src: &Path, dst: &Path) {
+    use coldpatch::ese::header::offsets::PAGE_SIZE;
+    let mut b = std::fs::read(src).unwrap();
+    for base in [0usize, 4096] {
+        b[base + PAGE_SIZE..base + PAGE_SIZE + 4].copy_from_slice(&4096u32.to_le_bytes());
+        coldpatch::ese::checksum::stamp_header(&mut b[base..base + 4096]);
+    }
+    std::fs::write(dst, b).unwrap();
+}
+
+#[test]
+fn ese97_and_ese98_twins_patched_alike_read_the_same_in_libesedb() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut exports = Vec::new();
+    for format in ["ese97", "ese98"] {
+        let image = tmp.path().join(format);
+        mkimage(&image, &["--seed", "twins", "--format", format]);
+        let out = tmp.path().join(format!("{format}-out"));
+        ok(&coldpatch(&[
+            os("apply"),
+            image.as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+            os("--seed"),
+            os("twins"),
+        ]));
+        let mut per_db = Vec::new();
+        for db in ["PRIV.EDB", "PUB.EDB"] {
+            let path = out.join("E/exchsrvr/MDBDATA").join(db);
+            let read = if format == "ese97" {
+                let copy = tmp.path().join(format!("{db}.ese97-4096"));
+                ese97_for_libesedb(&path, &copy);
+                copy
+            } else {
+                path
+            };
+            per_db.push(esedbexport(&read));
+        }
+        exports.push(per_db);
+    }
+    for (a, b) in exports[0].iter().zip(&exports[1]) {
+        let user = |m: &BTreeMap<String, Vec<String>>| -> BTreeMap<String, Vec<String>> {
+            m.iter()
+                .filter(|(k, _)| !k.starts_with("MSys"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        };
+        assert!(
+            user(a).contains_key("Globals.0") || user(a).keys().any(|k| k.starts_with("Globals"))
+        );
+        assert_eq!(user(a), user(b));
+    }
+}
