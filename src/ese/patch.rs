@@ -25,6 +25,18 @@ pub const ESE97_LAST_REVISION: u32 = 2;
 /// The first revision whose pages may carry the XOR+ECC checksum (reference/ese.md §2.3).
 pub const ECC_FIRST_REVISION: u32 = 0x0B;
 
+/// The page's flags when they hold a format newer than `revision` allows (ESE98 records or
+/// XOR+ECC checksums in an ESE97 file, XOR+ECC before revision 0x0B), else `None`.
+pub fn newer_page_flags(page: &[u8], revision: u32) -> Option<u32> {
+    let f = page
+        .get(offsets::FLAGS..offsets::FLAGS + 4)
+        .map_or(0, LittleEndian::read_u32);
+    let newer = |flag: u32, last: u32| f & flag != 0 && revision <= last;
+    (newer(flags::NEW_RECORD_FORMAT, ESE97_LAST_REVISION)
+        || newer(flags::NEW_CHECKSUM, ECC_FIRST_REVISION - 1))
+    .then_some(f)
+}
+
 /// A fixed column's place in a record, resolved from the catalog.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FixedField {
@@ -164,10 +176,7 @@ pub fn patch_page(
         )));
     }
     let page_flags = LittleEndian::read_u32(&page[offsets::FLAGS..offsets::FLAGS + 4]);
-    let newer = |flag: u32, last: u32| page_flags & flag != 0 && plan.revision <= last;
-    if newer(flags::NEW_RECORD_FORMAT, ESE97_LAST_REVISION)
-        || newer(flags::NEW_CHECKSUM, ECC_FIRST_REVISION - 1)
-    {
+    if newer_page_flags(page, plan.revision).is_some() {
         return Err(EditError::Read(EseError::corrupt(
             file_offset + offsets::FLAGS as u64,
             Some(pgno),

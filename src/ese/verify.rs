@@ -38,6 +38,9 @@ pub enum Problem {
     },
     /// A page was modified at a dbtime later than the database's.
     PageDbtimeAhead { page: u64, header: u64 },
+    /// A page carries a flag of a later format than the file's revision (a later engine
+    /// touched it): ESE98 records or the XOR+ECC checksum in an ESE97 file.
+    NewerPageFormat { flags: u32, revision: u32 },
     /// The file ends inside a page.
     PartialPage { page_size: u32, extra: u64 },
     /// The catalog or a table's B-tree cannot be walked.
@@ -91,6 +94,11 @@ impl fmt::Display for Problem {
                 "page dbtime {page:#x} is later than the database dbtime {header:#x}"
             ),
             Problem::Structure(what) => write!(f, "{what}"),
+            Problem::NewerPageFormat { flags, revision } => write!(
+                f,
+                "page flags {flags:#x}: a page in a newer format than the file's revision {revision} \
+                 claims (a later engine touched it)"
+            ),
             Problem::PartialPage { page_size, extra } => write!(
                 f,
                 "file ends {extra} bytes into a page (page size {page_size})"
@@ -372,6 +380,16 @@ fn check_pages(
         match check_page(page, pg) {
             PageCheck::Uninitialised => out.zero += 1,
             PageCheck::Good(_) => {
+                if let Some(flags) = crate::ese::patch::newer_page_flags(page, header.revision) {
+                    out.findings.push(Finding {
+                        offset: start + crate::ese::page::offsets::FLAGS as u64,
+                        page: Some(pg),
+                        problem: Problem::NewerPageFormat {
+                            flags,
+                            revision: header.revision,
+                        },
+                    });
+                }
                 let dbtime = page_dbtime_note(page, pg, start, header, &mut out.notes);
                 out.max_dbtime = out.max_dbtime.max(dbtime);
             }

@@ -9,7 +9,7 @@ use crate::exchange::store::{FixedCol, StoreLayout};
 use crate::manifest::audit::AuditWriter;
 use crate::manifest::report::{RegistryEditReport, Report, StoreReport, VolumeReport};
 use crate::manifest::sums::{manifest, sha256_hex, FileDigest};
-use crate::patch::discover::{Installation, StoreFile};
+use crate::patch::discover::{HiveFile, Installation, StoreFile};
 use crate::patch::hives::{apply_edits, range_reason, type_name};
 use crate::patch::plan::{Plan, StorePlan};
 use crate::patch::stream::{max_page_dbtime, stream_database, ChangeSink, PassError, PassResult};
@@ -235,7 +235,12 @@ fn io_write(what: &Path) -> impl Fn(std::io::Error) -> ApplyError + '_ {
     move |e| ApplyError::Write(format!("{}: {e}", what.display()))
 }
 
-fn staging_file(dir: &Path, rel: &str) -> Result<(PathBuf, NamedTempFile), ApplyError> {
+/// A temporary file beside `DIR/rel`, with the permissions of the input it replaces.
+fn staging_file(
+    dir: &Path,
+    rel: &str,
+    input: &Path,
+) -> Result<(PathBuf, NamedTempFile), ApplyError> {
     let target = dir.join(rel);
     let parent = target
         .parent()
@@ -247,6 +252,12 @@ fn staging_file(dir: &Path, rel: &str) -> Result<(PathBuf, NamedTempFile), Apply
         .suffix(".partial")
         .tempfile_in(&parent)
         .map_err(io_write(&parent))?;
+    let perms = std::fs::metadata(input)
+        .map_err(io_write(input))?
+        .permissions();
+    tmp.as_file()
+        .set_permissions(perms)
+        .map_err(io_write(tmp.path()))?;
     Ok((target, tmp))
 }
 
@@ -275,7 +286,8 @@ fn sync_dir(dir: &Path) -> Result<(), ApplyError> {
         .map_err(io_write(dir))
 }
 
-/// `apply --out DIR`.
+/// `apply --out DIR`. On any error, whatever the run put into `DIR` (new or empty when it
+/// started) is removed again: nothing that looks finished, no temporary file, no directory.
 pub fn apply_out(
     inst: &Installation,
     plan: &Plan,
@@ -284,6 +296,29 @@ pub fn apply_out(
     progress: Progress,
 ) -> Result<Report, ApplyError> {
     prepare_out_dir(dir)?;
+    let result = apply_out_inner(inst, plan, dir, mode_warnings, progress);
+    if result.is_err() {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let p = e.path();
+                let _ = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+            }
+        }
+    }
+    result
+}
+
+fn apply_out_inner(
+    inst: &Installation,
+    plan: &Plan,
+    dir: &Path,
+    mode_warnings: &[String],
+    progress: Progress,
+) -> Result<Report, ApplyError> {
     let filetime = plan.patch_time.filetime();
     let time_ole = plan.patch_time.ole_date();
     let audit_tmp = tempfile::Builder::new()
@@ -325,7 +360,8 @@ pub fn apply_out(
                 .change(rel, offset, old, new_bytes, &range_reason(offset, &edits))
                 .map_err(|e| ApplyError::Write(format!("audit log: {e}")))?;
         }
-        let (_, mut tmp) = staging_file(dir, rel)?;
+        let host = hive_host(inst, rel).unwrap_or(dir);
+        let (_, mut tmp) = staging_file(dir, rel, host)?;
         tmp.write_all(&new).map_err(io_write(tmp.path()))?;
         tmp.as_file().sync_all().map_err(io_write(tmp.path()))?;
         staged.push(Staged {
@@ -348,7 +384,7 @@ pub fn apply_out(
             .find(|s| s.kind == sp.name)
             .ok_or_else(|| ApplyError::Refused(format!("{}: not found in the image", sp.path)))?;
         let rel = s.rel();
-        let (_, tmp) = staging_file(dir, &rel)?;
+        let (_, tmp) = staging_file(dir, &rel, &s.resolved.host)?;
         let (result, dbtime) =
             stream_with_dbtime(s, sp, time_ole, Some(tmp.as_file()), &mut audit, progress)?;
         tmp.as_file().sync_all().map_err(io_write(tmp.path()))?;
@@ -447,13 +483,16 @@ pub fn check_plan_inputs(
     Ok(())
 }
 
+/// Manifests and the report: written atomically, readable by all (0644).
 fn write_small(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), ApplyError> {
-    crate::regf::write::write_atomic(&dir.join(name), bytes)
-        .map_err(|e| ApplyError::Write(format!("{name}: {e}")))
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    crate::regf::write::write_atomic(&path, bytes)
+        .map_err(|e| ApplyError::Write(format!("{name}: {e}")))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).map_err(io_write(&path))
 }
 
-/// The bytes of an input hive by its relative path.
-pub fn hive_bytes<'a>(inst: &'a Installation, rel: &str) -> Option<&'a [u8]> {
+fn hive_files(inst: &Installation) -> Vec<&HiveFile> {
     let mut hives = vec![&inst.system];
     hives.extend(inst.system_alt.as_ref().map(|(h, _)| h));
     hives.extend(inst.software.as_ref().map(|(h, _)| h));
@@ -462,6 +501,19 @@ pub fn hive_bytes<'a>(inst: &'a Installation, rel: &str) -> Option<&'a [u8]> {
         hives.extend(c.checkpoints.iter().filter_map(|cp| cp.file.as_ref()));
     }
     hives
+}
+
+/// The host path of an input hive by its relative path.
+fn hive_host<'a>(inst: &'a Installation, rel: &str) -> Option<&'a Path> {
+    hive_files(inst)
+        .into_iter()
+        .find(|h| h.rel() == rel)
+        .map(|h| h.resolved.host.as_path())
+}
+
+/// The bytes of an input hive by its relative path.
+pub fn hive_bytes<'a>(inst: &'a Installation, rel: &str) -> Option<&'a [u8]> {
+    hive_files(inst)
         .into_iter()
         .find(|h| h.rel() == rel)
         .map(|h| h.map.bytes())

@@ -717,3 +717,149 @@ fn ese97_and_ese98_twins_patched_alike_read_the_same_in_libesedb() {
         assert_eq!(user(a), user(b));
     }
 }
+
+/// Page `pgno`'s bytes range in a 4 KiB-page database (two header pages first).
+fn page_range(pgno: usize) -> std::ops::Range<usize> {
+    let start = (pgno + 1) * 4096;
+    start..start + 4096
+}
+
+/// The first leaf page of a user table (objidFDP above the system objects) in a database.
+fn first_user_leaf(db: &[u8]) -> usize {
+    use coldpatch::ese::page::{flags, offsets};
+    (1..db.len() / 4096 - 1)
+        .find(|&pg| {
+            let p = &db[page_range(pg)];
+            let f = u32::from_le_bytes(p[offsets::FLAGS..offsets::FLAGS + 4].try_into().unwrap());
+            let objid = u32::from_le_bytes(
+                p[offsets::OBJID_FDP..offsets::OBJID_FDP + 4]
+                    .try_into()
+                    .unwrap(),
+            );
+            f & flags::LEAF != 0
+                && f & (flags::SPACE_TREE | flags::INDEX | flags::LONG_VALUE) == 0
+                && objid >= coldpatch::ese::catalog::OBJID_FIRST_USER
+        })
+        .expect("a user leaf page")
+}
+
+#[test]
+fn a_page_in_a_newer_format_than_the_file_is_refused_naming_the_page() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("img");
+    mkimage(&image, &["--seed", "newer"]);
+    let path = image.join("E/exchsrvr/MDBDATA/PRIV.EDB");
+    let mut db = std::fs::read(&path).unwrap();
+    let pg = first_user_leaf(&db);
+    let r = page_range(pg);
+    let at = r.start + coldpatch::ese::page::offsets::FLAGS;
+    let f = u32::from_le_bytes(db[at..at + 4].try_into().unwrap())
+        | coldpatch::ese::page::flags::NEW_RECORD_FORMAT;
+    db[at..at + 4].copy_from_slice(&f.to_le_bytes());
+    coldpatch::ese::checksum::stamp_page(&mut db[r], pg as u32);
+    std::fs::write(&path, &db).unwrap();
+    let insp = coldpatch(&[os("inspect"), image.as_os_str()]);
+    assert_eq!(insp.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&insp.stdout).contains(&format!("page {pg},")));
+    let out = tmp.path().join("out");
+    let o = coldpatch(&[os("apply"), image.as_os_str(), os("--out"), out.as_os_str()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("newer format") && err.contains(&format!("page {pg}")),
+        "{err}"
+    );
+    assert!(tree_hashes(&out).is_empty());
+}
+
+#[test]
+fn pages_above_the_header_dbtime_are_a_note_and_the_patch_stamps_above_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("img");
+    mkimage(&image, &["--seed", "dbtime"]);
+    let path = image.join("E/exchsrvr/MDBDATA/PRIV.EDB");
+    let mut db = std::fs::read(&path).unwrap();
+    let header_dbtime = u64::from_le_bytes(db[16..24].try_into().unwrap());
+    let pg = first_user_leaf(&db);
+    let r = page_range(pg);
+    let raised = header_dbtime + 0x61;
+    db[r.start + 8..r.start + 16].copy_from_slice(&raised.to_le_bytes());
+    coldpatch::ese::checksum::stamp_page(&mut db[r], pg as u32);
+    std::fs::write(&path, &db).unwrap();
+
+    // verify: intact (exit 0), with the page as a note.
+    let v = coldpatch(&[os("--json"), os("verify"), path.as_os_str()]);
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&v.stdout)
+    );
+    let j: J = serde_json::from_slice(&v.stdout).unwrap();
+    assert_eq!(j[0]["errors"], J::Array(vec![]));
+    assert_eq!(j[0]["notes"].as_array().unwrap().len(), 1);
+
+    let out = tmp.path().join("out");
+    ok(&coldpatch(&[
+        os("apply"),
+        image.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+    ]));
+    let report: J =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let priv_store = report["stores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "priv")
+        .unwrap();
+    assert_eq!(priv_store["new_dbtime"], raised + 1);
+    let patched = std::fs::read(out.join("E/exchsrvr/MDBDATA/PRIV.EDB")).unwrap();
+    assert_eq!(
+        u64::from_le_bytes(patched[16..24].try_into().unwrap()),
+        raised + 1
+    );
+    let v = coldpatch(&[
+        os("--json"),
+        os("verify"),
+        out.join("E/exchsrvr/MDBDATA/PRIV.EDB").as_os_str(),
+    ]);
+    let j: J = serde_json::from_slice(&v.stdout).unwrap();
+    assert_eq!(j[0]["ok"], true);
+    assert_eq!(
+        j[0]["notes"],
+        J::Array(vec![]),
+        "every page is now at or below the header"
+    );
+    replay_audit(&image, &out);
+}
+
+#[test]
+fn a_longer_server_name_grows_the_globals_record_and_reads_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("img");
+    mkimage(&image, &["--seed", "long", "--format", "ese98"]);
+    let out = tmp.path().join("out");
+    ok(&coldpatch(&[
+        os("apply"),
+        image.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+        os("--server-name"),
+        os("ABCDEFGHIJKLMNO"),
+    ]));
+    for db in ["PRIV.EDB", "PUB.EDB"] {
+        let p = out.join("E/exchsrvr/MDBDATA").join(db);
+        let d = esedb_dump(&p);
+        let g = d["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "Globals")
+            .unwrap();
+        assert_eq!(g["records"][0]["ServerName"], "ABCDEFGHIJKLMNO", "{db}");
+        ok(&coldpatch(&[os("verify"), p.as_os_str()]));
+    }
+    replay_audit(&image, &out);
+}
