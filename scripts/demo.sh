@@ -1,24 +1,39 @@
 #!/usr/bin/env bash
-# The main job on the bundled fixture image (README): builds coldpatch, then checks every
-# database and hive of fixtures/cluster-small, shows what PRIV.EDB holds, and prints the
-# Exchange store's registry key. Writes nothing.
+# The main job on the bundled fixture image (README): builds coldpatch, inspects
+# fixtures/cluster-small (a restored Exchange 5.5 cluster), plans the patch, applies it into a
+# new output directory, and checks the result with sha256sum -c. The image is only read.
+# Reproducible: a fixed seed and SOURCE_DATE_EPOCH give the same bytes on every run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 image=${1:-fixtures/cluster-small}
+out=${2:-$(mktemp -d "${TMPDIR:-/tmp}/coldpatch-demo.XXXXXX")}
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
 cargo build --release --quiet --bin coldpatch
 bin=target/release/coldpatch
 
-echo "== verify: every database and hive of $image"
-mapfile -t files < <(find "$image" -type f \( -name '*.EDB' -o -name 'SYSTEM*' -o -name SOFTWARE \
-  -o -name CLUSDB -o -name '*.CPT' -o -name '*.TMP' \) | sort)
-"$bin" verify "${files[@]}"
+echo "== coldpatch inspect $image"
+"$bin" inspect "$image"
 
-priv=$(find "$image" -type f -name PRIV.EDB | head -n 1)
 echo
-echo "== inspect $priv"
-"$bin" inspect "$priv"
+echo "== coldpatch plan $image --seed demo --out $out/plan.json"
+mkdir -p "$out"
+"$bin" plan "$image" --seed demo --out "$out/plan.json"
 
-system=$(find "$image" -type f -path '*/config/SYSTEM' | head -n 1)
 echo
-echo "== reg export $system ControlSet001\\Services\\MSExchangeIS"
-"$bin" reg export --prefix 'HKEY_LOCAL_MACHINE\SYSTEM' "$system" 'ControlSet001\Services\MSExchangeIS'
+echo "== coldpatch apply $image --plan $out/plan.json --out $out/patched"
+"$bin" apply "$image" --plan "$out/plan.json" --out "$out/patched"
+
+echo
+echo "== sha256sum -c: the outputs, then the inputs as the run read them"
+(cd "$out/patched" && sha256sum -c SHA256SUMS)
+inputs=$(realpath "$out/patched/SHA256SUMS.input")
+(cd "$image" && sha256sum -c "$inputs")
+
+echo
+echo "== coldpatch inspect of the image with the outputs laid over it"
+overlay=$out/overlay
+cp -r "$image" "$overlay"
+(cd "$out/patched" && while read -r _ f; do cp "$f" "$overlay/$f"; done < SHA256SUMS)
+"$bin" inspect "$overlay" | tail -n 1
+echo
+echo "Output: $out/patched (report.json, audit.jsonl, SHA256SUMS, SHA256SUMS.input)"

@@ -863,3 +863,78 @@ fn a_longer_server_name_grows_the_globals_record_and_reads_back() {
     }
     replay_audit(&image, &out);
 }
+
+#[test]
+fn the_patch_works_on_a_real_hive_it_did_not_write() {
+    use coldpatch::regf::tree::read_hive;
+    use support::{assert_trees_eq, dump_hive, tree_from_keyspec, Reader};
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("img");
+    mkimage(&image, &["--seed", "real"]);
+    let config = image.join("C/WINNT/system32/config");
+    // The Exchange keys of the image's SYSTEM, exported and imported into a large real 1.5
+    // hive (offreg's testhive: 512 subkeys under an ri of lh leaves, big-data values).
+    let reg = tmp.path().join("exchange.reg");
+    let mut text = String::new();
+    for key in ["Select", "ControlSet001", "ControlSet002"] {
+        let o = coldpatch(&[
+            os("reg"),
+            os("export"),
+            config.join("SYSTEM").as_os_str(),
+            os(key),
+        ]);
+        let t = ok(&o);
+        text.push_str(if text.is_empty() {
+            &t
+        } else {
+            t.split_once("\r\n\r\n").map_or("", |(_, rest)| rest)
+        });
+    }
+    std::fs::write(&reg, text).unwrap();
+    let real = tmp.path().join("testhive");
+    {
+        use std::io::Read;
+        let gz = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/samples/regf/testhive.gz"
+        ))
+        .expect("../shared/samples beside the checkout");
+        let mut bytes = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut bytes)
+            .unwrap();
+        std::fs::write(&real, bytes).unwrap();
+    }
+    let system = config.join("SYSTEM");
+    std::fs::remove_file(&system).unwrap();
+    std::fs::remove_file(config.join("SYSTEM.ALT")).unwrap();
+    ok(&coldpatch(&[
+        os("reg"),
+        os("import"),
+        real.as_os_str(),
+        reg.as_os_str(),
+        os("--out"),
+        system.as_os_str(),
+    ]));
+    let out = tmp.path().join("out");
+    ok(&coldpatch(&[
+        os("apply"),
+        image.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+    ]));
+    let patched = out.join("C/WINNT/system32/config/SYSTEM");
+    let ours = tree_from_keyspec(&read_hive(&std::fs::read(&patched).unwrap()).unwrap());
+    for r in [Reader::Hivex, Reader::Regipy] {
+        assert_trees_eq(&dump_hive(r, &patched), &ours, r.name());
+    }
+    let e = hivexregedit_export(
+        &patched,
+        "\\ControlSet001\\Services\\MSExchangeIS\\ParametersSystem",
+    );
+    assert_eq!(exported_sz(&e, "This Server").as_deref(), Some("EXVS1"));
+    // The untouched part of the real hive is still there.
+    assert!(ours.find("ControlSet001\\Services\\MSExchangeIS").is_some());
+    assert!(ours.key_count() > 512);
+    replay_audit(&image, &out);
+}
