@@ -152,7 +152,50 @@ impl ChangeSink for AuditSink {
     }
 }
 
-/// One pass, run again above the highest page dbtime when a page is above the header's.
+/// One pass over a store's database at `dbtime`: output to `out` (from its start), changes
+/// to `changes`. A page at or above `dbtime` is [`PassError::DbtimeAbove`].
+pub fn stream_pass(
+    s: &StoreFile,
+    sp: &StorePlan,
+    time_ole: f64,
+    dbtime: u64,
+    out: Option<&File>,
+    changes: &mut dyn ChangeSink,
+    progress: Progress,
+) -> Result<PassResult, PassError> {
+    let layout = s
+        .layout
+        .as_ref()
+        .ok_or_else(|| PassError::Refused(format!("{}: no store layout", s.rel())))?;
+    let rel = s.rel();
+    let total = s.map.bytes().len() as u64;
+    let plan = page_plan(layout, sp, time_ole, dbtime, s.header.revision);
+    let io = |e: std::io::Error| PassError::Io(format!("writing the copy of {rel}: {e}"));
+    let mut sink: Box<dyn Write> = match out {
+        Some(file) => {
+            file.set_len(0).map_err(io)?;
+            let mut f = file.try_clone().map_err(io)?;
+            f.seek(SeekFrom::Start(0)).map_err(io)?;
+            Box::new(std::io::BufWriter::with_capacity(1 << 20, f))
+        }
+        None => Box::new(std::io::sink()),
+    };
+    let report = |done: u64| progress(&rel, done, total);
+    let r = stream_database(
+        &s.resolved.host,
+        &rel,
+        s.header.page_size,
+        &plan,
+        &mut sink,
+        changes,
+        &report,
+    )?;
+    sink.flush().map_err(io)?;
+    Ok(r)
+}
+
+/// [`stream_pass`] at the header's dbtime + 1, run again above the highest page dbtime when a
+/// page is above the header's (the audit log rewound to where the first pass began).
 pub fn stream_with_dbtime(
     s: &StoreFile,
     sp: &StorePlan,
@@ -161,60 +204,28 @@ pub fn stream_with_dbtime(
     audit: &mut AuditSink,
     progress: Progress,
 ) -> Result<(PassResult, u64), ApplyError> {
-    let layout = s
-        .layout
-        .as_ref()
-        .ok_or_else(|| ApplyError::Refused(format!("{}: no layout", s.rel())))?;
-    let rel = s.rel();
-    let mut dbtime = s.header.dbtime.saturating_add(1);
-    let total = s.map.bytes().len() as u64;
     let mark = audit
         .mark()
         .map_err(|e| ApplyError::Write(format!("audit log: {e}")))?;
-    for attempt in 0..2 {
-        let plan = page_plan(layout, sp, time_ole, dbtime, s.header.revision);
-        let mut sink: Box<dyn Write> = match out {
-            Some(file) => {
-                let io = |e: std::io::Error| ApplyError::Write(format!("the copy of {rel}: {e}"));
-                file.set_len(0).map_err(io)?;
-                let mut f = file.try_clone().map_err(io)?;
-                f.seek(SeekFrom::Start(0)).map_err(io)?;
-                Box::new(std::io::BufWriter::with_capacity(1 << 20, f))
-            }
-            None => Box::new(std::io::sink()),
-        };
-        let report = |done: u64| progress(&rel, done, total);
-        match stream_database(
-            &s.resolved.host,
-            &rel,
-            s.header.page_size,
-            &plan,
-            &mut sink,
-            audit,
-            &report,
-        ) {
-            Ok(r) => {
-                sink.flush()
-                    .map_err(|e| ApplyError::Write(format!("writing the copy of {rel}: {e}")))?;
-                return Ok((r, dbtime));
-            }
-            Err(PassError::DbtimeAbove { .. }) if attempt == 0 => {
-                let max =
-                    max_page_dbtime(&s.resolved.host, s.header.page_size).map_err(pass_error)?;
-                dbtime = max.max(s.header.dbtime).saturating_add(1);
-                audit
-                    .rewind(mark)
-                    .map_err(|e| ApplyError::Write(format!("audit log: {e}")))?;
-            }
-            Err(e) => return Err(pass_error(e)),
+    let first = s.header.dbtime.saturating_add(1);
+    match stream_pass(s, sp, time_ole, first, out, audit, progress) {
+        Ok(r) => Ok((r, first)),
+        Err(PassError::DbtimeAbove { .. }) => {
+            let max = max_page_dbtime(&s.resolved.host, s.header.page_size).map_err(pass_error)?;
+            let dbtime = max.max(s.header.dbtime).saturating_add(1);
+            audit
+                .rewind(mark)
+                .map_err(|e| ApplyError::Write(format!("audit log: {e}")))?;
+            let r =
+                stream_pass(s, sp, time_ole, dbtime, out, audit, progress).map_err(pass_error)?;
+            Ok((r, dbtime))
         }
+        Err(e) => Err(pass_error(e)),
     }
-    Err(ApplyError::Refused(format!(
-        "{rel}: a page's dbtime is above the highest one found; the file changed during the run"
-    )))
 }
 
-fn pass_error(e: PassError) -> ApplyError {
+/// The apply error of a pass error.
+pub fn pass_error(e: PassError) -> ApplyError {
     match e {
         PassError::Refused(m) => ApplyError::Refused(format!("{m}; nothing was written")),
         PassError::DbtimeAbove { pgno, found } => ApplyError::Refused(format!(
@@ -549,7 +560,7 @@ pub fn changed_ranges<'a>(old: &'a [u8], new: &'a [u8]) -> Vec<(u64, &'a [u8], &
     out
 }
 
-fn store_report(s: &StoreFile, sp: &StorePlan, r: &PassResult, dbtime: u64) -> StoreReport {
+pub fn store_report(s: &StoreFile, sp: &StorePlan, r: &PassResult, dbtime: u64) -> StoreReport {
     let layout = s.layout.as_ref();
     let mut rows_rewritten = BTreeMap::new();
     let mut rows_foreign = BTreeMap::new();
