@@ -7,12 +7,17 @@
 //! * [`image`] finds the bytes: volumes, Windows paths resolved inside them, memory maps.
 //! * [`ese`] and [`regf`] give the bytes structure: ESE databases (ESE97 and later) and
 //!   registry hives. They know nothing of Exchange.
-//! * `exchange` and `cluster` give the structures meaning: the store model and the registry
-//!   model (the profile). They never index into bytes.
-//! * `patch` decides the edits; [`ese`] and [`regf`] write them; `manifest` records them.
+//! * [`exchange`] and [`cluster`] give the structures meaning: the store model and the
+//!   registry model (the profile). They never index into bytes.
+//! * [`patch`] decides the edits (discover → plan → apply); [`ese`] and [`regf`] write them;
+//!   [`manifest`] records them (`SHA256SUMS`, `report.json`, `audit.jsonl`).
 //! * [`cli`] is a thin layer of argument parsing and output formatting over all of this.
 //!
 //! [`bytes`] holds the only checked little-endian reads and writes over file bytes.
+
+//! `unsafe` is denied everywhere but [`image::map`], where files are mapped.
+
+#![deny(unsafe_code)]
 
 pub mod bytes;
 pub mod cli;

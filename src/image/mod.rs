@@ -3,6 +3,7 @@
 //! This module is the one place where files are mapped into memory, and so the one place
 //! with `unsafe`.
 
+#[allow(unsafe_code)]
 pub mod map;
 pub mod volumes;
 
