@@ -337,3 +337,83 @@ pub fn patch_header(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// libesedb's old-format page (flags 0x803: root, leaf, ESE98 records; objidFDP 1).
+    fn page1() -> Vec<u8> {
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/samples/ese/page.1"
+        ))
+        .unwrap()
+    }
+
+    fn plan(revision: u32, objid: u32) -> PagePlan {
+        PagePlan {
+            tables: vec![TableEdits {
+                objid,
+                name: "t".into(),
+                column_names: BTreeMap::new(),
+                row_key: None,
+                edits: vec![RowEdit::ReplaceWhere {
+                    field: FixedField {
+                        fid: 1,
+                        offset: 4,
+                        size: 4,
+                    },
+                    old: vec![0xde, 0xad, 0xbe, 0xef],
+                    new: vec![0; 4],
+                    also: vec![],
+                }],
+            }],
+            dbtime: u64::MAX,
+            revision,
+        }
+    }
+
+    #[test]
+    fn a_page_nothing_matches_on_is_left_byte_for_byte() {
+        let mut p = page1();
+        let before = p.clone();
+        let mut changes = Vec::new();
+        for objid in [1, 77] {
+            let o = patch_page(&mut p, 1, 0x2000, &plan(9, objid), &mut changes).unwrap();
+            assert!(!o.changed);
+            assert_eq!(o.rows, vec![0]);
+        }
+        assert_eq!(p, before);
+        assert!(changes.is_empty());
+    }
+
+    #[test]
+    fn a_bad_checksum_is_refused_with_page_and_offset() {
+        let mut p = page1();
+        p[100] ^= 1;
+        let e = patch_page(&mut p, 1, 0x2000, &plan(9, 1), &mut Vec::new()).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("page 1") && text.contains("checksum"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn ese98_records_in_an_ese97_file_are_a_newer_format() {
+        let mut p = page1();
+        assert_eq!(newer_page_flags(&p, 9), None);
+        assert_eq!(newer_page_flags(&p, 2), Some(0x803));
+        let e = patch_page(&mut p, 1, 0x2000, &plan(2, 1), &mut Vec::new()).unwrap_err();
+        assert!(e.to_string().contains("newer format"), "{e}");
+    }
+
+    #[test]
+    fn page_dbtime_reads_the_header_field() {
+        let mut p = vec![0u8; 4096];
+        p[8..16].copy_from_slice(&0x1234u64.to_le_bytes());
+        assert_eq!(page_dbtime(&p), 0x1234);
+        assert_eq!(page_dbtime(&[0u8; 4]), 0);
+    }
+}
