@@ -938,3 +938,28 @@ fn the_patch_works_on_a_real_hive_it_did_not_write() {
     assert!(ours.key_count() > 512);
     replay_audit(&image, &out);
 }
+
+#[test]
+fn skip_checkpoint_patches_a_cluster_without_its_checkpoint_and_warns_loudly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("img");
+    mkimage(
+        &image,
+        &["--seed", "skip", "--scenario", "missing-checkpoint"],
+    );
+    let out = tmp.path().join("out");
+    let o = coldpatch(&[
+        os("apply"),
+        image.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+        os("--skip-checkpoint"),
+    ]);
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("THE CLUSTER WILL OVERWRITE"), "{err}");
+    let report: J =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert!(report["warnings"].to_string().contains("--skip-checkpoint"));
+    sha256sum_check(&out, Path::new("SHA256SUMS"));
+}
