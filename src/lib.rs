@@ -25,6 +25,7 @@ pub mod cluster;
 pub mod ese;
 pub mod exchange;
 pub mod image;
+pub mod journal;
 pub mod manifest;
 pub mod patch;
 pub mod regf;

@@ -257,8 +257,64 @@ pub fn run(cli: &Cli) -> Result<Exit, Failure> {
     }
 }
 
-/// `undo JOURNAL`: puts back every byte range the journal recorded and the file's old size.
+/// `undo JOURNAL`: puts back every byte range the journal recorded and each file's old size.
+/// A journal of `apply --in-place` (binary, several files) is checked whole first and refused,
+/// untouched, when a file is in a state the journal cannot explain; a journal of
+/// `reg import --in-place` (one hive, JSON) is undone as before.
 fn undo(global: &GlobalArgs, journal: &std::path::Path) -> Result<Exit, Failure> {
+    use crate::journal::{JournalError, UndoAction};
+    match crate::journal::undo(journal) {
+        Ok(r) => {
+            if global.json {
+                let files: Vec<serde_json::Value> = r
+                    .files
+                    .iter()
+                    .map(|(p, a)| {
+                        let (action, ranges) = match a {
+                            UndoAction::AlreadyOriginal => ("already original", 0),
+                            UndoAction::Restored { ranges } => ("restored", *ranges),
+                        };
+                        serde_json::json!({"path": p.display().to_string(), "action": action, "ranges": ranges})
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({"sealed": r.sealed, "committed": r.committed, "files": files})
+                );
+            } else if !global.quiet {
+                if !r.sealed {
+                    println!(
+                        "{}: the run stopped before its journal was sealed: nothing had been \
+                         written to the image; nothing to undo",
+                        journal.display()
+                    );
+                }
+                for (p, a) in &r.files {
+                    match a {
+                        UndoAction::AlreadyOriginal => {
+                            println!("{}: already original", p.display())
+                        }
+                        UndoAction::Restored { ranges } => {
+                            println!("{}: restored {ranges} range(s)", p.display())
+                        }
+                    }
+                }
+            }
+            Ok(Exit::Ok)
+        }
+        Err(JournalError::NotJournal(_)) => undo_hive_journal(global, journal),
+        Err(e @ JournalError::Refused { .. }) => Err(Failure::refused(e.to_string())),
+        Err(e @ JournalError::Damaged { .. }) => Err(Failure::usage(e.to_string())),
+        Err(e @ JournalError::Exists(_)) => Err(Failure::usage(e.to_string())),
+        Err(e @ JournalError::Io { .. }) => Err(Failure::write(format!(
+            "{e}; the journal {} is kept: run undo again once the file can be written",
+            journal.display()
+        ))),
+    }
+}
+
+/// The JSON journal of `reg import --in-place`.
+fn undo_hive_journal(global: &GlobalArgs, journal: &std::path::Path) -> Result<Exit, Failure> {
     use crate::regf::write::{undo_journal, WriteError};
     match undo_journal(journal) {
         Ok(j) => {

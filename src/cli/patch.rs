@@ -228,6 +228,15 @@ fn apply_failure(e: ApplyError) -> Failure {
 
 /// `apply IMAGE (--out DIR | --in-place --journal FILE) [--plan PLAN.json]`.
 pub fn apply(global: &GlobalArgs, a: &ApplyArgs) -> Result<Exit, Failure> {
+    if let (true, Some(j)) = (a.in_place, a.journal) {
+        if j.symlink_metadata().is_ok() {
+            return Err(Failure::usage(format!(
+                "{}: the journal exists; it may be the only undo of an earlier run. Give a new \
+                 path. Nothing was written",
+                j.display()
+            )));
+        }
+    }
     let saved = a.plan.map(read_plan).transpose()?;
     let skip_checkpoint =
         a.image.skip_checkpoint || saved.as_ref().is_some_and(|p| p.skip_checkpoint);
@@ -310,11 +319,11 @@ pub fn apply(global: &GlobalArgs, a: &ApplyArgs) -> Result<Exit, Failure> {
         bar.set_position(done);
     };
     let report = if a.in_place {
-        let _ = a.journal;
-        return Err(Failure::usage(
-            "apply --in-place is not available yet in this version (it needs the multi-file \
-             undo journal); use apply --out DIR and copy the patched files. Nothing was written",
-        ));
+        let journal = a
+            .journal
+            .ok_or_else(|| Failure::usage("--in-place needs --journal FILE"))?;
+        crate::patch::inplace::apply_in_place(&inst, &plan, journal, &progress)
+            .map_err(apply_failure)?
     } else {
         let dir = a
             .out

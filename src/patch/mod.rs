@@ -6,12 +6,13 @@
 //!   inputs' hashes; saved as `PLAN.json` by `plan --out`.
 //! * [`stream`]: the one streaming pass over a database (verify, patch, hash, write).
 //! * [`hives`]: the registry edits.
-//! * [`apply`]: `apply --out DIR` and its manifests.
+//! * [`apply`]: `apply --out DIR` and its manifests; [`inplace`]: `apply --in-place`.
 //! * [`inspect`]: the report `inspect IMAGE` prints.
 
 pub mod apply;
 pub mod discover;
 pub mod hives;
+pub mod inplace;
 pub mod inspect;
 pub mod plan;
 pub mod stream;

@@ -25,6 +25,7 @@ const HEADER_PAGES: u64 = 2;
 
 /// Where changed ranges go (the audit log, the journal).
 pub trait ChangeSink {
+    /// One change, with its reason, in the order the patch made it.
     fn change(
         &mut self,
         file: &str,
@@ -33,6 +34,18 @@ pub trait ChangeSink {
         new: &[u8],
         why: &str,
     ) -> std::io::Result<()>;
+
+    /// A changed page (or the two header pages) at `offset`: its bytes before and after,
+    /// after its [`ChangeSink::change`]s. The journal records the net difference from here.
+    fn page(
+        &mut self,
+        _file: &str,
+        _offset: u64,
+        _before: &[u8],
+        _after: &[u8],
+    ) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Why a pass stopped.
@@ -196,6 +209,9 @@ fn run_pages(
     }
     let new_head = patch_header(&head, plan.dbtime, &mut found).map_err(|e| refused(&e))?;
     emit(&mut found, changes)?;
+    changes
+        .page(rel, 0, &head, &new_head)
+        .map_err(|e| PassError::Io(format!("writing the journal: {e}")))?;
     out.write_all(&new_head).map_err(io_out)?;
     send(in_tx, Arc::new(head))?;
     send(out_tx, Arc::new(new_head))?;
@@ -214,12 +230,12 @@ fn run_pages(
         let input_run = Arc::new(run);
         send(in_tx, Arc::clone(&input_run))?;
         let mut output = (*input_run).clone();
-        for page in output.chunks_exact_mut(ps) {
-            let before = page_dbtime(page);
-            if before >= plan.dbtime {
+        for (page, original) in output.chunks_exact_mut(ps).zip(input_run.chunks_exact(ps)) {
+            let dbtime = page_dbtime(page);
+            if dbtime >= plan.dbtime {
                 return Err(PassError::DbtimeAbove {
                     pgno,
-                    found: before,
+                    found: dbtime,
                 });
             }
             let offset = done;
@@ -235,6 +251,11 @@ fn run_pages(
                 *total += n;
             }
             emit(&mut found, changes)?;
+            if outcome.changed {
+                changes
+                    .page(rel, offset, original, page)
+                    .map_err(|e| PassError::Io(format!("writing the journal: {e}")))?;
+            }
             done += ps as u64;
             pgno = pgno
                 .checked_add(1)

@@ -963,3 +963,134 @@ fn skip_checkpoint_patches_a_cluster_without_its_checkpoint_and_warns_loudly() {
     assert!(report["warnings"].to_string().contains("--skip-checkpoint"));
     sha256sum_check(&out, Path::new("SHA256SUMS"));
 }
+
+/// Runs `apply --in-place` until it reaches `point` (`COLDPATCH_TEST_PAUSE_AT`), then kills it
+/// with SIGKILL.
+fn kill_in_place_at(image: &Path, journal: &Path, point: &str) {
+    use std::io::BufRead;
+    let mut child = Command::new(coldpatch_bin())
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .env("COLDPATCH_TEST_PAUSE_AT", point)
+        .args([
+            os("apply"),
+            image.as_os_str(),
+            os("--in-place"),
+            os("--journal"),
+        ])
+        .arg(journal)
+        .args(["--seed", "inplace"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut reached = false;
+    for line in std::io::BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        if line.contains(&format!("paused at {point}")) {
+            reached = true;
+            break;
+        }
+    }
+    assert!(reached, "the run never reached {point}");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+#[test]
+fn in_place_equals_out_and_undo_restores_every_byte_even_after_sigkill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("img");
+    mkimage(&image, &["--seed", "inplace"]);
+    std::fs::remove_file(image.join("image.json")).unwrap();
+    let out = tmp.path().join("out");
+    ok(&coldpatch(&[
+        os("apply"),
+        image.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+        os("--seed"),
+        os("inplace"),
+    ]));
+    let original = tree_hashes(&image);
+    let patched = tree_hashes(&out);
+
+    // The whole run: the same bytes as --out; undo gives the original back.
+    let work = tmp.path().join("work");
+    copy_tree(&image, &work);
+    let journal = tmp.path().join("full.journal");
+    ok(&coldpatch(&[
+        os("apply"),
+        work.as_os_str(),
+        os("--in-place"),
+        os("--journal"),
+        journal.as_os_str(),
+        os("--seed"),
+        os("inplace"),
+    ]));
+    let now = tree_hashes(&work);
+    for (rel, sha) in &patched {
+        if !rel.contains("SHA256SUMS") && !rel.ends_with(".json") && !rel.ends_with(".jsonl") {
+            assert_eq!(now.get(rel), Some(sha), "{rel}");
+        }
+    }
+    sha256sum_check(&work, &tmp.path().join("full.journal.SHA256SUMS"));
+    ok(&coldpatch(&[os("undo"), journal.as_os_str()]));
+    assert_eq!(tree_hashes(&work), original);
+
+    // Killed at each point of the apply: undo restores every byte.
+    for point in ["sealed", "range:1", "range:150", "written"] {
+        let work = tmp.path().join(format!("work-{}", point.replace(':', "-")));
+        copy_tree(&image, &work);
+        let journal = tmp
+            .path()
+            .join(format!("{}.journal", point.replace(':', "-")));
+        kill_in_place_at(&work, &journal, point);
+        if point != "sealed" {
+            assert_ne!(
+                tree_hashes(&work),
+                original,
+                "{point}: something was written"
+            );
+        }
+        ok(&coldpatch(&[os("undo"), journal.as_os_str()]));
+        assert_eq!(tree_hashes(&work), original, "{point}");
+    }
+
+    // A file changed after the apply: undo refuses and writes nothing.
+    let work = tmp.path().join("work-changed");
+    copy_tree(&image, &work);
+    let journal = tmp.path().join("changed.journal");
+    ok(&coldpatch(&[
+        os("apply"),
+        work.as_os_str(),
+        os("--in-place"),
+        os("--journal"),
+        journal.as_os_str(),
+    ]));
+    let priv_edb = work.join("E/exchsrvr/MDBDATA/PRIV.EDB");
+    let mut b = std::fs::read(&priv_edb).unwrap();
+    let last = b.len() - 1;
+    b[last] ^= 0xFF;
+    std::fs::write(&priv_edb, &b).unwrap();
+    let before = tree_hashes(&work);
+    let o = coldpatch(&[os("undo"), journal.as_os_str()]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("PRIV.EDB"));
+    assert_eq!(tree_hashes(&work), before);
+    // An existing journal is never written over.
+    let o = coldpatch(&[
+        os("apply"),
+        work.as_os_str(),
+        os("--in-place"),
+        os("--journal"),
+        journal.as_os_str(),
+        os("--force"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}

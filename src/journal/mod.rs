@@ -1,0 +1,670 @@
+//! The undo journal of an in-place write: one binary file for every file a run changes, kept
+//! outside the image, written and fsynced before the first byte of a target changes.
+//!
+//! Layout: the magic [`MAGIC`], then frames `kind u8, length u32 LE, payload, check` where
+//! `check` is the first 8 bytes of SHA-256 over kind, length and payload (a torn or damaged
+//! tail is found). Frames: `RANGE` (file index u32, offset u64, old length u32, new length u32,
+//! old bytes, new bytes), then `FILES` (the file table: absolute path, size and SHA-256 before
+//! and after), `SEALED` (everything recorded; only now may targets be written) and, once the
+//! writes are fsynced, `COMMITTED`. A file's ranges are recorded in ascending offset order and
+//! never overlap (the net difference of each page or hive). Old bytes stop at the file's old
+//! end (a hive that grows); new bytes are stored too: ranges are mostly a few bytes, so they
+//! cost no more than a hash would, and they let undo tell a half-written range from a file
+//! changed by someone else, byte by byte.
+//!
+//! [`undo`] checks before it writes: the whole journal is read and validated; every file must
+//! be in its before state, or hold in each recorded range only old or new bytes with the rest
+//! of the file such that putting the old bytes back gives the recorded SHA-256 of the original.
+//! Anything else is refused and nothing is written to any file.
+
+use sha2::{Digest, Sha256};
+use std::fs::{File, OpenOptions};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// The first bytes of a journal.
+pub const MAGIC: &[u8; 8] = b"CPJRNL01";
+const KIND_RANGE: u8 = 1;
+const KIND_FILES: u8 = 2;
+const KIND_SEALED: u8 = 3;
+const KIND_COMMITTED: u8 = 4;
+const CHECK_LEN: usize = 8;
+/// Longest frame payload accepted (a range of a whole large page twice, with room).
+const MAX_FRAME: u32 = 1 << 20;
+const HASH_BUF: usize = 1 << 20;
+
+/// One file of the journal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalFile {
+    pub path: PathBuf,
+    pub size_before: u64,
+    pub sha256_before: [u8; 32],
+    pub size_after: u64,
+    pub sha256_after: [u8; 32],
+}
+
+/// One recorded range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Range {
+    pub file: u32,
+    pub offset: u64,
+    pub old: Vec<u8>,
+    pub new: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}: the journal exists; it may be the only undo of an earlier run")]
+    Exists(PathBuf),
+    #[error("{0}: not a coldpatch journal")]
+    NotJournal(PathBuf),
+    #[error("journal {path} at offset {offset:#x}: {what}")]
+    Damaged {
+        path: PathBuf,
+        offset: u64,
+        what: String,
+    },
+    #[error("{file} at offset {offset:#x}: {what}; nothing was written to any file")]
+    Refused {
+        file: PathBuf,
+        offset: u64,
+        what: String,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
+    move |source| JournalError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn check_of(kind: u8, payload: &[u8]) -> [u8; CHECK_LEN] {
+    let mut h = Sha256::new();
+    h.update([kind]);
+    h.update((payload.len() as u32).to_le_bytes());
+    h.update(payload);
+    let d = h.finalize();
+    let mut out = [0u8; CHECK_LEN];
+    out.copy_from_slice(&d[..CHECK_LEN]);
+    out
+}
+
+/// Writes a journal.
+pub struct JournalWriter {
+    path: PathBuf,
+    out: BufWriter<File>,
+}
+
+impl JournalWriter {
+    /// Creates the journal; an existing path is refused.
+    pub fn create(path: &Path) -> Result<JournalWriter, JournalError> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    JournalError::Exists(path.to_path_buf())
+                } else {
+                    JournalError::Io {
+                        path: path.to_path_buf(),
+                        source: e,
+                    }
+                }
+            })?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        out.write_all(MAGIC).map_err(io(path))?;
+        Ok(JournalWriter {
+            path: path.to_path_buf(),
+            out,
+        })
+    }
+
+    fn frame(&mut self, kind: u8, payload: &[u8]) -> Result<(), JournalError> {
+        let p = &self.path;
+        self.out.write_all(&[kind]).map_err(io(p))?;
+        self.out
+            .write_all(&(payload.len() as u32).to_le_bytes())
+            .map_err(io(p))?;
+        self.out.write_all(payload).map_err(io(p))?;
+        self.out.write_all(&check_of(kind, payload)).map_err(io(p))
+    }
+
+    /// Appends one range (buffered). `old` may be shorter than `new` past the file's old end.
+    pub fn record(
+        &mut self,
+        file: u32,
+        offset: u64,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<(), JournalError> {
+        let mut p = Vec::with_capacity(20 + old.len() + new.len());
+        p.extend_from_slice(&file.to_le_bytes());
+        p.extend_from_slice(&offset.to_le_bytes());
+        p.extend_from_slice(&(old.len() as u32).to_le_bytes());
+        p.extend_from_slice(&(new.len() as u32).to_le_bytes());
+        p.extend_from_slice(old);
+        p.extend_from_slice(new);
+        self.frame(KIND_RANGE, &p)
+    }
+
+    fn sync(&mut self) -> Result<(), JournalError> {
+        let p = self.path.clone();
+        self.out.flush().map_err(io(&p))?;
+        self.out.get_ref().sync_all().map_err(io(&p))?;
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&dir))
+    }
+
+    /// The file table and the SEALED marker, fsynced with the journal's directory. Only after
+    /// this may the targets be written.
+    pub fn seal(&mut self, files: &[JournalFile]) -> Result<(), JournalError> {
+        let mut p = Vec::new();
+        p.extend_from_slice(&(files.len() as u32).to_le_bytes());
+        for f in files {
+            let name = f.path.as_os_str().as_bytes();
+            p.extend_from_slice(&(name.len() as u32).to_le_bytes());
+            p.extend_from_slice(name);
+            p.extend_from_slice(&f.size_before.to_le_bytes());
+            p.extend_from_slice(&f.sha256_before);
+            p.extend_from_slice(&f.size_after.to_le_bytes());
+            p.extend_from_slice(&f.sha256_after);
+        }
+        self.frame(KIND_FILES, &p)?;
+        self.frame(KIND_SEALED, &[])?;
+        self.sync()
+    }
+
+    /// The COMMITTED marker, after the targets are written and fsynced.
+    pub fn commit(mut self) -> Result<(), JournalError> {
+        self.frame(KIND_COMMITTED, &[])?;
+        self.sync()
+    }
+}
+
+/// A validated journal (ranges are read again from the file when needed).
+#[derive(Clone, Debug)]
+pub struct Journal {
+    pub path: PathBuf,
+    pub files: Vec<JournalFile>,
+    pub sealed: bool,
+    pub committed: bool,
+    pub ranges: u64,
+}
+
+/// A frame's kind and payload.
+type Frame = (u8, Vec<u8>);
+
+/// Reads frames one by one.
+struct Frames {
+    path: PathBuf,
+    r: BufReader<File>,
+    at: u64,
+}
+
+impl Frames {
+    fn open(path: &Path) -> Result<Frames, JournalError> {
+        let f = File::open(path).map_err(io(path))?;
+        let mut r = BufReader::with_capacity(1 << 20, f);
+        let mut magic = [0u8; 8];
+        if r.read_exact(&mut magic).is_err() || &magic != MAGIC {
+            return Err(JournalError::NotJournal(path.to_path_buf()));
+        }
+        Ok(Frames {
+            path: path.to_path_buf(),
+            r,
+            at: MAGIC.len() as u64,
+        })
+    }
+
+    fn damaged(&self, what: impl Into<String>) -> JournalError {
+        JournalError::Damaged {
+            path: self.path.clone(),
+            offset: self.at,
+            what: what.into(),
+        }
+    }
+
+    /// The next frame; `Ok(None)` at a clean end; a torn frame is `Err` with `torn` set.
+    fn next(&mut self) -> Result<Option<Frame>, (JournalError, bool)> {
+        let mut head = [0u8; 5];
+        match read_some(&mut self.r, &mut head) {
+            Ok(0) => return Ok(None),
+            Ok(5) => {}
+            Ok(_) => return Err((self.damaged("a frame header cut short"), true)),
+            Err(e) => return Err((io(&self.path)(e), false)),
+        }
+        let kind = head[0];
+        let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]);
+        if !(KIND_RANGE..=KIND_COMMITTED).contains(&kind) || len > MAX_FRAME {
+            return Err((
+                self.damaged(format!("frame kind {kind}, length {len}: not a frame")),
+                false,
+            ));
+        }
+        let mut payload = vec![0u8; len as usize + CHECK_LEN];
+        match read_some(&mut self.r, &mut payload) {
+            Ok(n) if n == payload.len() => {}
+            Ok(_) => return Err((self.damaged("a frame cut short"), true)),
+            Err(e) => return Err((io(&self.path)(e), false)),
+        }
+        let check = payload.split_off(len as usize);
+        if check != check_of(kind, &payload) {
+            return Err((self.damaged("frame check does not match its bytes"), false));
+        }
+        self.at += 5 + u64::from(len) + CHECK_LEN as u64;
+        Ok(Some((kind, payload)))
+    }
+}
+
+fn read_some(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+}
+
+fn parse_range(p: &[u8]) -> Option<Range> {
+    let file = u32_at(p, 0)?;
+    let offset = u64_at(p, 4)?;
+    let old_len = u32_at(p, 12)? as usize;
+    let new_len = u32_at(p, 16)? as usize;
+    if p.len() != 20 + old_len + new_len || old_len > new_len {
+        return None;
+    }
+    Some(Range {
+        file,
+        offset,
+        old: p[20..20 + old_len].to_vec(),
+        new: p[20 + old_len..].to_vec(),
+    })
+}
+
+fn parse_files(p: &[u8]) -> Option<Vec<JournalFile>> {
+    let n = u32_at(p, 0)? as usize;
+    let mut at = 4;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let len = u32_at(p, at)? as usize;
+        at += 4;
+        let name = p.get(at..at + len)?.to_vec();
+        at += len;
+        let size_before = u64_at(p, at)?;
+        let sha256_before = p.get(at + 8..at + 40)?.try_into().ok()?;
+        let size_after = u64_at(p, at + 40)?;
+        let sha256_after = p.get(at + 48..at + 80)?.try_into().ok()?;
+        at += 80;
+        out.push(JournalFile {
+            path: PathBuf::from(std::ffi::OsString::from_vec(name)),
+            size_before,
+            sha256_before,
+            size_after,
+            sha256_after,
+        });
+    }
+    (at == p.len()).then_some(out)
+}
+
+/// Reads and validates the whole journal: frames and their checks, one file table, every
+/// range's file index, offsets inside the file's sizes, each file's ranges ascending and
+/// apart. A torn tail is accepted only before the SEALED marker (nothing was written then).
+pub fn read(path: &Path) -> Result<Journal, JournalError> {
+    let mut frames = Frames::open(path)?;
+    let mut files: Option<Vec<JournalFile>> = None;
+    let (mut sealed, mut committed, mut ranges) = (false, false, 0u64);
+    loop {
+        let (kind, payload) = match frames.next() {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err((_, true)) if !sealed => break,
+            Err((e, _)) => return Err(e),
+        };
+        let order = |ok: bool, what: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(frames.damaged(what))
+            }
+        };
+        match kind {
+            KIND_RANGE => {
+                order(files.is_none(), "a range after the file table")?;
+                parse_range(&payload).ok_or_else(|| frames.damaged("a range frame"))?;
+                ranges += 1;
+            }
+            KIND_FILES => {
+                order(files.is_none(), "a second file table")?;
+                files =
+                    Some(parse_files(&payload).ok_or_else(|| frames.damaged("the file table"))?);
+            }
+            KIND_SEALED => {
+                order(files.is_some() && !sealed, "SEALED without a file table")?;
+                sealed = true;
+            }
+            _ => {
+                order(sealed && !committed, "COMMITTED before SEALED")?;
+                committed = true;
+            }
+        }
+    }
+    let files = files.unwrap_or_default();
+    let journal = Journal {
+        path: path.to_path_buf(),
+        files,
+        sealed,
+        committed,
+        ranges,
+    };
+    if sealed {
+        // Second pass: every range against the file table.
+        let mut end: Vec<u64> = vec![0; journal.files.len()];
+        journal.for_each_range(|r, at| {
+            let bad = |what: String| JournalError::Damaged {
+                path: path.to_path_buf(),
+                offset: at,
+                what,
+            };
+            let f = journal.files.get(r.file as usize).ok_or_else(|| {
+                bad(format!(
+                    "range names file {}, the table has {}",
+                    r.file,
+                    journal.files.len()
+                ))
+            })?;
+            let new_end = r.offset.checked_add(r.new.len() as u64);
+            let old_end = r.offset + r.old.len() as u64;
+            if new_end.map_or(true, |e| e > f.size_after.max(f.size_before))
+                || old_end > f.size_before
+                || (r.old.len() < r.new.len() && old_end != f.size_before)
+            {
+                return Err(bad(format!(
+                    "range at {:#x} (+{}) outside {} ({} bytes before, {} after)",
+                    r.offset,
+                    r.new.len(),
+                    f.path.display(),
+                    f.size_before,
+                    f.size_after
+                )));
+            }
+            let e = &mut end[r.file as usize];
+            if r.offset < *e {
+                return Err(bad(format!(
+                    "ranges of {} out of order or overlapping at {:#x}",
+                    f.path.display(),
+                    r.offset
+                )));
+            }
+            *e = r.offset + r.new.len() as u64;
+            Ok(())
+        })?;
+    }
+    Ok(journal)
+}
+
+impl Journal {
+    /// Calls `f` with every range and the journal offset of its frame, in order.
+    pub fn for_each_range(
+        &self,
+        mut f: impl FnMut(Range, u64) -> Result<(), JournalError>,
+    ) -> Result<(), JournalError> {
+        let mut frames = Frames::open(&self.path)?;
+        loop {
+            let at = frames.at;
+            match frames.next() {
+                Ok(Some((KIND_RANGE, p))) => {
+                    let r = parse_range(&p).ok_or_else(|| frames.damaged("a range frame"))?;
+                    f(r, at)?;
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => return Ok(()),
+                Err((e, _)) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Size and SHA-256 of a file, streamed.
+fn hash_file(path: &Path) -> Result<(u64, [u8; 32]), JournalError> {
+    let mut f = File::open(path).map_err(io(path))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; HASH_BUF];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf).map_err(io(path))?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((n, h.finalize().into()))
+}
+
+/// Writes a sealed journal's new bytes to its targets: each must be in its before state;
+/// ranges are written in order, sizes set, each file fsynced. `pause` is called after each
+/// range written with the count so far (the crash tests stop the process there).
+pub fn apply_sealed(path: &Path, pause: &dyn Fn(u64)) -> Result<(), JournalError> {
+    let j = read(path)?;
+    if !j.sealed {
+        return Err(JournalError::Damaged {
+            path: path.to_path_buf(),
+            offset: 0,
+            what: "not sealed: nothing may be written from it".into(),
+        });
+    }
+    for f in &j.files {
+        let (size, sha) = hash_file(&f.path)?;
+        if (size, sha) != (f.size_before, f.sha256_before) {
+            return Err(JournalError::Refused {
+                file: f.path.clone(),
+                offset: 0,
+                what: "the file changed since it was read".into(),
+            });
+        }
+    }
+    let mut handles: Vec<Option<File>> = j.files.iter().map(|_| None).collect();
+    let mut n = 0u64;
+    j.for_each_range(|r, _| {
+        let f = &j.files[r.file as usize];
+        let h = match &mut handles[r.file as usize] {
+            Some(h) => h,
+            slot => slot.insert(
+                OpenOptions::new()
+                    .write(true)
+                    .open(&f.path)
+                    .map_err(io(&f.path))?,
+            ),
+        };
+        h.write_all_at(&r.new, r.offset).map_err(io(&f.path))?;
+        n += 1;
+        pause(n);
+        Ok(())
+    })?;
+    for (f, h) in j.files.iter().zip(handles) {
+        if let Some(h) = h {
+            h.set_len(f.size_after).map_err(io(&f.path))?;
+            h.sync_all().map_err(io(&f.path))?;
+        }
+    }
+    Ok(())
+}
+
+/// What undo did to one file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UndoAction {
+    /// The file already held its original bytes.
+    AlreadyOriginal,
+    /// Its recorded ranges were put back (and its size).
+    Restored { ranges: u64 },
+}
+
+/// What undo did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UndoReport {
+    pub sealed: bool,
+    pub committed: bool,
+    pub files: Vec<(PathBuf, UndoAction)>,
+}
+
+/// Restores every file to its before state, after checking every one of them (see the
+/// module documentation).
+pub fn undo(path: &Path) -> Result<UndoReport, JournalError> {
+    let j = read(path)?;
+    let mut report = UndoReport {
+        sealed: j.sealed,
+        committed: j.committed,
+        files: Vec::new(),
+    };
+    if !j.sealed {
+        // Nothing was written to any target before the seal.
+        return Ok(report);
+    }
+    // Check every file before writing any.
+    let mut todo = Vec::new();
+    for (i, f) in j.files.iter().enumerate() {
+        let (size, sha) = hash_file(&f.path)?;
+        if (size, sha) == (f.size_before, f.sha256_before) {
+            report
+                .files
+                .push((f.path.clone(), UndoAction::AlreadyOriginal));
+            continue;
+        }
+        check_restorable(&j, i as u32, f, size)?;
+        todo.push(i as u32);
+    }
+    for i in todo {
+        let f = &j.files[i as usize];
+        let h = OpenOptions::new()
+            .write(true)
+            .open(&f.path)
+            .map_err(io(&f.path))?;
+        let mut ranges = 0;
+        j.for_each_range(|r, _| {
+            if r.file == i && !r.old.is_empty() {
+                h.write_all_at(&r.old, r.offset).map_err(io(&f.path))?;
+            }
+            ranges += u64::from(r.file == i);
+            Ok(())
+        })?;
+        h.set_len(f.size_before).map_err(io(&f.path))?;
+        h.sync_all().map_err(io(&f.path))?;
+        drop(h);
+        let (size, sha) = hash_file(&f.path)?;
+        if (size, sha) != (f.size_before, f.sha256_before) {
+            return Err(JournalError::Io {
+                path: f.path.clone(),
+                source: std::io::Error::other(
+                    "restored, but its SHA-256 is not the original's (a write was lost?)",
+                ),
+            });
+        }
+        report
+            .files
+            .push((f.path.clone(), UndoAction::Restored { ranges }));
+    }
+    Ok(report)
+}
+
+/// Checks that file `i` (now `size` bytes) holds only old or new bytes in its ranges and that
+/// putting the old bytes back gives the original SHA-256, reading the file once, streamed.
+fn check_restorable(j: &Journal, i: u32, f: &JournalFile, size: u64) -> Result<(), JournalError> {
+    let refuse = |offset: u64, what: String| JournalError::Refused {
+        file: f.path.clone(),
+        offset,
+        what,
+    };
+    let lo = f.size_before.min(f.size_after);
+    let hi = f.size_before.max(f.size_after);
+    if size < lo || size > hi {
+        return Err(refuse(
+            size,
+            format!(
+                "{size} bytes: neither the original {} nor the patched {} nor in between; \
+                 the file changed since the journal was written",
+                f.size_before, f.size_after
+            ),
+        ));
+    }
+    let file = File::open(&f.path).map_err(io(&f.path))?;
+    let mut h = Sha256::new();
+    let mut pos = 0u64; // bytes of the original hashed so far
+    let mut buf = vec![0u8; HASH_BUF];
+    let mut copy_until = |h: &mut Sha256, pos: &mut u64, end: u64| -> Result<(), JournalError> {
+        while *pos < end {
+            let k = ((end - *pos) as usize).min(buf.len());
+            file.read_exact_at(&mut buf[..k], *pos)
+                .map_err(io(&f.path))?;
+            h.update(&buf[..k]);
+            *pos += k as u64;
+        }
+        Ok(())
+    };
+    j.for_each_range(|r, _| {
+        if r.file != i {
+            return Ok(());
+        }
+        copy_until(&mut h, &mut pos, r.offset.min(f.size_before))?;
+        let present = size.saturating_sub(r.offset).min(r.new.len() as u64) as usize;
+        let mut cur = vec![0u8; present];
+        file.read_exact_at(&mut cur, r.offset)
+            .map_err(io(&f.path))?;
+        for (k, &b) in cur.iter().enumerate() {
+            let old = r.old.get(k).copied();
+            if old.is_some() && Some(b) != old && b != r.new[k] {
+                return Err(refuse(
+                    r.offset + k as u64,
+                    format!(
+                        "holds {b:#04x}, neither the original {:#04x} nor the patched {:#04x}: \
+                         the file changed since the journal was written",
+                        old.unwrap_or(0),
+                        r.new[k]
+                    ),
+                ));
+            }
+        }
+        h.update(&r.old);
+        pos = r.offset + r.old.len() as u64;
+        Ok(())
+    })?;
+    copy_until(&mut h, &mut pos, f.size_before)?;
+    if <[u8; 32]>::from(h.finalize()) != f.sha256_before {
+        return Err(refuse(
+            0,
+            "with the recorded bytes put back its SHA-256 is not the original's: the file \
+             changed outside the patched ranges (or another file is in its place)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,191 @@
+use super::*;
+
+/// Two files: `a` with two changed ranges, `b` grown by an appended tail.
+struct Case {
+    _dir: tempfile::TempDir,
+    journal: PathBuf,
+    a: PathBuf,
+    b: PathBuf,
+    a0: Vec<u8>,
+    b0: Vec<u8>,
+    a1: Vec<u8>,
+    b1: Vec<u8>,
+}
+
+fn sha(b: &[u8]) -> [u8; 32] {
+    Sha256::digest(b).into()
+}
+
+fn case(seal: bool) -> Case {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.edb"), dir.path().join("b.hive"));
+    let a0: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    let b0 = vec![7u8; 4096];
+    std::fs::write(&a, &a0).unwrap();
+    std::fs::write(&b, &b0).unwrap();
+    let mut a1 = a0.clone();
+    a1[100..116].copy_from_slice(&[0xAA; 16]);
+    a1[9000..9004].copy_from_slice(&[1, 2, 3, 4]);
+    let mut b1 = b0.clone();
+    b1[10] = 9;
+    b1.extend_from_slice(&[5u8; 4096]);
+    let journal = dir.path().join("j");
+    let mut w = JournalWriter::create(&journal).unwrap();
+    w.record(0, 100, &a0[100..116], &a1[100..116]).unwrap();
+    w.record(0, 9000, &a0[9000..9004], &a1[9000..9004]).unwrap();
+    w.record(1, 10, &b0[10..11], &b1[10..11]).unwrap();
+    w.record(1, 4096, &[], &b1[4096..]).unwrap();
+    if seal {
+        let files = vec![
+            JournalFile {
+                path: a.clone(),
+                size_before: a0.len() as u64,
+                sha256_before: sha(&a0),
+                size_after: a1.len() as u64,
+                sha256_after: sha(&a1),
+            },
+            JournalFile {
+                path: b.clone(),
+                size_before: b0.len() as u64,
+                sha256_before: sha(&b0),
+                size_after: b1.len() as u64,
+                sha256_after: sha(&b1),
+            },
+        ];
+        w.seal(&files).unwrap();
+        w.commit().unwrap();
+    } else {
+        w.out.flush().unwrap();
+    }
+    Case {
+        _dir: dir,
+        journal,
+        a,
+        b,
+        a0,
+        b0,
+        a1,
+        b1,
+    }
+}
+
+fn originals(c: &Case) {
+    assert_eq!(std::fs::read(&c.a).unwrap(), c.a0);
+    assert_eq!(std::fs::read(&c.b).unwrap(), c.b0);
+}
+
+#[test]
+fn apply_then_undo_round_trips_two_files_one_growing() {
+    let c = case(true);
+    let j = read(&c.journal).unwrap();
+    assert_eq!(
+        (j.sealed, j.committed, j.ranges, j.files.len()),
+        (true, true, 4, 2)
+    );
+    apply_sealed(&c.journal, &|_| {}).unwrap();
+    assert_eq!(std::fs::read(&c.a).unwrap(), c.a1);
+    assert_eq!(std::fs::read(&c.b).unwrap(), c.b1);
+    // Applying again finds the files no longer in their before state.
+    assert!(matches!(
+        apply_sealed(&c.journal, &|_| {}),
+        Err(JournalError::Refused { .. })
+    ));
+    let r = undo(&c.journal).unwrap();
+    assert_eq!(r.files.len(), 2);
+    originals(&c);
+    // Undo again: nothing to do.
+    let r = undo(&c.journal).unwrap();
+    assert!(r
+        .files
+        .iter()
+        .all(|(_, a)| *a == UndoAction::AlreadyOriginal));
+}
+
+#[test]
+fn undo_restores_after_a_crash_at_any_point() {
+    // Sealed, then 0..=4 ranges written (the pause stops the writing by panicking), and a
+    // torn range whose bytes are half old, half new.
+    for stop in 0..=4u64 {
+        let c = case(true);
+        let r = std::panic::catch_unwind(|| {
+            apply_sealed(&c.journal, &|n| {
+                if n > stop {
+                    panic!("crash");
+                }
+            })
+        });
+        assert_eq!(r.is_err(), stop < 4);
+        undo(&c.journal).unwrap();
+        originals(&c);
+    }
+    let c = case(true);
+    let f = OpenOptions::new().write(true).open(&c.a).unwrap();
+    f.write_all_at(&c.a1[100..108], 100).unwrap();
+    undo(&c.journal).unwrap();
+    originals(&c);
+}
+
+#[test]
+fn an_unsealed_journal_undoes_nothing_and_writes_nothing() {
+    let c = case(false);
+    let j = read(&c.journal).unwrap();
+    assert!(!j.sealed);
+    assert!(apply_sealed(&c.journal, &|_| {}).is_err());
+    let r = undo(&c.journal).unwrap();
+    assert!(r.files.is_empty() && !r.sealed);
+    originals(&c);
+}
+
+#[test]
+fn a_file_changed_since_or_replaced_is_refused_and_nothing_is_written() {
+    let c = case(true);
+    apply_sealed(&c.journal, &|_| {}).unwrap();
+    // Someone else writes into `a` outside the recorded ranges.
+    let mut changed = c.a1.clone();
+    changed[5000] ^= 0xFF;
+    std::fs::write(&c.a, &changed).unwrap();
+    let e = undo(&c.journal).unwrap_err();
+    assert!(matches!(e, JournalError::Refused { .. }), "{e}");
+    assert_eq!(std::fs::read(&c.a).unwrap(), changed);
+    assert_eq!(std::fs::read(&c.b).unwrap(), c.b1, "b untouched too");
+    // Inside a range: named at that offset.
+    let mut inside = c.a1.clone();
+    inside[101] = 0x55;
+    std::fs::write(&c.a, &inside).unwrap();
+    match undo(&c.journal).unwrap_err() {
+        JournalError::Refused { offset, .. } => assert_eq!(offset, 101),
+        e => panic!("{e}"),
+    }
+    // Another file in its place.
+    std::fs::write(&c.a, vec![0u8; c.a0.len()]).unwrap();
+    assert!(matches!(
+        undo(&c.journal),
+        Err(JournalError::Refused { .. })
+    ));
+}
+
+#[test]
+fn a_damaged_or_foreign_journal_is_refused() {
+    let c = case(true);
+    let bytes = std::fs::read(&c.journal).unwrap();
+    let mut flipped = bytes.clone();
+    flipped[40] ^= 1;
+    std::fs::write(&c.journal, &flipped).unwrap();
+    assert!(matches!(
+        read(&c.journal),
+        Err(JournalError::Damaged { .. })
+    ));
+    std::fs::write(&c.journal, &bytes[..bytes.len() - 3]).unwrap();
+    assert!(matches!(
+        read(&c.journal),
+        Err(JournalError::Damaged { .. })
+    ));
+    std::fs::write(&c.journal, b"{\"format\": \"json\"}").unwrap();
+    assert!(matches!(read(&c.journal), Err(JournalError::NotJournal(_))));
+    // An existing journal is never written over.
+    assert!(matches!(
+        JournalWriter::create(&c.journal),
+        Err(JournalError::Exists(_))
+    ));
+    originals(&c);
+}

@@ -1,0 +1,316 @@
+//! `apply --in-place --journal FILE`: the image's files patched where they are, behind one undo
+//! journal for the whole image (databases and hives).
+//!
+//! Order: every page was verified by discovery before anything starts; one read-only pass
+//! per database (and the hive edits in memory) records every changed range — old and new
+//! bytes — in the journal and the audit log, and gives the before and after SHA-256 of every
+//! file; the journal is sealed (fsynced) with that file table; only then are the targets
+//! written, from the journal, and fsynced; then the journal is marked committed. `coldpatch
+//! undo FILE` restores the exact original bytes at any point, also after a crash.
+//!
+//! The report, audit log and manifests go beside the journal: `FILE.report.json`,
+//! `FILE.audit.jsonl`, `FILE.SHA256SUMS` (outputs, relative to the image) and
+//! `FILE.SHA256SUMS.input`.
+
+use crate::journal::{apply_sealed, JournalError, JournalFile, JournalWriter};
+use crate::manifest::audit::AuditWriter;
+use crate::manifest::report::Report;
+use crate::manifest::sums::{manifest, FileDigest};
+use crate::patch::apply::{
+    build_report, changed_ranges, check_plan_inputs, hive_bytes, pass_error, store_report,
+    stream_pass, ApplyError, Progress,
+};
+use crate::patch::discover::Installation;
+use crate::patch::hives::{apply_edits, range_reason};
+use crate::patch::plan::{input_files, Plan};
+use crate::patch::stream::ChangeSink;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// Test hook: `COLDPATCH_TEST_PAUSE_AT=sealed|range:N|written` stops the run at that point
+/// (after printing `coldpatch: paused at …` on stderr) until it is killed; the crash tests
+/// kill it there with SIGKILL and check that `undo` restores every byte.
+pub const PAUSE_VAR: &str = "COLDPATCH_TEST_PAUSE_AT";
+
+fn pause_here(point: &str) {
+    if std::env::var(PAUSE_VAR).ok().as_deref() == Some(point) {
+        eprintln!("coldpatch: paused at {point}");
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
+}
+
+/// Changes go to the audit log one by one; the journal records each changed page's (or
+/// hive's) net difference, so that a file's ranges ascend and never overlap.
+struct JournalSink {
+    journal: JournalWriter,
+    audit: AuditWriter<File>,
+    index: BTreeMap<String, u32>,
+}
+
+impl ChangeSink for JournalSink {
+    fn change(
+        &mut self,
+        file: &str,
+        offset: u64,
+        old: &[u8],
+        new: &[u8],
+        why: &str,
+    ) -> std::io::Result<()> {
+        self.audit.write(file, offset, old, new, why)
+    }
+
+    fn page(
+        &mut self,
+        file: &str,
+        offset: u64,
+        before: &[u8],
+        after: &[u8],
+    ) -> std::io::Result<()> {
+        let i = *self.index.get(file).ok_or_else(|| {
+            std::io::Error::other(format!("{file}: not among the journaled files"))
+        })?;
+        for (at, old, new) in changed_ranges(before, after) {
+            self.journal
+                .record(i, offset + at, old, new)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+fn journal_error(e: JournalError) -> ApplyError {
+    match e {
+        JournalError::Exists(p) => ApplyError::Usage(format!(
+            "{}: the journal exists; it may be the only undo of an earlier run. Give a new \
+             path. Nothing was written",
+            p.display()
+        )),
+        other => ApplyError::Write(other.to_string()),
+    }
+}
+
+fn beside(journal: &Path, suffix: &str) -> PathBuf {
+    let mut name = journal.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    journal.with_file_name(name)
+}
+
+fn sha(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+fn unhex32(s: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = s
+            .get(2 * i..2 * i + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .unwrap_or(0);
+    }
+    out
+}
+
+/// `apply --in-place --journal FILE`.
+pub fn apply_in_place(
+    inst: &Installation,
+    plan: &Plan,
+    journal: &Path,
+    progress: Progress,
+) -> Result<Report, ApplyError> {
+    let journal = std::path::absolute(journal)
+        .map_err(|e| ApplyError::Usage(format!("{}: {e}", journal.display())))?;
+    for (letter, root) in inst.image.volumes() {
+        let parent = journal.parent().unwrap_or(Path::new("/"));
+        let parent = std::fs::canonicalize(parent).unwrap_or(parent.to_path_buf());
+        if parent.starts_with(root) {
+            return Err(ApplyError::Usage(format!(
+                "{}: the journal must be kept outside the image (it is on volume {letter}:); \
+                 nothing was written",
+                journal.display()
+            )));
+        }
+    }
+    let filetime = plan.patch_time.filetime();
+    let time_ole = plan.patch_time.ole_date();
+    let inputs = input_files(inst);
+    let index: BTreeMap<String, u32> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, (rel, _))| (rel.clone(), i as u32))
+        .collect();
+    let audit_path = beside(&journal, ".audit.jsonl");
+    let audit_tmp = tempfile::Builder::new()
+        .prefix(".coldpatch-audit-")
+        .tempfile_in(journal.parent().unwrap_or(Path::new(".")))
+        .map_err(|e| ApplyError::Write(format!("{}: {e}", audit_path.display())))?;
+    let mut sink = JournalSink {
+        journal: JournalWriter::create(&journal).map_err(journal_error)?,
+        audit: AuditWriter::new(
+            audit_tmp
+                .reopen()
+                .map_err(|e| ApplyError::Write(e.to_string()))?,
+        ),
+        index,
+    };
+    let result = record_all(inst, plan, &mut sink, filetime, time_ole, progress);
+    let (files, read, outputs, stores) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            // Nothing was written to the image: the unsealed journal would undo nothing.
+            let _ = std::fs::remove_file(&journal);
+            return Err(e);
+        }
+    };
+    if let Err(e) = check_plan_inputs(plan, &read) {
+        let _ = std::fs::remove_file(&journal);
+        return Err(e);
+    }
+    let JournalSink {
+        journal: mut jw,
+        audit,
+        ..
+    } = sink;
+    let audit_entries = audit.entries();
+    let audit_bytes = audit.bytes_changed();
+    audit
+        .finish()
+        .and_then(|f| f.sync_all())
+        .map_err(|e| ApplyError::Write(format!("{}: {e}", audit_path.display())))?;
+    jw.seal(&files).map_err(journal_error)?;
+    pause_here("sealed");
+    let undo_hint = |e: JournalError| {
+        ApplyError::Write(format!(
+            "{e}; the image may be partly patched: run coldpatch undo {} to restore it",
+            journal.display()
+        ))
+    };
+    let pause = |n: u64| pause_here(&format!("range:{n}"));
+    apply_sealed(&journal, &pause).map_err(undo_hint)?;
+    pause_here("written");
+    jw.commit().map_err(undo_hint)?;
+
+    let inputs: Vec<FileDigest> = read.into_values().collect();
+    let report = build_report(
+        inst,
+        plan,
+        "in-place",
+        stores,
+        inputs.clone(),
+        outputs.clone(),
+        &[],
+        audit_entries,
+        audit_bytes,
+    );
+    audit_tmp
+        .persist(&audit_path)
+        .map_err(|e| ApplyError::Write(format!("{}: {}", audit_path.display(), e.error)))?;
+    let write = |suffix: &str, bytes: &[u8]| {
+        let p = beside(&journal, suffix);
+        crate::regf::write::write_atomic(&p, bytes)
+            .map_err(|e| ApplyError::Write(format!("{}: {e}", p.display())))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| ApplyError::Write(format!("{}: {e}", p.display())))
+    };
+    write(".SHA256SUMS.input", manifest(&inputs).as_bytes())?;
+    let json = serde_json::to_vec_pretty(&report)
+        .map_err(|e| ApplyError::Write(format!("report: {e}")))?;
+    write(".report.json", &json)?;
+    write(".SHA256SUMS", manifest(&outputs).as_bytes())?;
+    Ok(report)
+}
+
+type Recorded = (
+    Vec<JournalFile>,
+    BTreeMap<String, FileDigest>,
+    Vec<FileDigest>,
+    Vec<crate::manifest::report::StoreReport>,
+);
+
+/// The read-only pass: every change recorded, every file's before and after hashes.
+fn record_all(
+    inst: &Installation,
+    plan: &Plan,
+    sink: &mut JournalSink,
+    filetime: u64,
+    time_ole: f64,
+    progress: Progress,
+) -> Result<Recorded, ApplyError> {
+    let mut files = Vec::new();
+    let mut read = BTreeMap::new();
+    let mut outputs = Vec::new();
+    let mut stores = Vec::new();
+    for (rel, host) in input_files(inst) {
+        let store = inst.stores.iter().find(|s| s.resolved.host == host);
+        let (before, after): ((u64, [u8; 32]), (u64, [u8; 32])) = match store {
+            Some(s) => {
+                let sp = plan
+                    .stores
+                    .iter()
+                    .find(|p| p.name == s.kind)
+                    .ok_or_else(|| ApplyError::Refused(format!("{rel}: not in the plan")))?;
+                let dbtime = s
+                    .header
+                    .dbtime
+                    .max(s.max_page_dbtime.unwrap_or(0))
+                    .saturating_add(1);
+                let r = stream_pass(s, sp, time_ole, dbtime, None, sink, progress)
+                    .map_err(pass_error)?;
+                stores.push(store_report(s, sp, &r, dbtime));
+                (
+                    (r.size, unhex32(&r.input_sha256)),
+                    (r.size, unhex32(&r.output_sha256)),
+                )
+            }
+            None => {
+                let bytes = hive_bytes(inst, &rel).unwrap_or(&[]);
+                let edits = plan.edits_of(&rel);
+                let new = if edits.is_empty() {
+                    bytes.to_vec()
+                } else {
+                    apply_edits(bytes.to_vec(), &edits, filetime).map_err(|e| {
+                        ApplyError::Refused(format!("{rel}: {e}; nothing was written"))
+                    })?
+                };
+                for (offset, old, new_bytes) in changed_ranges(bytes, &new) {
+                    sink.change(&rel, offset, old, new_bytes, &range_reason(offset, &edits))
+                        .map_err(|e| ApplyError::Write(format!("audit log: {e}")))?;
+                }
+                sink.page(&rel, 0, bytes, &new)
+                    .map_err(|e| ApplyError::Write(format!("journal: {e}")))?;
+                (
+                    (bytes.len() as u64, sha(bytes)),
+                    (new.len() as u64, sha(&new)),
+                )
+            }
+        };
+        let hex = crate::manifest::sums::hex;
+        read.insert(
+            rel.clone(),
+            FileDigest {
+                path: rel.clone(),
+                size: before.0,
+                sha256: hex(&before.1),
+            },
+        );
+        if before != after {
+            outputs.push(FileDigest {
+                path: rel.clone(),
+                size: after.0,
+                sha256: hex(&after.1),
+            });
+        }
+        files.push(JournalFile {
+            path: host.clone(),
+            size_before: before.0,
+            sha256_before: before.1,
+            size_after: after.0,
+            sha256_after: after.1,
+        });
+    }
+    Ok((files, read, outputs, stores))
+}
