@@ -239,19 +239,6 @@ impl Installation {
             .as_ref()
             .and_then(|s| s.current(&profile.system));
         let computer_name = current.and_then(|c| c.computer_name.clone());
-        for set in system_info.iter().flat_map(|s| &s.control_sets) {
-            if let Some(svc) = &set.store_service {
-                if svc.restore_in_progress {
-                    problems.push(format!(
-                        "{}: {}\\{} exists: an online restore did not finish; finish or cancel \
-                         it on the server (or restore again) before patching",
-                        system.rel(),
-                        svc.key,
-                        profile.system.restore_in_progress
-                    ));
-                }
-            }
-        }
         if current.and_then(|c| c.store_service.as_ref()).is_none() {
             problems.push(format!(
                 "{}: no control set named by Select has {} (is Exchange installed on this \
@@ -290,6 +277,41 @@ impl Installation {
                  one with --server-name"
                     .into(),
             ),
+        }
+
+        let mut inst_places = Vec::new();
+        {
+            let mut seen = |h: &HiveFile, info: &Option<SystemInfo>| {
+                for svc in info
+                    .iter()
+                    .flat_map(|i| &i.control_sets)
+                    .filter_map(|c| c.store_service.as_ref())
+                {
+                    inst_places.push((h.rel(), svc.key.clone(), svc.restore_in_progress));
+                }
+            };
+            seen(&system, &system_info);
+            if let Some((h, info)) = &system_alt {
+                seen(h, info);
+            }
+        }
+        for cp in cluster.iter().flat_map(|c| &c.checkpoints) {
+            if let (Some(f), Some(svc)) = (&cp.file, &cp.service) {
+                inst_places.push((f.rel(), svc.key.clone(), svc.restore_in_progress));
+            }
+        }
+        for (file, key, restoring) in inst_places {
+            if restoring {
+                let key = if key.is_empty() {
+                    profile.system.restore_in_progress.clone()
+                } else {
+                    format!("{key}\\{}", profile.system.restore_in_progress)
+                };
+                problems.push(format!(
+                    "{file}: {key} exists: an online restore did not finish; finish or cancel it \
+                     on the server (or restore again) before patching"
+                ));
+            }
         }
 
         let mut stores = Vec::new();
@@ -409,11 +431,17 @@ fn discover_cluster(
         let file = match open_hive(image, &cp.windows_path, &named_by) {
             Ok(f) => f,
             Err(e) => {
-                if is_store_key && !opts.skip_checkpoint {
+                let msg = format!("the checkpoint of {} cannot be read: {e}", cp.key_path);
+                if is_store_key && opts.skip_checkpoint {
+                    warnings.push(format!(
+                        "{msg}. --skip-checkpoint: THE CLUSTER WILL OVERWRITE THE PATCHED \
+                         REGISTRY VALUES with the old checkpoint when the store resource comes \
+                         online"
+                    ));
+                } else if is_store_key {
                     problems.push(format!(
-                        "the checkpoint of {} cannot be read: {e}; map the quorum disk with \
-                         --volume (or --skip-checkpoint, and the cluster will undo the patch)",
-                        cp.key_path
+                        "{msg}; map the quorum disk with --volume (or --skip-checkpoint, and \
+                         the cluster will undo the patch)"
                     ));
                 }
                 None
@@ -467,7 +495,6 @@ fn discover_cluster(
             service,
         });
     }
-    let _ = warnings;
     Some(ClusterFound {
         clusdb,
         info,
