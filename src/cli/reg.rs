@@ -14,40 +14,20 @@ use crate::regf::{self, log, tree, write, Editor, HiveRef, RegfError};
 use std::io::Write as _;
 use std::path::Path;
 
-/// Seconds between 1601-01-01 and 1970-01-01.
-const FILETIME_UNIX_EPOCH_SECS: u64 = 11_644_473_600;
-const FILETIME_PER_SEC: u64 = 10_000_000;
-
 /// The variable that fixes the write time for reproducible runs.
-pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+pub use crate::patch::time::SOURCE_DATE_EPOCH;
 
 /// The write time as a FILETIME: `SOURCE_DATE_EPOCH` when set (reproducible runs), else now.
-/// A value that is not a number of seconds, or one past FILETIME's range, is a usage error.
+/// A value that is not a number of seconds, or one past the year 9999, is a usage error.
 pub fn now_filetime() -> Result<u64, Failure> {
     filetime_from(std::env::var(SOURCE_DATE_EPOCH).ok().as_deref())
 }
 
 /// [`now_filetime`] for a given `SOURCE_DATE_EPOCH` text (`None`: the variable is not set).
 pub fn filetime_from(source_date_epoch: Option<&str>) -> Result<u64, Failure> {
-    let secs = match source_date_epoch {
-        Some(text) => text.trim().parse::<u64>().map_err(|e| {
-            Failure::usage(format!(
-                "{SOURCE_DATE_EPOCH}={text:?}: expected seconds since 1970, {e}"
-            ))
-        })?,
-        None => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-    };
-    secs.checked_add(FILETIME_UNIX_EPOCH_SECS)
-        .and_then(|s| s.checked_mul(FILETIME_PER_SEC))
-        .ok_or_else(|| {
-            Failure::usage(format!(
-                "{SOURCE_DATE_EPOCH}={secs}: expected at most {} seconds since 1970 (the FILETIME range)",
-                u64::MAX / FILETIME_PER_SEC - FILETIME_UNIX_EPOCH_SECS
-            ))
-        })
+    crate::patch::time::PatchTime::from_source_date_epoch(source_date_epoch)
+        .map(|t| t.filetime())
+        .map_err(|e| Failure::usage(e.to_string()))
 }
 
 pub fn run(verb: &RegVerb, global: &GlobalArgs) -> Result<Exit, Failure> {
