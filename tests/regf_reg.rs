@@ -384,3 +384,30 @@ fn get_reads_only_the_keys_own_values() {
     assert_eq!(one, vec![spec.subkeys[0].values[1].clone()]);
     assert_eq!(key_values(&h, &a, Some("none")).unwrap(), None);
 }
+
+/// Regression: undo wrote the journal's old bytes over a hive that had changed since (and over
+/// another file put in its place) and reported success. Now it checks first and refuses.
+#[test]
+fn undo_refuses_a_hive_changed_since_the_write_and_leaves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hive, before, new) = sam_and_edit(dir.path());
+    let journal = dir.path().join("undo.journal");
+    write::write_in_place(&hive, &before, &new, &journal).unwrap();
+    // Changed outside the journaled ranges (the last byte of the last bin is untouched).
+    let mut changed = new.clone();
+    let at = changed.len() - 1;
+    assert_eq!(before.get(at), new.get(at));
+    changed[at] ^= 0xFF;
+    std::fs::write(&hive, &changed).unwrap();
+    let (code, _, err) = coldpatch(&["undo", journal.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    assert_eq!(std::fs::read(&hive).unwrap(), changed);
+    // Another file in its place.
+    std::fs::write(&hive, vec![0u8; before.len()]).unwrap();
+    assert_eq!(coldpatch(&["undo", journal.to_str().unwrap()]).0, 1);
+    // Put back as written: undo restores the original.
+    std::fs::write(&hive, &new).unwrap();
+    assert_eq!(coldpatch(&["undo", journal.to_str().unwrap()]).0, 0);
+    assert_eq!(std::fs::read(&hive).unwrap(), before);
+}

@@ -331,6 +331,7 @@ fn undo_hive_journal(global: &GlobalArgs, journal: &std::path::Path) -> Result<E
         }
         // A journal that cannot be read or is not ours: nothing was written.
         Err(e @ WriteError::BadJournal { .. }) => Err(Failure::usage(e.to_string())),
+        Err(e @ WriteError::Changed { .. }) => Err(Failure::refused(e.to_string())),
         Err(e) => Err(Failure::write(format!(
             "{e}; the journal {} is kept: run undo again once the file can be written",
             journal.display()

@@ -98,6 +98,11 @@ pub struct Journal {
     pub original_size: u64,
     pub new_size: u64,
     pub ranges: Vec<JournalRange>,
+    /// SHA-256 (hex) of the hive before the write; undo restores only a hive that, with the
+    /// recorded ranges put back, gives exactly this (journals from before it was kept lack
+    /// it and are undone unchecked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_sha256: Option<String>,
 }
 
 /// The ranges (offset, length) where `new` differs from `old`, in `JOURNAL_GRAIN` units,
@@ -136,6 +141,11 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 }
 
 /// SHA-256 of `bytes` with their length, for "changed since it was read" messages.
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex(&Sha256::digest(bytes))
+}
+
 fn fingerprint(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     let d = Sha256::digest(bytes);
@@ -242,6 +252,7 @@ pub fn write_in_place_until(
                 length: l as u64,
             })
             .collect(),
+        original_sha256: Some(sha256_hex(old)),
     };
     let text = serde_json::to_vec_pretty(&j).map_err(|e| WriteError::BadJournal {
         path: journal.to_path_buf(),
@@ -317,15 +328,53 @@ pub fn undo_journal(journal: &Path) -> Result<Journal, WriteError> {
             j.format
         )));
     }
+    let mut originals = Vec::with_capacity(j.ranges.len());
+    for r in &j.ranges {
+        let bytes =
+            unhex(&r.original).ok_or_else(|| bad(format!("range at {:#x}: bad hex", r.offset)))?;
+        if r.offset
+            .checked_add(bytes.len() as u64)
+            .map_or(true, |e| e > j.original_size)
+        {
+            return Err(bad(format!(
+                "range at {:#x} runs past the original size",
+                r.offset
+            )));
+        }
+        originals.push((r.offset, bytes));
+    }
+    // Check before writing: the hive as it is, with the recorded original bytes put back,
+    // must be exactly the original. A hive changed since outside the journaled ranges, or
+    // another file in its place, is refused and left as it is.
+    if let Some(want) = &j.original_sha256 {
+        let mut restored = Vec::new();
+        File::open(&j.file)
+            .and_then(|mut f| f.read_to_end(&mut restored))
+            .map_err(io(&j.file))?;
+        restored.resize(j.original_size as usize, 0);
+        for (o, bytes) in &originals {
+            restored[*o as usize..*o as usize + bytes.len()].copy_from_slice(bytes);
+        }
+        let got = sha256_hex(&restored);
+        if &got != want {
+            return Err(WriteError::Changed {
+                path: j.file.clone(),
+                expected: format!("a hive that the journal restores to SHA-256 {want}"),
+                found: format!(
+                    "one that would become SHA-256 {got}: it changed outside the journaled \
+                     ranges since the write (or another file is in its place); nothing was \
+                     written"
+                ),
+            });
+        }
+    }
     let mut f = OpenOptions::new()
         .write(true)
         .open(&j.file)
         .map_err(io(&j.file))?;
-    for r in &j.ranges {
-        let bytes =
-            unhex(&r.original).ok_or_else(|| bad(format!("range at {:#x}: bad hex", r.offset)))?;
-        f.seek(SeekFrom::Start(r.offset)).map_err(io(&j.file))?;
-        f.write_all(&bytes).map_err(io(&j.file))?;
+    for (o, bytes) in &originals {
+        f.seek(SeekFrom::Start(*o)).map_err(io(&j.file))?;
+        f.write_all(bytes).map_err(io(&j.file))?;
     }
     f.set_len(j.original_size).map_err(io(&j.file))?;
     f.sync_all().map_err(io(&j.file))?;
