@@ -1,12 +1,12 @@
-//! `ese::build` checked from outside: databases built from the store-model schema are read back
+//! `ese::write` checked from outside: databases built from the store-model schema are read back
 //! by libesedb (`esedbinfo`, `esedbexport`) and dissect.esedb (`tests/support/ese_tree_checks.py`), and
 //! the ESE97 form is checked byte by byte and against the ESE98 form of the same rows.
 
-use coldpatch::ese::build::{
+use coldpatch::ese::checksum::{old_format_xor, OldPageChecksum};
+use coldpatch::ese::write::{
     build_database, build_database_with_sort_budget, BuildError, BuildOptions, BuildReport,
     ColumnDef, ColumnType, Format, IndexDef, Storage, TableDef, TableInput, Value,
 };
-use coldpatch::ese::checksum::{old_format_xor, OldPageChecksum};
 use serde_json::{json, Value as Json};
 use std::collections::BTreeMap;
 use std::path::Path;

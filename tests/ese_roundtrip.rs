@@ -1,5 +1,5 @@
 //! Round trip through the project's own ESE engine: databases written by
-//! `ese::build::build_database` (both the ESE97 and the ESE98 form) are read back by the
+//! `ese::write::build_database` (both the ESE97 and the ESE98 form) are read back by the
 //! project's reader — catalog, every row of every table in key order, every column value,
 //! secondary-index entries and the bookmarks they hold — and pass `verify` and `inspect`.
 //!
@@ -12,14 +12,14 @@
 //! normalised keys are computed here from reference/ese.md §7, independently of the builder.
 
 use coldpatch::ese::btree::Database;
-use coldpatch::ese::build::{
-    build_database, BuildOptions, BuildReport, ColumnDef, ColumnType, Format, IndexDef, Storage,
-    TableDef, TableInput, Value,
-};
 use coldpatch::ese::catalog::{self, Catalog, Column, Index, Table};
 use coldpatch::ese::node::Node;
 use coldpatch::ese::page::{flags, Page};
 use coldpatch::ese::record::Record;
+use coldpatch::ese::write::{
+    build_database, BuildOptions, BuildReport, ColumnDef, ColumnType, Format, IndexDef, Storage,
+    TableDef, TableInput, Value,
+};
 use coldpatch::exchange::profile::{column, table, Profile, StoreKind, BODY_MAX};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;

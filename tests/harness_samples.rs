@@ -9,8 +9,8 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use coldpatch::regf::build::{utf16z, REG_MULTI_SZ, REG_SZ};
 use coldpatch::regf::regfile::{decode_reg_bytes, format_reg, parse_reg, RegVersion};
+use coldpatch::regf::write::{utf16z, REG_MULTI_SZ, REG_SZ};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use support::{
@@ -269,7 +269,7 @@ fn our_reg_export_merges_through_hivexregedit() {
 /// written into a hive by hivex from our `.reg` text, read back the same by all four readers.
 #[test]
 fn readers_agree_on_odd_values_written_by_hivex() {
-    use coldpatch::regf::build::{
+    use coldpatch::regf::write::{
         ValueSpec, REG_BINARY, REG_DWORD, REG_EXPAND_SZ, REG_NONE, REG_QWORD,
     };
     const PREFIX: &str = "HKEY_LOCAL_MACHINE\\T";
@@ -433,7 +433,7 @@ fn both_ese_readers_agree_on_every_sample_database() {
 /// kind of difference (so a failing comparison says where, and a comparison can fail).
 #[test]
 fn tree_diff_names_each_difference() {
-    use coldpatch::regf::build::{KeySpec, ValueSpec};
+    use coldpatch::regf::write::{KeySpec, ValueSpec};
     let spec = KeySpec {
         name: "ROOT".into(),
         class: None,

@@ -1,10 +1,10 @@
 //! Building hives of version 1.3 and 1.5 from a key tree: they verify, read back as the tree,
 //! and keep the version's list and big-data rules.
 
-use coldpatch::regf::build::{
+use coldpatch::regf::hive::{DataPlace, HiveRef, ListCell};
+use coldpatch::regf::write::{
     build_hive, build_hive_with_security, HiveOptions, KeySpec, ValueSpec,
 };
-use coldpatch::regf::hive::{DataPlace, HiveRef, ListCell};
 use coldpatch::regf::{tree, verify};
 
 /// A minimal self-relative security descriptor (revision 1, no owner/group/ACLs).
@@ -242,7 +242,7 @@ fn symbolic_link_keys_carry_only_their_link() {
     let mut ed = coldpatch::regf::Editor::open(bytes, 1).unwrap();
     assert!(ed.set_value("Select", "Other", 1, &[0, 0]).is_err());
     assert!(ed.create_key("Select\\Child").is_err());
-    let target = coldpatch::regf::build::utf16z("\\Registry\\Machine\\System\\ControlSet001");
+    let target = coldpatch::regf::write::utf16z("\\Registry\\Machine\\System\\ControlSet001");
     ed.set_value(
         "Select",
         "SymbolicLinkValue",

@@ -2,9 +2,9 @@
 //! its `.LOG` (NT4/2000 type 2 for a 1.3 hive) replays to exactly the edited hive.
 
 mod regf_support;
-use coldpatch::regf::build::{build_hive, HiveOptions, KeySpec, ValueSpec};
 use coldpatch::regf::dirty::make_dirty_hive;
 use coldpatch::regf::log::{replay, replay_files, LogInput};
+use coldpatch::regf::write::{build_hive, HiveOptions, KeySpec, ValueSpec};
 use coldpatch::regf::{verify, Editor, RegfError};
 use regf_support::*;
 
@@ -58,7 +58,7 @@ fn dirty_hive_replays_to_the_edit() {
             p,
             "DSA Computer",
             1,
-            &coldpatch::regf::build::utf16z("EXVS1"),
+            &coldpatch::regf::write::utf16z("EXVS1"),
         )?;
         ed.set_value(p, "Big", 3, &vec![9u8; 30_000])?; // grows the hive by a bin
         ed.create_key("ControlSet001\\Services\\MSExchangeIS\\Restore in Progress")?;

@@ -7,9 +7,9 @@
 //! and no `db`.
 
 mod regf_support;
-use coldpatch::regf::build::{build_hive, HiveOptions, KeySpec, ValueSpec};
 use coldpatch::regf::hive::{DataPlace, HiveRef, ListCell, BIG_DATA_SEGMENT};
 use coldpatch::regf::log::{replay, LogInput};
+use coldpatch::regf::write::{build_hive, HiveOptions, KeySpec, ValueSpec};
 use coldpatch::regf::{name, tree, verify, Editor, RegfError};
 use regf_support::*;
 use std::path::{Path, PathBuf};

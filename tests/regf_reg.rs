@@ -6,7 +6,7 @@ mod regf_support;
 use coldpatch::cli::reg::{import_ops, Target};
 use coldpatch::cli::Exit;
 use coldpatch::regf::regfile::{parse_reg, RegOp};
-use coldpatch::regf::{tree, verify, write, HiveRef};
+use coldpatch::regf::{disk, tree, verify, HiveRef};
 use regf_support::*;
 use std::process::Command;
 
@@ -89,7 +89,7 @@ fn in_place_import_is_journaled_and_undoes_exactly() {
     assert_ne!(after, before);
     assert!(verify(&after).ok());
     // Every changed byte is inside a journaled range.
-    let j: write::Journal = serde_json::from_slice(&std::fs::read(&journal).unwrap()).unwrap();
+    let j: disk::Journal = serde_json::from_slice(&std::fs::read(&journal).unwrap()).unwrap();
     for (i, (a, b)) in before.iter().zip(&after).enumerate() {
         if a != b {
             assert!(j
@@ -108,7 +108,7 @@ fn in_place_import_is_journaled_and_undoes_exactly() {
         1
     )
     .is_err());
-    write::undo_journal(&journal).unwrap();
+    disk::undo_journal(&journal).unwrap();
     assert_eq!(std::fs::read(&hive).unwrap(), before);
 }
 
@@ -210,11 +210,11 @@ fn sam_and_edit(dir: &std::path::Path) -> (std::path::PathBuf, Vec<u8>, Vec<u8>)
 
 #[test]
 fn interrupted_in_place_write_is_dirty_and_undoes_exactly() {
-    for stop in [write::Stop::AfterFirstBaseBlock, write::Stop::AfterBins] {
+    for stop in [disk::Stop::AfterFirstBaseBlock, disk::Stop::AfterBins] {
         let dir = tempfile::tempdir().unwrap();
         let (hive, before, new) = sam_and_edit(dir.path());
         let journal = dir.path().join("undo.journal");
-        let j = write::write_in_place_until(&hive, &before, &new, &journal, stop).unwrap();
+        let j = disk::write_in_place_until(&hive, &before, &new, &journal, stop).unwrap();
         // The journal names the hive by its absolute path.
         assert!(j.file.is_absolute(), "{:?}", j.file);
         assert_eq!(j.file, std::fs::canonicalize(&hive).unwrap());
@@ -240,7 +240,7 @@ fn interrupted_in_place_write_is_dirty_and_undoes_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let (hive, before, new) = sam_and_edit(dir.path());
     let journal = dir.path().join("undo.journal");
-    write::write_in_place(&hive, &before, &new, &journal).unwrap();
+    disk::write_in_place(&hive, &before, &new, &journal).unwrap();
     assert_eq!(std::fs::read(&hive).unwrap(), new);
     assert!(!verify(&new).dirty);
 }
@@ -254,8 +254,8 @@ fn in_place_write_refuses_a_hive_changed_since_read() {
     changed[5000] ^= 0xFF;
     std::fs::write(&hive, &changed).unwrap();
     let journal = dir.path().join("undo.journal");
-    let e = write::write_in_place(&hive, &before, &new, &journal).unwrap_err();
-    assert!(matches!(e, write::WriteError::Changed { .. }), "{e}");
+    let e = disk::write_in_place(&hive, &before, &new, &journal).unwrap_err();
+    assert!(matches!(e, disk::WriteError::Changed { .. }), "{e}");
     assert!(e.to_string().contains("SHA-256"), "{e}");
     assert_eq!(std::fs::read(&hive).unwrap(), changed);
     assert!(!journal.exists());
@@ -267,8 +267,8 @@ fn in_place_write_never_replaces_an_existing_journal() {
     let (hive, before, new) = sam_and_edit(dir.path());
     let journal = dir.path().join("undo.journal");
     std::fs::write(&journal, b"an earlier undo").unwrap();
-    let e = write::write_in_place(&hive, &before, &new, &journal).unwrap_err();
-    assert!(matches!(e, write::WriteError::JournalExists(_)), "{e}");
+    let e = disk::write_in_place(&hive, &before, &new, &journal).unwrap_err();
+    assert!(matches!(e, disk::WriteError::JournalExists(_)), "{e}");
     assert_eq!(std::fs::read(&journal).unwrap(), b"an earlier undo");
     assert_eq!(std::fs::read(&hive).unwrap(), before);
 }
@@ -340,7 +340,7 @@ fn source_date_epoch_overflow_is_a_usage_error() {
 #[test]
 fn get_reads_only_the_keys_own_values() {
     use coldpatch::cli::reg::key_values;
-    use coldpatch::regf::build::{build_hive, HiveOptions, KeySpec, ValueSpec};
+    use coldpatch::regf::write::{build_hive, HiveOptions, KeySpec, ValueSpec};
     let spec = KeySpec {
         name: "ROOT".into(),
         subkeys: vec![KeySpec {
@@ -392,7 +392,7 @@ fn undo_refuses_a_hive_changed_since_the_write_and_leaves_it() {
     let dir = tempfile::tempdir().unwrap();
     let (hive, before, new) = sam_and_edit(dir.path());
     let journal = dir.path().join("undo.journal");
-    write::write_in_place(&hive, &before, &new, &journal).unwrap();
+    disk::write_in_place(&hive, &before, &new, &journal).unwrap();
     // Changed outside the journaled ranges (the last byte of the last bin is untouched).
     let mut changed = new.clone();
     let at = changed.len() - 1;

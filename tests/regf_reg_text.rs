@@ -12,8 +12,8 @@
 mod regf_support;
 use regf_support::harness as support;
 
-use coldpatch::regf::build::{build_hive, HiveOptions, KeySpec};
 use coldpatch::regf::regfile::{decode_reg_bytes, parse_reg};
+use coldpatch::regf::write::{build_hive, HiveOptions, KeySpec};
 use coldpatch::regf::{tree, HiveRef};
 use regf_support::{sample_file, sample_name, PRIMARY};
 use std::path::Path;

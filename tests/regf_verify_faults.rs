@@ -2,8 +2,8 @@
 //! expected finding at the expected offset (and nothing on the untouched hive).
 
 use coldpatch::regf::base_block::put_checksum;
-use coldpatch::regf::build::{build_hive, HiveOptions, KeySpec, ValueSpec};
 use coldpatch::regf::hive::{abs, nk, sk, vk, CellOffset, DataPlace, HiveRef, ListCell};
+use coldpatch::regf::write::{build_hive, HiveOptions, KeySpec, ValueSpec};
 use coldpatch::regf::{name, verify};
 
 const SD: [u8; 20] = [

@@ -315,7 +315,7 @@ fn undo(global: &GlobalArgs, journal: &std::path::Path) -> Result<Exit, Failure>
 
 /// The JSON journal of `reg import --in-place`.
 fn undo_hive_journal(global: &GlobalArgs, journal: &std::path::Path) -> Result<Exit, Failure> {
-    use crate::regf::write::{undo_journal, WriteError};
+    use crate::regf::disk::{undo_journal, WriteError};
     match undo_journal(journal) {
         Ok(j) => {
             if !global.quiet {

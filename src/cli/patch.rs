@@ -104,7 +104,7 @@ pub fn plan(
     if let Some(path) = out {
         let json = serde_json::to_vec_pretty(&plan)
             .map_err(|e| Failure::usage(format!("cannot format the plan: {e}")))?;
-        crate::regf::write::write_atomic(path, &json)
+        crate::regf::disk::write_atomic(path, &json)
             .map_err(|e| Failure::write(format!("{}: {e}", path.display())))?;
     }
     if global.json {

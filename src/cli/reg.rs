@@ -6,11 +6,11 @@
 //! paths carry the hive's place in the registry, `--prefix` (see `regf::ops`).
 
 use super::{Exit, Failure, GlobalArgs, RegVerb};
-use crate::regf::build::{KeySpec, ValueSpec};
 use crate::regf::hive::{split_path, KeyNode, ValueNode};
 use crate::regf::ops::{apply_ops, check_paths, reg_path, ApplySummary};
 use crate::regf::regfile::{self, RegOp, RegVersion};
-use crate::regf::{self, log, tree, write, Editor, HiveRef, RegfError};
+use crate::regf::write::{KeySpec, ValueSpec};
+use crate::regf::{self, disk, log, tree, Editor, HiveRef, RegfError};
 use std::io::Write as _;
 use std::path::Path;
 
@@ -483,11 +483,11 @@ pub fn import_ops(
     }
     let (written, journal) = match target {
         Target::Out(out) => {
-            write::write_atomic(out, &new).map_err(|e| Failure::write(e.to_string()))?;
+            disk::write_atomic(out, &new).map_err(|e| Failure::write(e.to_string()))?;
             (out.display().to_string(), None)
         }
         Target::InPlace { journal } => {
-            write::write_in_place(hive, &original, &new, journal).map_err(|e| {
+            disk::write_in_place(hive, &original, &new, journal).map_err(|e| {
                 Failure::write(format!(
                     "{e}; undo with the journal {} if the hive was touched",
                     journal.display()

@@ -6,7 +6,7 @@
 
 use crate::exchange::profile::{ClusterModel, SystemModel};
 use crate::exchange::registry::{join, HiveView, RegistryError};
-use crate::regf::build::REG_MULTI_SZ;
+use crate::regf::write::REG_MULTI_SZ;
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]

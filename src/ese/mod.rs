@@ -2,7 +2,6 @@
 //! read, verify, edit and build. Format facts: `../shared/reference/ese.md`.
 
 pub mod btree;
-pub mod build;
 pub mod catalog;
 pub mod checksum;
 pub mod edit;
@@ -15,3 +14,4 @@ pub mod patch;
 pub mod record;
 pub mod space;
 pub mod verify;
+pub mod write;

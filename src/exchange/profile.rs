@@ -5,7 +5,7 @@
 //! use comes from here, so that a site whose stores differ can describe them without changing
 //! code (a profile serialises to and from JSON).
 
-use crate::ese::build::{ColumnDef, ColumnType, IndexDef, Storage, TableDef};
+use crate::ese::write::{ColumnDef, ColumnType, IndexDef, Storage, TableDef};
 use serde::{Deserialize, Serialize};
 
 /// The two information stores.

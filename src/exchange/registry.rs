@@ -7,8 +7,8 @@
 
 use crate::exchange::profile::{SoftwareModel, SystemModel};
 use crate::exchange::{Guid, StoreKind};
-use crate::regf::build::{REG_BINARY, REG_DWORD, REG_EXPAND_SZ, REG_SZ};
 use crate::regf::hive::{HiveRef, KeyNode};
+use crate::regf::write::{REG_BINARY, REG_DWORD, REG_EXPAND_SZ, REG_SZ};
 use crate::regf::{name, RegfError};
 use serde::Serialize;
 use std::collections::BTreeMap;

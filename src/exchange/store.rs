@@ -8,10 +8,10 @@
 //! bytes), and a rewritten column that is part of any index.
 
 use crate::ese::btree::Database;
-use crate::ese::build::record::coltyp_code;
-use crate::ese::build::{ColumnDef, Storage as DefStorage, TableDef};
 use crate::ese::catalog::{coltyp_name, walk_rows, Catalog, Column, Storage, Table};
 use crate::ese::error::EseError;
+use crate::ese::write::record::coltyp_code;
+use crate::ese::write::{ColumnDef, Storage as DefStorage, TableDef};
 use crate::exchange::profile::{Profile, StoreKind};
 use crate::exchange::Guid;
 use serde::Serialize;

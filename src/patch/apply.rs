@@ -498,7 +498,7 @@ pub fn check_plan_inputs(
 fn write_small(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), ApplyError> {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join(name);
-    crate::regf::write::write_atomic(&path, bytes)
+    crate::regf::disk::write_atomic(&path, bytes)
         .map_err(|e| ApplyError::Write(format!("{name}: {e}")))?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).map_err(io_write(&path))
 }

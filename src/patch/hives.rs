@@ -7,7 +7,7 @@
 use crate::exchange::profile::SystemModel;
 use crate::exchange::registry::{join, sz_text, HiveView, RegistryError};
 use crate::exchange::{Guid, StoreKind};
-use crate::regf::build::{utf16z, REG_BINARY, REG_EXPAND_SZ, REG_SZ};
+use crate::regf::write::{utf16z, REG_BINARY, REG_EXPAND_SZ, REG_SZ};
 use crate::regf::{Editor, RegfError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -235,9 +235,9 @@ impl Editor {
 #[cfg(test)]
 mod tests {
     use super::FreeSpace;
-    use crate::regf::build::{build_hive, HiveOptions, KeySpec};
     use crate::regf::edit::Editor;
     use crate::regf::hive::CellOffset;
+    use crate::regf::write::{build_hive, HiveOptions, KeySpec};
 
     fn editor() -> Editor {
         let opts = HiveOptions {

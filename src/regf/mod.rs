@@ -2,22 +2,22 @@
 //! edit and build. Format facts: `../shared/reference/regf.md`.
 //!
 //! * Read: [`HiveRef`] over the bytes of a hive (`key_by_path`, `find_subkey`, `values`,
-//!   `value_data`, …); [`tree::read_hive`] gives the whole tree as a [`build::KeySpec`].
+//!   `value_data`, …); [`tree::read_hive`] gives the whole tree as a [`write::KeySpec`].
 //! * Check: [`verify()`] → [`VerifyReport`] (cells, dirty state, findings with offsets).
 //! * Edit: [`Editor::open`] (refuses dirty or flagged hives) → `create_key`, `delete_key`,
 //!   `set_value`, `delete_value`, `set_class`, `set_security` → [`Editor::finish`];
 //!   [`ops::apply_ops`] applies a parsed `.reg` file ([`regfile::parse_reg`]'s `RegOp`s, key
 //!   paths below a `--prefix`).
-//! * Build: [`build::build_hive`] (same code path as the editor).
+//! * Build: [`write::build_hive`] (same code path as the editor).
 //! * Logs: [`log::replay_files`] / [`log::replay`] (old `DIRT` and new `HvLE` formats);
 //!   [`dirty::make_dirty_hive`] makes the crash state of the `dirty-hive` lab scenario.
-//! * Disk: [`write::write_atomic`], [`write::write_in_place`] (undo journal first),
-//!   [`write::undo_journal`].
+//! * Disk: [`disk::write_atomic`], [`disk::write_in_place`] (undo journal first),
+//!   [`disk::undo_journal`].
 pub mod alloc;
 pub mod base_block;
 pub mod bins;
-pub mod build;
 pub mod dirty;
+pub mod disk;
 pub mod edit;
 pub mod error;
 pub mod hive;

@@ -1,9 +1,9 @@
 //! A hive's keys and values as an owned tree ([`KeySpec`]), for export, `get`, and tests.
 
-use super::build::{KeySpec, ValueSpec};
 use super::error::RegfError;
 use super::hive::{CellOffset, HiveRef, KeyNode};
 use super::name;
+use super::write::{KeySpec, ValueSpec};
 use std::collections::HashSet;
 
 /// Deepest key nesting followed (Windows allows 512 levels).
@@ -75,7 +75,7 @@ pub fn read_hive(data: &[u8]) -> Result<KeySpec, RegfError> {
 mod tests {
     use super::*;
     use crate::regf::base_block::{self, BASE_BLOCK_SIZE};
-    use crate::regf::build::{build_hive, HiveOptions};
+    use crate::regf::write::{build_hive, HiveOptions};
 
     fn key(name: &str, subkeys: Vec<KeySpec>) -> KeySpec {
         KeySpec {

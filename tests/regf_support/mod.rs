@@ -50,8 +50,8 @@ pub fn sample_file(dir: &Path, rel: &str) -> PathBuf {
     p
 }
 
-use coldpatch::regf::build::KeySpec;
 use coldpatch::regf::name;
+use coldpatch::regf::write::KeySpec;
 use std::process::Command;
 
 /// Deterministic pseudo-random numbers (xorshift64*), seeded per test.
@@ -214,7 +214,7 @@ fn libregf_proper_string(data: &[u8]) -> bool {
 /// [`libregf_proper_string`] is blanked in `tree` (name and type are still compared). The
 /// model decides, so the same values are blanked on both sides.
 fn blank_improper_strings(model: &harness::Tree, tree: &mut harness::Tree) {
-    use coldpatch::regf::build::{REG_EXPAND_SZ, REG_SZ};
+    use coldpatch::regf::write::{REG_EXPAND_SZ, REG_SZ};
     for v in &mut tree.values {
         if !matches!(v.kind, REG_SZ | REG_EXPAND_SZ) {
             continue;

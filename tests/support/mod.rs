@@ -12,8 +12,8 @@
 //!   `tests/support/ese_dump.py`.
 #![allow(dead_code)]
 
-use coldpatch::regf::build::{utf16z, KeySpec, ValueSpec, REG_EXPAND_SZ, REG_SZ};
 use coldpatch::regf::regfile::{RegFile, RegOp};
+use coldpatch::regf::write::{utf16z, KeySpec, ValueSpec, REG_EXPAND_SZ, REG_SZ};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,13 +1,13 @@
 //! The one place `mkimage` calls the ESE and hive builders.
 //!
-//! * [`write_database`] calls `coldpatch::ese::build::build_database`;
-//! * [`write_hive`] calls `coldpatch::regf::build::build_hive`;
+//! * [`write_database`] calls `coldpatch::ese::write::build_database`;
+//! * [`write_hive`] calls `coldpatch::regf::write::build_hive`;
 //! * [`write_dirty_hive`] builds the clean state, then calls
 //!   `coldpatch::regf::dirty::make_dirty_hive` with the edits.
 
-use coldpatch::ese::build::{BuildOptions, BuildReport, TableInput};
-use coldpatch::regf::build::{build_hive, HiveOptions, KeySpec, ValueSpec};
+use coldpatch::ese::write::{BuildOptions, BuildReport, TableInput};
 use coldpatch::regf::dirty::make_dirty_hive;
+use coldpatch::regf::write::{build_hive, HiveOptions, KeySpec, ValueSpec};
 use serde::Serialize;
 use std::fs::File;
 use std::io::Write;
@@ -58,7 +58,7 @@ pub fn write_database(
     opts: &BuildOptions,
     tables: Vec<TableInput<'_>>,
 ) -> Result<BuildReport, WriteError> {
-    coldpatch::ese::build::build_database(out, opts, tables).map_err(|e| build_err(out, e))
+    coldpatch::ese::write::build_database(out, opts, tables).map_err(|e| build_err(out, e))
 }
 
 /// Writes a clean hive at `out` (a new file).

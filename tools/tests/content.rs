@@ -1,7 +1,7 @@
 //! Properties of the content mkimage generates (row streams, key trees, options), checked
 //! without writing files.
 
-use coldpatch::ese::build::{ColumnType, Storage, TableDef, Value};
+use coldpatch::ese::write::{ColumnType, Storage, TableDef, Value};
 use coldpatch::exchange::names::validate_server_name;
 use coldpatch::exchange::profile::{column, table};
 use coldpatch::exchange::{Guid, StoreKind};

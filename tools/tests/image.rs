@@ -1,8 +1,8 @@
 //! End-to-end: mkimage writes complete images whose files and image.json agree, byte-identical
 //! for the same arguments, atomically, with each scenario's defect recorded.
 
-use coldpatch::ese::build::Value;
 use coldpatch::ese::verify::{verify_file, Problem};
+use coldpatch::ese::write::Value;
 use coldpatch::exchange::{Guid, StoreKind};
 use coldpatch::regf::verify;
 use coldpatch_tools::mkimage::params::{ImageParams, Layout, Scenario};

@@ -1,5 +1,5 @@
 use super::*;
-use crate::regf::build::{
+use crate::regf::write::{
     utf16z, ValueSpec, REG_BINARY, REG_DWORD, REG_EXPAND_SZ, REG_MULTI_SZ, REG_NONE, REG_SZ,
 };
 

@@ -14,8 +14,8 @@
 //! `cargo run --release -p coldpatch-tools --bin bench_reg_import`.
 
 use clap::Parser;
-use coldpatch::regf::build::{utf16z, KeySpec, ValueSpec, REG_BINARY, REG_DWORD, REG_SZ};
 use coldpatch::regf::regfile::{format_reg, RegVersion};
+use coldpatch::regf::write::{utf16z, KeySpec, ValueSpec, REG_BINARY, REG_DWORD, REG_SZ};
 use coldpatch::regf::{name, tree};
 use coldpatch_tools::mkimage::rng::SplitMix64;
 use std::io::Read;

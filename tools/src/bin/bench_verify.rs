@@ -1,7 +1,7 @@
 //! `bench_verify`: how fast `coldpatch verify` reads an ESE database compared with `cat`.
 //!
 //! Builds (or reuses) a ~1 GiB ESE97 database of the store model (mkimage's PRIV.EDB rows)
-//! with `ese::build::build_database`, reads it once to warm the page cache, then times `cat FILE >
+//! with `ese::write::build_database`, reads it once to warm the page cache, then times `cat FILE >
 //! /dev/null` and `coldpatch verify FILE` alternately, N runs each, and prints min / median /
 //! max seconds, GB/s, and the ratio of verify's throughput to cat's (the goal is ≥ 0.8).
 //!
@@ -14,7 +14,7 @@
 //! ```
 
 use clap::Parser;
-use coldpatch::ese::build::{build_database, BuildReport};
+use coldpatch::ese::write::{build_database, BuildReport};
 use coldpatch::exchange::profile::{StoreKind, BODY_MAX};
 use coldpatch_tools::mkimage::params::{FormatArg, ImageParams};
 use coldpatch_tools::mkimage::rows::store_tables;

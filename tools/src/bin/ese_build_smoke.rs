@@ -5,7 +5,7 @@
 //!
 //! Rows are `Msg`-like: bodies of 0..=999 bytes (about 650 bytes a row on disk), one
 //! non-unique secondary index. Peak memory: run it under `/usr/bin/time -v`.
-use coldpatch::ese::build::*;
+use coldpatch::ese::write::*;
 use std::time::Instant;
 
 fn main() {

@@ -8,7 +8,7 @@ use super::spec::{
 };
 use crate::writers::HiveEdit;
 use coldpatch::exchange::StoreKind;
-use coldpatch::regf::build::{HiveOptions, KeySpec, ValueSpec, REG_EXPAND_SZ};
+use coldpatch::regf::write::{HiveOptions, KeySpec, ValueSpec, REG_EXPAND_SZ};
 use serde::Serialize;
 
 /// The root key name of the hives Windows NT creates from its prototype hive (`SYSTEM`,

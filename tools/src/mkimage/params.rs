@@ -2,7 +2,7 @@
 //! fix an image's content.
 
 use clap::{Parser, ValueEnum};
-use coldpatch::ese::build::Format;
+use coldpatch::ese::write::Format;
 use coldpatch::exchange::profile::BODY_MAX;
 use coldpatch::exchange::StoreKind;
 use serde::{Deserialize, Serialize};

@@ -10,7 +10,7 @@
 
 use super::rng::SplitMix64;
 use super::spec::{ImageSpec, StoreSpec, ORG_NAME, SITE_NAME};
-use coldpatch::ese::build::{TableDef, TableInput, Value};
+use coldpatch::ese::write::{TableDef, TableInput, Value};
 use coldpatch::exchange::profile::{column, table};
 use coldpatch::exchange::{Guid, StoreKind};
 use serde::Serialize;

@@ -18,10 +18,10 @@ use super::truth::{
     StaleAltTruth, VolumeTruth,
 };
 use crate::writers::{self, WriteError};
-use coldpatch::ese::build::BuildOptions;
+use coldpatch::ese::write::BuildOptions;
 use coldpatch::exchange::names::{validate_server_name, NameError};
 use coldpatch::exchange::StoreKind;
-use coldpatch::regf::build::KeySpec;
+use coldpatch::regf::write::KeySpec;
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 use std::fs::File;

@@ -7,10 +7,10 @@
 
 use super::params::{ImageParams, Layout, Scenario};
 use super::rng::SplitMix64;
-use coldpatch::ese::build::IndexDef;
+use coldpatch::ese::write::IndexDef;
 use coldpatch::exchange::profile::{column, secondary, table, Profile};
 use coldpatch::exchange::{Guid, StoreKind};
-use coldpatch::regf::build::ValueSpec;
+use coldpatch::regf::write::ValueSpec;
 use serde::Serialize;
 
 /// The production server the backup came from (product.md).

@@ -7,7 +7,7 @@ use super::rows::StoreCounts;
 use crate::writers::HiveEdit;
 use coldpatch::exchange::guid::GUID_LEN;
 use coldpatch::exchange::{Guid, StoreKind};
-use coldpatch::regf::build::{KeySpec, REG_BINARY, REG_SZ};
+use coldpatch::regf::write::{KeySpec, REG_BINARY, REG_SZ};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
