@@ -2,7 +2,7 @@
 //! edit and build. Format facts: `../shared/reference/regf.md`.
 //!
 //! * Read: [`HiveRef`] over the bytes of a hive (`key_by_path`, `find_subkey`, `values`,
-//!   `value_data`, …); [`tree::read_hive`] gives the whole tree as a [`write::KeySpec`].
+//!   `value_data`, …); [`tree::read_hive`] gives the whole tree as a [`model::KeySpec`].
 //! * Check: [`verify()`] → [`VerifyReport`] (cells, dirty state, findings with offsets).
 //! * Edit: [`Editor::open`] (refuses dirty or flagged hives) → `create_key`, `delete_key`,
 //!   `set_value`, `delete_value`, `set_class`, `set_security` → [`Editor::finish`];
@@ -23,6 +23,7 @@ pub mod error;
 pub mod hive;
 pub mod list;
 pub mod log;
+pub mod model;
 pub mod name;
 pub mod ops;
 pub mod regfile;

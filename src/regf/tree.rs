@@ -2,8 +2,8 @@
 
 use super::error::RegfError;
 use super::hive::{CellOffset, HiveRef, KeyNode};
+use super::model::{KeySpec, ValueSpec};
 use super::name;
-use super::write::{KeySpec, ValueSpec};
 use std::collections::HashSet;
 
 /// Deepest key nesting followed (Windows allows 512 levels).

@@ -17,7 +17,7 @@
 use super::parse::is_string_type;
 use super::text::cp1252_byte;
 use super::{RegVersion, REGEDIT4_HEADER};
-use crate::regf::write::{ValueSpec, REG_BINARY, REG_DWORD, REG_SZ};
+use crate::regf::model::{ValueSpec, REG_BINARY, REG_DWORD, REG_SZ};
 use std::fmt::Write as _;
 
 /// Line end regedit writes.

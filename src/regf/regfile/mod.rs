@@ -30,7 +30,7 @@ pub use parse::{parse_reg, RegParseError};
 pub(crate) use text::{cp1252_byte, cp1252_char};
 pub use text::{decode_reg_bytes, encode_reg_text, RegDecodeError, RegEncodeError};
 
-use super::write::ValueType;
+use super::model::ValueType;
 
 /// The header line of a `.reg` file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -4,7 +4,7 @@
 
 use super::text::cp1252_char;
 use super::{RegFile, RegOp, RegVersion, REGEDIT4_HEADER, REGEDIT5_HEADER};
-use crate::regf::write::{
+use crate::regf::model::{
     utf16z, ValueType, REG_BINARY, REG_DWORD, REG_EXPAND_SZ, REG_MULTI_SZ, REG_SZ,
 };
 
