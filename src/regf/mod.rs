@@ -16,6 +16,7 @@
 pub mod alloc;
 pub mod base_block;
 pub mod bins;
+pub mod cell_edit;
 pub mod dirty;
 pub mod disk;
 pub mod edit;
