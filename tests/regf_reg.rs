@@ -411,3 +411,14 @@ fn undo_refuses_a_hive_changed_since_the_write_and_leaves_it() {
     assert_eq!(coldpatch(&["undo", journal.to_str().unwrap()]).0, 0);
     assert_eq!(std::fs::read(&hive).unwrap(), before);
 }
+
+/// Regression: `undo` of a journal that does not exist exited 3 ("run undo again"); it is an
+/// unreadable input (exit 2) and nothing is written.
+#[test]
+fn undo_of_a_missing_journal_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no.journal");
+    let (code, _, err) = coldpatch(&["undo", missing.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+}

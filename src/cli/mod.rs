@@ -263,6 +263,12 @@ pub fn run(cli: &Cli) -> Result<Exit, Failure> {
 /// `reg import --in-place` (one hive, JSON) is undone as before.
 fn undo(global: &GlobalArgs, journal: &std::path::Path) -> Result<Exit, Failure> {
     use crate::journal::{JournalError, UndoAction};
+    if let Err(e) = std::fs::File::open(journal) {
+        return Err(Failure::usage(format!(
+            "{}: {e}; nothing was written",
+            journal.display()
+        )));
+    }
     match crate::journal::undo(journal) {
         Ok(r) => {
             if global.json {
