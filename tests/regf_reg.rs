@@ -89,13 +89,17 @@ fn in_place_import_is_journaled_and_undoes_exactly() {
     assert_ne!(after, before);
     assert!(verify(&after).ok());
     // Every changed byte is inside a journaled range.
-    let j: disk::Journal = serde_json::from_slice(&std::fs::read(&journal).unwrap()).unwrap();
+    let j = coldpatch::journal::read(&journal).unwrap();
+    assert!(j.sealed && j.committed);
+    let mut ranges = Vec::new();
+    j.for_each_range(|r, _| {
+        ranges.push(r.offset..r.offset + r.new.len() as u64);
+        Ok(())
+    })
+    .unwrap();
     for (i, (a, b)) in before.iter().zip(&after).enumerate() {
         if a != b {
-            assert!(j
-                .ranges
-                .iter()
-                .any(|r| (r.offset..r.offset + r.length).contains(&(i as u64))));
+            assert!(ranges.iter().any(|r| r.contains(&(i as u64))));
         }
     }
     // A second run must not overwrite the journal.
@@ -108,7 +112,7 @@ fn in_place_import_is_journaled_and_undoes_exactly() {
         1
     )
     .is_err());
-    disk::undo_journal(&journal).unwrap();
+    coldpatch::journal::undo(&journal).unwrap();
     assert_eq!(std::fs::read(&hive).unwrap(), before);
 }
 
@@ -214,10 +218,12 @@ fn interrupted_in_place_write_is_dirty_and_undoes_exactly() {
         let dir = tempfile::tempdir().unwrap();
         let (hive, before, new) = sam_and_edit(dir.path());
         let journal = dir.path().join("undo.journal");
-        let j = disk::write_in_place_until(&hive, &before, &new, &journal, stop).unwrap();
-        // The journal names the hive by its absolute path.
-        assert!(j.file.is_absolute(), "{:?}", j.file);
-        assert_eq!(j.file, std::fs::canonicalize(&hive).unwrap());
+        disk::write_in_place_until(&hive, &before, &new, &journal, stop).unwrap();
+        // The journal names the hive by its absolute path; the write did not finish.
+        let j = coldpatch::journal::read(&journal).unwrap();
+        assert!(j.sealed && !j.committed);
+        assert!(j.files[0].path.is_absolute(), "{:?}", j.files[0].path);
+        assert_eq!(j.files[0].path, std::fs::canonicalize(&hive).unwrap());
         let mid = std::fs::read(&hive).unwrap();
         assert_ne!(mid, before, "{stop:?}");
         let r = verify(&mid);

@@ -257,10 +257,9 @@ pub fn run(cli: &Cli) -> Result<Exit, Failure> {
     }
 }
 
-/// `undo JOURNAL`: puts back every byte range the journal recorded and each file's old size.
-/// A journal of `apply --in-place` (binary, several files) is checked whole first and refused,
-/// untouched, when a file is in a state the journal cannot explain; a journal of
-/// `reg import --in-place` (one hive, JSON) is undone as before.
+/// `undo JOURNAL`: puts back every byte range the journal recorded and each file's old size
+/// (`apply --in-place`, `reg import --in-place`). The journal and every file are checked
+/// first; a file in a state the journal cannot explain is refused and nothing is written.
 fn undo(global: &GlobalArgs, journal: &std::path::Path) -> Result<Exit, Failure> {
     use crate::journal::{JournalError, UndoAction};
     if let Err(e) = std::fs::File::open(journal) {
@@ -308,37 +307,11 @@ fn undo(global: &GlobalArgs, journal: &std::path::Path) -> Result<Exit, Failure>
             }
             Ok(Exit::Ok)
         }
-        Err(JournalError::NotJournal(_)) => undo_hive_journal(global, journal),
+        Err(e @ JournalError::NotJournal(_)) => Err(Failure::usage(e.to_string())),
         Err(e @ JournalError::Refused { .. }) => Err(Failure::refused(e.to_string())),
         Err(e @ JournalError::Damaged { .. }) => Err(Failure::usage(e.to_string())),
         Err(e @ JournalError::Exists(_)) => Err(Failure::usage(e.to_string())),
         Err(e @ JournalError::Io { .. }) => Err(Failure::write(format!(
-            "{e}; the journal {} is kept: run undo again once the file can be written",
-            journal.display()
-        ))),
-    }
-}
-
-/// The JSON journal of `reg import --in-place`.
-fn undo_hive_journal(global: &GlobalArgs, journal: &std::path::Path) -> Result<Exit, Failure> {
-    use crate::regf::disk::{undo_journal, WriteError};
-    match undo_journal(journal) {
-        Ok(j) => {
-            if !global.quiet {
-                println!(
-                    "{}: restored {} range(s) and its original size of {} bytes from {}",
-                    j.file.display(),
-                    j.ranges.len(),
-                    j.original_size,
-                    journal.display()
-                );
-            }
-            Ok(Exit::Ok)
-        }
-        // A journal that cannot be read or is not ours: nothing was written.
-        Err(e @ WriteError::BadJournal { .. }) => Err(Failure::usage(e.to_string())),
-        Err(e @ WriteError::Changed { .. }) => Err(Failure::refused(e.to_string())),
-        Err(e) => Err(Failure::write(format!(
             "{e}; the journal {} is kept: run undo again once the file can be written",
             journal.display()
         ))),

@@ -13,9 +13,11 @@
 //! changed by someone else, byte by byte.
 //!
 //! [`undo`] checks before it writes: the whole journal is read and validated; every file must
-//! be in its before state, or hold in each recorded range only old or new bytes with the rest
-//! of the file such that putting the old bytes back gives the recorded SHA-256 of the original.
-//! Anything else is refused and nothing is written to any file.
+//! be in its before state, or be one that putting the old bytes back turns into the recorded
+//! SHA-256 of the original — and, when the journal is committed, hold in each recorded range
+//! only old or new bytes (an uncommitted run may have left a format's own in-progress bytes
+//! there, as a hive's write-in-progress base block). Anything else is refused and nothing is
+//! written to any file.
 
 use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
@@ -636,7 +638,10 @@ fn check_restorable(j: &Journal, i: u32, f: &JournalFile, size: u64) -> Result<(
         let mut cur = vec![0u8; present];
         file.read_exact_at(&mut cur, r.offset)
             .map_err(io(&f.path))?;
-        for (k, &b) in cur.iter().enumerate() {
+        // A committed run wrote exactly the new bytes; a run cut short may have left a
+        // format's own in-progress bytes (a hive's dirty base block) in its ranges, and is
+        // judged by the restored hash below alone.
+        for (k, &b) in cur.iter().enumerate().filter(|_| j.committed) {
             let old = r.old.get(k).copied();
             if old.is_some() && Some(b) != old && b != r.new[k] {
                 return Err(refuse(

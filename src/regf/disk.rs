@@ -1,10 +1,11 @@
 //! Putting an edited hive on disk: a new file written atomically (temporary file in the target
 //! directory, fsync, rename, fsync of the directory), or the hive patched in place behind an
-//! undo journal that holds the original bytes of every changed range and is written and
-//! fsynced before the hive is touched.
+//! undo journal ([`crate::journal`]: the original and new bytes of every changed range, the
+//! hive's size and SHA-256 before and after) that is written and fsynced before the hive is
+//! touched.
 
 use super::base_block::{self, OFF_SEQ1, OFF_SEQ2};
-use serde::{Deserialize, Serialize};
+use crate::journal::{JournalError, JournalFile, JournalWriter};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -14,8 +15,6 @@ const BASE_BLOCK_END: usize = base_block::BASE_BLOCK_SIZE;
 
 /// Changed ranges are found and journaled in units of this many bytes (a log page).
 pub const JOURNAL_GRAIN: usize = 512;
-/// The journal's format tag.
-pub const JOURNAL_FORMAT: &str = "coldpatch-regf-journal-1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
@@ -27,8 +26,8 @@ pub enum WriteError {
     },
     #[error("journal {0} already exists; it may be the only undo of an earlier run")]
     JournalExists(PathBuf),
-    #[error("journal {path}: {what}")]
-    BadJournal { path: PathBuf, what: String },
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
     #[error("{path} changed since it was read (expected {expected}, found {found}); not written")]
     Changed {
         path: PathBuf,
@@ -81,30 +80,6 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     sync_dir(&dir)
 }
 
-/// One changed range and its original bytes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JournalRange {
-    pub offset: u64,
-    /// Original bytes, hex; shorter than `length` where the file grew past its old end.
-    pub original: String,
-    pub length: u64,
-}
-
-/// The undo journal of an in-place write.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Journal {
-    pub format: String,
-    pub file: PathBuf,
-    pub original_size: u64,
-    pub new_size: u64,
-    pub ranges: Vec<JournalRange>,
-    /// SHA-256 (hex) of the hive before the write; undo restores only a hive that, with the
-    /// recorded ranges put back, gives exactly this (journals from before it was kept lack
-    /// it and are undone unchecked).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub original_sha256: Option<String>,
-}
-
 /// The ranges (offset, length) where `new` differs from `old`, in `JOURNAL_GRAIN` units,
 /// adjacent ones merged; growth past the old end is one more range.
 pub fn changed_ranges(old: &[u8], new: &[u8]) -> Vec<(usize, usize)> {
@@ -130,69 +105,35 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
-/// SHA-256 of `bytes` with their length, for "changed since it was read" messages.
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    hex(&Sha256::digest(bytes))
-}
-
 fn fingerprint(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     let d = Sha256::digest(bytes);
     format!("{:#x} bytes, SHA-256 {}", bytes.len(), hex(&d))
 }
 
-/// Writes `bytes` as a new file `target` (temporary file, fsync, link without replacing,
-/// fsync of the directory). Fails with `JournalExists` when `target` exists, also when it
-/// appears between a check and the write.
-fn write_new(target: &Path, bytes: &[u8]) -> Result<(), WriteError> {
-    let dir = parent_dir(target);
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io(&dir))?;
-    tmp.write_all(bytes).map_err(io(tmp.path()))?;
-    tmp.as_file().sync_all().map_err(io(target))?;
-    tmp.persist_noclobber(target).map_err(|e| {
-        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-            WriteError::JournalExists(target.to_path_buf())
-        } else {
-            WriteError::Io {
-                path: target.to_path_buf(),
-                source: e.error,
-            }
-        }
-    })?;
-    sync_dir(&dir)
-}
-
 /// Patches `hive` in place from `old` (its bytes as read) to `new` (a finished hive, both
 /// sequence numbers equal). Returns the journal. Order, each step followed by an fsync:
 ///
-/// 1. the undo journal, as a new file (never over an existing one), holding the hive's
-///    absolute path and the original bytes of every range that changes (the base block's
-///    first 512 bytes always among them);
+/// 1. the undo journal ([`crate::journal`]), a new file (never over an existing one): every
+///    changed 512-byte grain (the base block's first one always among them) with its original
+///    and new bytes, the hive's absolute path, size and SHA-256 before and after, sealed;
 /// 2. the new base block with the primary sequence number new and the secondary one old
 ///    (checksum right): from here until step 4 the hive on disk is dirty, as Windows leaves
 ///    a hive it is writing;
 /// 3. the changed ranges of the hive bins (and the new size);
 /// 4. the final base block, both sequence numbers equal.
 ///
+/// 5. the journal marked committed.
+///
 /// An interrupted write thus leaves a hive that `verify` reports dirty, and `undo JOURNAL`
-/// restores the original bytes.
+/// restores the original bytes (an uncommitted journal's ranges may hold the in-progress base
+/// block; undo then relies on the hash of the restored hive).
 pub fn write_in_place(
     hive: &Path,
     old: &[u8],
     new: &[u8],
     journal: &Path,
-) -> Result<Journal, WriteError> {
+) -> Result<(), WriteError> {
     write_in_place_until(hive, old, new, journal, Stop::Never)
 }
 
@@ -204,7 +145,7 @@ pub fn write_in_place_until(
     new: &[u8],
     journal: &Path,
     stop: Stop,
-) -> Result<Journal, WriteError> {
+) -> Result<(), WriteError> {
     if new.len() < BASE_BLOCK_END || old.len() < BASE_BLOCK_END {
         return Err(WriteError::Changed {
             path: hive.to_path_buf(),
@@ -239,26 +180,32 @@ pub fn write_in_place_until(
         }
         _ => ranges.insert(0, (0, JOURNAL_GRAIN)),
     }
-    let j = Journal {
-        format: JOURNAL_FORMAT.into(),
-        file: abs.clone(),
-        original_size: old.len() as u64,
-        new_size: new.len() as u64,
-        ranges: ranges
-            .iter()
-            .map(|&(o, l)| JournalRange {
-                offset: o as u64,
-                original: hex(old.get(o..(o + l).min(old.len())).unwrap_or(&[])),
-                length: l as u64,
-            })
-            .collect(),
-        original_sha256: Some(sha256_hex(old)),
+    if new.len() < old.len() {
+        return Err(WriteError::Changed {
+            path: abs,
+            expected: format!("an edited hive of at least the old {:#x} bytes", old.len()),
+            found: format!("{:#x} bytes (hives never shrink)", new.len()),
+        });
+    }
+    let digest = |b: &[u8]| -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(b).into()
     };
-    let text = serde_json::to_vec_pretty(&j).map_err(|e| WriteError::BadJournal {
-        path: journal.to_path_buf(),
-        what: e.to_string(),
+    let mut jw = JournalWriter::create(journal).map_err(|e| match e {
+        JournalError::Exists(p) => WriteError::JournalExists(p),
+        e => WriteError::Journal(e),
     })?;
-    write_new(journal, &text)?;
+    for &(o, l) in &ranges {
+        let end = (o + l).min(new.len());
+        jw.record(0, o as u64, &old[o..end.min(old.len())], &new[o..end])?;
+    }
+    jw.seal(&[JournalFile {
+        path: abs.clone(),
+        size_before: old.len() as u64,
+        sha256_before: digest(old),
+        size_after: new.len() as u64,
+        sha256_after: digest(new),
+    }])?;
 
     let write_at = |f: &mut File, o: usize, bytes: &[u8]| -> Result<(), WriteError> {
         f.seek(SeekFrom::Start(o as u64)).map_err(io(hive))?;
@@ -288,7 +235,7 @@ pub fn write_in_place_until(
     write_at(&mut f, 0, &first)?;
     f.sync_all().map_err(io(hive))?;
     if stop == Stop::AfterFirstBaseBlock {
-        return Ok(j);
+        return Ok(());
     }
     // Step 3: the bins.
     for &(o, l) in &ranges {
@@ -303,82 +250,13 @@ pub fn write_in_place_until(
     }
     f.sync_all().map_err(io(hive))?;
     if stop == Stop::AfterBins {
-        return Ok(j);
+        return Ok(());
     }
     // Step 4: the final base block.
     write_at(&mut f, 0, &new[..BASE_BLOCK_END])?;
     f.sync_all().map_err(io(hive))?;
-    Ok(j)
-}
-
-/// Restores the original bytes recorded in a journal (also after a crash mid-write).
-pub fn undo_journal(journal: &Path) -> Result<Journal, WriteError> {
-    let bad = |what: String| WriteError::BadJournal {
-        path: journal.to_path_buf(),
-        what,
-    };
-    let mut text = Vec::new();
-    File::open(journal)
-        .and_then(|mut f| f.read_to_end(&mut text))
-        .map_err(io(journal))?;
-    let j: Journal = serde_json::from_slice(&text).map_err(|e| bad(e.to_string()))?;
-    if j.format != JOURNAL_FORMAT {
-        return Err(bad(format!(
-            "format {:?}, expected {JOURNAL_FORMAT:?}",
-            j.format
-        )));
-    }
-    let mut originals = Vec::with_capacity(j.ranges.len());
-    for r in &j.ranges {
-        let bytes =
-            unhex(&r.original).ok_or_else(|| bad(format!("range at {:#x}: bad hex", r.offset)))?;
-        if r.offset
-            .checked_add(bytes.len() as u64)
-            .map_or(true, |e| e > j.original_size)
-        {
-            return Err(bad(format!(
-                "range at {:#x} runs past the original size",
-                r.offset
-            )));
-        }
-        originals.push((r.offset, bytes));
-    }
-    // Check before writing: the hive as it is, with the recorded original bytes put back,
-    // must be exactly the original. A hive changed since outside the journaled ranges, or
-    // another file in its place, is refused and left as it is.
-    if let Some(want) = &j.original_sha256 {
-        let mut restored = Vec::new();
-        File::open(&j.file)
-            .and_then(|mut f| f.read_to_end(&mut restored))
-            .map_err(io(&j.file))?;
-        restored.resize(j.original_size as usize, 0);
-        for (o, bytes) in &originals {
-            restored[*o as usize..*o as usize + bytes.len()].copy_from_slice(bytes);
-        }
-        let got = sha256_hex(&restored);
-        if &got != want {
-            return Err(WriteError::Changed {
-                path: j.file.clone(),
-                expected: format!("a hive that the journal restores to SHA-256 {want}"),
-                found: format!(
-                    "one that would become SHA-256 {got}: it changed outside the journaled \
-                     ranges since the write (or another file is in its place); nothing was \
-                     written"
-                ),
-            });
-        }
-    }
-    let mut f = OpenOptions::new()
-        .write(true)
-        .open(&j.file)
-        .map_err(io(&j.file))?;
-    for (o, bytes) in &originals {
-        f.seek(SeekFrom::Start(*o)).map_err(io(&j.file))?;
-        f.write_all(bytes).map_err(io(&j.file))?;
-    }
-    f.set_len(j.original_size).map_err(io(&j.file))?;
-    f.sync_all().map_err(io(&j.file))?;
-    Ok(j)
+    jw.commit()?;
+    Ok(())
 }
 
 #[cfg(test)]
