@@ -11,8 +11,8 @@
 //! * Build: [`write::build_hive`] (same code path as the editor).
 //! * Logs: [`log::replay_files`] / [`log::replay`] (old `DIRT` and new `HvLE` formats);
 //!   [`dirty::make_dirty_hive`] makes the crash state of the `dirty-hive` lab scenario.
-//! * Disk: [`disk::write_atomic`], [`disk::write_in_place`] (undo journal first),
-//!   [`disk::undo_journal`].
+//! * Disk: [`disk::write_atomic`], [`disk::write_in_place`] (behind a [`crate::journal`] undo
+//!   journal, written first).
 pub mod alloc;
 pub mod base_block;
 pub mod bins;
