@@ -647,3 +647,47 @@ pub fn index_os_warning(sw: &SoftwareInfo, h: &DbHeader) -> Option<String> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ese::header::OsVersion;
+
+    fn header_with(os: OsVersion) -> DbHeader {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/cluster-small/E/exchsrvr/MDBDATA/PRIV.EDB"
+        );
+        let bytes = std::fs::read(path).unwrap();
+        let mut h = HeaderCopies::read(&bytes).unwrap().header;
+        h.os_version = os;
+        h
+    }
+
+    /// KB Q224977: a store whose indexes were built under another OS version or service pack.
+    #[test]
+    fn os_version_or_service_pack_change_is_warned() {
+        let sw = SoftwareInfo {
+            current_version: Some("4.0".into()),
+            current_build_number: Some("1381".into()),
+            csd_version: Some("Service Pack 6".into()),
+            ..SoftwareInfo::default()
+        };
+        let same = OsVersion {
+            major: 4,
+            minor: 0,
+            build: 1381,
+            service_pack: 6,
+        };
+        assert_eq!(index_os_warning(&sw, &header_with(same)), None);
+        let sp5 = OsVersion {
+            service_pack: 5,
+            ..same
+        };
+        let w = index_os_warning(&sw, &header_with(sp5)).unwrap();
+        assert!(
+            w.contains("Q224977") && w.contains("SP5") && w.contains("SP6"),
+            "{w}"
+        );
+    }
+}

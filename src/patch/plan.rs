@@ -6,7 +6,7 @@ use crate::exchange::registry::HiveView;
 use crate::exchange::Profile;
 use crate::exchange::{Guid, StoreKind};
 use crate::manifest::sums::{hash_file, FileDigest};
-use crate::patch::discover::{Installation, NameSource};
+use crate::patch::discover::Installation;
 use crate::patch::hives::{plan_key_edits, ValueEdit};
 use crate::patch::time::PatchTime;
 use serde::{Deserialize, Serialize};
@@ -298,17 +298,4 @@ pub fn stale_mirror(inst: &Installation) -> Option<String> {
             inst.system.rel()
         )
     })
-}
-
-impl NameSource {
-    /// The source from the text a plan file records.
-    pub fn from_description(s: &str) -> Option<NameSource> {
-        [
-            NameSource::Flag,
-            NameSource::VirtualServer,
-            NameSource::ComputerName,
-        ]
-        .into_iter()
-        .find(|n| n.describe() == s)
-    }
 }
