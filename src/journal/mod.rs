@@ -455,19 +455,7 @@ impl Journal {
 
 /// Size and SHA-256 of a file, streamed.
 fn hash_file(path: &Path) -> Result<(u64, [u8; 32]), JournalError> {
-    let mut f = File::open(path).map_err(io(path))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; HASH_BUF];
-    let mut n = 0u64;
-    loop {
-        let k = f.read(&mut buf).map_err(io(path))?;
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
-    Ok((n, h.finalize().into()))
+    crate::manifest::sums::hash_file_raw(path).map_err(io(path))
 }
 
 /// Writes a sealed journal's new bytes to its targets: each must be in its before state;

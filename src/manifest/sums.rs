@@ -31,7 +31,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Streams a file through SHA-256 (1 MiB reads); returns its size and digest.
-pub fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
+pub fn hash_file_raw(path: &Path) -> std::io::Result<(u64, [u8; 32])> {
     let mut f = std::fs::File::open(path)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -44,7 +44,12 @@ pub fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
         h.update(&buf[..n]);
         size += n as u64;
     }
-    Ok((size, hex(&h.finalize())))
+    Ok((size, h.finalize().into()))
+}
+
+/// [`hash_file_raw`] with the digest in lower-case hex.
+pub fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
+    hash_file_raw(path).map(|(n, d)| (n, hex(&d)))
 }
 
 /// The manifest text: one line per file, sorted by path. A path holding a backslash or a
