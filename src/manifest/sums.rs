@@ -3,7 +3,6 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
-use std::io::Read;
 use std::path::Path;
 
 /// One file's size and SHA-256, its path relative to the manifest's directory.
@@ -30,21 +29,9 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
-/// Streams a file through SHA-256 (1 MiB reads); returns its size and digest.
+/// Streams a file through SHA-256 (the page cache left as it is); returns its size and digest.
 pub fn hash_file_raw(path: &Path) -> std::io::Result<(u64, [u8; 32])> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        size += n as u64;
-    }
-    Ok((size, h.finalize().into()))
+    crate::image::write::sha256_file(path, crate::image::write::Cache::Keep)
 }
 
 /// [`hash_file_raw`] with the digest in lower-case hex.

@@ -6,6 +6,7 @@
 
 use crate::ese::patch::{FixedField, PagePlan, RowEdit, TableEdits};
 use crate::exchange::store::{FixedCol, StoreLayout};
+use crate::image::write::{sync_dir as fsync_dir, OutFile, WriteError};
 use crate::manifest::audit::AuditWriter;
 use crate::manifest::report::{RegistryEditReport, Report, StoreReport, VolumeReport};
 use crate::manifest::sums::{manifest, sha256_hex, FileDigest};
@@ -152,14 +153,15 @@ impl ChangeSink for AuditSink {
     }
 }
 
-/// One pass over a store's database at `dbtime`: output to `out` (from its start), changes
-/// to `changes`. A page at or above `dbtime` is [`PassError::DbtimeAbove`].
+/// One pass over a store's database at `dbtime`: output to a new file at `out` (through the
+/// shared direct-I/O writer, fsynced), changes to `changes`. A page at or above `dbtime` is
+/// [`PassError::DbtimeAbove`].
 pub fn stream_pass(
     s: &StoreFile,
     sp: &StorePlan,
     time_ole: f64,
     dbtime: u64,
-    out: Option<&File>,
+    out: Option<&Path>,
     changes: &mut dyn ChangeSink,
     progress: Progress,
 ) -> Result<PassResult, PassError> {
@@ -170,28 +172,33 @@ pub fn stream_pass(
     let rel = s.rel();
     let total = s.map.bytes().len() as u64;
     let plan = page_plan(layout, sp, time_ole, dbtime, s.header.revision);
-    let io = |e: std::io::Error| PassError::Io(format!("writing the copy of {rel}: {e}"));
-    let mut sink: Box<dyn Write> = match out {
-        Some(file) => {
-            file.set_len(0).map_err(io)?;
-            let mut f = file.try_clone().map_err(io)?;
-            f.seek(SeekFrom::Start(0)).map_err(io)?;
-            Box::new(std::io::BufWriter::with_capacity(1 << 20, f))
-        }
-        None => Box::new(std::io::sink()),
-    };
+    let io = |e: WriteError| PassError::Io(format!("writing the copy of {rel}: {e}"));
     let report = |done: u64| progress(&rel, done, total);
-    let r = stream_database(
-        &s.resolved.host,
-        &rel,
-        s.header.page_size,
-        &plan,
-        &mut sink,
-        changes,
-        &report,
-    )?;
-    sink.flush().map_err(io)?;
-    Ok(r)
+    match out {
+        Some(path) => {
+            let mut file = OutFile::create(path, 0).map_err(io)?;
+            let r = stream_database(
+                &s.resolved.host,
+                &rel,
+                s.header.page_size,
+                &plan,
+                &mut file,
+                changes,
+                &report,
+            )?;
+            file.finish().map_err(io)?;
+            Ok(r)
+        }
+        None => stream_database(
+            &s.resolved.host,
+            &rel,
+            s.header.page_size,
+            &plan,
+            &mut std::io::sink(),
+            changes,
+            &report,
+        ),
+    }
 }
 
 /// [`stream_pass`] at the header's dbtime + 1, run again above the highest page dbtime when a
@@ -200,7 +207,7 @@ pub fn stream_with_dbtime(
     s: &StoreFile,
     sp: &StorePlan,
     time_ole: f64,
-    out: Option<&File>,
+    out: Option<&Path>,
     audit: &mut AuditSink,
     progress: Progress,
 ) -> Result<(PassResult, u64), ApplyError> {
@@ -292,9 +299,7 @@ pub fn prepare_out_dir(dir: &Path) -> Result<(), ApplyError> {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), ApplyError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_write(dir))
+    fsync_dir(dir).map_err(io_write(dir))
 }
 
 /// `apply --out DIR`. On any error, whatever the run put into `DIR` (new or empty when it
@@ -397,8 +402,7 @@ fn apply_out_inner(
         let rel = s.rel();
         let (_, tmp) = staging_file(dir, &rel, &s.resolved.host)?;
         let (result, dbtime) =
-            stream_with_dbtime(s, sp, time_ole, Some(tmp.as_file()), &mut audit, progress)?;
-        tmp.as_file().sync_all().map_err(io_write(tmp.path()))?;
+            stream_with_dbtime(s, sp, time_ole, Some(tmp.path()), &mut audit, progress)?;
         inputs.insert(
             rel.clone(),
             FileDigest {

@@ -21,11 +21,10 @@ use crate::writers::{self, WriteError};
 use coldpatch::ese::write::BuildOptions;
 use coldpatch::exchange::names::{validate_server_name, NameError};
 use coldpatch::exchange::StoreKind;
+use coldpatch::image::write::{sync_dir, Cache};
 use coldpatch::regf::write::KeySpec;
 use indicatif::{ProgressBar, ProgressStyle};
-use sha2::{Digest, Sha256};
 use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The ground-truth file.
@@ -198,12 +197,10 @@ fn atomically<T>(
             // The rename itself must reach the disk before image.json (written last) can:
             // otherwise a power loss could leave an image.json naming files that are not there.
             let dir = final_path.parent().unwrap_or(Path::new("."));
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|source| RunError::Io {
-                    path: dir.to_path_buf(),
-                    source,
-                })?;
+            sync_dir(dir).map_err(|source| RunError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
             Ok(v)
         }
         Err(e) => {
@@ -213,45 +210,15 @@ fn atomically<T>(
     }
 }
 
-/// Read back this much of a file before dropping it from the page cache again (a large image
-/// would otherwise fill the cache with pages read once; filling fresh memory is the slow path
-/// on the development VM, shared/reference/machine-perf.md §1).
-const HASH_DROP_EVERY: u64 = 64 << 20;
-
-#[cfg(target_os = "linux")]
-fn drop_cached(f: &File, offset: u64, len: u64) {
-    if let Some(len) = std::num::NonZeroU64::new(len) {
-        // Advice only: a failure leaves the pages cached, which is harmless.
-        let _ = rustix::fs::fadvise(f, offset, Some(len), rustix::fs::Advice::DontNeed);
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn drop_cached(_: &File, _: u64, _: u64) {}
-
+/// Size and SHA-256 (hex) of a file written by this run, read once and dropped from the page
+/// cache as it goes (a large image would otherwise fill the cache with pages read once).
 fn sha256_file(path: &Path) -> Result<(u64, String), RunError> {
-    let io = |source| RunError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut f = File::open(path).map_err(io)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let (mut size, mut dropped) = (0u64, 0u64);
-    loop {
-        let n = f.read(&mut buf).map_err(io)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        size += n as u64;
-        if size - dropped >= HASH_DROP_EVERY {
-            drop_cached(&f, dropped, size - dropped);
-            dropped = size;
-        }
-    }
-    let hex = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Ok((size, hex))
+    let (size, digest) =
+        coldpatch::image::write::sha256_file(path, Cache::Drop).map_err(|source| RunError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok((size, coldpatch::manifest::sums::hex(&digest)))
 }
 
 fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), RunError> {
@@ -376,14 +343,7 @@ fn build_store(
         } else {
             None
         };
-        // The builder does not fsync: make the file durable before the rename that makes it
-        // look finished.
-        File::open(partial)
-            .and_then(|f| f.sync_all())
-            .map_err(|source| RunError::Io {
-                path: partial.to_path_buf(),
-                source,
-            })?;
+        // The builder fsyncs its file; a broken page is fsynced by `break_one_page`.
         Ok(bad)
     })
 }

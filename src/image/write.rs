@@ -1,0 +1,592 @@
+//! Writing image files, shared by `apply --out` (the patched databases) and the ESE builder
+//! (`mkimage`'s databases):
+//!
+//! * [`OutFile`]: a sequential stream (plus a few blocks written at known offsets) handed in
+//!   large aligned buffers to a writer thread, so the kernel's copy overlaps the caller's work.
+//!   The file is opened for direct I/O where the file system allows it (no copy into the page
+//!   cache); where it does not, the writer syncs and drops what it wrote every
+//!   [`WRITEBACK_CHUNK`], so a large output does not fill the page cache with fresh memory (the
+//!   slow path on the development VM, `shared/reference/machine-perf.md` §1).
+//! * [`sync_dir`]: the directory fsync that makes a rename durable.
+//! * [`sha256_file`]: SHA-256 of a file in one streaming read, optionally dropping what it read
+//!   from the page cache as it goes.
+
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{IoSlice, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread::JoinHandle;
+
+/// The unit of direct I/O: offsets and lengths of direct writes are multiples of it.
+pub const BLOCK: usize = 4096;
+/// One stream buffer: large enough that the disk sees big sequential writes.
+const CHUNK_BYTES: usize = 8 << 20;
+const CHUNK_BLOCKS: usize = CHUNK_BYTES / BLOCK;
+/// Stream buffers in use at once (one being filled, the others queued for or in the writer).
+const BUFFERS: usize = 3;
+/// Slices per vectored write (Linux `UIO_MAXIOV`).
+const IOV_MOST: usize = 1024;
+/// Buffered writes only: every this much more of the stream, wait for it to reach the disk and
+/// drop it from the page cache.
+pub const WRITEBACK_CHUNK: u64 = 64 << 20;
+
+/// One block in block-aligned memory, as direct I/O needs.
+#[derive(Clone, Copy)]
+#[repr(C, align(4096))]
+struct Block([u8; BLOCK]);
+
+const ZERO_BLOCK: Block = Block([0; BLOCK]);
+
+/// A write that failed: the file, what was being done, and where.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {op} at offset {offset:#x}: {source}", path.display())]
+pub struct WriteError {
+    pub path: PathBuf,
+    pub op: &'static str,
+    pub offset: u64,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// A failure inside the writer thread (the path is added by [`OutFile`]).
+#[derive(Debug)]
+struct Failure {
+    op: &'static str,
+    offset: u64,
+    source: std::io::Error,
+}
+
+/// One write for the writer thread: the first `len` bytes of `blocks` at `offset`. Stream
+/// buffers go back to the pool afterwards.
+struct Job {
+    offset: u64,
+    blocks: Vec<Block>,
+    len: usize,
+    stream: bool,
+}
+
+/// Drops `[offset, offset + len)` of `file` from the page cache. Advice only: a failure leaves
+/// the pages cached, which is harmless.
+#[cfg(target_os = "linux")]
+pub fn drop_cached(file: &File, offset: u64, len: u64) {
+    if let Some(len) = std::num::NonZeroU64::new(len) {
+        let _ = rustix::fs::fadvise(file, offset, Some(len), rustix::fs::Advice::DontNeed);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn drop_cached(_: &File, _: u64, _: u64) {}
+
+/// Opens `path` (created, truncated) for direct I/O, or, where the file system refuses that,
+/// for ordinary buffered writes. Says which.
+#[cfg(target_os = "linux")]
+fn open_output(path: &Path) -> std::io::Result<(File, bool)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    let direct = options
+        .clone()
+        .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
+        .open(path);
+    match direct {
+        Ok(f) => Ok((f, true)),
+        Err(_) => options.open(path).map(|f| (f, false)),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_output(path: &Path) -> std::io::Result<(File, bool)> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map(|f| (f, false))
+}
+
+/// Turns direct I/O off for `file` (a write was refused with it). False if that failed too.
+#[cfg(target_os = "linux")]
+fn stop_direct(file: &File) -> bool {
+    use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
+    fcntl_getfl(file)
+        .and_then(|flags| fcntl_setfl(file, flags - OFlags::DIRECT))
+        .is_ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn stop_direct(_: &File) -> bool {
+    false
+}
+
+/// `EINVAL`: what a direct write returns for an offset, length or buffer it cannot align.
+#[cfg(target_os = "linux")]
+fn is_einval(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn is_einval(_: &std::io::Error) -> bool {
+    false
+}
+
+/// Writes the first `len` bytes of `blocks` at `offset` with vectored writes. A direct write the
+/// file system refuses (`EINVAL`) is retried buffered, with `direct` cleared.
+fn write_blocks(
+    file: &mut File,
+    direct: &mut bool,
+    offset: u64,
+    blocks: &[Block],
+    len: usize,
+) -> Result<(), Failure> {
+    let mut done = 0usize;
+    let mut slices = Vec::with_capacity(IOV_MOST);
+    while done < len {
+        let at = offset + done as u64;
+        file.seek(SeekFrom::Start(at)).map_err(|source| Failure {
+            op: "seek",
+            offset: at,
+            source,
+        })?;
+        let (first, within) = (done / BLOCK, done % BLOCK);
+        slices.clear();
+        let mut left = len - done;
+        for b in blocks.iter().skip(first).take(IOV_MOST) {
+            let skip = if slices.is_empty() { within } else { 0 };
+            let take = (BLOCK - skip).min(left);
+            slices.push(IoSlice::new(&b.0[skip..skip + take]));
+            left -= take;
+            if left == 0 {
+                break;
+            }
+        }
+        match file.write_vectored(&slices) {
+            Ok(0) => {
+                return Err(Failure {
+                    op: "write",
+                    offset: at,
+                    source: std::io::ErrorKind::WriteZero.into(),
+                })
+            }
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if *direct && is_einval(&e) && stop_direct(file) => *direct = false,
+            Err(source) => {
+                return Err(Failure {
+                    op: "write",
+                    offset: at,
+                    source,
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The writer thread: performs the jobs in order, returns stream buffers to the pool, and keeps
+/// a buffered stream from piling up in the page cache.
+fn write_jobs(
+    mut file: File,
+    mut direct: bool,
+    jobs: Receiver<Job>,
+    free: SyncSender<Vec<Block>>,
+    stream_start: u64,
+) -> Result<File, Failure> {
+    let mut dropped = stream_start;
+    for job in jobs {
+        // A direct write of a partial last block writes the whole block (zeros after `len`);
+        // `finish` cuts the file to its length.
+        let len = if direct {
+            job.len.div_ceil(BLOCK) * BLOCK
+        } else {
+            job.len
+        };
+        write_blocks(&mut file, &mut direct, job.offset, &job.blocks, len)?;
+        if !job.stream {
+            continue;
+        }
+        let stream_end = job.offset + job.len as u64;
+        if !direct && stream_end - dropped >= WRITEBACK_CHUNK {
+            file.sync_data().map_err(|source| Failure {
+                op: "sync",
+                offset: dropped,
+                source,
+            })?;
+            drop_cached(&file, dropped, stream_end - dropped);
+            dropped = stream_end;
+        }
+        // The pool is full only if the owner is gone; the buffer is then freed.
+        let _ = free.try_send(job.blocks);
+    }
+    Ok(file)
+}
+
+/// A file written as one sequential stream from `stream_start` (bytes of any length, appended
+/// in order), plus whole blocks written at known offsets ([`OutFile::write_at`]). Memory is
+/// [`BUFFERS`] buffers of 8 MiB whatever the file's size. Nothing is durable before
+/// [`OutFile::finish`], which writes everything, cuts the file to its length and fsyncs it.
+pub struct OutFile {
+    path: PathBuf,
+    /// The stream being filled: its first `filled` bytes, from file offset `buf_start`.
+    buf: Vec<Block>,
+    filled: usize,
+    buf_start: u64,
+    buffers: usize,
+    jobs: Option<SyncSender<Job>>,
+    free: Receiver<Vec<Block>>,
+    writer: Option<JoinHandle<Result<File, Failure>>>,
+    /// The end of the file: the furthest byte the stream or a block reached.
+    end: u64,
+}
+
+impl OutFile {
+    /// Creates (or truncates) `path`; the stream starts at byte `stream_start`, a multiple of
+    /// [`BLOCK`]. Bytes before it are zeros unless written by [`OutFile::write_at`].
+    pub fn create(path: &Path, stream_start: u64) -> Result<OutFile, WriteError> {
+        let fail = |op, source| WriteError {
+            path: path.to_path_buf(),
+            op,
+            offset: 0,
+            source,
+        };
+        if stream_start % BLOCK as u64 != 0 {
+            return Err(fail(
+                "create",
+                std::io::Error::other(format!(
+                    "internal: stream start {stream_start:#x} is not block-aligned"
+                )),
+            ));
+        }
+        let (file, direct) = open_output(path).map_err(|e| fail("create", e))?;
+        let (jobs, job_rx) = mpsc::sync_channel(BUFFERS);
+        let (free_tx, free) = mpsc::sync_channel(BUFFERS);
+        let writer = std::thread::Builder::new()
+            .name("image-writer".into())
+            .spawn(move || write_jobs(file, direct, job_rx, free_tx, stream_start))
+            .map_err(|e| fail("start the writer thread for", e))?;
+        Ok(OutFile {
+            path: path.to_path_buf(),
+            buf: vec![ZERO_BLOCK; CHUNK_BLOCKS],
+            filled: 0,
+            buf_start: stream_start,
+            buffers: 1,
+            jobs: Some(jobs),
+            free,
+            writer: Some(writer),
+            end: stream_start,
+        })
+    }
+
+    /// The file being written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file offset the next appended byte goes to.
+    pub fn stream_position(&self) -> u64 {
+        self.buf_start + self.filled as u64
+    }
+
+    fn fail(&self, op: &'static str, offset: u64, source: std::io::Error) -> WriteError {
+        WriteError {
+            path: self.path.clone(),
+            op,
+            offset,
+            source,
+        }
+    }
+
+    /// The writer thread's error (it has stopped: a send or a receive failed).
+    fn writer_failed(&mut self) -> WriteError {
+        self.jobs = None;
+        let failure = match self.writer.take().map(JoinHandle::join) {
+            Some(Ok(Err(f))) => f,
+            Some(Err(_)) => Failure {
+                op: "write",
+                offset: self.buf_start,
+                source: std::io::Error::other("the writer thread panicked"),
+            },
+            _ => Failure {
+                op: "write",
+                offset: self.buf_start,
+                source: std::io::Error::other("the writer thread stopped"),
+            },
+        };
+        self.fail(failure.op, failure.offset, failure.source)
+    }
+
+    fn send(&mut self, job: Job) -> Result<(), WriteError> {
+        let end = job.offset + job.len as u64;
+        let sent = self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok());
+        if !sent {
+            return Err(self.writer_failed());
+        }
+        self.end = self.end.max(end);
+        Ok(())
+    }
+
+    /// Hands the filled part of the stream buffer to the writer thread and takes an empty one.
+    fn flush_stream(&mut self) -> Result<(), WriteError> {
+        if self.filled == 0 {
+            return Ok(());
+        }
+        let next = match self.free.try_recv() {
+            Ok(b) => b,
+            Err(_) if self.buffers < BUFFERS => {
+                self.buffers += 1;
+                vec![ZERO_BLOCK; CHUNK_BLOCKS]
+            }
+            Err(_) => match self.free.recv() {
+                Ok(b) => b,
+                Err(_) => return Err(self.writer_failed()),
+            },
+        };
+        let len = std::mem::take(&mut self.filled);
+        // A partial last block is written whole by direct I/O: zeros after the stream, not
+        // whatever a recycled buffer held.
+        if let Some(last) = self.buf.get_mut(len / BLOCK) {
+            last.0[len % BLOCK..].fill(0);
+        }
+        let blocks = std::mem::replace(&mut self.buf, next);
+        let offset = self.buf_start;
+        self.buf_start += len as u64;
+        self.send(Job {
+            offset,
+            blocks,
+            len,
+            stream: true,
+        })
+    }
+
+    /// Appends `bytes` to the stream.
+    pub fn append(&mut self, mut bytes: &[u8]) -> Result<(), WriteError> {
+        while !bytes.is_empty() {
+            let (block, within) = (self.filled / BLOCK, self.filled % BLOCK);
+            let Some(slot) = self.buf.get_mut(block) else {
+                return Err(self.fail(
+                    "write",
+                    self.stream_position(),
+                    std::io::Error::other("internal: the stream buffer is full"),
+                ));
+            };
+            let n = (BLOCK - within).min(bytes.len());
+            slot.0[within..within + n].copy_from_slice(&bytes[..n]);
+            self.filled += n;
+            bytes = &bytes[n..];
+            if self.filled == CHUNK_BYTES {
+                self.flush_stream()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes` (whole blocks) at `offset` (block-aligned), outside the stream. The stream
+    /// so far is handed to the writer first, so these bytes land after any the stream put
+    /// there; the stream must be at a block boundary.
+    pub fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<(), WriteError> {
+        if offset % BLOCK as u64 != 0 || bytes.len() % BLOCK != 0 || self.filled % BLOCK != 0 {
+            return Err(self.fail(
+                "write",
+                offset,
+                std::io::Error::other(format!(
+                    "internal: {} bytes at {offset:#x} (stream at {:#x}) are not whole blocks",
+                    bytes.len(),
+                    self.stream_position()
+                )),
+            ));
+        }
+        self.flush_stream()?;
+        let blocks: Vec<Block> = bytes
+            .chunks_exact(BLOCK)
+            .map(|c| {
+                let mut b = ZERO_BLOCK;
+                b.0.copy_from_slice(c);
+                b
+            })
+            .collect();
+        self.send(Job {
+            offset,
+            blocks,
+            len: bytes.len(),
+            stream: false,
+        })
+    }
+
+    /// Writes everything out, cuts the file to its length (the end of the stream or of the
+    /// furthest block) and fsyncs it. Returns the file and its length.
+    pub fn finish(mut self) -> Result<(File, u64), WriteError> {
+        self.flush_stream()?;
+        let end = self.end;
+        self.jobs = None;
+        let file = match self.writer.take().map(JoinHandle::join) {
+            Some(Ok(Ok(file))) => file,
+            Some(Ok(Err(f))) => return Err(self.fail(f.op, f.offset, f.source)),
+            _ => return Err(self.writer_failed()),
+        };
+        file.set_len(end)
+            .map_err(|e| self.fail("set_len", end, e))?;
+        file.sync_all().map_err(|e| self.fail("fsync", end, e))?;
+        Ok((file, end))
+    }
+}
+
+impl Write for OutFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.append(buf).map_err(std::io::Error::other)?;
+        Ok(buf.len())
+    }
+
+    /// Nothing to do: bytes reach the file through the writer thread, and the disk at
+    /// [`OutFile::finish`].
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Makes the entries of `dir` (a rename, a new file) durable.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// What [`sha256_file`] does with the page cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cache {
+    /// Leave what was read cached (a file read again soon).
+    Keep,
+    /// Drop it every [`WRITEBACK_CHUNK`] (a large file read once).
+    Drop,
+}
+
+/// Streams a file through SHA-256 (1 MiB reads); returns its size and digest.
+pub fn sha256_file(path: &Path, cache: Cache) -> std::io::Result<(u64, [u8; 32])> {
+    let mut f = File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut size, mut dropped) = (0u64, 0u64);
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        h.update(&buf[..n]);
+        size += n as u64;
+        if cache == Cache::Drop && size - dropped >= WRITEBACK_CHUNK {
+            drop_cached(&f, dropped, size - dropped);
+            dropped = size;
+        }
+    }
+    if cache == Cache::Drop {
+        drop_cached(&f, dropped, size - dropped);
+    }
+    Ok((size, h.finalize().into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pattern(len: usize, seed: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    }
+
+    #[test]
+    fn a_refused_direct_write_is_retried_buffered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        let (mut file, direct) = open_output(&path).unwrap();
+        let mut blocks = vec![ZERO_BLOCK; 3];
+        for (i, b) in blocks.iter_mut().enumerate() {
+            b.0.fill(i as u8 + 1);
+        }
+        // Offset 100 is not block-aligned: a direct write of it is refused (EINVAL).
+        let mut still_direct = direct;
+        write_blocks(&mut file, &mut still_direct, 100, &blocks, 3 * BLOCK).unwrap();
+        if direct {
+            assert!(!still_direct, "the misaligned direct write was not refused");
+        }
+        // Aligned writes keep going, whichever mode the file is in now.
+        write_blocks(
+            &mut file,
+            &mut still_direct,
+            4 * BLOCK as u64,
+            &blocks,
+            BLOCK,
+        )
+        .unwrap();
+        drop(file);
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), 5 * BLOCK);
+        assert!(bytes[..100].iter().all(|&b| b == 0));
+        for i in 0..3 {
+            let at = 100 + i * BLOCK;
+            assert!(bytes[at..at + BLOCK].iter().all(|&b| b == i as u8 + 1));
+        }
+        assert!(bytes[4 * BLOCK..].iter().all(|&b| b == 1));
+    }
+
+    #[test]
+    fn stream_of_odd_pieces_and_blocks_at_offsets_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        // A stream from block 2, longer than two buffers, in pieces that straddle blocks and
+        // buffers, ending inside a block; then the two blocks before it.
+        let stream = pattern(2 * CHUNK_BYTES + 3 * BLOCK + 17, 5);
+        let head = pattern(2 * BLOCK, 9);
+        let mut out = OutFile::create(&path, 2 * BLOCK as u64).unwrap();
+        let mut at = 0;
+        for piece in [1, BLOCK - 1, 3 * BLOCK + 5, CHUNK_BYTES, 7].iter().cycle() {
+            let n = (*piece).min(stream.len() - at);
+            out.write_all(&stream[at..at + n]).unwrap();
+            at += n;
+            if at == stream.len() {
+                break;
+            }
+        }
+        assert_eq!(out.stream_position(), (2 * BLOCK + stream.len()) as u64);
+        let (_, len) = out.finish().unwrap();
+        assert_eq!(len, (2 * BLOCK + stream.len()) as u64);
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len() as u64, len);
+        assert!(bytes[..2 * BLOCK].iter().all(|&b| b == 0));
+        assert!(bytes[2 * BLOCK..] == stream[..]);
+
+        // write_at after the stream replaces what the stream wrote; a misaligned one is refused.
+        let mut out = OutFile::create(&path, 0).unwrap();
+        out.append(&stream[..4 * BLOCK]).unwrap();
+        out.write_at(BLOCK as u64, &head).unwrap();
+        assert!(out.write_at(3, &head).is_err());
+        let (_, len) = out.finish().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(len, 4 * BLOCK as u64);
+        assert!(bytes[..BLOCK] == stream[..BLOCK]);
+        assert!(bytes[BLOCK..3 * BLOCK] == head[..]);
+        assert!(bytes[3 * BLOCK..] == stream[3 * BLOCK..4 * BLOCK]);
+    }
+
+    #[test]
+    fn a_write_that_fails_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no-such-dir").join("out");
+        let e = OutFile::create(&missing, 0).err().unwrap();
+        assert!(e.to_string().contains("no-such-dir"), "{e}");
+    }
+
+    #[test]
+    fn sha256_of_a_file_either_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let bytes = pattern(3 << 20, 1);
+        std::fs::write(&path, &bytes).unwrap();
+        let want: [u8; 32] = Sha256::digest(&bytes).into();
+        for cache in [Cache::Keep, Cache::Drop] {
+            assert_eq!(
+                sha256_file(&path, cache).unwrap(),
+                (bytes.len() as u64, want)
+            );
+        }
+    }
+}
