@@ -20,6 +20,7 @@
 //! written to any file.
 
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -458,10 +459,25 @@ fn hash_file(path: &Path) -> Result<(u64, [u8; 32]), JournalError> {
     crate::manifest::sums::hash_file_raw(path).map_err(io(path))
 }
 
+/// A file whose first bytes — its header — must reach the disk last, as a hive's base block
+/// must: `interim` (the header saying "write in progress") is written over them first and
+/// fsynced, then the file's other ranges, fsynced, then the header's new bytes. The journal's
+/// ranges must cover the whole header (checked before any byte is written), so that undo puts
+/// every byte of the interim header back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeadLast {
+    pub interim: Vec<u8>,
+}
+
 /// Writes a sealed journal's new bytes to its targets: each must be in its before state;
-/// ranges are written in order, sizes set, each file fsynced. `pause` is called after each
-/// range written with the count so far (the crash tests stop the process there).
-pub fn apply_sealed(path: &Path, pause: &dyn Fn(u64)) -> Result<(), JournalError> {
+/// ranges are written in order (but see [`HeadLast`] for the files `heads` names, by file
+/// index), sizes set, each file fsynced. `pause` is called after each range written with the
+/// count so far (the crash tests stop the process there).
+pub fn apply_sealed(
+    path: &Path,
+    heads: &BTreeMap<u32, HeadLast>,
+    pause: &dyn Fn(u64),
+) -> Result<(), JournalError> {
     let j = read(path)?;
     if !j.sealed {
         return Err(JournalError::Damaged {
@@ -480,31 +496,102 @@ pub fn apply_sealed(path: &Path, pause: &dyn Fn(u64)) -> Result<(), JournalError
             });
         }
     }
+    // The new bytes of each held-back header, from the ranges; every byte must be covered.
+    let mut finals: BTreeMap<u32, (Vec<u8>, usize)> = BTreeMap::new();
+    for (&i, head) in heads {
+        if j.files.get(i as usize).is_none() {
+            return Err(JournalError::Damaged {
+                path: path.to_path_buf(),
+                offset: 0,
+                what: format!("no file {i} for a header written last"),
+            });
+        }
+        finals.insert(i, (vec![0u8; head.interim.len()], 0));
+    }
+    j.for_each_range(|r, _| {
+        if let Some((bytes, covered)) = finals.get_mut(&r.file) {
+            let len = bytes.len() as u64;
+            if r.offset < len {
+                let end = (r.offset + r.new.len() as u64).min(len);
+                let part = &r.new[..(end - r.offset) as usize];
+                bytes[r.offset as usize..end as usize].copy_from_slice(part);
+                *covered += part.len();
+            }
+        }
+        Ok(())
+    })?;
+    for (i, (bytes, covered)) in &finals {
+        if *covered != bytes.len() {
+            return Err(JournalError::Damaged {
+                path: path.to_path_buf(),
+                offset: 0,
+                what: format!(
+                    "{}: the ranges cover {covered} of the {} header bytes written last",
+                    j.files[*i as usize].path.display(),
+                    bytes.len()
+                ),
+            });
+        }
+    }
+
     let mut handles: Vec<Option<File>> = j.files.iter().map(|_| None).collect();
+    // Headers saying "write in progress" first.
+    for (&i, head) in heads {
+        let p = &j.files[i as usize].path;
+        let h = writable(&mut handles, i, p)?;
+        h.write_all_at(&head.interim, 0).map_err(io(p))?;
+        h.sync_all().map_err(io(p))?;
+    }
+    // The ranges, without the held-back headers.
     let mut n = 0u64;
     j.for_each_range(|r, _| {
-        let f = &j.files[r.file as usize];
-        let h = match &mut handles[r.file as usize] {
-            Some(h) => h,
-            slot => slot.insert(
-                OpenOptions::new()
-                    .write(true)
-                    .open(&f.path)
-                    .map_err(io(&f.path))?,
-            ),
-        };
-        h.write_all_at(&r.new, r.offset).map_err(io(&f.path))?;
+        let skip = finals.get(&r.file).map_or(0, |(b, _)| b.len() as u64);
+        let from = skip.saturating_sub(r.offset).min(r.new.len() as u64) as usize;
+        if from < r.new.len() {
+            let p = &j.files[r.file as usize].path;
+            writable(&mut handles, r.file, p)?
+                .write_all_at(&r.new[from..], r.offset + from as u64)
+                .map_err(io(p))?;
+        }
         n += 1;
         pause(n);
         Ok(())
     })?;
-    for (f, h) in j.files.iter().zip(handles) {
+    for (f, h) in j.files.iter().zip(&handles) {
         if let Some(h) = h {
             h.set_len(f.size_after).map_err(io(&f.path))?;
             h.sync_all().map_err(io(&f.path))?;
         }
     }
+    // The headers' new bytes last.
+    for (&i, (bytes, _)) in &finals {
+        let p = &j.files[i as usize].path;
+        let h = writable(&mut handles, i, p)?;
+        h.write_all_at(bytes, 0).map_err(io(p))?;
+        h.sync_all().map_err(io(p))?;
+    }
     Ok(())
+}
+
+/// File `i` of a journal, opened for writing the first time it is needed.
+fn writable<'h>(
+    handles: &'h mut [Option<File>],
+    i: u32,
+    path: &Path,
+) -> Result<&'h File, JournalError> {
+    let slot = &mut handles[i as usize];
+    if slot.is_none() {
+        *slot = Some(
+            OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(io(path))?,
+        );
+    }
+    slot.as_ref().ok_or_else(|| JournalError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other("not opened"),
+    })
 }
 
 /// What undo did to one file.

@@ -82,12 +82,12 @@ fn apply_then_undo_round_trips_two_files_one_growing() {
         (j.sealed, j.committed, j.ranges, j.files.len()),
         (true, true, 4, 2)
     );
-    apply_sealed(&c.journal, &|_| {}).unwrap();
+    apply_sealed(&c.journal, &BTreeMap::new(), &|_| {}).unwrap();
     assert_eq!(std::fs::read(&c.a).unwrap(), c.a1);
     assert_eq!(std::fs::read(&c.b).unwrap(), c.b1);
     // Applying again finds the files no longer in their before state.
     assert!(matches!(
-        apply_sealed(&c.journal, &|_| {}),
+        apply_sealed(&c.journal, &BTreeMap::new(), &|_| {}),
         Err(JournalError::Refused { .. })
     ));
     let r = undo(&c.journal).unwrap();
@@ -108,7 +108,7 @@ fn undo_restores_after_a_crash_at_any_point() {
     for stop in 0..=4u64 {
         let c = case(true);
         let r = std::panic::catch_unwind(|| {
-            apply_sealed(&c.journal, &|n| {
+            apply_sealed(&c.journal, &BTreeMap::new(), &|n| {
                 if n > stop {
                     panic!("crash");
                 }
@@ -130,7 +130,7 @@ fn an_unsealed_journal_undoes_nothing_and_writes_nothing() {
     let c = case(false);
     let j = read(&c.journal).unwrap();
     assert!(!j.sealed);
-    assert!(apply_sealed(&c.journal, &|_| {}).is_err());
+    assert!(apply_sealed(&c.journal, &BTreeMap::new(), &|_| {}).is_err());
     let r = undo(&c.journal).unwrap();
     assert!(r.files.is_empty() && !r.sealed);
     originals(&c);
@@ -139,7 +139,7 @@ fn an_unsealed_journal_undoes_nothing_and_writes_nothing() {
 #[test]
 fn a_file_changed_since_or_replaced_is_refused_and_nothing_is_written() {
     let c = case(true);
-    apply_sealed(&c.journal, &|_| {}).unwrap();
+    apply_sealed(&c.journal, &BTreeMap::new(), &|_| {}).unwrap();
     // Someone else writes into `a` outside the recorded ranges.
     let mut changed = c.a1.clone();
     changed[5000] ^= 0xFF;
@@ -187,5 +187,85 @@ fn a_damaged_or_foreign_journal_is_refused() {
         JournalWriter::create(&c.journal),
         Err(JournalError::Exists(_))
     ));
+    originals(&c);
+}
+
+/// A file whose first 512 bytes are written last, over an interim header written first.
+fn head_last_case() -> (tempfile::TempDir, PathBuf, PathBuf, Vec<u8>, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let h = dir.path().join("h.hive");
+    let h0: Vec<u8> = (0..8192u32).map(|i| (i % 249) as u8).collect();
+    std::fs::write(&h, &h0).unwrap();
+    let mut h1 = h0.clone();
+    h1[4..8].copy_from_slice(&[9, 9, 9, 9]);
+    h1[600..604].copy_from_slice(&[1, 2, 3, 4]);
+    h1.extend_from_slice(&[3u8; 4096]);
+    let journal = dir.path().join("j");
+    let mut w = JournalWriter::create(&journal).unwrap();
+    // The header whole (bytes 0..512), then the rest.
+    w.record(0, 0, &h0[..512], &h1[..512]).unwrap();
+    w.record(0, 600, &h0[600..604], &h1[600..604]).unwrap();
+    w.record(0, 8192, &[], &h1[8192..]).unwrap();
+    w.seal(&[JournalFile {
+        path: h.clone(),
+        size_before: h0.len() as u64,
+        sha256_before: sha(&h0),
+        size_after: h1.len() as u64,
+        sha256_after: sha(&h1),
+    }])
+    .unwrap();
+    (dir, journal, h, h0, h1)
+}
+
+#[test]
+fn a_head_last_file_gets_its_interim_header_first_and_its_header_last() {
+    let (_dir, journal, h, h0, h1) = head_last_case();
+    let interim = vec![0xEEu8; 512];
+    let heads = BTreeMap::from([(
+        0u32,
+        HeadLast {
+            interim: interim.clone(),
+        },
+    )]);
+    // While the other ranges are written, the file starts with the interim header.
+    let seen = std::cell::RefCell::new(Vec::new());
+    apply_sealed(&journal, &heads, &|_| {
+        let now = std::fs::read(&h).unwrap();
+        seen.borrow_mut().push(now[..512] == interim[..]);
+    })
+    .unwrap();
+    assert_eq!(*seen.borrow(), vec![true; 3]);
+    assert_eq!(std::fs::read(&h).unwrap(), h1);
+    undo(&journal).unwrap();
+    assert_eq!(std::fs::read(&h).unwrap(), h0);
+
+    // A crash at any point, the interim header on disk: undo restores every byte.
+    for stop in 0..3u64 {
+        let r = std::panic::catch_unwind(|| {
+            apply_sealed(&journal, &heads, &|n| {
+                if n > stop {
+                    panic!("crash");
+                }
+            })
+        });
+        assert!(r.is_err());
+        assert_eq!(std::fs::read(&h).unwrap()[..512], interim[..]);
+        undo(&journal).unwrap();
+        assert_eq!(std::fs::read(&h).unwrap(), h0);
+    }
+}
+
+#[test]
+fn a_head_last_header_the_ranges_do_not_cover_is_refused_before_any_write() {
+    let c = case(true);
+    // `b`'s ranges cover one byte of its first 16.
+    let heads = BTreeMap::from([(
+        1u32,
+        HeadLast {
+            interim: vec![0xEE; 16],
+        },
+    )]);
+    let e = apply_sealed(&c.journal, &heads, &|_| {}).unwrap_err();
+    assert!(e.to_string().contains("cover 1 of the 16"), "{e}");
     originals(&c);
 }

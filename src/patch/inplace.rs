@@ -12,7 +12,7 @@
 //! `FILE.audit.jsonl`, `FILE.SHA256SUMS` (outputs, relative to the image) and
 //! `FILE.SHA256SUMS.input`.
 
-use crate::journal::{apply_sealed, JournalError, JournalFile, JournalWriter};
+use crate::journal::{apply_sealed, HeadLast, JournalError, JournalFile, JournalWriter};
 use crate::manifest::audit::AuditWriter;
 use crate::manifest::report::Report;
 use crate::manifest::sums::{manifest, FileDigest};
@@ -24,6 +24,8 @@ use crate::patch::discover::Installation;
 use crate::patch::hives::{apply_edits, range_reason};
 use crate::patch::plan::{input_files, Plan};
 use crate::patch::stream::ChangeSink;
+use crate::regf::base_block::BASE_BLOCK_SIZE;
+use crate::regf::disk::in_progress_base_block;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -77,6 +79,26 @@ impl ChangeSink for JournalSink {
             self.journal
                 .record(i, offset + at, old, new)
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+impl JournalSink {
+    /// A hive's change: its whole base block (written last, over an in-progress one, so the
+    /// journal must hold every byte of it) and the net difference of its bins.
+    fn hive(&mut self, file: &str, before: &[u8], after: &[u8]) -> std::io::Result<()> {
+        let i = *self.index.get(file).ok_or_else(|| {
+            std::io::Error::other(format!("{file}: not among the journaled files"))
+        })?;
+        let head = BASE_BLOCK_SIZE.min(before.len()).min(after.len());
+        let record = |j: &mut JournalWriter, at: u64, old: &[u8], new: &[u8]| {
+            j.record(i, at, old, new)
+                .map_err(|e| std::io::Error::other(e.to_string()))
+        };
+        record(&mut self.journal, 0, &before[..head], &after[..head])?;
+        for (at, old, new) in changed_ranges(&before[head..], &after[head..]) {
+            record(&mut self.journal, head as u64 + at, old, new)?;
         }
         Ok(())
     }
@@ -157,7 +179,7 @@ pub fn apply_in_place(
         index,
     };
     let result = record_all(inst, plan, &mut sink, filetime, time_ole, progress);
-    let (files, read, outputs, stores) = match result {
+    let (files, read, outputs, stores, heads) = match result {
         Ok(r) => r,
         Err(e) => {
             // Nothing was written to the image: the unsealed journal would undo nothing.
@@ -189,7 +211,7 @@ pub fn apply_in_place(
         ))
     };
     let pause = |n: u64| pause_here(&format!("range:{n}"));
-    apply_sealed(&journal, &pause).map_err(undo_hint)?;
+    apply_sealed(&journal, &heads, &pause).map_err(undo_hint)?;
     pause_here("written");
     jw.commit().map_err(undo_hint)?;
 
@@ -229,6 +251,7 @@ type Recorded = (
     BTreeMap<String, FileDigest>,
     Vec<FileDigest>,
     Vec<crate::manifest::report::StoreReport>,
+    BTreeMap<u32, HeadLast>,
 );
 
 /// The read-only pass: every change recorded, every file's before and after hashes.
@@ -244,7 +267,10 @@ fn record_all(
     let mut read = BTreeMap::new();
     let mut outputs = Vec::new();
     let mut stores = Vec::new();
-    for (rel, host) in input_files(inst) {
+    // Hives are written as Windows writes them: an in-progress base block, the bins, then
+    // the final base block, so a crash mid-write leaves a hive any reader sees as dirty.
+    let mut heads = BTreeMap::new();
+    for (i, (rel, host)) in input_files(inst).into_iter().enumerate() {
         let store = inst.stores.iter().find(|s| s.resolved.host == host);
         let (before, after): ((u64, [u8; 32]), (u64, [u8; 32])) = match store {
             Some(s) => {
@@ -280,8 +306,16 @@ fn record_all(
                     sink.change(&rel, offset, old, new_bytes, &range_reason(offset, &edits))
                         .map_err(|e| ApplyError::Write(format!("audit log: {e}")))?;
                 }
-                sink.page(&rel, 0, bytes, &new)
-                    .map_err(|e| ApplyError::Write(format!("journal: {e}")))?;
+                if new != bytes {
+                    sink.hive(&rel, bytes, &new)
+                        .map_err(|e| ApplyError::Write(format!("journal: {e}")))?;
+                    heads.insert(
+                        i as u32,
+                        HeadLast {
+                            interim: in_progress_base_block(bytes, &new),
+                        },
+                    );
+                }
                 (
                     (bytes.len() as u64, sha(bytes)),
                     (new.len() as u64, sha(&new)),
@@ -312,5 +346,5 @@ fn record_all(
             sha256_after: after.1,
         });
     }
-    Ok((files, read, outputs, stores))
+    Ok((files, read, outputs, stores, heads))
 }

@@ -137,6 +137,29 @@ pub fn write_in_place(
     write_in_place_until(hive, old, new, journal, Stop::Never)
 }
 
+/// The base block Windows writes before it writes a hive's bins: `new`'s, but with the second
+/// sequence number not equal to the first (a write in progress), checksum restamped. A reader
+/// that finds it knows the bins may be half written. `old` and `new` are at least a base block.
+pub fn in_progress_base_block(old: &[u8], new: &[u8]) -> Vec<u8> {
+    let seq = |b: &[u8], at: usize| {
+        b.get(at..at + 4)
+            .map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    };
+    let mut first = new[..BASE_BLOCK_END.min(new.len())].to_vec();
+    let new_seq = seq(new, OFF_SEQ1);
+    let old_seq2 = seq(old, OFF_SEQ2);
+    let pending = if old_seq2 == new_seq {
+        new_seq.wrapping_sub(1)
+    } else {
+        old_seq2
+    };
+    if first.len() == BASE_BLOCK_END {
+        first[OFF_SEQ2..OFF_SEQ2 + 4].copy_from_slice(&pending.to_le_bytes());
+        base_block::put_checksum(&mut first);
+    }
+    first
+}
+
 /// [`write_in_place`], stopping after the step `stop` names (for crash tests).
 #[doc(hidden)]
 pub fn write_in_place_until(
@@ -212,26 +235,7 @@ pub fn write_in_place_until(
         f.write_all(bytes).map_err(io(hive))
     };
     // Step 2: the base block of a write in progress.
-    let mut first = new[..BASE_BLOCK_END].to_vec();
-    let new_seq = u32::from_le_bytes([
-        new[OFF_SEQ1],
-        new[OFF_SEQ1 + 1],
-        new[OFF_SEQ1 + 2],
-        new[OFF_SEQ1 + 3],
-    ]);
-    let old_seq2 = u32::from_le_bytes([
-        old[OFF_SEQ2],
-        old[OFF_SEQ2 + 1],
-        old[OFF_SEQ2 + 2],
-        old[OFF_SEQ2 + 3],
-    ]);
-    let pending = if old_seq2 == new_seq {
-        new_seq.wrapping_sub(1)
-    } else {
-        old_seq2
-    };
-    first[OFF_SEQ2..OFF_SEQ2 + 4].copy_from_slice(&pending.to_le_bytes());
-    base_block::put_checksum(&mut first);
+    let first = in_progress_base_block(old, new);
     write_at(&mut f, 0, &first)?;
     f.sync_all().map_err(io(hive))?;
     if stop == Stop::AfterFirstBaseBlock {

@@ -84,6 +84,12 @@ fn inspect_json(image: &Path) -> J {
 }
 
 /// Every regular file under `dir` → its bytes' SHA-256 (hex), by relative path.
+fn read_prefix(path: &Path, n: usize) -> Vec<u8> {
+    let mut b = std::fs::read(path).unwrap();
+    b.truncate(n);
+    b
+}
+
 fn tree_hashes(dir: &Path) -> BTreeMap<String, String> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
         for e in std::fs::read_dir(dir).unwrap() {
@@ -1046,6 +1052,23 @@ fn in_place_equals_out_and_undo_restores_every_byte_even_after_sigkill() {
             .path()
             .join(format!("{}.journal", point.replace(':', "-")));
         kill_in_place_at(&work, &journal, point);
+        // Hives are written as Windows writes them: once the first range is written, every
+        // hive the patch changes has its in-progress base block (sequence numbers differ), so
+        // a reader sees it dirty; when the writes are done, none is left so.
+        let patched_hives: Vec<&String> = patched
+            .keys()
+            .filter(|rel| read_prefix(&out.join(rel), 4) == b"regf")
+            .collect();
+        assert!(patched_hives.len() >= 2, "{patched_hives:?}");
+        for rel in &patched_hives {
+            let head = read_prefix(&work.join(rel), 12);
+            let in_progress = head[4..8] != head[8..12];
+            match point {
+                "sealed" => assert!(!in_progress, "{point}: {rel} touched before any write"),
+                "written" => assert!(!in_progress, "{point}: {rel} left in progress"),
+                _ => assert!(in_progress, "{point}: {rel} not marked in progress"),
+            }
+        }
         if point != "sealed" {
             assert_ne!(
                 tree_hashes(&work),
