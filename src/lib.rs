@@ -29,3 +29,4 @@ pub mod journal;
 pub mod manifest;
 pub mod patch;
 pub mod regf;
+pub mod verify;

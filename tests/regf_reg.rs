@@ -3,8 +3,9 @@
 //! binary.
 
 mod regf_support;
-use coldpatch::cli::reg::{import_ops, Target};
+use coldpatch::cli::reg::import_failure;
 use coldpatch::cli::Exit;
+use coldpatch::regf::import::{import_ops, ImportError, Target};
 use coldpatch::regf::regfile::{parse_reg, RegOp};
 use coldpatch::regf::{disk, tree, verify, HiveRef};
 use regf_support::*;
@@ -59,6 +60,8 @@ fn import_to_a_new_file_leaves_the_input_alone() {
     );
     // --out onto the input itself is refused: that is what --in-place is for.
     let e = import_ops(&hive, &ops(), "", Target::Out(&hive), false, 1).unwrap_err();
+    assert!(matches!(e, ImportError::OutIsInput(_)), "{e}");
+    let e = import_failure(e);
     assert_eq!(e.exit, Exit::Usage);
     assert_eq!(std::fs::read(&hive).unwrap(), before);
     // No temporary files left beside the output.
@@ -124,6 +127,18 @@ fn dirty_and_flagged_hives_are_refused_and_untouched() {
     let before = std::fs::read(&dirty).unwrap();
     let out = dir.path().join("out");
     let e = import_ops(&dirty, &ops(), "", Target::Out(&out), false, 1).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ImportError::Dirty {
+                sequence1: 5,
+                sequence2: 4,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = import_failure(e);
     assert_eq!(e.exit, Exit::Problems);
     assert!(
         e.message.contains("primary sequence number 5, secondary 4"),
@@ -153,6 +168,7 @@ fn dirty_and_flagged_hives_are_refused_and_untouched() {
         1,
     )
     .unwrap_err();
+    let e = import_failure(e);
     assert_eq!(e.exit, Exit::Problems);
     assert!(e.message.contains("out of order"), "{}", e.message);
     assert_eq!(std::fs::read(&wrong).unwrap(), before);
@@ -163,6 +179,9 @@ fn dirty_and_flagged_hives_are_refused_and_untouched() {
     let out2 = dir.path().join("out2");
     let bad = parse("Windows Registry Editor Version 5.00\r\n\r\n[\\fine]\r\n\r\n[-\\]\r\n");
     let e = import_ops(&ok, &bad, "", Target::Out(&out2), false, 1).unwrap_err();
+    assert!(matches!(e, ImportError::Op { .. }), "{e}");
+    let e = import_failure(e);
+    assert_eq!(e.exit, Exit::Problems);
     assert!(e.message.contains("root"), "{}", e.message);
     assert!(!out2.exists());
 }
@@ -276,6 +295,32 @@ fn in_place_write_never_replaces_an_existing_journal() {
     let e = disk::write_in_place(&hive, &before, &new, &journal).unwrap_err();
     assert!(matches!(e, disk::WriteError::JournalExists(_)), "{e}");
     assert_eq!(std::fs::read(&journal).unwrap(), b"an earlier undo");
+    assert_eq!(std::fs::read(&hive).unwrap(), before);
+}
+
+#[test]
+fn an_in_place_import_that_fails_before_its_journal_is_sealed_says_nothing_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let hive = sample_file(dir.path(), "SAM.gz");
+    let before = std::fs::read(&hive).unwrap();
+    let journal = dir.path().join("no-such-dir").join("undo.journal");
+    let e = import_ops(
+        &hive,
+        &ops(),
+        "",
+        Target::InPlace { journal: &journal },
+        false,
+        1,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, ImportError::InPlace { touched: false, .. }),
+        "{e}"
+    );
+    let e = import_failure(e);
+    assert_eq!(e.exit, Exit::WriteFailed);
+    assert!(e.message.ends_with("nothing was written"), "{}", e.message);
+    assert!(!e.message.contains("coldpatch undo"), "{}", e.message);
     assert_eq!(std::fs::read(&hive).unwrap(), before);
 }
 

@@ -2,20 +2,24 @@
 //! are reported as dirty.
 
 mod regf_support;
-use coldpatch::cli::verify::verify_path;
 use coldpatch::regf;
+use coldpatch::verify::{verify_path, FileKind};
 use regf_support::*;
 
 #[test]
 fn samples_verify_clean_except_wrong_order() {
     let dir = tempfile::tempdir().unwrap();
-    let g = coldpatch::cli::GlobalArgs::default();
     for rel in PRIMARY {
         let name = sample_name(rel);
         // Through the file, as `coldpatch verify` reads it: exit 1 only for WrongOrderHive.
         let path = sample_file(dir.path(), rel);
-        let file = verify_path(&path, &g);
+        let file = verify_path(&path, &|_, _| {}).unwrap();
         assert_eq!(file.kind, "regf", "{name}");
+        assert_eq!(
+            FileKind::detect(&sample_bytes(rel)),
+            FileKind::Regf,
+            "{name}"
+        );
         assert_eq!(file.ok, name != "WrongOrderHive", "{name}");
         assert_eq!(file.dirty, Some(name == "OldDirtyHive"), "{name}");
         let data = sample_bytes(rel);
@@ -59,8 +63,7 @@ fn file_report_names_dirty_state_and_logs() {
         dir.path().join("OldDirtyHive.LOG2"),
     )
     .unwrap();
-    let g = coldpatch::cli::GlobalArgs::default();
-    let r = verify_path(&hive, &g);
+    let r = verify_path(&hive, &|_, _| {}).unwrap();
     assert!(r.ok && r.dirty == Some(true));
     let state = r.state.as_deref().unwrap();
     assert!(state.contains("sequence numbers 5 / 4"), "{state}");
@@ -75,7 +78,7 @@ fn file_report_names_dirty_state_and_logs() {
     assert_eq!(json["dirty"], true);
 
     let wrong = sample_file(dir.path(), "WrongOrderHive.gz");
-    let r = verify_path(&wrong, &g);
+    let r = verify_path(&wrong, &|_, _| {}).unwrap();
     assert!(!r.ok && !r.errors.is_empty());
     assert!(r.errors.iter().all(|e| e.offset >= 4096));
 

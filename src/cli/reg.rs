@@ -1,16 +1,18 @@
 //! `coldpatch reg export | import | get`: offline registry access over one hive file.
 //!
-//! The `.reg` text itself (parse and format) is the text layer's job (`regf::regfile`); this
-//! file walks trees for export, applies a parsed file for import with the write discipline of
-//! product.md (atomic `--out`, journaled `--in-place`), and looks values up for `get`. Key
+//! The `.reg` text itself (parse and format) is the text layer's job (`regf::regfile`), the
+//! import workflow (read, replay, verify, edit, verify, write) is `regf::import`'s; this file
+//! parses arguments, walks trees for export, looks values up for `get`, and maps errors to
+//! exit codes. Key
 //! paths carry the hive's place in the registry, `--prefix` (see `regf::ops`).
 
 use super::{Exit, Failure, GlobalArgs, RegVerb};
 use crate::regf::hive::{split_path, KeyNode, ValueNode};
-use crate::regf::ops::{apply_ops, check_paths, reg_path, ApplySummary};
-use crate::regf::regfile::{self, RegOp, RegVersion};
+use crate::regf::import::{import_ops, reg_file_ops, ImportError, Target};
+use crate::regf::ops::reg_path;
+use crate::regf::regfile::{self, RegVersion};
 use crate::regf::write::{KeySpec, ValueSpec};
-use crate::regf::{self, disk, log, tree, Editor, HiveRef, RegfError};
+use crate::regf::{self, tree, HiveRef, RegfError};
 use std::io::Write as _;
 use std::path::Path;
 
@@ -58,7 +60,7 @@ pub fn run(verb: &RegVerb, global: &GlobalArgs) -> Result<Exit, Failure> {
         } => {
             let bytes = std::fs::read(reg_file)
                 .map_err(|e| Failure::usage(format!("{}: {e}", reg_file.display())))?;
-            let ops = reg_file_ops(&bytes, reg_file, prefix)?;
+            let ops = reg_file_ops(&bytes, reg_file, prefix).map_err(import_failure)?;
             let target = match (out, in_place, journal) {
                 (Some(_), _, Some(_)) => {
                     return Err(Failure::usage(
@@ -74,7 +76,8 @@ pub fn run(verb: &RegVerb, global: &GlobalArgs) -> Result<Exit, Failure> {
                     ))
                 }
             };
-            let s = import_ops(hive, &ops, prefix, target, *replay_log, now_filetime()?)?;
+            let s = import_ops(hive, &ops, prefix, target, *replay_log, now_filetime()?)
+                .map_err(import_failure)?;
             if global.json {
                 println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
             } else if !global.quiet {
@@ -92,17 +95,19 @@ pub fn run(verb: &RegVerb, global: &GlobalArgs) -> Result<Exit, Failure> {
     }
 }
 
-/// The bytes of a `.reg` file → its operations, every key path checked against `prefix`.
-/// Text that is not a `.reg` file, or a key outside the prefix, is refused as unreadable input
-/// (exit 2) naming the file and line, before any hive is opened.
-pub fn reg_file_ops(bytes: &[u8], path: &Path, prefix: &str) -> Result<Vec<RegOp>, Failure> {
-    let text = regfile::decode_reg_bytes(bytes)
-        .map_err(|e| Failure::usage(format!("{}: {e}; nothing was written", path.display())))?;
-    let file = regfile::parse_reg(&text)
-        .map_err(|e| Failure::usage(format!("{}: {e}; nothing was written", path.display())))?;
-    check_paths(&file.ops, prefix)
-        .map_err(|e| Failure::usage(format!("{}: {e}; nothing was written", path.display())))?;
-    Ok(file.ops)
+/// The CLI failure (exit code and message) of an import error.
+pub fn import_failure(e: ImportError) -> Failure {
+    let message = e.to_string();
+    match e {
+        ImportError::Read { .. } | ImportError::RegFile { .. } | ImportError::OutIsInput(_) => {
+            Failure::usage(message)
+        }
+        ImportError::Dirty { .. }
+        | ImportError::Hive { .. }
+        | ImportError::Op { .. }
+        | ImportError::EditedInvalid { .. } => Failure::refused(message),
+        ImportError::Out(_) | ImportError::InPlace { .. } => Failure::write(message),
+    }
 }
 
 /// Reads a hive for a read-only verb: refused when `verify` flags it; a dirty hive is read as
@@ -392,117 +397,4 @@ fn get(hive: &Path, key: &str, value: Option<&str>, global: &GlobalArgs) -> Resu
         print!("{}", text.replace("\r\n", "\n"));
     }
     Ok(Exit::Ok)
-}
-
-/// Where an import writes.
-pub enum Target<'a> {
-    /// A new file, written atomically; the input hive is not modified.
-    Out(&'a Path),
-    /// The hive itself, behind an undo journal written first.
-    InPlace { journal: &'a Path },
-}
-
-/// What an import did.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct ImportReport {
-    pub written: String,
-    pub journal: Option<String>,
-    pub replayed_log: Vec<String>,
-    pub summary: ApplySummary,
-}
-
-/// Applies the operations of a parsed `.reg` file (key paths below `prefix`) to a hive: every
-/// key path is checked first; a dirty hive is refused unless `replay_log` (then its logs
-/// are replayed first); a hive that `verify` flags is refused; nothing is written unless every
-/// operation succeeded and the result verifies.
-pub fn import_ops(
-    hive: &Path,
-    ops: &[RegOp],
-    prefix: &str,
-    target: Target<'_>,
-    replay_log: bool,
-    now: u64,
-) -> Result<ImportReport, Failure> {
-    check_paths(ops, prefix).map_err(|e| Failure::usage(format!("{e}; nothing was written")))?;
-    let original =
-        std::fs::read(hive).map_err(|e| Failure::usage(format!("{}: {e}", hive.display())))?;
-    if let Target::Out(out) = &target {
-        let same = match (std::fs::canonicalize(hive), std::fs::canonicalize(out)) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => false,
-        };
-        if same {
-            return Err(Failure::usage(format!(
-                "--out {} is the input hive; use --in-place --journal FILE to patch it where it is",
-                out.display()
-            )));
-        }
-    }
-    let mut data = original.clone();
-    let mut replayed = Vec::new();
-    let pre = regf::verify(&data);
-    // A bad base-block checksum also means an unfinished write (reference/regf.md §4); with
-    // --replay-log its log is tried (matched by the first bin's timestamp).
-    let bad_checksum = pre
-        .errors
-        .iter()
-        .any(|e| e.offset == regf::base_block::OFF_CHECKSUM as u64);
-    if pre.dirty || (bad_checksum && replay_log) {
-        if !replay_log {
-            let logs = log::find_logs(hive);
-            return Err(Failure::refused(format!(
-                "{}: the hive is dirty (primary sequence number {}, secondary {}); logs beside it: {}. Re-run with --replay-log to replay them first",
-                hive.display(),
-                pre.sequence1,
-                pre.sequence2,
-                if logs.is_empty() {
-                    "none".to_string()
-                } else {
-                    logs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-                }
-            )));
-        }
-        let r = log::replay_files(hive)
-            .map_err(|e| Failure::refused(format!("{}: {e}", hive.display())))?;
-        data = r.data;
-        replayed = r.applied;
-    }
-    let mut ed = Editor::open(data, now)
-        .map_err(|e| Failure::refused(format!("{}: {e}", hive.display())))?;
-    let summary = apply_ops(&mut ed, ops, prefix)
-        .map_err(|e| Failure::refused(format!("{}: {e}; nothing was written", hive.display())))?;
-    let new = ed.finish();
-    let check = regf::verify(&new);
-    if let Some(first) = check.errors.first() {
-        return Err(Failure::refused(format!(
-            "{}: the edited hive does not verify (at {:#x}: {}); nothing was written",
-            hive.display(),
-            first.offset,
-            first.what
-        )));
-    }
-    let (written, journal) = match target {
-        Target::Out(out) => {
-            disk::write_atomic(out, &new).map_err(|e| Failure::write(e.to_string()))?;
-            (out.display().to_string(), None)
-        }
-        Target::InPlace { journal } => {
-            disk::write_in_place(hive, &original, &new, journal).map_err(|e| {
-                Failure::write(format!(
-                    "{e}; undo with the journal {} if the hive was touched",
-                    journal.display()
-                ))
-            })?;
-            (
-                hive.display().to_string(),
-                Some(journal.display().to_string()),
-            )
-        }
-    };
-    Ok(ImportReport {
-        written,
-        journal,
-        replayed_log: replayed,
-        summary,
-    })
 }

@@ -22,6 +22,7 @@ pub mod disk;
 pub mod edit;
 pub mod error;
 pub mod hive;
+pub mod import;
 pub mod list;
 pub mod log;
 pub mod model;
