@@ -57,6 +57,13 @@ fn coldpatch(args: &[&std::ffi::OsStr]) -> Output {
         .unwrap()
 }
 
+/// `coldpatch apply IMAGE --out OUT EXTRA...`.
+fn apply_out(image: &Path, out: &Path, extra: &[&std::ffi::OsStr]) -> Output {
+    let mut args = vec![os("apply"), image.as_os_str(), os("--out"), out.as_os_str()];
+    args.extend_from_slice(extra);
+    coldpatch(&args)
+}
+
 fn os(s: &str) -> &std::ffi::OsStr {
     s.as_ref()
 }
@@ -218,14 +225,7 @@ fn patch_cluster(format: &str) -> Patched {
     let image = tmp.path().join("img");
     let truth = mkimage(&image, &["--seed", "e2e", "--format", format]);
     let out = tmp.path().join("out");
-    ok(&coldpatch(&[
-        os("apply"),
-        image.as_os_str(),
-        os("--out"),
-        out.as_os_str(),
-        os("--seed"),
-        os("lab"),
-    ]));
+    ok(&apply_out(&image, &out, &[os("--seed"), os("lab")]));
     let report: J =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     Patched {
@@ -414,14 +414,7 @@ fn two_runs_with_the_same_seed_and_time_are_byte_identical() {
     let mut trees = Vec::new();
     for n in ["a", "b"] {
         let out = tmp.path().join(n);
-        ok(&coldpatch(&[
-            os("apply"),
-            image.as_os_str(),
-            os("--out"),
-            out.as_os_str(),
-            os("--seed"),
-            os("same"),
-        ]));
+        ok(&apply_out(&image, &out, &[os("--seed"), os("same")]));
         trees.push(tree_hashes(&out));
     }
     assert!(trees[0].contains_key("report.json") && trees[0].contains_key("audit.jsonl"));
@@ -477,7 +470,7 @@ fn bad_page_found_mid_pass_leaves_no_file_behind() {
     let image = tmp.path().join("img");
     mkimage(&image, &["--seed", "bad", "--scenario", "bad-page"]);
     let out = tmp.path().join("out");
-    let o = coldpatch(&[os("apply"), image.as_os_str(), os("--out"), out.as_os_str()]);
+    let o = apply_out(&image, &out, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("page"));
     assert_eq!(tree_hashes(&out), BTreeMap::new());
@@ -489,7 +482,7 @@ fn stale_mirror_is_patched_with_a_warning_and_patched_image_needs_nothing() {
     let image = tmp.path().join("stale");
     mkimage(&image, &["--seed", "stale", "--scenario", "stale-alt"]);
     let out = tmp.path().join("stale-out");
-    let o = coldpatch(&[os("apply"), image.as_os_str(), os("--out"), out.as_os_str()]);
+    let o = apply_out(&image, &out, &[]);
     ok(&o);
     assert!(String::from_utf8_lossy(&o.stderr).contains("stale mirror"));
     let report: J =
@@ -501,7 +494,7 @@ fn stale_mirror_is_patched_with_a_warning_and_patched_image_needs_nothing() {
     mkimage(&image, &["--seed", "ok", "--scenario", "patched"]);
     let before = tree_hashes(&image);
     let out = tmp.path().join("patched-out");
-    let o = coldpatch(&[os("apply"), image.as_os_str(), os("--out"), out.as_os_str()]);
+    let o = apply_out(&image, &out, &[]);
     assert!(ok(&o).contains("No patch needed"));
     assert!(tree_hashes(&out).is_empty());
     assert_eq!(tree_hashes(&image), before);
@@ -514,12 +507,7 @@ fn standalone_image_server_name_and_volumes_elsewhere() {
     let image = tmp.path().join("img");
     mkimage(&image, &["--seed", "alone", "--layout", "standalone"]);
     let out = tmp.path().join("out");
-    ok(&coldpatch(&[
-        os("apply"),
-        image.as_os_str(),
-        os("--out"),
-        out.as_os_str(),
-    ]));
+    ok(&apply_out(&image, &out, &[]));
     let report: J =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["target_server_name"], "EXLAB1");
@@ -639,7 +627,7 @@ fn output_directory_must_be_new_or_empty() {
     let out = tmp.path().join("out");
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("keep"), b"x").unwrap();
-    let o = coldpatch(&[os("apply"), image.as_os_str(), os("--out"), out.as_os_str()]);
+    let o = apply_out(&image, &out, &[]);
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(std::fs::read(out.join("keep")).unwrap(), b"x");
 }
@@ -688,14 +676,7 @@ fn ese97_and_ese98_twins_patched_alike_read_the_same_in_libesedb() {
         let image = tmp.path().join(format);
         mkimage(&image, &["--seed", "twins", "--format", format]);
         let out = tmp.path().join(format!("{format}-out"));
-        ok(&coldpatch(&[
-            os("apply"),
-            image.as_os_str(),
-            os("--out"),
-            out.as_os_str(),
-            os("--seed"),
-            os("twins"),
-        ]));
+        ok(&apply_out(&image, &out, &[os("--seed"), os("twins")]));
         let mut per_db = Vec::new();
         for db in ["PRIV.EDB", "PUB.EDB"] {
             let path = out.join("E/exchsrvr/MDBDATA").join(db);
@@ -768,7 +749,7 @@ fn a_page_in_a_newer_format_than_the_file_is_refused_naming_the_page() {
     assert_eq!(insp.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&insp.stdout).contains(&format!("page {pg},")));
     let out = tmp.path().join("out");
-    let o = coldpatch(&[os("apply"), image.as_os_str(), os("--out"), out.as_os_str()]);
+    let o = apply_out(&image, &out, &[]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
@@ -806,12 +787,7 @@ fn pages_above_the_header_dbtime_are_a_note_and_the_patch_stamps_above_them() {
     assert_eq!(j[0]["notes"].as_array().unwrap().len(), 1);
 
     let out = tmp.path().join("out");
-    ok(&coldpatch(&[
-        os("apply"),
-        image.as_os_str(),
-        os("--out"),
-        out.as_os_str(),
-    ]));
+    ok(&apply_out(&image, &out, &[]));
     let report: J =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     let priv_store = report["stores"]
@@ -847,14 +823,11 @@ fn a_longer_server_name_grows_the_globals_record_and_reads_back() {
     let image = tmp.path().join("img");
     mkimage(&image, &["--seed", "long", "--format", "ese98"]);
     let out = tmp.path().join("out");
-    ok(&coldpatch(&[
-        os("apply"),
-        image.as_os_str(),
-        os("--out"),
-        out.as_os_str(),
-        os("--server-name"),
-        os("ABCDEFGHIJKLMNO"),
-    ]));
+    ok(&apply_out(
+        &image,
+        &out,
+        &[os("--server-name"), os("ABCDEFGHIJKLMNO")],
+    ));
     for db in ["PRIV.EDB", "PUB.EDB"] {
         let p = out.join("E/exchsrvr/MDBDATA").join(db);
         let d = esedb_dump(&p);
@@ -923,12 +896,7 @@ fn the_patch_works_on_a_real_hive_it_did_not_write() {
         system.as_os_str(),
     ]));
     let out = tmp.path().join("out");
-    ok(&coldpatch(&[
-        os("apply"),
-        image.as_os_str(),
-        os("--out"),
-        out.as_os_str(),
-    ]));
+    ok(&apply_out(&image, &out, &[]));
     let patched = out.join("C/WINNT/system32/config/SYSTEM");
     let ours = tree_from_keyspec(&read_hive(&std::fs::read(&patched).unwrap()).unwrap());
     for r in [Reader::Hivex, Reader::Regipy] {
@@ -954,13 +922,7 @@ fn skip_checkpoint_patches_a_cluster_without_its_checkpoint_and_warns_loudly() {
         &["--seed", "skip", "--scenario", "missing-checkpoint"],
     );
     let out = tmp.path().join("out");
-    let o = coldpatch(&[
-        os("apply"),
-        image.as_os_str(),
-        os("--out"),
-        out.as_os_str(),
-        os("--skip-checkpoint"),
-    ]);
+    let o = apply_out(&image, &out, &[os("--skip-checkpoint")]);
     ok(&o);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("THE CLUSTER WILL OVERWRITE"), "{err}");
@@ -1010,14 +972,7 @@ fn in_place_equals_out_and_undo_restores_every_byte_even_after_sigkill() {
     mkimage(&image, &["--seed", "inplace"]);
     std::fs::remove_file(image.join("image.json")).unwrap();
     let out = tmp.path().join("out");
-    ok(&coldpatch(&[
-        os("apply"),
-        image.as_os_str(),
-        os("--out"),
-        out.as_os_str(),
-        os("--seed"),
-        os("inplace"),
-    ]));
+    ok(&apply_out(&image, &out, &[os("--seed"), os("inplace")]));
     let original = tree_hashes(&image);
     let patched = tree_hashes(&out);
 
