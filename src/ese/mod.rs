@@ -3,6 +3,7 @@
 
 pub mod btree;
 pub mod catalog;
+pub mod census;
 pub mod checksum;
 pub mod edit;
 pub mod error;

@@ -1,0 +1,715 @@
+//! The census: where given 16-byte values (GUIDs) occur in a database, in any table and any
+//! column, and in the bytes outside parsed values.
+//!
+//! Each page is searched whole first (the common case: nothing found, nothing parsed). A page
+//! with an occurrence is parsed just far enough to say what holds it: a column value of a record
+//! (fixed, variable, tagged, each instance of a multi-valued one, an intrinsic long value), a
+//! chunk of a separated long value (attributed to the column whose record refers to its LID by
+//! [`resolve_long_values`]), or raw bytes — a key, a page's free space, an unused page, a space
+//! tree, the file header — by place and owning tree. A value is found in three forms: its 16
+//! bytes in Windows layout, its text form (`0f3a6b1c-…`, any case; braces do not matter, the
+//! text inside them is found) in a single-byte code page, and the same text in UTF-16LE.
+//!
+//! The format layer finds values and bytes; which values to look for is the caller's (the patch
+//! layer's) business. A page too damaged to parse never stops the census: its occurrences are
+//! counted as raw bytes of an unparsable page.
+
+use crate::bytes::Bytes;
+use crate::ese::btree::Database;
+use crate::ese::catalog::{walk_rows, Catalog};
+use crate::ese::error::EseError;
+use crate::ese::node::Node;
+use crate::ese::page::{flags, Page};
+use crate::ese::record::{Record, FID_TAGGED_FIRST, FID_VAR_FIRST, FID_VAR_LAST};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use memchr::memmem;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::ControlFlow;
+use std::ops::Range;
+
+/// Sample primary keys kept per column.
+const SAMPLES: usize = 3;
+/// Bytes of the LV chunk key after the LID: the big-endian offset.
+const LV_OFFSET_LEN: usize = 4;
+
+/// A value to look for: its label (in reports) and its 16 bytes in Windows layout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Needle {
+    pub label: String,
+    pub bytes: [u8; 16],
+}
+
+impl Needle {
+    /// The text form, lower case, without braces: `0f3a6b1c-2d4e-…`.
+    pub fn text(&self) -> String {
+        let b = &self.bytes;
+        let d1 = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let d2 = u16::from_le_bytes([b[4], b[5]]);
+        let d3 = u16::from_le_bytes([b[6], b[7]]);
+        let tail: String = b[8..].iter().map(|x| format!("{x:02x}")).collect();
+        format!("{d1:08x}-{d2:04x}-{d3:04x}-{}-{}", &tail[..4], &tail[4..])
+    }
+}
+
+/// How an occurrence is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Form {
+    /// The 16 bytes in Windows layout.
+    Binary,
+    /// The text form in a single-byte code page (ASCII hex digits and dashes).
+    Text,
+    /// The text form in UTF-16LE.
+    TextUtf16,
+}
+
+/// One occurrence in a byte string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hit {
+    pub at: Range<usize>,
+    pub needle: usize,
+    pub form: Form,
+}
+
+/// Finds every needle in every form.
+pub struct Matcher {
+    binary: Vec<memmem::Finder<'static>>,
+    text: AhoCorasick,
+    /// Pattern id of `text` → (needle, form).
+    text_patterns: Vec<(usize, Form)>,
+    labels: Vec<String>,
+}
+
+impl Matcher {
+    pub fn new(needles: &[Needle]) -> Matcher {
+        let mut patterns: Vec<Vec<u8>> = Vec::new();
+        let mut text_patterns = Vec::new();
+        for (i, n) in needles.iter().enumerate() {
+            let t = n.text();
+            patterns.push(t.as_bytes().to_vec());
+            text_patterns.push((i, Form::Text));
+            patterns.push(t.encode_utf16().flat_map(u16::to_le_bytes).collect());
+            text_patterns.push((i, Form::TextUtf16));
+        }
+        let text = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(&patterns)
+            .unwrap_or_else(|_| {
+                // Patterns of 36 and 72 bytes always build; an empty automaton finds nothing.
+                AhoCorasick::new(Vec::<Vec<u8>>::new()).expect("an empty automaton builds")
+            });
+        Matcher {
+            binary: needles
+                .iter()
+                .map(|n| memmem::Finder::new(&n.bytes).into_owned())
+                .collect(),
+            text,
+            text_patterns,
+            labels: needles.iter().map(|n| n.label.clone()).collect(),
+        }
+    }
+
+    /// The needles' labels, by needle index.
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    /// Every occurrence in `bytes`, appended to `out` (binary ones first, then text).
+    pub fn find(&self, bytes: &[u8], out: &mut Vec<Hit>) {
+        for (i, f) in self.binary.iter().enumerate() {
+            out.extend(f.find_iter(bytes).map(|at| Hit {
+                at: at..at + 16,
+                needle: i,
+                form: Form::Binary,
+            }));
+        }
+        for m in self.text.find_iter(bytes) {
+            if let Some(&(needle, form)) = self.text_patterns.get(m.pattern().as_usize()) {
+                out.push(Hit {
+                    at: m.start()..m.end(),
+                    needle,
+                    form,
+                });
+            }
+        }
+    }
+}
+
+/// Where raw bytes (not a column value) are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Place {
+    /// The two header pages of the file.
+    FileHeader,
+    /// A page's header.
+    PageHeader,
+    /// A page's tag array.
+    TagArray,
+    /// A page's bytes outside every line (free space, or space freed but not cleared).
+    FreeSpace,
+    /// A page no tree uses (empty, or of an unknown object).
+    UnusedPage,
+    /// The key prefix (or external header) line of a page.
+    KeyPrefix,
+    /// A node's key: a record's primary key, an index key, a long value's key.
+    Key,
+    /// A record's own structure (header, offsets, tagged-field headers), not a value.
+    RecordStructure,
+    /// An index entry's data (the record's primary key).
+    IndexEntry,
+    /// A branch page's data (child page numbers).
+    Branch,
+    /// A space-tree page.
+    SpaceTree,
+    /// A long value's root (reference count and size).
+    LongValueRoot,
+    /// A long value no record refers to.
+    LongValueUnreferenced,
+    /// A page that could not be parsed.
+    Unparsable,
+}
+
+impl Place {
+    /// Places whose bytes no reader of the database sees as data.
+    pub fn is_dead_space(self) -> bool {
+        matches!(self, Place::FreeSpace | Place::UnusedPage)
+    }
+}
+
+/// Which tree of a table an object id names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Tree {
+    Data,
+    Index(String),
+    LongValues,
+}
+
+/// Column facts the census needs.
+#[derive(Clone, Debug)]
+struct ColumnInfo {
+    fid: u16,
+    name: String,
+    /// Fixed columns: record offset and size.
+    fixed: Option<(usize, usize)>,
+}
+
+#[derive(Clone, Debug)]
+struct TableInfo {
+    name: String,
+    columns: Vec<ColumnInfo>,
+}
+
+/// The catalog as the census needs it: which table and tree each object id is.
+#[derive(Clone, Debug)]
+pub struct Owners {
+    tables: Vec<TableInfo>,
+    by_objid: HashMap<u32, (usize, Tree)>,
+}
+
+impl Owners {
+    pub fn new(catalog: &Catalog) -> Owners {
+        let mut by_objid = HashMap::new();
+        let mut tables = Vec::new();
+        for (t, table) in catalog.tables.iter().enumerate() {
+            for ix in &table.indexes {
+                by_objid
+                    .entry(ix.objid)
+                    .or_insert((t, Tree::Index(ix.name.clone())));
+            }
+            if let Some((_, objid)) = table.long_values {
+                by_objid.insert(objid, (t, Tree::LongValues));
+            }
+            by_objid.insert(table.objid, (t, Tree::Data));
+            tables.push(TableInfo {
+                name: table.name.clone(),
+                columns: table
+                    .columns
+                    .iter()
+                    .map(|c| ColumnInfo {
+                        fid: c.fid,
+                        name: c.name.clone(),
+                        fixed: c.fixed_offset.zip(c.fixed_size),
+                    })
+                    .collect(),
+            });
+        }
+        Owners { tables, by_objid }
+    }
+
+    fn owner_name(&self, objid: u32) -> String {
+        match self.by_objid.get(&objid) {
+            Some((t, Tree::Data)) => self.tables[*t].name.clone(),
+            Some((t, Tree::Index(ix))) => format!("{} index {ix}", self.tables[*t].name),
+            Some((t, Tree::LongValues)) => format!("{} long values", self.tables[*t].name),
+            None => format!("object {objid}"),
+        }
+    }
+
+    fn column_name(&self, table: usize, fid: u16) -> String {
+        self.tables[table]
+            .columns
+            .iter()
+            .find(|c| c.fid == fid)
+            .map_or_else(|| format!("column {fid}"), |c| c.name.clone())
+    }
+}
+
+/// Occurrences in one column of one table, for one needle.
+#[derive(Clone, Debug, Default)]
+struct ColumnTally {
+    records: u64,
+    forms: BTreeMap<Form, u64>,
+    samples: Vec<Vec<u8>>,
+}
+
+/// What the census has counted so far (merge tallies of page ranges with [`Tally::merge`]).
+#[derive(Clone, Debug, Default)]
+pub struct Tally {
+    /// (table, fid, needle) → records.
+    columns: BTreeMap<(usize, u16, usize), ColumnTally>,
+    /// (place, owner, needle) → occurrences.
+    raw: BTreeMap<(Place, String, usize), u64>,
+    /// (table, LID key, needle) → occurrences per form, until resolved to columns.
+    long_values: BTreeMap<(usize, Vec<u8>, usize), BTreeMap<Form, u64>>,
+    pub pages: u64,
+    pub pages_with_hits: u64,
+}
+
+impl Tally {
+    pub fn merge(&mut self, other: Tally) {
+        for (k, v) in other.columns {
+            let c = self.columns.entry(k).or_default();
+            c.records += v.records;
+            for (f, n) in v.forms {
+                *c.forms.entry(f).or_default() += n;
+            }
+            for s in v.samples {
+                if c.samples.len() < SAMPLES {
+                    c.samples.push(s);
+                }
+            }
+        }
+        for (k, v) in other.raw {
+            *self.raw.entry(k).or_default() += v;
+        }
+        for (k, v) in other.long_values {
+            let e = self.long_values.entry(k).or_default();
+            for (f, n) in v {
+                *e.entry(f).or_default() += n;
+            }
+        }
+        self.pages += other.pages;
+        self.pages_with_hits += other.pages_with_hits;
+    }
+
+    fn raw(&mut self, place: Place, owner: String, needle: usize) {
+        *self.raw.entry((place, owner, needle)).or_default() += 1;
+    }
+}
+
+/// Counts the occurrences in one page of the file: `bytes` is the page, `offset` its file
+/// offset, `pgno` its database page number (`None` for the two header pages).
+pub fn tally_page(
+    bytes: &[u8],
+    offset: u64,
+    pgno: Option<u32>,
+    owners: &Owners,
+    matcher: &Matcher,
+    tally: &mut Tally,
+) {
+    tally.pages += 1;
+    let mut hits = Vec::new();
+    matcher.find(bytes, &mut hits);
+    if hits.is_empty() {
+        return;
+    }
+    tally.pages_with_hits += 1;
+    let Some(pgno) = pgno else {
+        for h in &hits {
+            tally.raw(Place::FileHeader, "file header".into(), h.needle);
+        }
+        return;
+    };
+    if tally_parsed(bytes, offset, pgno, owners, &hits, tally).is_err() {
+        for h in &hits {
+            tally.raw(Place::Unparsable, format!("page {pgno}"), h.needle);
+        }
+    }
+}
+
+/// What a record of a table holds at a page offset.
+enum InRecord {
+    Column(u16),
+    Structure,
+    /// A separated long value's LID: the value lives in the long-value tree.
+    Separated,
+}
+
+fn tally_parsed(
+    bytes: &[u8],
+    offset: u64,
+    pgno: u32,
+    owners: &Owners,
+    hits: &[Hit],
+    tally: &mut Tally,
+) -> Result<(), EseError> {
+    let page = Page::parse(Bytes::new(bytes, offset), pgno)?;
+    let h = page.header;
+    let owner = owners.by_objid.get(&h.objid_fdp).cloned();
+    let owner_name = owners.owner_name(h.objid_fdp);
+    // Lines, parsed once (most pages with a hit have one).
+    let mut lines: Vec<(usize, Range<usize>)> = Vec::new();
+    for itag in 0..page.tag_count() {
+        let (tag, _) = page.tag_data(itag)?;
+        let start = page.header_len() + tag.ib;
+        lines.push((itag, start..start + tag.cb));
+    }
+    let tags_start = bytes
+        .len()
+        .saturating_sub(page.tag_count() * crate::ese::page::TAG_LEN);
+    // (record itag, fid, needle) and (…, form) seen on this page: a record counts once.
+    let mut seen: Vec<(usize, u16, usize)> = Vec::new();
+    let mut seen_forms: Vec<(usize, u16, usize, Form)> = Vec::new();
+    for hit in hits {
+        let raw = |tally: &mut Tally, place| tally.raw(place, owner_name.clone(), hit.needle);
+        if hit.at.start < page.header_len() {
+            raw(tally, Place::PageHeader);
+            continue;
+        }
+        if hit.at.end > tags_start {
+            raw(tally, Place::TagArray);
+            continue;
+        }
+        if h.has(flags::EMPTY) || owner.is_none() && h.objid_fdp != 0 && !is_system(h.objid_fdp) {
+            raw(tally, Place::UnusedPage);
+            continue;
+        }
+        let Some(&(itag, ref line)) = lines
+            .iter()
+            .find(|(_, r)| r.start <= hit.at.start && hit.at.end <= r.end)
+        else {
+            // Not inside one line: free space (or straddling two lines, which no value does).
+            raw(tally, Place::FreeSpace);
+            continue;
+        };
+        if itag == 0 {
+            raw(tally, Place::KeyPrefix);
+            continue;
+        }
+        if h.has(flags::SPACE_TREE) {
+            raw(tally, Place::SpaceTree);
+            continue;
+        }
+        let node = Node::parse(&page, itag)?;
+        let data_start = node.data_offset_in_page(&page);
+        if hit.at.start < data_start {
+            raw(tally, Place::Key);
+            continue;
+        }
+        if !h.has(flags::LEAF) {
+            raw(tally, Place::Branch);
+            continue;
+        }
+        let _ = line;
+        match &owner {
+            Some((t, Tree::Data)) => {
+                let record = Record::parse(node.data, page.record_form())?;
+                let at = hit.at.start - data_start..hit.at.end - data_start;
+                match locate(&record, &owners.tables[*t], &at)? {
+                    InRecord::Column(fid) => {
+                        let key = (itag, fid, hit.needle);
+                        let c = tally.columns.entry((*t, fid, hit.needle)).or_default();
+                        if !seen.contains(&key) {
+                            seen.push(key);
+                            c.records += 1;
+                            if c.samples.len() < SAMPLES {
+                                c.samples.push(node.key());
+                            }
+                        }
+                        let fkey = (itag, fid, hit.needle, hit.form);
+                        if !seen_forms.contains(&fkey) {
+                            seen_forms.push(fkey);
+                            *c.forms.entry(hit.form).or_default() += 1;
+                        }
+                    }
+                    InRecord::Structure | InRecord::Separated => raw(tally, Place::RecordStructure),
+                }
+            }
+            Some((_, Tree::Index(_))) => raw(tally, Place::IndexEntry),
+            Some((t, Tree::LongValues)) => {
+                let key = node.key();
+                if key.len() > LV_OFFSET_LEN {
+                    let lid = key[..key.len() - LV_OFFSET_LEN].to_vec();
+                    *tally
+                        .long_values
+                        .entry((*t, lid, hit.needle))
+                        .or_default()
+                        .entry(hit.form)
+                        .or_default() += 1;
+                } else {
+                    raw(tally, Place::LongValueRoot);
+                }
+            }
+            None => raw(tally, Place::UnusedPage),
+        }
+    }
+    Ok(())
+}
+
+/// The catalog and its shadow (object ids 2 and 3 in every ESE database) and the system tables
+/// below the first user object are owned even when the catalog does not list them.
+fn is_system(objid: u32) -> bool {
+    objid <= 3
+}
+
+/// Which column of `record` holds the bytes `at` (relative to the record).
+fn locate(record: &Record, table: &TableInfo, at: &Range<usize>) -> Result<InRecord, EseError> {
+    let inside = |r: &Range<usize>| r.start <= at.start && at.end <= r.end;
+    for c in &table.columns {
+        if let Some((offset, size)) = c.fixed {
+            if let Some(r) = record.fixed_range(c.fid, offset, size)? {
+                if inside(&r) {
+                    return Ok(InRecord::Column(c.fid));
+                }
+            }
+        }
+    }
+    if at.start >= record.var_data_start && at.end <= record.tagged_start {
+        for fid in FID_VAR_FIRST..=u16::from(record.fid_var_last).min(FID_VAR_LAST) {
+            if let Some(r) = record.variable_range(fid)? {
+                if inside(&r) {
+                    return Ok(InRecord::Column(fid));
+                }
+            }
+        }
+    }
+    if at.start >= record.tagged_start {
+        let base = record.bytes.base();
+        for col in record.tagged()? {
+            for inst in &col.instances {
+                let start = (inst.data.base() - base) as usize;
+                if inside(&(start..start + inst.data.len())) {
+                    return Ok(if inst.separated {
+                        InRecord::Separated
+                    } else {
+                        InRecord::Column(col.fid.max(FID_TAGGED_FIRST))
+                    });
+                }
+            }
+        }
+    }
+    Ok(InRecord::Structure)
+}
+
+/// Attributes the occurrences found in long-value chunks to the columns whose records refer to
+/// them (a walk of each table that has any); a long value no record refers to is counted raw.
+pub fn resolve_long_values(
+    db: &Database,
+    catalog: &Catalog,
+    owners: &Owners,
+    tally: &mut Tally,
+) -> Result<(), EseError> {
+    let pending = std::mem::take(&mut tally.long_values);
+    let tables: Vec<usize> = {
+        let mut t: Vec<usize> = pending.keys().map(|k| k.0).collect();
+        t.dedup();
+        t
+    };
+    let mut referenced: Vec<(usize, Vec<u8>, usize)> = Vec::new();
+    for t in tables {
+        let Some(table) = catalog.tables.get(t) else {
+            continue;
+        };
+        walk_rows(db, table, |row| {
+            for col in row.record.tagged()? {
+                for inst in col.instances.iter().filter(|i| i.separated) {
+                    let lid: Vec<u8> = inst.data.as_slice().iter().rev().copied().collect();
+                    for ((pt, plid, needle), forms) in pending.range((t, lid.clone(), 0)..) {
+                        if *pt != t || *plid != lid {
+                            break;
+                        }
+                        let c = tally.columns.entry((t, col.fid, *needle)).or_default();
+                        c.records += 1;
+                        if c.samples.len() < SAMPLES {
+                            c.samples.push(row.node.key());
+                        }
+                        for f in forms.keys() {
+                            *c.forms.entry(*f).or_default() += 1;
+                        }
+                        referenced.push((t, lid.clone(), *needle));
+                    }
+                }
+            }
+            Ok(ControlFlow::Continue(()))
+        })?;
+    }
+    for ((t, lid, needle), forms) in pending {
+        if !referenced.contains(&(t, lid, needle)) {
+            let owner = format!("{} long values", owners.tables[t].name);
+            *tally
+                .raw
+                .entry((Place::LongValueUnreferenced, owner, needle))
+                .or_default() += forms.values().sum::<u64>();
+        }
+    }
+    Ok(())
+}
+
+/// Records of one column holding one needle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ColumnCount {
+    pub table: String,
+    pub column: String,
+    pub fid: u16,
+    pub needle: String,
+    pub records: u64,
+    /// Records per form the value was written in.
+    pub forms: BTreeMap<Form, u64>,
+    /// A few of those records' primary keys, hex.
+    pub samples: Vec<String>,
+}
+
+/// Raw occurrences in one place of one tree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RawCount {
+    pub place: Place,
+    pub owner: String,
+    pub needle: String,
+    pub count: u64,
+}
+
+/// The census of a database.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CensusReport {
+    pub pages: u64,
+    pub pages_with_hits: u64,
+    pub columns: Vec<ColumnCount>,
+    pub raw: Vec<RawCount>,
+}
+
+impl CensusReport {
+    /// Records of `table.column` holding `needle`.
+    pub fn records(&self, table: &str, column: &str, needle: &str) -> u64 {
+        self.columns
+            .iter()
+            .filter(|c| c.table == table && c.column == column && c.needle == needle)
+            .map(|c| c.records)
+            .sum()
+    }
+}
+
+impl Tally {
+    /// The report (call [`resolve_long_values`] first).
+    pub fn report(&self, owners: &Owners, matcher: &Matcher) -> CensusReport {
+        let label = |n: usize| matcher.labels().get(n).cloned().unwrap_or_default();
+        let hex = |k: &Vec<u8>| k.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        CensusReport {
+            pages: self.pages,
+            pages_with_hits: self.pages_with_hits,
+            columns: self
+                .columns
+                .iter()
+                .map(|(&(t, fid, n), c)| ColumnCount {
+                    table: owners.tables[t].name.clone(),
+                    column: owners.column_name(t, fid),
+                    fid,
+                    needle: label(n),
+                    records: c.records,
+                    forms: c.forms.clone(),
+                    samples: c.samples.iter().map(hex).collect(),
+                })
+                .collect(),
+            raw: self
+                .raw
+                .iter()
+                .map(|((place, owner, n), &count)| RawCount {
+                    place: *place,
+                    owner: owner.clone(),
+                    needle: label(*n),
+                    count,
+                })
+                .chain(self.long_values.iter().map(|((t, _, n), forms)| RawCount {
+                    place: Place::LongValueUnreferenced,
+                    owner: format!("{} long values", owners.tables[*t].name),
+                    needle: label(*n),
+                    count: forms.values().sum(),
+                }))
+                .collect(),
+        }
+    }
+}
+
+/// The census of a whole database in memory: every page searched, long values resolved.
+/// `progress` gets the bytes done.
+pub fn census(
+    db: &Database,
+    catalog: &Catalog,
+    matcher: &Matcher,
+    progress: &dyn Fn(u64),
+) -> Result<CensusReport, EseError> {
+    let owners = Owners::new(catalog);
+    let ps = db.page_size as usize;
+    let mut tally = Tally::default();
+    let mut done = 0u64;
+    for (i, page) in db.bytes.chunks_exact(ps).enumerate() {
+        let offset = (i * ps) as u64;
+        let pgno = (i as u64)
+            .checked_sub(crate::ese::header::HEADER_PAGES)
+            .map(|p| (p + 1) as u32);
+        tally_page(page, offset, pgno, &owners, matcher, &mut tally);
+        done += ps as u64;
+        if i % 256 == 255 {
+            progress(done);
+        }
+    }
+    progress(done);
+    resolve_long_values(db, catalog, &owners, &mut tally)?;
+    Ok(tally.report(&owners, matcher))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn needle() -> Needle {
+        Needle {
+            label: "old".into(),
+            bytes: [
+                0x1c, 0x6b, 0x3a, 0x0f, 0x4e, 0x2d, 0x8a, 0x41, 0x9b, 0x01, 0x23, 0x45, 0x67, 0x89,
+                0xab, 0xcd,
+            ],
+        }
+    }
+
+    #[test]
+    fn text_form_is_windows_layout_read_as_fields() {
+        assert_eq!(needle().text(), "0f3a6b1c-2d4e-418a-9b01-23456789abcd");
+    }
+
+    #[test]
+    fn finds_every_form_in_any_case_with_or_without_braces() {
+        let m = Matcher::new(&[needle()]);
+        let mut hay = vec![0u8; 10];
+        hay.extend_from_slice(&needle().bytes);
+        hay.extend_from_slice(b"..{0F3A6B1C-2D4E-418A-9B01-23456789ABCD}..");
+        hay.extend_from_slice(b"0f3a6b1c-2d4e-418a-9b01-23456789abcd");
+        let utf16: Vec<u8> = "{0F3a6b1c-2D4E-418a-9B01-23456789abCD}"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        hay.extend_from_slice(&utf16);
+        // Near misses: one digit off, and the bytes in text order.
+        hay.extend_from_slice(b"0f3a6b1c-2d4e-418a-9b01-23456789abce");
+        let mut hits = Vec::new();
+        m.find(&hay, &mut hits);
+        let forms: Vec<Form> = hits.iter().map(|h| h.form).collect();
+        assert_eq!(
+            forms,
+            vec![Form::Binary, Form::Text, Form::Text, Form::TextUtf16]
+        );
+        assert_eq!(hits[0].at, 10..26);
+        assert!(hits.iter().all(|h| h.needle == 0));
+    }
+}
