@@ -120,6 +120,10 @@ pub struct ImageFlags {
     /// undo the registry edits when the resource comes online).
     #[arg(long)]
     pub skip_checkpoint: bool,
+    /// Patch although the old base GUID also lives in this column, one the store model does
+    /// not rewrite (repeatable; found by the census; recorded in report.json as a warning).
+    #[arg(long, value_name = "TABLE.COLUMN")]
+    pub allow_uncovered: Vec<String>,
 }
 
 /// An image: its directory and the flags.

@@ -40,6 +40,8 @@ pub fn inspect(global: &GlobalArgs, image: &ImageArgs) -> Result<Exit, Failure> 
         verify_pages: true,
         count_rows: true,
         skip_checkpoint: image.skip_checkpoint,
+        census: true,
+        allow_uncovered: image.allow_uncovered.clone(),
     };
     let inst = discover(image, &opts)?;
     let report = InspectImage::build(&inst, &Profile::exchange55());
@@ -86,6 +88,8 @@ pub fn plan(
         verify_pages: true,
         count_rows: true,
         skip_checkpoint: image.skip_checkpoint,
+        census: true,
+        allow_uncovered: image.allow_uncovered.clone(),
     };
     let inst = discover(image, &opts)?;
     refuse_problems(&inst)?;
@@ -100,6 +104,7 @@ pub fn plan(
     )
     .map_err(|e| Failure::refused(e.0))?;
     plan.warnings.extend(stale_mirror(&inst));
+    plan.allowed_uncovered = image.allow_uncovered.clone();
     plan.inputs = hash_inputs(&inst).map_err(|e| Failure::usage(e.0))?;
     if let Some(path) = out {
         let json = serde_json::to_vec_pretty(&plan)
@@ -152,6 +157,23 @@ fn plan_text(plan: &Plan, reasons: &[String]) -> String {
                 .get(t)
                 .map_or(String::new(), |f| format!(", {f} foreign left alone"));
             let _ = writeln!(o, "  {t}: {n} row(s) to rewrite{foreign}");
+        }
+        for u in &s.uncovered {
+            let allowed = plan
+                .allowed_uncovered
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(&u.name()));
+            let _ = writeln!(
+                o,
+                "  {}: {} holding the old base GUID, not rewritten ({})",
+                u.name(),
+                crate::patch::census::rows(u.records),
+                if allowed {
+                    "allowed by --allow-uncovered"
+                } else {
+                    "apply refuses unless --allow-uncovered names it"
+                }
+            );
         }
     }
     let _ = writeln!(o, "Registry edits:");
@@ -249,6 +271,8 @@ pub fn apply(global: &GlobalArgs, a: &ApplyArgs) -> Result<Exit, Failure> {
         verify_pages: a.in_place,
         count_rows: false,
         skip_checkpoint,
+        census: false,
+        allow_uncovered: a.image.allow_uncovered.clone(),
     };
     let inst = discover(a.image, &opts)?;
     refuse_problems(&inst)?;
@@ -309,6 +333,11 @@ pub fn apply(global: &GlobalArgs, a: &ApplyArgs) -> Result<Exit, Failure> {
             plan.warnings.push(w);
         }
     }
+    for a in &a.image.allow_uncovered {
+        if !plan.allowed_uncovered.contains(a) {
+            plan.allowed_uncovered.push(a.clone());
+        }
+    }
     for w in &plan.warnings {
         eprintln!("coldpatch: warning: {w}");
     }
@@ -331,6 +360,14 @@ pub fn apply(global: &GlobalArgs, a: &ApplyArgs) -> Result<Exit, Failure> {
         apply_out(&inst, &plan, dir, &[], &progress).map_err(apply_failure)?
     };
     bar.finish_and_clear();
+    // Warnings found in the pass (the census's allowed places).
+    for w in report
+        .warnings
+        .iter()
+        .filter(|w| !plan.warnings.contains(w))
+    {
+        eprintln!("coldpatch: warning: {w}");
+    }
     if global.json {
         print_json(&report)?;
     } else if !global.quiet {

@@ -23,7 +23,7 @@ use crate::ese::page::{flags, Page};
 use crate::ese::record::{Record, FID_TAGGED_FIRST, FID_VAR_FIRST, FID_VAR_LAST};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use memchr::memmem;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
 use std::ops::Range;
@@ -53,7 +53,7 @@ impl Needle {
 }
 
 /// How an occurrence is written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Form {
     /// The 16 bytes in Windows layout.
@@ -138,7 +138,7 @@ impl Matcher {
 }
 
 /// Where raw bytes (not a column value) are.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Place {
     /// The two header pages of the file.
@@ -558,7 +558,7 @@ pub fn resolve_long_values(
 }
 
 /// Records of one column holding one needle.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ColumnCount {
     pub table: String,
     pub column: String,
@@ -572,7 +572,7 @@ pub struct ColumnCount {
 }
 
 /// Raw occurrences in one place of one tree.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RawCount {
     pub place: Place,
     pub owner: String,
@@ -581,7 +581,7 @@ pub struct RawCount {
 }
 
 /// The census of a database.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CensusReport {
     pub pages: u64,
     pub pages_with_hits: u64,

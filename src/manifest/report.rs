@@ -23,6 +23,13 @@ pub struct StoreReport {
     /// Pages whose bytes changed, and the database time they were given.
     pub pages_changed: u64,
     pub new_dbtime: u64,
+    /// Columns outside the store model holding the old base GUID that `--allow-uncovered`
+    /// let the patch leave as they are.
+    #[serde(default)]
+    pub uncovered_allowed: Vec<crate::patch::census::Uncovered>,
+    /// Where the old and the new base GUID live, in the pages read and in the pages written.
+    #[serde(default)]
+    pub census: Option<crate::patch::census::CensusPair>,
 }
 
 /// One registry value changed.

@@ -4,16 +4,22 @@
 //! temporary name in its final directory, fsynced, and renamed only when every database and
 //! hive has been patched; a refusal or failure on the way drops every temporary file.
 
+use crate::ese::btree::Database;
+use crate::ese::catalog::Catalog;
+use crate::ese::census::{resolve_long_values, Matcher, Owners};
 use crate::ese::patch::{FixedField, PagePlan, RowEdit, TableEdits};
 use crate::exchange::store::{FixedCol, StoreLayout};
 use crate::image::write::{sync_dir as fsync_dir, OutFile, WriteError};
 use crate::manifest::audit::AuditWriter;
 use crate::manifest::report::{RegistryEditReport, Report, StoreReport, VolumeReport};
 use crate::manifest::sums::{manifest, sha256_hex, FileDigest};
+use crate::patch::census;
 use crate::patch::discover::{HiveFile, Installation, StoreFile};
 use crate::patch::hives::{apply_edits, range_reason, type_name};
 use crate::patch::plan::{Plan, StorePlan};
-use crate::patch::stream::{max_page_dbtime, stream_database, ChangeSink, PassError, PassResult};
+use crate::patch::stream::{
+    max_page_dbtime, stream_database, CensusScan, ChangeSink, PassError, PassResult,
+};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
@@ -154,13 +160,18 @@ impl ChangeSink for AuditSink {
 }
 
 /// One pass over a store's database at `dbtime`: output to a new file at `out` (through the
-/// shared direct-I/O writer, fsynced), changes to `changes`. A page at or above `dbtime` is
-/// [`PassError::DbtimeAbove`].
+/// shared direct-I/O writer, fsynced), changes to `changes`, the census of the old and the
+/// new base GUID taken on the pages read and written. A page at or above `dbtime` is
+/// [`PassError::DbtimeAbove`]; a column outside the profile holding the old base GUID, unless
+/// `allow_uncovered` names it, is a refusal; so is a covered column that still holds it after
+/// the patch.
+#[allow(clippy::too_many_arguments)]
 pub fn stream_pass(
     s: &StoreFile,
     sp: &StorePlan,
     time_ole: f64,
     dbtime: u64,
+    allow_uncovered: &[String],
     out: Option<&Path>,
     changes: &mut dyn ChangeSink,
     progress: Progress,
@@ -172,9 +183,16 @@ pub fn stream_pass(
     let rel = s.rel();
     let total = s.map.bytes().len() as u64;
     let plan = page_plan(layout, sp, time_ole, dbtime, s.header.revision);
+    let refused = |e: &dyn std::fmt::Display| PassError::Refused(format!("{rel}: {e}"));
+    let db = Database::open(s.map.bytes()).map_err(|e| refused(&e))?;
+    let catalog = Catalog::read(&db).map_err(|e| refused(&e))?;
+    let scan = CensusScan {
+        owners: Owners::new(&catalog),
+        matcher: Matcher::new(&census::needles(&sp.old_base_guid, Some(&sp.new_base_guid))),
+    };
     let io = |e: WriteError| PassError::Io(format!("writing the copy of {rel}: {e}"));
     let report = |done: u64| progress(&rel, done, total);
-    match out {
+    let mut r = match out {
         Some(path) => {
             let mut file = OutFile::create(path, 0).map_err(io)?;
             let r = stream_database(
@@ -182,23 +200,50 @@ pub fn stream_pass(
                 &rel,
                 s.header.page_size,
                 &plan,
+                Some(&scan),
                 &mut file,
                 changes,
                 &report,
             )?;
             file.finish().map_err(io)?;
-            Ok(r)
+            r
         }
         None => stream_database(
             &s.resolved.host,
             &rel,
             s.header.page_size,
             &plan,
+            Some(&scan),
             &mut std::io::sink(),
             changes,
             &report,
-        ),
+        )?,
+    };
+    let mut reports = Vec::new();
+    for tally in [r.census_before.take(), r.census_after.take()] {
+        let mut tally = tally.unwrap_or_default();
+        resolve_long_values(&db, &catalog, &scan.owners, &mut tally).map_err(|e| refused(&e))?;
+        reports.push(tally.report(&scan.owners, &scan.matcher));
     }
+    let after = reports.pop().unwrap_or_default();
+    let before = reports.pop().unwrap_or_default();
+    let uncovered = census::uncovered(&before, layout);
+    let (problems, _) = census::judge(&rel, &uncovered, allow_uncovered);
+    if !problems.is_empty() {
+        return Err(PassError::Refused(problems.join("; ")));
+    }
+    for (table, column) in census::covered(layout) {
+        let left = after.records(&table, &column, census::OLD);
+        if left > 0 {
+            return Err(refused(&format!(
+                "internal: after the patch {table}.{column} still holds the old base GUID in {}",
+                census::rows(left)
+            )));
+        }
+    }
+    r.uncovered_allowed = uncovered;
+    r.census = Some(census::CensusPair { before, after });
+    Ok(r)
 }
 
 /// [`stream_pass`] at the header's dbtime + 1, run again above the highest page dbtime when a
@@ -207,6 +252,7 @@ pub fn stream_with_dbtime(
     s: &StoreFile,
     sp: &StorePlan,
     time_ole: f64,
+    allow: &[String],
     out: Option<&Path>,
     audit: &mut AuditSink,
     progress: Progress,
@@ -215,7 +261,7 @@ pub fn stream_with_dbtime(
         .mark()
         .map_err(|e| ApplyError::Write(format!("audit log: {e}")))?;
     let first = s.header.dbtime.saturating_add(1);
-    match stream_pass(s, sp, time_ole, first, out, audit, progress) {
+    match stream_pass(s, sp, time_ole, first, allow, out, audit, progress) {
         Ok(r) => Ok((r, first)),
         Err(PassError::DbtimeAbove { .. }) => {
             let max = max_page_dbtime(&s.resolved.host, s.header.page_size).map_err(pass_error)?;
@@ -223,8 +269,8 @@ pub fn stream_with_dbtime(
             audit
                 .rewind(mark)
                 .map_err(|e| ApplyError::Write(format!("audit log: {e}")))?;
-            let r =
-                stream_pass(s, sp, time_ole, dbtime, out, audit, progress).map_err(pass_error)?;
+            let r = stream_pass(s, sp, time_ole, dbtime, allow, out, audit, progress)
+                .map_err(pass_error)?;
             Ok((r, dbtime))
         }
         Err(e) => Err(pass_error(e)),
@@ -401,8 +447,15 @@ fn apply_out_inner(
             .ok_or_else(|| ApplyError::Refused(format!("{}: not found in the image", sp.path)))?;
         let rel = s.rel();
         let (_, tmp) = staging_file(dir, &rel, &s.resolved.host)?;
-        let (result, dbtime) =
-            stream_with_dbtime(s, sp, time_ole, Some(tmp.path()), &mut audit, progress)?;
+        let (result, dbtime) = stream_with_dbtime(
+            s,
+            sp,
+            time_ole,
+            &plan.allowed_uncovered,
+            Some(tmp.path()),
+            &mut audit,
+            progress,
+        )?;
         inputs.insert(
             rel.clone(),
             FileDigest {
@@ -591,6 +644,8 @@ pub fn store_report(s: &StoreFile, sp: &StorePlan, r: &PassResult, dbtime: u64) 
         rows_foreign,
         pages_changed: r.pages_changed,
         new_dbtime: dbtime,
+        uncovered_allowed: r.uncovered_allowed.clone(),
+        census: r.census.clone(),
     }
 }
 
@@ -608,6 +663,14 @@ pub fn build_report(
 ) -> Report {
     let mut warnings = plan.warnings.clone();
     warnings.extend(mode_warnings.iter().cloned());
+    for s in &stores {
+        let (_, allowed) = census::judge(&s.path, &s.uncovered_allowed, &plan.allowed_uncovered);
+        for w in allowed {
+            if !warnings.contains(&w) {
+                warnings.push(w);
+            }
+        }
+    }
     Report {
         tool_version: plan.tool_version.clone(),
         patch_time: plan.patch_time.rfc3339(),

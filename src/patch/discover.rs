@@ -73,6 +73,10 @@ pub struct StoreFile {
     pub rows: BTreeMap<String, u64>,
     /// The highest page dbtime (when the pages were verified).
     pub max_page_dbtime: Option<u64>,
+    /// The census of the old base GUID (when discovery ran it).
+    pub census: Option<crate::ese::census::CensusReport>,
+    /// Columns outside the profile holding the old base GUID (from the census).
+    pub uncovered: Vec<crate::patch::census::Uncovered>,
 }
 
 impl StoreFile {
@@ -126,6 +130,10 @@ pub struct DiscoverOptions {
     pub count_rows: bool,
     /// A missing checkpoint is a warning, not a refusal.
     pub skip_checkpoint: bool,
+    /// Run the census of each database (inspect, plan); `apply` runs it in its own pass.
+    pub census: bool,
+    /// `--allow-uncovered TABLE.COLUMN`: an uncovered place that is a warning, not a refusal.
+    pub allow_uncovered: Vec<String>,
 }
 
 /// A discovery that could not even start (no system volume, unreadable hive).
@@ -340,6 +348,11 @@ impl Installation {
                     Err(e) => problems.push(e),
                 }
             }
+        }
+        for s in &stores {
+            let (p, w) = crate::patch::census::judge(&s.rel(), &s.uncovered, &opts.allow_uncovered);
+            problems.extend(p);
+            warnings.extend(w);
         }
         if let Some((sw, info)) = &software {
             for s in &stores {
@@ -592,6 +605,16 @@ fn open_store(
             }
         }
     }
+    let mut census = None;
+    let mut uncovered = Vec::new();
+    if let (true, Some(l), Some(g)) = (opts.census, &layout, &globals) {
+        let needles = crate::patch::census::needles(&g.base_guid, None);
+        let matcher = crate::ese::census::Matcher::new(&needles);
+        let report = crate::ese::census::census(&db, &catalog, &matcher, &|_| {})
+            .map_err(|e| format!("{at}: census: {e}"))?;
+        uncovered = crate::patch::census::uncovered(&report, l);
+        census = Some(report);
+    }
     Ok(Some(StoreFile {
         kind,
         windows_path: resolved.windows.clone(),
@@ -603,6 +626,8 @@ fn open_store(
         counts,
         rows,
         max_page_dbtime,
+        census,
+        uncovered,
     }))
 }
 

@@ -284,8 +284,17 @@ fn record_all(
                     .dbtime
                     .max(s.max_page_dbtime.unwrap_or(0))
                     .saturating_add(1);
-                let r = stream_pass(s, sp, time_ole, dbtime, None, sink, progress)
-                    .map_err(pass_error)?;
+                let r = stream_pass(
+                    s,
+                    sp,
+                    time_ole,
+                    dbtime,
+                    &plan.allowed_uncovered,
+                    None,
+                    sink,
+                    progress,
+                )
+                .map_err(pass_error)?;
                 stores.push(store_report(s, sp, &r, dbtime));
                 (
                     (r.size, unhex32(&r.input_sha256)),

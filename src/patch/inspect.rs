@@ -50,6 +50,12 @@ pub struct StoreInspect {
     pub rows: BTreeMap<String, u64>,
     /// Table → rows carrying this store's own base GUID.
     pub own_rows: BTreeMap<String, u64>,
+    /// Where the old base GUID lives: every column of every table, and raw bytes elsewhere.
+    pub census: Option<crate::ese::census::CensusReport>,
+    /// Columns outside the store model holding it (a refusal unless `--allow-uncovered`).
+    pub uncovered: Vec<crate::patch::census::Uncovered>,
+    /// Raw occurrences (not column values), in words.
+    pub census_notes: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -140,6 +146,13 @@ impl InspectImage {
                     ),
                     rows: s.rows.clone(),
                     own_rows,
+                    census: s.census.clone(),
+                    uncovered: s.uncovered.clone(),
+                    census_notes: s
+                        .census
+                        .as_ref()
+                        .map(|c| crate::patch::census::raw_notes(&s.rel(), c))
+                        .unwrap_or_default(),
                 }
             })
             .collect();
@@ -282,6 +295,39 @@ impl InspectImage {
                 .collect();
             if !rows.is_empty() {
                 let _ = writeln!(o, "  rows: {}", rows.join(", "));
+            }
+            if let Some(c) = &s.census {
+                let old: Vec<_> = c
+                    .columns
+                    .iter()
+                    .filter(|c| c.needle == crate::patch::census::OLD)
+                    .collect();
+                let _ = writeln!(
+                    o,
+                    "  census of the old base GUID ({} pages searched, {} with it):",
+                    c.pages, c.pages_with_hits
+                );
+                for col in &old {
+                    let uncovered = s
+                        .uncovered
+                        .iter()
+                        .any(|u| u.table == col.table && u.column == col.column);
+                    let _ = writeln!(
+                        o,
+                        "    {}.{}: {}{}",
+                        col.table,
+                        col.column,
+                        crate::patch::census::rows(col.records),
+                        if uncovered {
+                            " — NOT rewritten by the patch"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                for n in &s.census_notes {
+                    let _ = writeln!(o, "    note: {n}");
+                }
             }
         }
         let _ = writeln!(o, "Registry:");

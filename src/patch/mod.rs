@@ -5,11 +5,14 @@
 //! * [`plan`]: the new GUIDs, the target name, the registry edits, the rows to rewrite, the
 //!   inputs' hashes; saved as `PLAN.json` by `plan --out`.
 //! * [`stream`]: the one streaming pass over a database (verify, patch, hash, write).
+//! * [`census`]: where else the old base GUID lives, and which of those places the patch
+//!   does not cover.
 //! * [`hives`]: the registry edits.
 //! * [`apply`]: `apply --out DIR` and its manifests; [`inplace`]: `apply --in-place`.
 //! * [`inspect`]: the report `inspect IMAGE` prints.
 
 pub mod apply;
+pub mod census;
 pub mod discover;
 pub mod hives;
 pub mod inplace;

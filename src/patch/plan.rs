@@ -36,6 +36,10 @@ pub struct StorePlan {
     pub rows_to_rewrite: BTreeMap<String, u64>,
     /// Table → rows left alone (other servers' GUIDs).
     pub rows_foreign: BTreeMap<String, u64>,
+    /// Columns outside the store model that hold the old base GUID (the census; `apply`
+    /// refuses them unless allowed).
+    #[serde(default)]
+    pub uncovered: Vec<crate::patch::census::Uncovered>,
 }
 
 /// The whole plan.
@@ -54,6 +58,9 @@ pub struct Plan {
     /// Every input read, relative to the image (empty until hashed).
     pub inputs: Vec<FileDigest>,
     pub warnings: Vec<String>,
+    /// `--allow-uncovered TABLE.COLUMN`: uncovered places patched anyway.
+    #[serde(default)]
+    pub allowed_uncovered: Vec<String>,
 }
 
 /// Why a plan cannot be made (the installation has problems, or a value cannot be read).
@@ -117,6 +124,7 @@ impl Plan {
                 new_patch_count: old_count.saturating_add(1),
                 rows_to_rewrite,
                 rows_foreign,
+                uncovered: s.uncovered.clone(),
             });
         }
         let store_guids: BTreeMap<StoreKind, Guid> =
@@ -150,6 +158,7 @@ impl Plan {
             registry_edits,
             inputs: Vec::new(),
             warnings: inst.warnings.clone(),
+            allowed_uncovered: Vec::new(),
         })
     }
 

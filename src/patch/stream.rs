@@ -8,6 +8,7 @@
 //! a page above it stops the pass with [`PassError::DbtimeAbove`], and the caller runs it again
 //! with a dbtime above the highest page (found by [`max_page_dbtime`]).
 
+use crate::ese::census::{tally_page, Matcher, Owners, Tally};
 use crate::ese::patch::{page_dbtime, patch_header, patch_page, Change, PagePlan};
 use crate::manifest::sums::hex;
 use sha2::{Digest, Sha256};
@@ -71,6 +72,50 @@ pub struct PassResult {
     /// Rows each edit looked at, same order.
     pub seen: Vec<u64>,
     pub pages_changed: u64,
+    /// The census of the pages read and of the pages written (with a [`CensusScan`]).
+    pub census_before: Option<Tally>,
+    pub census_after: Option<Tally>,
+    /// The census reports (long values resolved), filled in by the caller.
+    pub census: Option<crate::patch::census::CensusPair>,
+    /// The uncovered places `--allow-uncovered` let through.
+    pub uncovered_allowed: Vec<crate::patch::census::Uncovered>,
+}
+
+/// What the census of a pass looks for, and how it names what it finds.
+pub struct CensusScan {
+    pub owners: Owners,
+    pub matcher: Matcher,
+}
+
+/// The census tallies of a pass: the pages read, the pages written.
+#[derive(Default)]
+struct Tallies {
+    before: Tally,
+    after: Tally,
+}
+
+impl Tallies {
+    /// Counts one page as read and as written (`pgno` `None`: a header page).
+    fn page(
+        &mut self,
+        scan: Option<&CensusScan>,
+        read: &[u8],
+        written: &[u8],
+        offset: u64,
+        pgno: Option<u32>,
+    ) {
+        if let Some(c) = scan {
+            tally_page(read, offset, pgno, &c.owners, &c.matcher, &mut self.before);
+            tally_page(
+                written,
+                offset,
+                pgno,
+                &c.owners,
+                &c.matcher,
+                &mut self.after,
+            );
+        }
+    }
 }
 
 fn hasher(rx: Receiver<Arc<Vec<u8>>>) -> String {
@@ -119,11 +164,13 @@ fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
 
 /// One pass over `input` (named `rel` in reports): every page verified and patched under
 /// `plan`, output to `out`, changes to `changes`. `progress` gets the bytes done.
+#[allow(clippy::too_many_arguments)]
 pub fn stream_database(
     input: &Path,
     rel: &str,
     page_size: u32,
     plan: &PagePlan,
+    census: Option<&CensusScan>,
     out: &mut dyn Write,
     changes: &mut dyn ChangeSink,
     progress: &dyn Fn(u64),
@@ -144,8 +191,19 @@ pub fn stream_database(
     std::thread::scope(|s| {
         let in_hash = s.spawn(move || hasher(in_rx));
         let out_hash = s.spawn(move || hasher(out_rx));
+        let mut tallies = Tallies::default();
         let result = run_pages(
-            &mut f, input, rel, ps, plan, out, changes, progress, &in_tx, &out_tx,
+            &mut f,
+            input,
+            rel,
+            ps,
+            plan,
+            (census, &mut tallies),
+            out,
+            changes,
+            progress,
+            &in_tx,
+            &out_tx,
         );
         drop(in_tx);
         drop(out_tx);
@@ -163,6 +221,10 @@ pub fn stream_database(
             rows,
             seen,
             pages_changed,
+            census_before: census.map(|_| std::mem::take(&mut tallies.before)),
+            census_after: census.map(|_| std::mem::take(&mut tallies.after)),
+            census: None,
+            uncovered_allowed: Vec::new(),
         })
     })
 }
@@ -174,6 +236,7 @@ fn run_pages(
     rel: &str,
     ps: usize,
     plan: &PagePlan,
+    (census, tallies): (Option<&CensusScan>, &mut Tallies),
     out: &mut dyn Write,
     changes: &mut dyn ChangeSink,
     progress: &dyn Fn(u64),
@@ -212,6 +275,9 @@ fn run_pages(
     changes
         .page(rel, 0, &head, &new_head)
         .map_err(|e| PassError::Io(format!("writing the journal: {e}")))?;
+    for (i, (read, written)) in head.chunks(ps).zip(new_head.chunks(ps)).enumerate() {
+        tallies.page(census, read, written, (i * ps) as u64, None);
+    }
     out.write_all(&new_head).map_err(io_out)?;
     send(in_tx, Arc::new(head))?;
     send(out_tx, Arc::new(new_head))?;
@@ -251,6 +317,7 @@ fn run_pages(
                 *total += n;
             }
             emit(&mut found, changes)?;
+            tallies.page(census, original, page, offset, Some(pgno));
             if outcome.changed {
                 changes
                     .page(rel, offset, original, page)
