@@ -46,6 +46,16 @@ pub enum Verb {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Where a GUID lives in an ESE database: every column of every table (fixed, variable,
+    /// tagged, long values; its 16 bytes, or its text in a code page or UTF-16, any case),
+    /// then raw bytes elsewhere (keys, free space, unused pages). Writes nothing.
+    Census {
+        /// The database (.EDB).
+        file: PathBuf,
+        /// A GUID to look for (repeatable); default the store's base GUID from `Globals`.
+        #[arg(long, value_name = "GUID")]
+        guid: Vec<crate::exchange::guid::Guid>,
+    },
     /// Show what an image holds and whether it needs the patch (a directory, or --volume), or
     /// what one ESE database holds: its header (as eseutil /mh shows it) and every table with
     /// its row count, columns and indexes (a file).
@@ -220,6 +230,7 @@ pub fn main() -> i32 {
 pub fn run(cli: &Cli) -> Result<Exit, Failure> {
     match &cli.verb {
         Verb::Verify { files } => verify::run(&cli.global, files),
+        Verb::Census { file, guid } => census(&cli.global, file, guid),
         Verb::Inspect { target, image } => {
             let is_file = target.as_deref().is_some_and(|t| t.is_file());
             match target {
@@ -264,6 +275,45 @@ pub fn run(cli: &Cli) -> Result<Exit, Failure> {
 /// `undo JOURNAL`: puts back every byte range the journal recorded and each file's old size
 /// (`apply --in-place`, `reg import --in-place`). The journal and every file are checked
 /// first; a file in a state the journal cannot explain is refused and nothing is written.
+/// `census FILE [--guid GUID]...`: exit 0 with the census, 2 when the file cannot be read.
+fn census(
+    global: &GlobalArgs,
+    file: &std::path::Path,
+    guids: &[crate::exchange::guid::Guid],
+) -> Result<Exit, Failure> {
+    use std::io::IsTerminal;
+    let show = std::io::stderr().is_terminal() && !global.quiet && !global.json;
+    let bar = indicatif::ProgressBar::hidden();
+    if show {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message(file.display().to_string());
+    }
+    let progress = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let c = crate::patch::census::census_file(
+        file,
+        guids,
+        &crate::exchange::Profile::exchange55(),
+        &progress,
+    )
+    .map_err(|e| Failure::usage(e.to_string()))?;
+    bar.finish_and_clear();
+    if global.json {
+        let text = serde_json::to_string_pretty(&c)
+            .map_err(|e| Failure::usage(format!("cannot format the JSON report: {e}")))?;
+        println!("{text}");
+    } else {
+        print!("{}", c.text());
+    }
+    Ok(Exit::Ok)
+}
+
 fn undo(global: &GlobalArgs, journal: &std::path::Path) -> Result<Exit, Failure> {
     use crate::journal::{JournalError, UndoAction};
     if let Err(e) = std::fs::File::open(journal) {

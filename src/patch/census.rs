@@ -155,11 +155,180 @@ pub fn raw_notes(rel: &str, report: &CensusReport) -> Vec<String> {
         .collect()
 }
 
-/// The census of a database in memory for the given needles.
-pub fn census_bytes(bytes: &[u8], needles: &[Needle]) -> Result<CensusReport, String> {
-    let db = Database::open(bytes).map_err(|e| e.to_string())?;
-    let catalog = Catalog::read(&db).map_err(|e| format!("cannot read the catalog: {e}"))?;
-    census(&db, &catalog, &Matcher::new(needles), &|_| {}).map_err(|e| e.to_string())
+/// Why `census FILE` could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum CensusError {
+    #[error("{}: {source}", path.display())]
+    Open {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {what}", path.display())]
+    Unreadable {
+        path: std::path::PathBuf,
+        what: String,
+    },
+    #[error(
+        "{}: no --guid given and the store's base GUID cannot be read ({what}); give --guid",
+        path.display()
+    )]
+    NoBaseGuid {
+        path: std::path::PathBuf,
+        what: String,
+    },
+}
+
+/// A GUID looked for and the label its occurrences carry.
+#[derive(Clone, Debug, Serialize)]
+pub struct GuidLabel {
+    pub label: String,
+    pub guid: String,
+}
+
+/// What `census FILE` found.
+#[derive(Clone, Debug, Serialize)]
+pub struct FileCensus {
+    pub file: String,
+    /// The GUIDs looked for.
+    pub guids: Vec<GuidLabel>,
+    #[serde(flatten)]
+    pub report: CensusReport,
+}
+
+/// The census of one database file for `guids`, or, when none is given, for the store's base
+/// GUID as the store model finds it in `Globals`. `progress(done, total)` in bytes.
+pub fn census_file(
+    path: &std::path::Path,
+    guids: &[Guid],
+    profile: &crate::exchange::Profile,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<FileCensus, CensusError> {
+    let map = crate::image::MappedFile::open(path).map_err(|e| CensusError::Open {
+        path: e.path,
+        source: e.source,
+    })?;
+    let bytes = map.bytes();
+    let unreadable = |what: String| CensusError::Unreadable {
+        path: path.to_path_buf(),
+        what,
+    };
+    let db = Database::open(bytes).map_err(|e| unreadable(e.to_string()))?;
+    let catalog =
+        Catalog::read(&db).map_err(|e| unreadable(format!("cannot read the catalog: {e}")))?;
+    let guids: Vec<(String, Guid)> = if guids.is_empty() {
+        let mut why = Vec::new();
+        let mut found = None;
+        for kind in crate::exchange::StoreKind::ALL {
+            match StoreLayout::resolve(&catalog, kind, profile) {
+                Ok(l) => match crate::exchange::store::read_globals(&db, &catalog, &l.globals) {
+                    Ok(Ok(g)) => {
+                        found = Some(g.base_guid);
+                        break;
+                    }
+                    Ok(Err(p)) => why.push(p),
+                    Err(e) => why.push(e.to_string()),
+                },
+                Err(ps) => why.extend(ps),
+            }
+        }
+        let g = found.ok_or_else(|| CensusError::NoBaseGuid {
+            path: path.to_path_buf(),
+            what: why.first().cloned().unwrap_or_default(),
+        })?;
+        vec![(OLD.to_string(), g)]
+    } else {
+        guids.iter().map(|g| (g.to_string(), *g)).collect()
+    };
+    let needles: Vec<Needle> = guids
+        .iter()
+        .map(|(label, g)| Needle {
+            label: label.clone(),
+            bytes: g.to_windows_bytes(),
+        })
+        .collect();
+    map.advise_sequential();
+    let total = bytes.len() as u64;
+    let report = census(&db, &catalog, &Matcher::new(&needles), &|done| {
+        progress(done, total)
+    })
+    .map_err(|e| unreadable(e.to_string()))?;
+    Ok(FileCensus {
+        file: path.display().to_string(),
+        guids: guids
+            .iter()
+            .map(|(l, g)| GuidLabel {
+                label: l.clone(),
+                guid: g.to_string(),
+            })
+            .collect(),
+        report,
+    })
+}
+
+impl FileCensus {
+    /// The report for people: table → column → records, a few primary keys, then raw bytes.
+    pub fn text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "{}: {} pages searched, {} with an occurrence",
+            self.file, self.report.pages, self.report.pages_with_hits
+        );
+        for GuidLabel { label, guid } in &self.guids {
+            let name = if label == OLD {
+                format!("{guid} (the store's base GUID)")
+            } else {
+                guid.clone()
+            };
+            let _ = writeln!(o, "{name}:");
+            let cols: Vec<_> = self
+                .report
+                .columns
+                .iter()
+                .filter(|c| &c.needle == label)
+                .collect();
+            let raw: Vec<_> = self
+                .report
+                .raw
+                .iter()
+                .filter(|r| &r.needle == label)
+                .collect();
+            if cols.is_empty() && raw.is_empty() {
+                let _ = writeln!(o, "  nowhere");
+            }
+            for c in cols {
+                let forms: Vec<String> = c
+                    .forms
+                    .iter()
+                    .map(|(f, n)| {
+                        let f = serde_json::to_value(f)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default();
+                        format!("{f} {}", grouped(*n))
+                    })
+                    .collect();
+                let _ = writeln!(
+                    o,
+                    "  {}.{}: {} ({}); keys {}",
+                    c.table,
+                    c.column,
+                    rows(c.records),
+                    forms.join(", "),
+                    c.samples.join(", ")
+                );
+            }
+            for r in raw {
+                let place = serde_json::to_value(r.place)
+                    .ok()
+                    .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+                    .unwrap_or_default();
+                let _ = writeln!(o, "  raw, {place} of {}: {}", r.owner, grouped(r.count));
+            }
+        }
+        o
+    }
 }
 
 #[cfg(test)]

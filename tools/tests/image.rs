@@ -216,6 +216,7 @@ fn check_image(dir: &Path, p: &ImageParams) -> J {
         "missing_checkpoint",
         "stale_alt",
         "indexed_guid",
+        "hidden_guid",
     ]
     .into_iter()
     .filter(|k| present(k))

@@ -1072,3 +1072,277 @@ fn in_place_equals_out_and_undo_restores_every_byte_even_after_sigkill() {
     ]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// The columns the store model rewrites.
+const COVERED: [(&str, &str); 4] = [
+    ("Globals", "BaseGuid"),
+    ("Folders", "SourceGuid"),
+    ("Msg", "SourceGuid"),
+    ("ReplState", "ServerGuid"),
+];
+
+fn census_json(db: &Path) -> J {
+    let o = coldpatch(&[os("--json"), os("census"), db.as_os_str()]);
+    serde_json::from_str(&ok(&o)).unwrap()
+}
+
+/// Records of `table.column` holding `needle` in a census (`columns` entries).
+fn census_records(c: &J, table: &str, column: &str, needle: &str) -> u64 {
+    c["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["table"] == table && x["column"] == column && x["needle"] == needle)
+        .map(|x| x["records"].as_u64().unwrap())
+        .sum()
+}
+
+#[test]
+fn the_census_finds_every_hidden_place_and_nothing_outside_the_model_elsewhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    for format in ["ese97", "ese98"] {
+        for scenario in ["hidden-guid", "restored"] {
+            let image = tmp.path().join(format!("{format}-{scenario}"));
+            let truth = mkimage(
+                &image,
+                &[
+                    "--seed",
+                    "census",
+                    "--format",
+                    format,
+                    "--scenario",
+                    scenario,
+                ],
+            );
+            for db in truth["databases"].as_array().unwrap() {
+                let c = census_json(&image.join(db["path"].as_str().unwrap()));
+                let what = format!("{format} {scenario} {}", db["store"]);
+                assert_eq!(c["guids"][0]["guid"], db["base_guid"], "{what}");
+                let hidden = db["hidden_guid"].as_array().unwrap();
+                assert_eq!(
+                    !hidden.is_empty(),
+                    scenario == "hidden-guid" && db["store"] == "priv",
+                    "{what}"
+                );
+                // Every place image.json records, with its count and form.
+                for h in hidden {
+                    let (t, col) = (h["table"].as_str().unwrap(), h["column"].as_str().unwrap());
+                    let found = c["columns"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|x| x["table"] == t && x["column"] == col)
+                        .unwrap_or_else(|| panic!("{what}: {t}.{col} not found: {c:#}"));
+                    assert_eq!(found["records"], h["records"], "{what} {t}.{col}");
+                    assert_eq!(
+                        found["forms"][h["form"].as_str().unwrap()],
+                        h["records"],
+                        "{what} {t}.{col}"
+                    );
+                }
+                // Nothing else outside the model's columns; the model's own rows as counted.
+                for x in c["columns"].as_array().unwrap() {
+                    let (t, col) = (x["table"].as_str().unwrap(), x["column"].as_str().unwrap());
+                    let known = COVERED.contains(&(t, col))
+                        || hidden.iter().any(|h| h["table"] == t && h["column"] == col);
+                    assert!(known, "{what}: unexpected {t}.{col}");
+                }
+                let old = db["base_guid"].as_str().unwrap();
+                for (table, per) in db["rows_by_guid"].as_object().unwrap() {
+                    let col = COVERED.iter().find(|(t, _)| t == table).unwrap().1;
+                    assert_eq!(
+                        census_records(&c, table, col, "old"),
+                        per[old].as_u64().unwrap_or(0),
+                        "{what} {table}"
+                    );
+                }
+                assert_eq!(c["raw"], J::Array(vec![]), "{what}");
+            }
+        }
+    }
+}
+
+/// Reads a patched database with an independent reader: dissect.esedb for ESE98, libesedb
+/// (on a copy whose page-size field says 4096) for ESE97. Table → records.
+fn read_tables(db: &Path, format: &str, tmp: &Path) -> BTreeMap<String, Vec<J>> {
+    let d = if format == "ese97" {
+        let copy = tmp.join("ese97-4096.edb");
+        ese97_for_libesedb(db, &copy);
+        support::esedb_dump_with(support::EseReader::Pyesedb, &copy)
+    } else {
+        esedb_dump(db)
+    };
+    d["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_string(),
+                t["records"].as_array().cloned().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn uncovered_places_are_refused_unless_allowed_then_patched_warned_and_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    for format in ["ese97", "ese98"] {
+        let image = tmp.path().join(format);
+        let truth = mkimage(
+            &image,
+            &[
+                "--seed",
+                "hidden",
+                "--format",
+                format,
+                "--scenario",
+                "hidden-guid",
+            ],
+        );
+        std::fs::remove_file(image.join("image.json")).unwrap();
+        let before = tree_hashes(&image);
+        let priv_db = &truth["databases"][0];
+        assert_eq!(priv_db["store"], "priv");
+        let hidden = priv_db["hidden_guid"].as_array().unwrap().clone();
+        let names: Vec<String> = hidden
+            .iter()
+            .map(|h| {
+                format!(
+                    "{}.{}",
+                    h["table"].as_str().unwrap(),
+                    h["column"].as_str().unwrap()
+                )
+            })
+            .collect();
+
+        // inspect lists them (exit 1), plan refuses, apply refuses naming each, writes nothing.
+        let o = coldpatch(&[os("--json"), os("inspect"), image.as_os_str()]);
+        assert_eq!(o.status.code(), Some(1));
+        let j: J = serde_json::from_slice(&o.stdout).unwrap();
+        let uncovered = j["stores"][0]["uncovered"].as_array().unwrap();
+        assert_eq!(uncovered.len(), hidden.len(), "{format}");
+        for (u, h) in uncovered.iter().zip(&hidden) {
+            assert_eq!((&u["table"], &u["column"]), (&h["table"], &h["column"]));
+            assert_eq!(u["records"], h["records"]);
+        }
+        let problems = j["problems"].to_string();
+        for n in &names {
+            assert!(
+                problems.contains(&format!("--allow-uncovered {n}")),
+                "{problems}"
+            );
+        }
+        let out = tmp.path().join(format!("{format}-refused"));
+        let o = apply_out(&image, &out, &[]);
+        assert_eq!(o.status.code(), Some(1), "{format}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        for n in &names {
+            assert!(err.contains(n.as_str()), "{format}: {n} not named: {err}");
+        }
+        assert!(tree_hashes(&out).is_empty());
+        // All but one allowed: still refused, naming that one only.
+        let mut some: Vec<&std::ffi::OsStr> = Vec::new();
+        for n in &names[1..] {
+            some.extend([os("--allow-uncovered"), os(n)]);
+        }
+        let o = apply_out(&image, &out, &some);
+        assert_eq!(o.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&format!("--allow-uncovered {}", names[0])),
+            "{err}"
+        );
+        assert!(
+            !err.contains(&format!("--allow-uncovered {}", names[1])),
+            "{err}"
+        );
+        assert!(tree_hashes(&out).is_empty());
+        assert_eq!(tree_hashes(&image), before);
+
+        // The plan lists them, allowed.
+        let mut all: Vec<&std::ffi::OsStr> = vec![os("--seed"), os("hidden")];
+        for n in &names {
+            all.extend([os("--allow-uncovered"), os(n)]);
+        }
+        let mut args = vec![os("--json"), os("plan"), image.as_os_str()];
+        args.extend(all[2..].iter().copied());
+        let plan: J = serde_json::from_str(&ok(&coldpatch(&args))).unwrap();
+        assert_eq!(
+            plan["stores"][0]["uncovered"].as_array().unwrap().len(),
+            names.len()
+        );
+        assert_eq!(
+            plan["allowed_uncovered"].as_array().unwrap().len(),
+            names.len()
+        );
+
+        // All allowed: patched, warned, recorded.
+        let o = apply_out(&image, &out, &all);
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        ok(&o);
+        let report: J =
+            serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+        let warnings = report["warnings"].to_string();
+        for n in &names {
+            assert!(stderr.contains(n.as_str()), "{stderr}");
+            assert!(warnings.contains(n.as_str()), "{warnings}");
+        }
+        let s = &report["stores"][0];
+        assert_eq!(
+            s["uncovered_allowed"].as_array().unwrap().len(),
+            names.len()
+        );
+        // The census before and after, from the pass.
+        for store in report["stores"].as_array().unwrap() {
+            let (b, a) = (&store["census"]["before"], &store["census"]["after"]);
+            for (t, c) in COVERED {
+                let Some(n) = store["rows_rewritten"][t].as_u64() else {
+                    continue;
+                };
+                assert_eq!(census_records(b, t, c, "old"), n, "{t}.{c} before");
+                assert_eq!(census_records(a, t, c, "old"), 0, "{t}.{c} after");
+                assert_eq!(census_records(a, t, c, "new"), n, "{t}.{c} after");
+            }
+        }
+        for h in &hidden {
+            let (t, c) = (h["table"].as_str().unwrap(), h["column"].as_str().unwrap());
+            let n = h["records"].as_u64().unwrap();
+            assert_eq!(
+                census_records(&s["census"]["after"], t, c, "old"),
+                n,
+                "{t}.{c}"
+            );
+        }
+
+        // An independent reader: no covered column holds the old GUID; Attach still does.
+        let old = guid_bytes_hex(priv_db["base_guid"].as_str().unwrap());
+        let new = guid_bytes_hex(s["new_base_guid"].as_str().unwrap());
+        let tables = read_tables(
+            &out.join(priv_db["path"].as_str().unwrap()),
+            format,
+            tmp.path(),
+        );
+        let count = |t: &str, c: &str, v: &str| {
+            tables[t]
+                .iter()
+                .filter(|r| r[c] == J::String(v.into()))
+                .count() as u64
+        };
+        for (t, c) in COVERED {
+            if tables.contains_key(t) {
+                assert_eq!(count(t, c, &old), 0, "{format}: {t}.{c} holds the old GUID");
+            }
+        }
+        assert_eq!(
+            count("Msg", "SourceGuid", &new),
+            s["rows_rewritten"]["Msg"].as_u64().unwrap()
+        );
+        assert_eq!(
+            count("Attach", "SourceGuid", &old),
+            hidden[0]["records"].as_u64().unwrap(),
+            "{format}"
+        );
+    }
+}

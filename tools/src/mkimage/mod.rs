@@ -4,9 +4,10 @@
 //! * [`spec`]: every name, GUID, flag and time, from the parameters alone;
 //! * [`rows`]: the database rows, streamed; [`hives`]: the key trees;
 //! * [`run`]: writing the files atomically, the scenario's defect, `image.json` ([`truth`]);
-//! * [`corrupt`]: the `bad-page` defect.
+//! * [`corrupt`]: the `bad-page` defect; [`hidden`]: the `hidden-guid` table.
 
 pub mod corrupt;
+pub mod hidden;
 pub mod hives;
 pub mod params;
 pub mod rng;

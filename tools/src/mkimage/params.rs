@@ -42,10 +42,13 @@ pub enum Scenario {
     StaleAlt,
     /// An extra index over `Msg.SourceGuid` in `PRIV.EDB`.
     IndexedGuid,
+    /// `PRIV.EDB` also holds its base GUID in a table the store model does not know
+    /// (`Attach`: a fixed, a tagged, a text and a UTF-16 long text column).
+    HiddenGuid,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::Restored,
         Scenario::Patched,
         Scenario::DirtyDb,
@@ -55,6 +58,7 @@ impl Scenario {
         Scenario::MissingCheckpoint,
         Scenario::StaleAlt,
         Scenario::IndexedGuid,
+        Scenario::HiddenGuid,
     ];
 
     /// The name on the command line and in `image.json`.
@@ -69,6 +73,7 @@ impl Scenario {
             Scenario::MissingCheckpoint => "missing-checkpoint",
             Scenario::StaleAlt => "stale-alt",
             Scenario::IndexedGuid => "indexed-guid",
+            Scenario::HiddenGuid => "hidden-guid",
         }
     }
 }

@@ -8,6 +8,7 @@
 //! counts per GUID follow in closed form ([`expected_counts`]); the k-th foreign row carries
 //! foreign GUID `k mod K`.
 
+use super::hidden;
 use super::rng::SplitMix64;
 use super::spec::{ImageSpec, StoreSpec, ORG_NAME, SITE_NAME};
 use coldpatch::ese::write::{TableDef, TableInput, Value};
@@ -352,6 +353,7 @@ pub fn table_defs(spec: &ImageSpec, kind: StoreKind) -> Vec<TableDef> {
             }
             def
         })
+        .chain(store.hidden_guid.then(hidden::attach_def))
         .collect()
 }
 
@@ -435,6 +437,15 @@ pub fn table_rows<'a>(
                 rows
             }))
         }
+        hidden::ATTACH if store.hidden_guid => {
+            let other = shape.foreign_guids.first().copied().unwrap_or(shape.own);
+            Box::new(hidden::attach_rows(
+                hidden::attach_rows_count(shape.messages),
+                shape.msg_id(0),
+                shape.own,
+                other,
+            ))
+        }
         _ => Box::new(std::iter::empty()),
     }
 }
@@ -466,6 +477,9 @@ pub fn expected_counts(spec: &ImageSpec, kind: StoreKind) -> StoreCounts {
             table::REPL_STATE => {
                 let (n, m) = shape.repl_counts();
                 (n, Some(m))
+            }
+            hidden::ATTACH if spec.store(kind).hidden_guid => {
+                (hidden::attach_rows_count(shape.messages), None)
             }
             _ => (0, None),
         };

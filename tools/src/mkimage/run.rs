@@ -446,6 +446,18 @@ pub fn generate(out: &Path, params: &ImageParams, progress: bool) -> Result<Imag
             defects.indexed_guid =
                 Some(format!("{rel}:{table}.{}({})", index.name, cols.join(", ")));
         }
+        let hidden_guid = if store.hidden_guid {
+            super::hidden::places(super::hidden::attach_rows_count(
+                spec.params.messages_of(kind),
+            ))
+        } else {
+            Vec::new()
+        };
+        for h in &hidden_guid {
+            defects
+                .hidden_guid
+                .push(format!("{rel}:{}.{}", h.table, h.column));
+        }
         databases.push(DatabaseTruth {
             store: kind,
             path: rel.clone(),
@@ -464,6 +476,7 @@ pub fn generate(out: &Path, params: &ImageParams, progress: bool) -> Result<Imag
                     format!("{t}.{}({})", i.name, cols.join(", "))
                 })
                 .collect(),
+            hidden_guid,
             foreign_guids: spec
                 .foreign_servers
                 .iter()

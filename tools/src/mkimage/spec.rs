@@ -100,6 +100,8 @@ pub struct StoreSpec {
     pub bad_page: bool,
     /// Secondary indexes beyond the profile's, as (table, index).
     pub extra_indexes: Vec<(String, IndexDef)>,
+    /// `hidden-guid`: the `Attach` table (unknown to the store model) holds the base GUID.
+    pub hidden_guid: bool,
     pub signature_random: u32,
     /// The database path as the registry names it.
     pub windows_path: String,
@@ -289,6 +291,7 @@ impl ImageSpec {
                     clean_shutdown: !(is_priv && scenario == Scenario::DirtyDb),
                     bad_page: is_priv && scenario == Scenario::BadPage,
                     extra_indexes,
+                    hidden_guid: is_priv && scenario == Scenario::HiddenGuid,
                     signature_random: rng.next_u32(),
                     windows_path: format!(
                         "{}:\\exchsrvr\\MDBDATA\\{}",

@@ -75,6 +75,8 @@ pub struct DatabaseTruth {
     pub clean_shutdown: bool,
     /// Secondary indexes beyond the store model's, as `Table.Index(Column, ...)`.
     pub extra_indexes: Vec<String>,
+    /// `hidden-guid`: every place outside the store model's columns holding the base GUID.
+    pub hidden_guid: Vec<super::hidden::HiddenPlace>,
     pub foreign_guids: Vec<ForeignGuid>,
     pub rows: BTreeMap<String, u64>,
     pub rows_by_guid: BTreeMap<String, BTreeMap<String, u64>>,
@@ -181,6 +183,8 @@ pub struct Defects {
     pub stale_alt: Option<StaleAltTruth>,
     /// `file:Table.Index(Column)`.
     pub indexed_guid: Option<String>,
+    /// `file:Table.Column` of every place of `hidden-guid`.
+    pub hidden_guid: Vec<String>,
 }
 
 /// UTF-16LE text without its terminating NUL(s).
