@@ -245,3 +245,46 @@ mod tests {
         assert_eq!(data, [0, 0, 0xEF, 0xBE]);
     }
 }
+
+/// How many leading bytes `a` and `b` share: compared eight at a time, so that the long equal
+/// runs of a patched page (nearly all of it) cost little.
+pub fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    const W: usize = 8;
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut i = 0;
+    for (x, y) in a.chunks_exact(W).zip(b.chunks_exact(W)) {
+        let (x, y) = (
+            u64::from_le_bytes(x.try_into().unwrap_or([0; W])),
+            u64::from_le_bytes(y.try_into().unwrap_or([0; W])),
+        );
+        let d = x ^ y;
+        if d != 0 {
+            return i + (d.trailing_zeros() / 8) as usize;
+        }
+        i += W;
+    }
+    i + a[i..]
+        .iter()
+        .zip(&b[i..])
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+#[cfg(test)]
+mod prefix_tests {
+    use super::common_prefix;
+
+    #[test]
+    fn common_prefix_finds_the_first_difference_anywhere() {
+        let a: Vec<u8> = (0..100u8).collect();
+        for at in 0..100 {
+            let mut b = a.clone();
+            b[at] ^= 0x40;
+            assert_eq!(common_prefix(&a, &b), at);
+        }
+        assert_eq!(common_prefix(&a, &a), 100);
+        assert_eq!(common_prefix(&a[..37], &a), 37);
+        assert_eq!(common_prefix(&[], &a), 0);
+    }
+}

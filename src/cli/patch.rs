@@ -271,9 +271,9 @@ pub fn apply(global: &GlobalArgs, a: &ApplyArgs) -> Result<Exit, Failure> {
         verify_pages: a.in_place,
         count_rows: false,
         skip_checkpoint,
-        // A scan of the mapped databases at about `cat` speed: uncovered places are refused
-        // before anything is written (the pass counts again, before and after, as it patches).
-        census: true,
+        // The pass takes the census as it reads (each database read once): an uncovered
+        // place stops it where it is found, and whatever it wrote is removed.
+        census: false,
         allow_uncovered: a.image.allow_uncovered.clone(),
     };
     let inst = discover(a.image, &opts)?;

@@ -305,6 +305,21 @@ impl Tally {
         self.pages_with_hits += other.pages_with_hits;
     }
 
+    /// Records per column holding needle `needle` so far: (table, column, records).
+    pub fn column_records(&self, owners: &Owners, needle: usize) -> Vec<(String, String, u64)> {
+        self.columns
+            .iter()
+            .filter(|((_, _, n), _)| *n == needle)
+            .map(|(&(t, fid, _), c)| {
+                (
+                    owners.tables[t].name.clone(),
+                    owners.column_name(t, fid),
+                    c.records,
+                )
+            })
+            .collect()
+    }
+
     fn raw(&mut self, place: Place, owner: String, needle: usize) {
         *self.raw.entry((place, owner, needle)).or_default() += 1;
     }

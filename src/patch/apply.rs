@@ -186,9 +186,31 @@ pub fn stream_pass(
     let refused = |e: &dyn std::fmt::Display| PassError::Refused(format!("{rel}: {e}"));
     let db = Database::open(s.map.bytes()).map_err(|e| refused(&e))?;
     let catalog = Catalog::read(&db).map_err(|e| refused(&e))?;
+    let covered = census::covered(layout);
+    let (allow, at) = (allow_uncovered.to_vec(), rel.clone());
     let scan = CensusScan {
         owners: Owners::new(&catalog),
         matcher: Matcher::new(&census::needles(&sp.old_base_guid, Some(&sp.new_base_guid))),
+        // Needle 0 is the old base GUID.
+        refuse: Box::new(move |tally, owners| {
+            let uncovered: Vec<census::Uncovered> = tally
+                .column_records(owners, 0)
+                .into_iter()
+                .filter(|(t, c, n)| *n > 0 && !covered.iter().any(|(ct, cc)| ct == t && cc == c))
+                .map(|(table, column, records)| census::Uncovered {
+                    table,
+                    column,
+                    records,
+                })
+                .collect();
+            let (problems, _) = census::judge(&at, &uncovered, &allow);
+            (!problems.is_empty()).then(|| {
+                format!(
+                    "{} (the pass stops at the first; coldpatch inspect lists every such place)",
+                    problems.join("; ")
+                )
+            })
+        }),
     };
     let io = |e: WriteError| PassError::Io(format!("writing the copy of {rel}: {e}"));
     let report = |done: u64| progress(&rel, done, total);
@@ -595,9 +617,9 @@ pub fn changed_ranges<'a>(old: &'a [u8], new: &'a [u8]) -> Vec<(u64, &'a [u8], &
     let common = old.len().min(new.len());
     let mut i = 0;
     while i < common {
-        if old[i] == new[i] {
-            i += 1;
-            continue;
+        i += crate::bytes::common_prefix(&old[i..common], &new[i..common]);
+        if i >= common {
+            break;
         }
         let start = i;
         let mut end = i + 1;

@@ -130,8 +130,7 @@ pub struct DiscoverOptions {
     pub count_rows: bool,
     /// A missing checkpoint is a warning, not a refusal.
     pub skip_checkpoint: bool,
-    /// Run the census of each database (inspect, plan, apply: its uncovered places are
-    /// refusals found before anything is written; `apply` counts again in its pass).
+    /// Run the census of each database (inspect, plan); `apply` takes it in its own pass.
     pub census: bool,
     /// `--allow-uncovered TABLE.COLUMN`: an uncovered place that is a warning, not a refusal.
     pub allow_uncovered: Vec<String>,

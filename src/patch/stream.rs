@@ -81,49 +81,52 @@ pub struct PassResult {
     pub uncovered_allowed: Vec<crate::patch::census::Uncovered>,
 }
 
-/// What the census of a pass looks for, and how it names what it finds.
+/// What the census of a pass looks for, how it names what it finds, and when the pass
+/// must stop: `refuse` is asked, after each run, about the census of the pages read so far
+/// (an uncovered place found early stops the pass at once, not after the whole database).
 pub struct CensusScan {
     pub owners: Owners,
     pub matcher: Matcher,
+    pub refuse: Box<RefuseFn>,
 }
 
-/// The census tallies of a pass: the pages read, the pages written.
-#[derive(Default)]
-struct Tallies {
-    before: Tally,
-    after: Tally,
-}
+/// The census's stop rule: the refusal, if the tally so far holds a place the patch may not
+/// leave.
+pub type RefuseFn = dyn Fn(&Tally, &Owners) -> Option<String> + Sync;
 
-impl Tallies {
-    /// Counts one page as read and as written (`pgno` `None`: a header page).
-    fn page(
-        &mut self,
-        scan: Option<&CensusScan>,
-        read: &[u8],
-        written: &[u8],
-        offset: u64,
-        pgno: Option<u32>,
-    ) {
-        if let Some(c) = scan {
-            tally_page(read, offset, pgno, &c.owners, &c.matcher, &mut self.before);
-            tally_page(
-                written,
-                offset,
-                pgno,
-                &c.owners,
-                &c.matcher,
-                &mut self.after,
-            );
+/// A run of pages for a hashing thread: its file offset and bytes.
+type Run = (u64, Arc<Vec<u8>>);
+
+/// The input's or the output's hashing thread: SHA-256 of the runs, and with a census, the
+/// tally of their pages. `stop` gets the census's refusal (input side only).
+fn hasher(
+    rx: Receiver<Run>,
+    page_size: usize,
+    census: Option<&CensusScan>,
+    stop: Option<&std::sync::Mutex<Option<String>>>,
+) -> (String, Tally) {
+    let mut h = Sha256::new();
+    let mut tally = Tally::default();
+    for (offset, run) in rx {
+        h.update(&run[..]);
+        let Some(c) = census else { continue };
+        for (i, page) in run.chunks_exact(page_size).enumerate() {
+            let at = offset + (i * page_size) as u64;
+            let index = at / page_size as u64;
+            let pgno = index
+                .checked_sub(HEADER_PAGES)
+                .map(|p| (p + 1).min(u64::from(u32::MAX)) as u32);
+            tally_page(page, at, pgno, &c.owners, &c.matcher, &mut tally);
+        }
+        if let Some(stop) = stop {
+            if let Some(why) = (c.refuse)(&tally, &c.owners) {
+                if let Ok(mut slot) = stop.lock() {
+                    slot.get_or_insert(why);
+                }
+            }
         }
     }
-}
-
-fn hasher(rx: Receiver<Arc<Vec<u8>>>) -> String {
-    let mut h = Sha256::new();
-    for run in rx {
-        h.update(&run[..]);
-    }
-    hex(&h.finalize())
+    (hex(&h.finalize()), tally)
 }
 
 /// The highest page dbtime in the file (a read of every page header).
@@ -186,34 +189,29 @@ pub fn stream_database(
             input.display()
         )));
     }
-    let (in_tx, in_rx) = sync_channel::<Arc<Vec<u8>>>(RUNS_IN_FLIGHT);
-    let (out_tx, out_rx) = sync_channel::<Arc<Vec<u8>>>(RUNS_IN_FLIGHT);
+    let (in_tx, in_rx) = sync_channel::<Run>(RUNS_IN_FLIGHT);
+    let (out_tx, out_rx) = sync_channel::<Run>(RUNS_IN_FLIGHT);
+    let stop = std::sync::Mutex::new(None);
     std::thread::scope(|s| {
-        let in_hash = s.spawn(move || hasher(in_rx));
-        let out_hash = s.spawn(move || hasher(out_rx));
-        let mut tallies = Tallies::default();
+        let stop_ref = &stop;
+        let in_hash = s.spawn(move || hasher(in_rx, ps, census, Some(stop_ref)));
+        let out_hash = s.spawn(move || hasher(out_rx, ps, census, None));
         let result = run_pages(
-            &mut f,
-            input,
-            rel,
-            ps,
-            plan,
-            (census, &mut tallies),
-            out,
-            changes,
-            progress,
-            &in_tx,
-            &out_tx,
+            &mut f, input, rel, ps, plan, &stop, out, changes, progress, &in_tx, &out_tx,
         );
         drop(in_tx);
         drop(out_tx);
-        let input_sha256 = in_hash
+        let (input_sha256, before) = in_hash
             .join()
             .map_err(|_| PassError::Io("the input hashing thread failed".into()))?;
-        let output_sha256 = out_hash
+        let (output_sha256, after) = out_hash
             .join()
             .map_err(|_| PassError::Io("the output hashing thread failed".into()))?;
         let (rows, seen, pages_changed) = result?;
+        // An uncovered place in the last runs, found after the main loop ended.
+        if let Some(why) = stop.lock().ok().and_then(|mut s| s.take()) {
+            return Err(PassError::Refused(why));
+        }
         Ok(PassResult {
             size,
             input_sha256,
@@ -221,8 +219,8 @@ pub fn stream_database(
             rows,
             seen,
             pages_changed,
-            census_before: census.map(|_| std::mem::take(&mut tallies.before)),
-            census_after: census.map(|_| std::mem::take(&mut tallies.after)),
+            census_before: census.map(|_| before),
+            census_after: census.map(|_| after),
             census: None,
             uncovered_allowed: Vec::new(),
         })
@@ -236,17 +234,17 @@ fn run_pages(
     rel: &str,
     ps: usize,
     plan: &PagePlan,
-    (census, tallies): (Option<&CensusScan>, &mut Tallies),
+    stop: &std::sync::Mutex<Option<String>>,
     out: &mut dyn Write,
     changes: &mut dyn ChangeSink,
     progress: &dyn Fn(u64),
-    in_tx: &SyncSender<Arc<Vec<u8>>>,
-    out_tx: &SyncSender<Arc<Vec<u8>>>,
+    in_tx: &SyncSender<Run>,
+    out_tx: &SyncSender<Run>,
 ) -> Result<(Vec<u64>, Vec<u64>, u64), PassError> {
     let io_in = |e: std::io::Error| PassError::Io(format!("{}: {e}", input.display()));
     let io_out = |e: std::io::Error| PassError::Io(format!("writing the copy of {rel}: {e}"));
-    let send = |tx: &SyncSender<Arc<Vec<u8>>>, run: Arc<Vec<u8>>| {
-        tx.send(run)
+    let send = |tx: &SyncSender<Run>, at: u64, run: Arc<Vec<u8>>| {
+        tx.send((at, run))
             .map_err(|_| PassError::Io("a hashing thread stopped".into()))
     };
     let refused =
@@ -275,12 +273,9 @@ fn run_pages(
     changes
         .page(rel, 0, &head, &new_head)
         .map_err(|e| PassError::Io(format!("writing the journal: {e}")))?;
-    for (i, (read, written)) in head.chunks(ps).zip(new_head.chunks(ps)).enumerate() {
-        tallies.page(census, read, written, (i * ps) as u64, None);
-    }
     out.write_all(&new_head).map_err(io_out)?;
-    send(in_tx, Arc::new(head))?;
-    send(out_tx, Arc::new(new_head))?;
+    send(in_tx, 0, Arc::new(head))?;
+    send(out_tx, 0, Arc::new(new_head))?;
     let mut done = HEADER_PAGES * ps as u64;
     progress(done);
 
@@ -293,8 +288,13 @@ fn run_pages(
             break;
         }
         run.truncate(n);
+        // The input thread's census found a place the patch may not leave: stop now.
+        if let Some(why) = stop.lock().ok().and_then(|mut s| s.take()) {
+            return Err(PassError::Refused(why));
+        }
+        let run_at = done;
         let input_run = Arc::new(run);
-        send(in_tx, Arc::clone(&input_run))?;
+        send(in_tx, run_at, Arc::clone(&input_run))?;
         let mut output = (*input_run).clone();
         for (page, original) in output.chunks_exact_mut(ps).zip(input_run.chunks_exact(ps)) {
             let dbtime = page_dbtime(page);
@@ -317,7 +317,6 @@ fn run_pages(
                 *total += n;
             }
             emit(&mut found, changes)?;
-            tallies.page(census, original, page, offset, Some(pgno));
             if outcome.changed {
                 changes
                     .page(rel, offset, original, page)
@@ -329,7 +328,7 @@ fn run_pages(
                 .ok_or_else(|| refused(&"more than 2^32 pages"))?;
         }
         out.write_all(&output).map_err(io_out)?;
-        send(out_tx, Arc::new(output))?;
+        send(out_tx, run_at, Arc::new(output))?;
         progress(done);
     }
     Ok((rows, seen, pages_changed))

@@ -94,9 +94,9 @@ pub fn diff(base: u64, before: &[u8], after: &[u8]) -> Vec<ByteChange> {
     let mut i = 0;
     let n = before.len().min(after.len());
     while i < n {
-        if before[i] == after[i] {
-            i += 1;
-            continue;
+        i += crate::bytes::common_prefix(&before[i..n], &after[i..n]);
+        if i >= n {
+            break;
         }
         let start = i;
         let mut end = i + 1;
