@@ -11,6 +11,8 @@ use coldpatch::ese::write::{
 };
 use std::path::Path;
 
+mod ese_support;
+
 const OLD: [u8; 16] = [
     0x1c, 0x6b, 0x3a, 0x0f, 0x4e, 0x2d, 0x8a, 0x41, 0x9b, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd,
 ];
@@ -220,4 +222,67 @@ fn a_database_without_the_value_has_no_occurrence() {
     assert!(r.columns.is_empty() && r.raw.is_empty(), "{r:#?}");
     assert_eq!(r.pages as usize, bytes.len() / db.page_size as usize);
     assert_eq!(r.pages_with_hits, 0);
+}
+
+/// Separated long values, on the real samples: for every plain separated long value of every
+/// sample, 16 bytes from inside it (past the first chunk when it has several) are found in
+/// that column of that table, through the long-value tree and the LID the record holds.
+#[test]
+fn separated_long_values_of_the_samples_are_found_in_their_column() {
+    use coldpatch::ese::catalog::walk_rows;
+    use coldpatch::ese::longvalue::read_long_value;
+    use std::ops::ControlFlow;
+    let mut checked = 0;
+    for name in ese_support::sample_names() {
+        let bytes = ese_support::sample_bytes(&name);
+        let db = Database::open(&bytes).unwrap();
+        let catalog = Catalog::read(&db).unwrap();
+        let mut values: Vec<(String, String, Vec<u8>)> = Vec::new();
+        for table in &catalog.tables {
+            walk_rows(&db, table, |row| {
+                for col in row.record.tagged()? {
+                    for inst in col
+                        .instances
+                        .iter()
+                        .filter(|i| i.separated && !i.compressed)
+                    {
+                        let v = read_long_value(&db, table, inst.data)?;
+                        if v.is_plain() && v.data.len() >= 64 {
+                            let column = table.column_by_fid(col.fid).unwrap().name.clone();
+                            values.push((table.name.clone(), column, v.data));
+                        }
+                    }
+                }
+                Ok(ControlFlow::Continue(()))
+            })
+            .unwrap();
+        }
+        for (table, column, data) in values {
+            let at = (data.len() - 16).min(db.page_size as usize + 7);
+            let mut needle = [0u8; 16];
+            needle.copy_from_slice(&data[at..at + 16]);
+            let m = Matcher::new(&[Needle {
+                label: "lv".into(),
+                bytes: needle,
+            }]);
+            let r = census(&db, &catalog, &m, &|_| {}).unwrap();
+            assert!(
+                r.records(&table, &column, "lv") >= 1,
+                "{name}: {table}.{column} ({} bytes): {r:#?}",
+                data.len()
+            );
+            assert!(
+                !r.raw
+                    .iter()
+                    .any(|x| x.place == Place::LongValueUnreferenced),
+                "{name}: {r:#?}"
+            );
+            checked += 1;
+        }
+    }
+    eprintln!("{checked} separated long values checked");
+    assert!(
+        checked >= 2,
+        "only {checked} separated long values in the samples"
+    );
 }
