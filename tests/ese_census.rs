@@ -34,6 +34,7 @@ fn schema() -> Vec<TableDef> {
     use Storage::*;
     vec![
         TableDef {
+            long_values: false,
             name: "Attach".into(),
             columns: vec![
                 col("Id", Long, Fixed, 4, 0),
@@ -58,6 +59,7 @@ fn schema() -> Vec<TableDef> {
             ],
         },
         TableDef {
+            long_values: false,
             name: "Plain".into(),
             columns: vec![
                 col("Id", Long, Fixed, 4, 0),
@@ -76,7 +78,7 @@ fn schema() -> Vec<TableDef> {
 /// 300 Attach rows: every 3rd holds the GUID in `SourceGuid` (100 rows), every 5th its text in
 /// `Note` in upper case with braces (60), every 7th its bytes inside `Extra` (43), every 11th
 /// its UTF-16 text inside `Body` (28). Plain rows hold other bytes.
-fn rows() -> Vec<Vec<Vec<Value>>> {
+fn rows(long_values: bool) -> Vec<Vec<Vec<Value>>> {
     let attach = (0..300i32)
         .map(|i| {
             let guid = if i % 3 == 0 { OLD } else { OTHER };
@@ -93,7 +95,13 @@ fn rows() -> Vec<Vec<Vec<Value>>> {
                 Value::Null
             };
             let body = if i % 11 == 0 {
-                Value::LongText(format!("see {OLD_TEXT} for the source"))
+                // Past the first chunk when the value is separated.
+                let pad = if long_values {
+                    "padding ".repeat(600)
+                } else {
+                    String::new()
+                };
+                Value::LongText(format!("{pad}see {OLD_TEXT} for the source"))
             } else {
                 Value::LongText(format!("body {i}"))
             };
@@ -113,9 +121,16 @@ fn rows() -> Vec<Vec<Vec<Value>>> {
 }
 
 fn build(path: &Path, format: Format) {
-    let inputs = schema()
+    build_with(path, format, false)
+}
+
+/// `long_values`: `Attach.Body` in a long-value tree (separated), else in the record.
+fn build_with(path: &Path, format: Format, long_values: bool) {
+    let mut schema = schema();
+    schema[0].long_values = long_values;
+    let inputs = schema
         .into_iter()
-        .zip(rows())
+        .zip(rows(long_values))
         .map(|(def, rows)| TableInput {
             def,
             rows: Box::new(rows.into_iter()),
@@ -203,6 +218,34 @@ fn every_kind_of_occurrence_is_found_in_both_formats() {
         let r2 = run(&bytes);
         assert_eq!(raw(&r2, Place::FreeSpace, "Plain"), 1, "{format:?}");
         assert_eq!(r2.columns, r.columns);
+    }
+}
+
+/// `Body` as separated long values, long enough for two chunks with the text in the second:
+/// found through the long-value tree and attributed to `Attach.Body` by the LID its records hold.
+#[test]
+fn separated_long_values_are_counted_in_their_column() {
+    for format in [Format::Ese97, Format::Ese98] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lv.edb");
+        build_with(&path, format, true);
+        let bytes = std::fs::read(&path).unwrap();
+        let db = Database::open(&bytes).unwrap();
+        assert!(Catalog::read(&db)
+            .unwrap()
+            .table("Attach")
+            .unwrap()
+            .long_values
+            .is_some());
+        let r = run(&bytes);
+        assert_eq!(r.records("Attach", "Body", "old"), 28, "{format:?}: {r:#?}");
+        assert_eq!(r.records("Attach", "Extra", "old"), 43, "{format:?}");
+        assert!(!r
+            .raw
+            .iter()
+            .any(|x| x.place == Place::LongValueUnreferenced));
+        let body = r.columns.iter().find(|c| c.column == "Body").unwrap();
+        assert_eq!(body.forms.keys().collect::<Vec<_>>(), [&Form::TextUtf16]);
     }
 }
 

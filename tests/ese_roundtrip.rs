@@ -258,6 +258,7 @@ fn deep_table() -> TableDef {
     use ColumnType::*;
     use Storage::*;
     TableDef {
+        long_values: false,
         name: "Deep".into(),
         columns: vec![
             fixed("K", Binary, DEEP_KEY_LEN as u32),

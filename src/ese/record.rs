@@ -51,7 +51,7 @@ const OLD_NULL: u16 = 0x4000;
 pub const OLD_LONG_VALUE: u16 = 0x8000;
 /// ESE97 long-value header byte (`LV.bFlags`): bit 0 = the value is separated (a LID
 /// follows); an intrinsic value (its bytes follow) has no bit set.
-const OLD_LV_SEPARATED: u8 = 0x01;
+pub const OLD_LV_SEPARATED: u8 = 0x01;
 pub const OLD_LV_INTRINSIC: u8 = 0x00;
 
 /// Which tagged-column form a record uses.

@@ -282,6 +282,7 @@ impl Profile {
     pub fn exchange55() -> Profile {
         use column as c;
         let globals = TableDef {
+            long_values: false,
             name: table::GLOBALS.into(),
             columns: vec![
                 long(c::GLOBALS_ID),
@@ -297,6 +298,7 @@ impl Profile {
             indexes: vec![primary(index::GLOBALS_PK, c::GLOBALS_ID)],
         };
         let folders = TableDef {
+            long_values: false,
             name: table::FOLDERS.into(),
             columns: vec![
                 currency(c::FOLDER_ID),
@@ -312,6 +314,7 @@ impl Profile {
             ],
         };
         let msg = TableDef {
+            long_values: false,
             name: table::MSG.into(),
             columns: vec![
                 currency(c::MSG_ID),
@@ -334,6 +337,7 @@ impl Profile {
             ],
         };
         let repl = TableDef {
+            long_values: false,
             name: table::REPL_STATE.into(),
             columns: vec![
                 long(c::REPL_STATE_ID),

@@ -71,6 +71,7 @@ pub fn catalog_def(format: Format, name: &str) -> TableDef {
     // The catalog's indexes are described to the catalog by `system.rs`, with their fixed
     // object ids and root pages, not through `IndexDef`.
     TableDef {
+        long_values: false,
         name: name.into(),
         columns,
         indexes: Vec::new(),
@@ -89,6 +90,9 @@ pub struct CatalogIndex {
     pub segments: Vec<(u16, bool)>,
 }
 
+/// The catalog name of a table's long-value tree (reference §6, "Type 4 row (name "LV")").
+pub const LONG_VALUE_TREE_NAME: &str = "LV";
+
 /// One table as the catalog describes it.
 pub struct CatalogTable<'a> {
     pub def: &'a TableDef,
@@ -99,6 +103,8 @@ pub struct CatalogTable<'a> {
     pub pages: u32,
     pub system: bool,
     pub indexes: Vec<CatalogIndex>,
+    /// The long-value tree: (object id, root page, pages), when the table has one.
+    pub long_values: Option<(u32, u32, u32)>,
 }
 
 /// One catalog row: its primary key, its record, and its keys in the two catalog indexes.
@@ -178,6 +184,22 @@ pub fn catalog_rows(format: Format, tables: &[CatalogTable<'_>]) -> Vec<CatalogR
                 record_offset: (c.storage == Storage::Fixed).then_some(p.offset as i16),
                 lcmap_flags: None,
                 name: c.name.clone(),
+                key_fld_ids: None,
+            });
+        }
+        if let Some((objid, pgno, pages)) = t.long_values {
+            rows.push(Row {
+                objid_table: t.objid,
+                typ: sysobj::LONG_VALUE,
+                id: objid,
+                coltyp_or_pgno: pgno,
+                space_usage: DENSITY,
+                flags: 0,
+                pages_or_locale: pages as i32,
+                root_flag: false,
+                record_offset: None,
+                lcmap_flags: None,
+                name: LONG_VALUE_TREE_NAME.into(),
                 key_fld_ids: None,
             });
         }
@@ -312,6 +334,7 @@ mod tests {
             pages: 20,
             system: true,
             indexes: vec![],
+            long_values: None,
         };
         let rows = catalog_rows(Format::Ese98, &[t]);
         // [V] basic.edb: the MSysObjects table row key and a column row's Name-index key.

@@ -7,8 +7,10 @@
 //! (the external sort of secondary-index entries), [`table`] (one table's trees), [`file`](mod@file) (page output)
 //! and [`database`] (the whole build).
 //!
-//! Limits, by design: 4 KiB pages; old-format XOR checksums only; long values are always kept in
-//! the record (no long-value tree), so a row must fit one page; index key columns may not be
+//! Limits, by design: 4 KiB pages; old-format XOR checksums only; long values are kept in the
+//! record, so a row must fit one page — unless the table asks for a long-value tree
+//! ([`TableDef::long_values`]: every long value of the table separated, in chunks as large as a
+//! page holds, written after the record tree from a spool beside the output); index key columns may not be
 //! Text, LongText or LongBinary (text sort keys are locale-dependent `LCMapString` output, not
 //! reproduced here); the catalog must fit the 11 free pages of its fixed area (several hundred
 //! columns and indexes). Memory stays bounded whatever the row count: secondary-index entries
@@ -97,6 +99,10 @@ pub struct TableDef {
     pub name: String,
     pub columns: Vec<ColumnDef>,
     pub indexes: Vec<IndexDef>,
+    /// Keep the values of the table's long (LongBinary, LongText) columns in a long-value tree
+    /// of their own, the record holding each one's LID, instead of in the record.
+    #[serde(default)]
+    pub long_values: bool,
 }
 
 /// One column value of a row. `Null` for an absent value.

@@ -25,7 +25,7 @@ pub const NODE_SPACE: usize = PAGE_BODY - TAG_LEN - EXTERNAL_HEADER_MAX;
 
 /// Bytes a node with this key and data takes on a page, its tag included: an uncompressed
 /// node is `u16 cbKey`, the key, the data (reference §4).
-pub fn node_cost(key_len: usize, data_len: usize) -> usize {
+pub const fn node_cost(key_len: usize, data_len: usize) -> usize {
     KEY_LEN_FIELD + key_len + data_len + TAG_LEN
 }
 

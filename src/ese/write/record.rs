@@ -11,7 +11,7 @@ use crate::ese::catalog::{coltyp, coltyp_fixed_size};
 use crate::ese::record::{
     tagfld_header, FID_FIXED_FIRST, FID_FIXED_LAST, FID_TAGGED_FIRST, FID_VAR_FIRST, FID_VAR_LAST,
     FIXED_DATA_START, NO_VAR_COLUMNS, OLD_CB_MASK, OLD_LONG_VALUE, OLD_LV_INTRINSIC,
-    TAGFLD_EXTENDED_INFO, VAR_NULL,
+    OLD_LV_SEPARATED, TAGFLD_EXTENDED_INFO, VAR_NULL,
 };
 
 /// Largest Binary/Text length in a fixed or variable column (`JET_cbColumnMost`).
@@ -214,6 +214,13 @@ impl RecordLayout {
 
     /// Encodes a checked row (one value per column) into `out` (cleared first).
     pub fn encode(&self, format: Format, row: &[Value], out: &mut Vec<u8>) {
+        self.encode_with_lids(format, row, &[], out);
+    }
+
+    /// [`RecordLayout::encode`], with the long values of the row kept in the long-value tree:
+    /// `lids` holds the LID of each present long tagged value, in column order (empty: every
+    /// long value in the record).
+    pub fn encode_with_lids(&self, format: Format, row: &[Value], lids: &[u32], out: &mut Vec<u8>) {
         out.clear();
         let nfixed = self.fixed.len();
         let bitmap_len = nfixed.div_ceil(8);
@@ -259,14 +266,15 @@ impl RecordLayout {
             out[offsets_at + 2 * k..offsets_at + 2 * k + 2].copy_from_slice(&entry.to_le_bytes());
         }
         match format {
-            Format::Ese98 => self.encode_tagged_98(row, out),
-            Format::Ese97 => self.encode_tagged_97(row, out),
+            Format::Ese98 => self.encode_tagged_98(row, lids, out),
+            Format::Ese97 => self.encode_tagged_97(row, lids, out),
         }
     }
 
     /// ESE98: `TAGFLD {u16 fid, u16 ib}` sorted by fid, then the data; long values start
     /// with a `TAGFLD_HEADER` byte (flag `fExtendedInfo` in `ib`).
-    fn encode_tagged_98(&self, row: &[Value], out: &mut Vec<u8>) {
+    fn encode_tagged_98(&self, row: &[Value], lids: &[u32], out: &mut Vec<u8>) {
+        let mut lids = lids.iter();
         let present = self
             .tagged
             .iter()
@@ -284,11 +292,22 @@ impl RecordLayout {
             }
             let c = &self.columns[i];
             let mut ib = (out.len() - area) as u16;
+            let lid = if is_long(c.coltyp) { lids.next() } else { None };
             if is_long(c.coltyp) {
                 ib |= TAGFLD_EXTENDED_INFO;
-                out.push(tagfld_header::LONG_VALUE);
             }
-            push_bytes(out, &row[i], c.code_page);
+            match lid {
+                Some(lid) => {
+                    out.push(tagfld_header::LONG_VALUE | tagfld_header::SEPARATED);
+                    out.extend_from_slice(&lid.to_le_bytes());
+                }
+                None => {
+                    if is_long(c.coltyp) {
+                        out.push(tagfld_header::LONG_VALUE);
+                    }
+                    push_bytes(out, &row[i], c.code_page);
+                }
+            }
             let fid = self.places[i].fid;
             out[area + 4 * k..area + 4 * k + 2].copy_from_slice(&fid.to_le_bytes());
             out[area + 4 * k + 2..area + 4 * k + 4].copy_from_slice(&ib.to_le_bytes());
@@ -298,7 +317,8 @@ impl RecordLayout {
 
     /// ESE97: `{u16 fid, u16 bits, data[cbData]}` per column, sorted by fid; a long value's
     /// data starts with the `LV.bFlags` byte (reference §5 `TAGFLD_OLD`).
-    fn encode_tagged_97(&self, row: &[Value], out: &mut Vec<u8>) {
+    fn encode_tagged_97(&self, row: &[Value], lids: &[u32], out: &mut Vec<u8>) {
+        let mut lids = lids.iter();
         for &i in &self.tagged {
             if matches!(row[i], Value::Null) {
                 continue;
@@ -308,10 +328,18 @@ impl RecordLayout {
             out.extend_from_slice(&self.places[i].fid.to_le_bytes());
             out.extend_from_slice(&[0, 0]);
             let long = is_long(c.coltyp);
-            if long {
-                out.push(OLD_LV_INTRINSIC);
+            match long.then(|| lids.next()).flatten() {
+                Some(lid) => {
+                    out.push(OLD_LV_SEPARATED);
+                    out.extend_from_slice(&lid.to_le_bytes());
+                }
+                None => {
+                    if long {
+                        out.push(OLD_LV_INTRINSIC);
+                    }
+                    push_bytes(out, &row[i], c.code_page);
+                }
             }
-            push_bytes(out, &row[i], c.code_page);
             let cb = (out.len() - head - 4) as u16;
             let bits = (cb & OLD_CB_MASK) | if long { OLD_LONG_VALUE } else { 0 };
             out[head + 2..head + 4].copy_from_slice(&bits.to_le_bytes());
@@ -356,6 +384,18 @@ fn push_bytes(out: &mut Vec<u8>, v: &Value, code_page: u16) {
         Value::Binary(b) | Value::LongBinary(b) => out.extend_from_slice(b),
         Value::Text(s) | Value::LongText(s) => encode_text(out, s, code_page),
     }
+}
+
+/// The stored bytes of a value in column `c` (text in its code page).
+pub fn value_bytes(v: &Value, c: &ColumnDef) -> Vec<u8> {
+    let mut out = Vec::new();
+    push_bytes(&mut out, v, c.code_page);
+    out
+}
+
+/// Whether a column holds long values (LongBinary, LongText).
+pub fn is_long_column(c: &ColumnDef) -> bool {
+    is_long(c.coltyp)
 }
 
 /// Code page 1252 bytes for characters that are the same in Latin-1 (ASCII and U+00A0..U+00FF),
@@ -408,6 +448,7 @@ mod tests {
             },
         };
         TableDef {
+            long_values: false,
             name: "T".into(),
             columns: vec![
                 col("Id", ColumnType::Long, Storage::Fixed, 4),

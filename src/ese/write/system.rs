@@ -70,6 +70,7 @@ impl SystemTables {
                 pgno_fdp: PGNO_CATALOG,
                 pages: CATALOG_EXTENT_LAST - PGNO_CATALOG + 1,
                 system: true,
+                long_values: None,
                 indexes: vec![
                     CatalogIndex {
                         name: "Id".into(),
@@ -101,6 +102,7 @@ impl SystemTables {
                 pgno_fdp: PGNO_CATALOG_SHADOW,
                 pages: shadow_pages,
                 system: true,
+                long_values: None,
                 indexes: vec![CatalogIndex {
                     name: "Id".into(),
                     objid: OBJID_CATALOG_SHADOW,

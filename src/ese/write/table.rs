@@ -10,7 +10,7 @@ use super::entries::{EntrySorter, SortSettings, SortStats};
 use super::error::{hex, BuildError};
 use super::file::{page_offset, PageFile};
 use super::key::{indexable, push_segment, KeyError, KEY_MOST};
-use super::record::{describe, encoded_text_len, RecordLayout};
+use super::record::{describe, encoded_text_len, is_long_column, value_bytes, RecordLayout};
 use super::space::{space_header, write_space_trees, Extent};
 use super::tree::{write_root, PageSink, TreeShape, TreeSpec, TreeWriter};
 use super::{ColumnType, Format, IndexDef, Storage, TableDef, Value};
@@ -110,7 +110,28 @@ pub(super) struct TablePlan {
     pub(super) pages: u32,
     pub(super) rows: u64,
     pub(super) shape: TreeShape,
+    /// The long-value tree (`TableDef::long_values`).
+    pub(super) lv: Option<LvPlan>,
 }
+
+/// A table's long-value tree: object id, root page, pages owned, shape.
+pub(super) struct LvPlan {
+    pub(super) objid: u32,
+    pub(super) pgno_fdp: u32,
+    pub(super) pages: u32,
+    pub(super) shape: TreeShape,
+}
+
+/// Bytes of a long value per chunk node of the long-value tree (keyed by LID and offset): as
+/// much as one node of an empty page holds, so that a value takes as few chunks as it can.
+/// (dissect.esedb 3.x misplaces the chunks after the second of a value — it adds each chunk's
+/// end offset to a running offset — and takes them for compressed; few values reach three.)
+pub(super) const LV_CHUNK: usize =
+    super::page::NODE_SPACE - super::page::node_cost(LV_CHUNK_KEY, 0);
+/// A chunk's key: the LID and the offset, both big-endian.
+const LV_CHUNK_KEY: usize = 8;
+/// `LVROOT`: `u32 refcount, u32 size` (reference §7 item 4).
+const LVROOT_LEN: usize = 8;
 
 impl TablePlan {
     pub(super) fn new(def: &TableDef, next_objid: &mut u32) -> Result<TablePlan, BuildError> {
@@ -151,7 +172,22 @@ impl TablePlan {
             });
             *next_objid += 1;
         }
+        let has_long = def
+            .columns
+            .iter()
+            .any(|c| matches!(c.coltyp, ColumnType::LongBinary | ColumnType::LongText));
+        let lv = (def.long_values && has_long).then(|| {
+            let objid = *next_objid;
+            *next_objid += 1;
+            LvPlan {
+                objid,
+                pgno_fdp: 0,
+                pages: 0,
+                shape: TreeShape::default(),
+            }
+        });
         Ok(TablePlan {
+            lv,
             def: def.clone(),
             layout,
             objid,
@@ -198,6 +234,7 @@ impl TablePlan {
             pages: self.pages,
             system: false,
             indexes,
+            long_values: self.lv.as_ref().map(|l| (l.objid, l.pgno_fdp, l.pages)),
         }
     }
 }
@@ -236,6 +273,11 @@ pub(super) fn write_table(
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let ncols = plan.def.columns.len();
     let table = &plan.def.name;
+    let mut spool = match &plan.lv {
+        Some(_) => Some(LvSpool::new(&sort.dir)?),
+        None => None,
+    };
+    let mut lids: Vec<u32> = Vec::new();
     for (n, row) in rows.enumerate() {
         let n = n as u64;
         if row.len() != ncols {
@@ -274,8 +316,18 @@ pub(super) fn write_table(
                 previous: hex(&prev),
             });
         }
-        plan.layout.encode(format, &row, &mut record);
-        if !tree.fits_empty_page(key.len(), record.len()) || tagged_too_long(&row, &plan.layout) {
+        lids.clear();
+        if let Some(spool) = &mut spool {
+            for (v, c) in row.iter().zip(&plan.def.columns) {
+                if is_long_column(c) && !matches!(v, Value::Null) {
+                    lids.push(spool.push(&value_bytes(v, c))?);
+                }
+            }
+        }
+        plan.layout
+            .encode_with_lids(format, &row, &lids, &mut record);
+        let in_record_too_long = spool.is_none() && tagged_too_long(&row, &plan.layout);
+        if !tree.fits_empty_page(key.len(), record.len()) || in_record_too_long {
             return Err(too_large(
                 table,
                 n,
@@ -368,6 +420,60 @@ pub(super) fn write_table(
         )?;
         s.pgno_fdp = pgno;
         s.shape = ishape;
+    }
+
+    // The long-value tree: each value's LVROOT then its chunks, in LID order (the order the
+    // rows gave them), from the spool.
+    if let (Some(lv), Some(spool)) = (&mut plan.lv, spool.take()) {
+        let first = file.peek_alloc();
+        let spec = TreeSpec {
+            objid: lv.objid,
+            page_flags: base | page_flags::LONG_VALUE,
+            non_unique: false,
+        };
+        let mut t = TreeWriter::new(spec);
+        let mut values = spool.finish()?;
+        let mut key = Vec::with_capacity(8);
+        while let Some((lid, data)) = values.next_value()? {
+            key.clear();
+            key.extend_from_slice(&lid.to_be_bytes());
+            let mut root = [0u8; LVROOT_LEN];
+            root[..4].copy_from_slice(&1u32.to_le_bytes());
+            root[4..].copy_from_slice(&(data.len() as u32).to_le_bytes());
+            t.push(file, &key, &root)?;
+            for (k, chunk) in data.chunks(LV_CHUNK).enumerate() {
+                key.truncate(4);
+                key.extend_from_slice(&((k * LV_CHUNK) as u32).to_be_bytes());
+                t.push(file, &key, chunk)?;
+            }
+        }
+        let (lroot, lshape) = t.finish(file)?;
+        let pgno = file.alloc()?;
+        file.alloc()?;
+        file.alloc()?;
+        let extent = Extent {
+            first,
+            last: pgno + 2,
+        };
+        write_root(
+            file,
+            spec,
+            &lroot,
+            pgno,
+            &space_header(extent.pages(), fdp, false, pgno + 1),
+        )?;
+        write_space_trees(
+            file,
+            lv.objid,
+            base,
+            format == Format::Ese98,
+            pgno + 1,
+            &[extent],
+            &[],
+        )?;
+        lv.pgno_fdp = pgno;
+        lv.pages = extent.pages();
+        lv.shape = lshape;
     }
 
     // The table's root and space trees go into the reserved pages, written in place.
@@ -469,5 +575,85 @@ pub(super) fn key_error(
         storage: c.storage,
         expected: format!("a value usable as a key segment ({e:?})"),
         found: describe(&values[col]),
+    }
+}
+
+/// The long values of a table's rows, kept in an unnamed temporary file beside the output until
+/// the record tree is done (the long-value tree is written after it, so that each tree's pages
+/// are one run): `u32 lid, u32 size, bytes` per value, LIDs from 1 in row order.
+pub(super) struct LvSpool {
+    out: std::io::BufWriter<std::fs::File>,
+    next_lid: u32,
+}
+
+/// The spooled values, read back in order.
+pub(super) struct LvValues {
+    input: std::io::BufReader<std::fs::File>,
+    buf: Vec<u8>,
+}
+
+fn spool_error(dir: &std::path::Path, op: &'static str, e: std::io::Error) -> BuildError {
+    BuildError::Io {
+        path: dir.to_path_buf(),
+        op,
+        offset: 0,
+        source: e,
+    }
+}
+
+impl LvSpool {
+    fn new(dir: &std::path::Path) -> Result<LvSpool, BuildError> {
+        let f = tempfile::tempfile_in(dir)
+            .map_err(|e| spool_error(dir, "create a long-value spool in", e))?;
+        Ok(LvSpool {
+            out: std::io::BufWriter::with_capacity(1 << 20, f),
+            next_lid: 1,
+        })
+    }
+
+    /// Spools one value; returns its LID.
+    fn push(&mut self, data: &[u8]) -> Result<u32, BuildError> {
+        use std::io::Write;
+        let lid = self.next_lid;
+        self.next_lid = lid
+            .checked_add(1)
+            .ok_or_else(|| BuildError::Schema("more than 2^32 long values in one table".into()))?;
+        let size = u32::try_from(data.len())
+            .map_err(|_| BuildError::Schema("a long value of 4 GiB or more".into()))?;
+        let io = |e| spool_error(std::path::Path::new("(long-value spool)"), "write", e);
+        self.out.write_all(&lid.to_le_bytes()).map_err(io)?;
+        self.out.write_all(&size.to_le_bytes()).map_err(io)?;
+        self.out.write_all(data).map_err(io)?;
+        Ok(lid)
+    }
+
+    fn finish(self) -> Result<LvValues, BuildError> {
+        use std::io::Seek;
+        let io = |e| spool_error(std::path::Path::new("(long-value spool)"), "rewind", e);
+        let mut f = self.out.into_inner().map_err(|e| io(e.into_error()))?;
+        f.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
+        Ok(LvValues {
+            input: std::io::BufReader::with_capacity(1 << 20, f),
+            buf: Vec::new(),
+        })
+    }
+}
+
+impl LvValues {
+    /// The next spooled value, or `None` at the end.
+    fn next_value(&mut self) -> Result<Option<(u32, &[u8])>, BuildError> {
+        use std::io::Read;
+        let io = |e| spool_error(std::path::Path::new("(long-value spool)"), "read", e);
+        let mut head = [0u8; 8];
+        match self.input.read_exact(&mut head) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(io(e)),
+        }
+        let lid = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        let size = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        self.buf.resize(size, 0);
+        self.input.read_exact(&mut self.buf).map_err(io)?;
+        Ok(Some((lid, &self.buf)))
     }
 }

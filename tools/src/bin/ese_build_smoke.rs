@@ -28,6 +28,7 @@ fn main() {
         code_page,
     };
     let def = TableDef {
+        long_values: false,
         name: "Msg".into(),
         columns: vec![
             col("MsgId", ColumnType::Currency, Storage::Fixed, 8, 0),

@@ -1,10 +1,9 @@
 //! `hidden-guid`: `PRIV.EDB` also holds the store's base GUID where the store model does not
 //! look — a table it does not know (`Attach`), in a fixed column, a tagged column, a text
-//! column (the GUID's text form in code page 1252) and a long text column (the text form in
-//! UTF-16) — so that a patch would leave the old GUID behind. Which rows hold it is fixed by
-//! the row number, so the counts follow in closed form ([`places`]).
-//!
-//! Not modelled: a separated long value (the database builder keeps long values in the record).
+//! column (the GUID's text form in code page 1252) and a separated long value (the text form in
+//! UTF-16, in the second chunk of a long text kept in the table's long-value tree) — so that a
+//! patch would leave the old GUID behind. Which rows hold it is fixed by the row number, so the
+//! counts follow in closed form ([`places`]).
 
 use coldpatch::ese::write::{ColumnDef, ColumnType, IndexDef, Storage, TableDef, Value};
 use coldpatch::exchange::Guid;
@@ -26,6 +25,8 @@ pub struct HiddenPlace {
     pub column: String,
     /// `binary` (the 16 bytes), `text` (code page 1252), `text_utf16`.
     pub form: String,
+    /// Where the value is kept: `fixed`, `variable`, `tagged`, `separated long value`.
+    pub storage: String,
     pub records: u64,
 }
 
@@ -44,6 +45,8 @@ pub fn attach_def() -> TableDef {
     use ColumnType::*;
     use Storage::*;
     TableDef {
+        // Long values in a long-value tree: `Note` is a separated long value.
+        long_values: true,
         name: ATTACH.into(),
         columns: vec![
             col("AttachId", Currency, Fixed, 8, 0),
@@ -97,7 +100,11 @@ pub fn attach_rows(
             let bare = own_text
                 .trim_matches(|c| c == '{' || c == '}')
                 .to_ascii_lowercase();
-            format!("replica origin {bare}; kept for the audit")
+            // Past the first chunk of the long value, whole inside the second.
+            format!(
+                "{}replica origin {bare}; kept for the audit",
+                "audit trail ".repeat(200)
+            )
         } else {
             format!("note {i}")
         };
@@ -119,17 +126,23 @@ fn every(n: u64, k: u64) -> u64 {
 
 /// Where `attach_rows(n, …)` puts the GUID, and in how many records.
 pub fn places(n: u64) -> Vec<HiddenPlace> {
-    let place = |column: &str, form: &str, k: u64| HiddenPlace {
+    let place = |column: &str, form: &str, storage: &str, k: u64| HiddenPlace {
         table: ATTACH.into(),
         column: column.into(),
         form: form.into(),
+        storage: storage.into(),
         records: every(n, k),
     };
     vec![
-        place("SourceGuid", "binary", EVERY_FIXED),
-        place("OriginText", "text", EVERY_TEXT),
-        place("Props", "binary", EVERY_TAGGED),
-        place("Note", "text_utf16", EVERY_LONG_TEXT),
+        place("SourceGuid", "binary", "fixed", EVERY_FIXED),
+        place("OriginText", "text", "variable", EVERY_TEXT),
+        place("Props", "binary", "tagged", EVERY_TAGGED),
+        place(
+            "Note",
+            "text_utf16",
+            "separated long value",
+            EVERY_LONG_TEXT,
+        ),
     ]
 }
 
