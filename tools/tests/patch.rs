@@ -1240,8 +1240,14 @@ fn uncovered_places_are_refused_unless_allowed_then_patched_warned_and_recorded(
         // The pass stops at the first places it meets (the records come before the long
         // values), names them, and points to inspect for the rest.
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains(&format!("--allow-uncovered {}", names[0])), "{err}");
-        assert!(err.contains("coldpatch inspect lists every such place"), "{err}");
+        assert!(
+            err.contains(&format!("--allow-uncovered {}", names[0])),
+            "{err}"
+        );
+        assert!(
+            err.contains("coldpatch inspect lists every such place"),
+            "{err}"
+        );
         assert!(tree_hashes(&out).is_empty());
         // All but one allowed: still refused, naming that one only.
         let mut some: Vec<&std::ffi::OsStr> = Vec::new();
