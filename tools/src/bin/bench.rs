@@ -1,0 +1,512 @@
+//! `bench`: the patch at scale, each figure beside the reference it is measured against in the
+//! same run (not a test: it prints figures and asserts nothing about speed).
+//!
+//! For each size in `--gib` it writes (or, with `--reuse`, reuses) an ESE97 cluster image with
+//! the `mkimage` beside this program — `PRIV.EDB` three quarters, `PUB.EDB` one quarter, 20 %
+//! foreign rows, 1 KB bodies; messages per store worked out from two small calibration images
+//! — and times, with `/usr/bin/time -v` for the peak RSS:
+//!
+//! * warm (the databases just read): `apply --out` against the larger of one
+//!   `openssl dgst -sha256` pass over the databases and a `dd oflag=direct bs=4M` write of the
+//!   same bytes;
+//! * cold (every file of the image dropped from the page cache first): `apply --out` against a
+//!   `dd iflag=direct oflag=direct bs=4M` copy of the databases and against `cp` + `sync`;
+//! * `apply --in-place` (on a copy of the image; warm) against one `openssl` pass, with the
+//!   bytes of the journal and of the changed pages; `undo` of it; `inspect` cold;
+//! * `verify` of the databases against `cat` (warm).
+//!
+//! It prints the machine (cores, memory, CPU, SHA extensions) and one table. Everything is
+//! written below `--dir` (default `$TMPDIR`, else `target/bench` of this workspace) and deleted
+//! afterwards unless `--keep`. Build first: `cargo build --release --workspace`, then
+//! `target/release/bench --gib 1,4,16`.
+
+use clap::Parser;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+const GIB: f64 = (1u64 << 30) as f64;
+const TIME_V: &str = "/usr/bin/time";
+/// Calibration images (messages per store).
+const CALIBRATE: [u64; 2] = [2_000, 22_000];
+const FOLDERS: u64 = 500;
+const BODY_BYTES: u32 = 1024;
+const DBS: [&str; 2] = ["E/exchsrvr/MDBDATA/PRIV.EDB", "E/exchsrvr/MDBDATA/PUB.EDB"];
+/// `SOURCE_DATE_EPOCH` and seed of every apply (reproducible outputs).
+const EPOCH: &str = "1700000000";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "bench",
+    about = "The patch at scale against dd, cp, openssl and cat"
+)]
+struct Args {
+    /// Image sizes, GiB (comma-separated).
+    #[arg(long, default_value = "1", value_delimiter = ',')]
+    gib: Vec<f64>,
+    /// Where to work (needs about four times the largest image free); default `$TMPDIR`,
+    /// else `target/bench` of this workspace.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Keep the images and outputs.
+    #[arg(long)]
+    keep: bool,
+    /// Reuse an image of the same size left by `--keep`.
+    #[arg(long)]
+    reuse: bool,
+}
+
+/// One timed command.
+struct Timed {
+    secs: f64,
+    rss_mib: Option<f64>,
+}
+
+fn fail(msg: String) -> ExitCode {
+    eprintln!("bench: {msg}");
+    ExitCode::from(1)
+}
+
+fn beside(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join(name)))
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// Runs `cmd args` (stdout discarded) under `/usr/bin/time -v` when present; time and peak RSS.
+fn timed(cmd: &Path, args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> Result<Timed, String> {
+    let has_time = Path::new(TIME_V).exists();
+    let mut c = if has_time {
+        let mut c = Command::new(TIME_V);
+        c.arg("-v").arg(cmd);
+        c
+    } else {
+        Command::new(cmd)
+    };
+    c.args(args).stdout(Stdio::null()).stderr(Stdio::piped());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let start = Instant::now();
+    let out = c.output().map_err(|e| format!("{}: {e}", cmd.display()))?;
+    let secs = start.elapsed().as_secs_f64();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(format!("{} {args:?}: {}\n{err}", cmd.display(), out.status));
+    }
+    let rss_mib = err.lines().find_map(|l| {
+        l.trim()
+            .strip_prefix("Maximum resident set size (kbytes):")
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map(|k| k / 1024.0)
+    });
+    Ok(Timed { secs, rss_mib })
+}
+
+fn sh(script: &str) -> Result<Timed, String> {
+    timed(Path::new("/bin/sh"), &["-c".as_ref(), script.as_ref()], &[])
+}
+
+fn size_of(p: &Path) -> Result<u64, String> {
+    std::fs::metadata(p)
+        .map(|m| m.len())
+        .map_err(|e| format!("{}: {e}", p.display()))
+}
+
+/// Every regular file below `dir`.
+fn files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    for e in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+        let p = e.map_err(|e| e.to_string())?.path();
+        if p.is_dir() {
+            files(&p, out)?;
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Drops every file below `dir` from the page cache (written data synced first).
+fn drop_cache(dir: &Path) -> Result<(), String> {
+    sh("sync")?;
+    let mut all = Vec::new();
+    files(dir, &mut all)?;
+    for p in all {
+        if let Ok(f) = std::fs::File::open(&p) {
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            coldpatch::image::write::drop_cached(&f, 0, len);
+        }
+    }
+    Ok(())
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|s| s.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_else(|| "?".into());
+    let sha = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("flags"))
+        .is_some_and(|l| l.split_whitespace().any(|f| f == "sha_ni"));
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or("?".into(), |k| format!("{:.1} GiB", k / 1024.0 / 1024.0));
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "{cores} cores, {mem}, {model}, SHA extensions {}",
+        if sha { "present" } else { "absent" }
+    )
+}
+
+fn image_args(out: &Path, messages: u64, pub_messages: u64) -> Vec<String> {
+    [
+        out.display().to_string(),
+        "--format".into(),
+        "ese97".into(),
+        "--seed".into(),
+        "bench".into(),
+        "--folders".into(),
+        FOLDERS.to_string(),
+        "--messages".into(),
+        messages.to_string(),
+        "--pub-messages".into(),
+        pub_messages.to_string(),
+        "--body-bytes".into(),
+        BODY_BYTES.to_string(),
+        "--foreign".into(),
+        "20".into(),
+    ]
+    .into()
+}
+
+fn mkimage(args: &[String]) -> Result<Timed, String> {
+    let a: Vec<&std::ffi::OsStr> = args.iter().map(|s| s.as_ref()).collect();
+    timed(&beside("mkimage"), &a, &[])
+}
+
+/// (messages, pub messages) for an image of about `gib` GiB, 3/4 in PRIV.EDB.
+fn calibrate(work: &Path, gib: f64) -> Result<(u64, u64), String> {
+    let mut sizes = Vec::new();
+    for (i, n) in CALIBRATE.iter().enumerate() {
+        let out = work.join(format!("calibrate{i}"));
+        let _ = std::fs::remove_dir_all(&out);
+        mkimage(&image_args(&out, *n, *n))?;
+        sizes.push((size_of(&out.join(DBS[0]))?, size_of(&out.join(DBS[1]))?));
+        let _ = std::fs::remove_dir_all(&out);
+    }
+    let dn = (CALIBRATE[1] - CALIBRATE[0]) as f64;
+    let per = |a: u64, b: u64| (b - a) as f64 / dn;
+    let for_size = |want: f64, base: u64, per: f64| {
+        CALIBRATE[0] + ((want * GIB - base as f64) / per).max(0.0) as u64
+    };
+    Ok((
+        for_size(gib * 0.75, sizes[0].0, per(sizes[0].0, sizes[1].0)),
+        for_size(gib * 0.25, sizes[0].1, per(sizes[0].1, sizes[1].1)),
+    ))
+}
+
+/// One row of the table.
+struct Row {
+    what: String,
+    t: Timed,
+    reference: String,
+    ref_secs: f64,
+    goal: &'static str,
+}
+
+fn print_rows(gib: f64, bytes: u64, rows: &[Row]) {
+    println!();
+    println!(
+        "## {gib} GiB image ({:.2} GB of databases)",
+        bytes as f64 / 1e9
+    );
+    println!("| measurement | s | GB/s | peak RSS MiB | reference | s | ratio | goal |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        let ratio = if r.ref_secs > 0.0 {
+            format!("{:.2}", r.t.secs / r.ref_secs)
+        } else {
+            "-".into()
+        };
+        println!(
+            "| {} | {:.2} | {:.2} | {} | {} | {} | {ratio} | {} |",
+            r.what,
+            r.t.secs,
+            bytes as f64 / 1e9 / r.t.secs,
+            r.t.rss_mib.map_or("-".into(), |m| format!("{m:.0}")),
+            r.reference,
+            if r.ref_secs > 0.0 {
+                format!("{:.2}", r.ref_secs)
+            } else {
+                "-".into()
+            },
+            r.goal
+        );
+    }
+}
+
+fn os(s: &str) -> &std::ffi::OsStr {
+    s.as_ref()
+}
+
+fn bench_size(work: &Path, gib: f64, reuse: bool) -> Result<(), String> {
+    let coldpatch = beside("coldpatch");
+    let image = work.join(format!("image-{gib}g"));
+    if !(reuse && image.join("image.json").exists()) {
+        let _ = std::fs::remove_dir_all(&image);
+        let (m, p) = calibrate(work, gib)?;
+        println!("{gib} GiB: mkimage --messages {m} --pub-messages {p} --folders {FOLDERS}");
+        let t = mkimage(&image_args(&image, m, p))?;
+        println!("  mkimage {:.1} s", t.secs);
+    }
+    let dbs: Vec<PathBuf> = DBS.iter().map(|d| image.join(d)).collect();
+    let bytes: u64 = dbs.iter().map(|d| size_of(d)).sum::<Result<u64, _>>()?;
+    let list = |ps: &[PathBuf]| {
+        ps.iter()
+            .map(|p| format!("'{}'", p.display()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let db_list = list(&dbs);
+    let scratch = work.join("scratch");
+    let reset = |p: &Path| -> Result<(), String> {
+        let _ = std::fs::remove_dir_all(p);
+        std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let env = [("SOURCE_DATE_EPOCH", EPOCH)];
+    let apply_out = |out: &Path| {
+        let _ = std::fs::remove_dir_all(out);
+        timed(
+            &coldpatch,
+            &[
+                os("-q"),
+                os("apply"),
+                image.as_os_str(),
+                os("--out"),
+                out.as_os_str(),
+                os("--seed"),
+                os("bench"),
+            ],
+            &env,
+        )
+    };
+    let mut rows = Vec::new();
+
+    // Warm.
+    sh(&format!("cat {db_list} > /dev/null"))?;
+    let openssl = sh(&format!("openssl dgst -sha256 {db_list} > /dev/null"))?;
+    reset(&scratch)?;
+    let dd_write = sh(&dbs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            format!(
+                "dd if='{}' of='{}/db{i}' bs=4M oflag=direct status=none",
+                d.display(),
+                scratch.display()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" && "))?;
+    let warm_ref = openssl.secs.max(dd_write.secs);
+    let out = work.join("out");
+    let warm = apply_out(&out)?;
+    rows.push(Row {
+        what: "apply --out, warm".into(),
+        t: warm,
+        reference: format!(
+            "max(openssl {:.2} s, dd oflag=direct {:.2} s)",
+            openssl.secs, dd_write.secs
+        ),
+        ref_secs: warm_ref,
+        goal: "≤ 1.35",
+    });
+
+    // Cold.
+    reset(&scratch)?;
+    drop_cache(&image)?;
+    let dd_copy = sh(&dbs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            format!(
+                "dd if='{}' of='{}/db{i}' bs=4M iflag=direct oflag=direct status=none",
+                d.display(),
+                scratch.display()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" && "))?;
+    reset(&scratch)?;
+    drop_cache(&image)?;
+    let cp_sync = sh(&format!("cp {db_list} '{}' && sync", scratch.display()))?;
+    reset(&scratch)?;
+    drop_cache(&image)?;
+    let cold = apply_out(&out)?;
+    let cold_secs = cold.secs;
+    rows.push(Row {
+        what: "apply --out, cold".into(),
+        t: cold,
+        reference: "dd iflag=direct oflag=direct".into(),
+        ref_secs: dd_copy.secs,
+        goal: "≤ 1.3",
+    });
+    rows.push(Row {
+        what: "apply --out, cold".into(),
+        t: Timed {
+            secs: cold_secs,
+            rss_mib: None,
+        },
+        reference: "cp + sync".into(),
+        ref_secs: cp_sync.secs,
+        goal: "≤ 1.1",
+    });
+    let audit = size_of(&out.join("audit.jsonl"))?;
+    let _ = std::fs::remove_dir_all(&out);
+
+    // In place, on a copy (warm), and its undo.
+    let copy = work.join("inplace");
+    let _ = std::fs::remove_dir_all(&copy);
+    sh(&format!(
+        "cp -r '{}' '{}' && sync",
+        image.display(),
+        copy.display()
+    ))?;
+    let copy_dbs: Vec<PathBuf> = DBS.iter().map(|d| copy.join(d)).collect();
+    sh(&format!("cat {} > /dev/null", list(&copy_dbs)))?;
+    let journal = work.join("inplace.journal");
+    for suffix in [
+        "",
+        ".report.json",
+        ".audit.jsonl",
+        ".SHA256SUMS",
+        ".SHA256SUMS.input",
+    ] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", journal.display()));
+    }
+    let inplace = timed(
+        &coldpatch,
+        &[
+            os("-q"),
+            os("apply"),
+            copy.as_os_str(),
+            os("--in-place"),
+            os("--journal"),
+            journal.as_os_str(),
+            os("--seed"),
+            os("bench"),
+        ],
+        &env,
+    )?;
+    let journal_bytes = size_of(&journal)?;
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(format!("{}.report.json", journal.display())).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let changed = report["audit_bytes"].as_u64().unwrap_or(0);
+    let pages_changed: u64 = report["stores"]
+        .as_array()
+        .map(|s| s.iter().filter_map(|x| x["pages_changed"].as_u64()).sum())
+        .unwrap_or(0);
+    rows.push(Row {
+        what: "apply --in-place, warm".into(),
+        t: inplace,
+        reference: "openssl dgst -sha256".into(),
+        ref_secs: openssl.secs,
+        goal: "≤ 1.25",
+    });
+    let undo = timed(
+        &coldpatch,
+        &[os("-q"), os("undo"), journal.as_os_str()],
+        &[],
+    )?;
+    rows.push(Row {
+        what: "undo".into(),
+        t: undo,
+        reference: "(writes the changed pages back)".into(),
+        ref_secs: 0.0,
+        goal: "no full copy",
+    });
+    let _ = std::fs::remove_dir_all(&copy);
+
+    // inspect, cold; verify against cat, warm.
+    drop_cache(&image)?;
+    let inspect = timed(
+        &coldpatch,
+        &[os("-q"), os("inspect"), image.as_os_str()],
+        &[],
+    )?;
+    rows.push(Row {
+        what: "inspect IMAGE, cold".into(),
+        t: inspect,
+        reference: "(goal in seconds)".into(),
+        ref_secs: 0.0,
+        goal: "< 2 s",
+    });
+    sh(&format!("cat {db_list} > /dev/null"))?;
+    let cat = sh(&format!("cat {db_list} > /dev/null"))?;
+    let mut verify_args = vec![os("-q"), os("verify")];
+    verify_args.extend(dbs.iter().map(|d| d.as_os_str()));
+    let verify = timed(&coldpatch, &verify_args, &[])?;
+    rows.push(Row {
+        what: "verify, warm".into(),
+        t: verify,
+        reference: "cat".into(),
+        ref_secs: cat.secs,
+        goal: "≤ 1.25 (≥ 0.8 × cat speed)",
+    });
+    print_rows(gib, bytes, &rows);
+    println!(
+        "audit.jsonl {:.1} MB; journal {:.1} MB for {:.1} MB of changed bytes in {pages_changed} \
+         pages ({:.1} MB of pages)",
+        audit as f64 / 1e6,
+        journal_bytes as f64 / 1e6,
+        changed as f64 / 1e6,
+        pages_changed as f64 * 4096.0 / 1e6
+    );
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let a = Args::parse();
+    let dir = a
+        .dir
+        .clone()
+        .or_else(|| std::env::var_os("TMPDIR").map(PathBuf::from))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench"));
+    let work = dir.join("coldpatch-bench");
+    if let Err(e) = std::fs::create_dir_all(&work) {
+        return fail(format!("{}: {e}", work.display()));
+    }
+    println!("machine: {}", machine());
+    println!(
+        "load average: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+    let mut result = Ok(());
+    for &gib in &a.gib {
+        result = bench_size(&work, gib, a.reuse);
+        if result.is_err() {
+            break;
+        }
+    }
+    if !a.keep {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
