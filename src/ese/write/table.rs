@@ -394,30 +394,7 @@ pub(super) fn write_table(
             }
         }
         drop(sorted);
-        let (iroot, ishape) = t.finish(file)?;
-        let pgno = file.alloc()?;
-        file.alloc()?;
-        file.alloc()?;
-        let extent = Extent {
-            first,
-            last: pgno + 2,
-        };
-        write_root(
-            file,
-            spec,
-            &iroot,
-            pgno,
-            &space_header(extent.pages(), fdp, !s.def.unique, pgno + 1),
-        )?;
-        write_space_trees(
-            file,
-            s.objid,
-            base,
-            format == Format::Ese98,
-            pgno + 1,
-            &[extent],
-            &[],
-        )?;
+        let (pgno, _, ishape) = finish_child_tree(file, t, first, fdp, format, base)?;
         s.pgno_fdp = pgno;
         s.shape = ishape;
     }
@@ -447,32 +424,9 @@ pub(super) fn write_table(
                 t.push(file, &key, chunk)?;
             }
         }
-        let (lroot, lshape) = t.finish(file)?;
-        let pgno = file.alloc()?;
-        file.alloc()?;
-        file.alloc()?;
-        let extent = Extent {
-            first,
-            last: pgno + 2,
-        };
-        write_root(
-            file,
-            spec,
-            &lroot,
-            pgno,
-            &space_header(extent.pages(), fdp, false, pgno + 1),
-        )?;
-        write_space_trees(
-            file,
-            lv.objid,
-            base,
-            format == Format::Ese98,
-            pgno + 1,
-            &[extent],
-            &[],
-        )?;
+        let (pgno, pages, lshape) = finish_child_tree(file, t, first, fdp, format, base)?;
         lv.pgno_fdp = pgno;
-        lv.pages = extent.pages();
+        lv.pages = pages;
         lv.shape = lshape;
     }
 
@@ -576,6 +530,45 @@ pub(super) fn key_error(
         expected: format!("a value usable as a key segment ({e:?})"),
         found: describe(&values[col]),
     }
+}
+
+/// Ends a tree of the table other than its records (a secondary index, the long values): its
+/// pages from `first`, then its root and two space-tree roots, the root naming the table's
+/// root `fdp` as parent. Returns the root page, the pages the tree owns, and its shape.
+fn finish_child_tree(
+    file: &mut PageFile,
+    t: TreeWriter,
+    first: u32,
+    fdp: u32,
+    format: Format,
+    base: u32,
+) -> Result<(u32, u32, TreeShape), BuildError> {
+    let spec = t.spec();
+    let (root, shape) = t.finish(file)?;
+    let pgno = file.alloc()?;
+    file.alloc()?;
+    file.alloc()?;
+    let extent = Extent {
+        first,
+        last: pgno + 2,
+    };
+    write_root(
+        file,
+        spec,
+        &root,
+        pgno,
+        &space_header(extent.pages(), fdp, spec.non_unique, pgno + 1),
+    )?;
+    write_space_trees(
+        file,
+        spec.objid,
+        base,
+        format == Format::Ese98,
+        pgno + 1,
+        &[extent],
+        &[],
+    )?;
+    Ok((pgno, extent.pages(), shape))
 }
 
 /// The long values of a table's rows, kept in an unnamed temporary file beside the output until

@@ -67,6 +67,11 @@ pub struct TreeWriter {
 }
 
 impl TreeWriter {
+    /// The tree's fixed facts.
+    pub fn spec(&self) -> TreeSpec {
+        self.spec
+    }
+
     pub fn new(spec: TreeSpec) -> TreeWriter {
         TreeWriter {
             spec,
