@@ -1,5 +1,6 @@
 //! The streaming pass over one database: read a run of pages, verify and patch each one, hash
-//! the input and the output on two other threads, hand the output to a sink (a new file for
+//! the input and the output on two other threads (which also take the census of the pages
+//! read and of the pages written, with a [`CensusScan`]), hand the output to a sink (a new file for
 //! `apply --out`, nothing for the read-only pass of `apply --in-place`), and report every
 //! changed range. Memory is a few runs of pages, whatever the database's size.
 //!
