@@ -1099,7 +1099,23 @@ fn bad_input_is_refused_with_what_and_where() {
     fits[6] = Value::LongBinary(vec![0; 3000]);
     let mut second = fits.clone();
     second[0] = Value::Currency(2);
-    one_table(vec![fits, second], msg).expect("a 3 KB row fits a page");
+    one_table(vec![fits.clone(), second], msg.clone()).expect("a 3 KB row fits a page");
+
+    // With a long-value tree the long columns leave the record; a tagged column that is not
+    // long is still refused past what a record and the tagged length field hold.
+    let mut separated = msg;
+    separated.long_values = true;
+    separated
+        .columns
+        .push(col("Extra", ColumnType::Binary, Storage::Tagged, 8000));
+    let mut row = fits;
+    row.push(Value::Binary(vec![7; 3000]));
+    one_table(vec![row.clone()], separated.clone()).expect("the long value is separated");
+    row[7] = Value::Binary(vec![7; 4095]);
+    match one_table(vec![row], separated) {
+        Err(BuildError::RowTooLarge { what, .. }) => assert_eq!(what, "record"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -371,7 +371,7 @@ fn write_fixed(dst: &mut [u8], v: &Value) -> bool {
 }
 
 /// Appends the stored bytes of a variable or tagged value.
-fn push_bytes(out: &mut Vec<u8>, v: &Value, code_page: u16) {
+pub(super) fn push_bytes(out: &mut Vec<u8>, v: &Value, code_page: u16) {
     match v {
         Value::Null => {}
         Value::Bit(b) => out.push(if *b { 0xFF } else { 0 }),
@@ -384,13 +384,6 @@ fn push_bytes(out: &mut Vec<u8>, v: &Value, code_page: u16) {
         Value::Binary(b) | Value::LongBinary(b) => out.extend_from_slice(b),
         Value::Text(s) | Value::LongText(s) => encode_text(out, s, code_page),
     }
-}
-
-/// The stored bytes of a value in column `c` (text in its code page).
-pub fn value_bytes(v: &Value, c: &ColumnDef) -> Vec<u8> {
-    let mut out = Vec::new();
-    push_bytes(&mut out, v, c.code_page);
-    out
 }
 
 /// Whether a column holds long values (LongBinary, LongText).

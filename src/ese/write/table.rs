@@ -10,7 +10,7 @@ use super::entries::{EntrySorter, SortSettings, SortStats};
 use super::error::{hex, BuildError};
 use super::file::{page_offset, PageFile};
 use super::key::{indexable, push_segment, KeyError, KEY_MOST};
-use super::record::{describe, encoded_text_len, is_long_column, value_bytes, RecordLayout};
+use super::record::{describe, encoded_text_len, is_long_column, push_bytes, RecordLayout};
 use super::space::{space_header, write_space_trees, Extent};
 use super::tree::{write_root, PageSink, TreeShape, TreeSpec, TreeWriter};
 use super::{ColumnType, Format, IndexDef, Storage, TableDef, Value};
@@ -172,10 +172,7 @@ impl TablePlan {
             });
             *next_objid += 1;
         }
-        let has_long = def
-            .columns
-            .iter()
-            .any(|c| matches!(c.coltyp, ColumnType::LongBinary | ColumnType::LongText));
+        let has_long = def.columns.iter().any(is_long_column);
         let lv = (def.long_values && has_long).then(|| {
             let objid = *next_objid;
             *next_objid += 1;
@@ -278,6 +275,7 @@ pub(super) fn write_table(
         None => None,
     };
     let mut lids: Vec<u32> = Vec::new();
+    let mut long_value: Vec<u8> = Vec::new();
     for (n, row) in rows.enumerate() {
         let n = n as u64;
         if row.len() != ncols {
@@ -320,13 +318,15 @@ pub(super) fn write_table(
         if let Some(spool) = &mut spool {
             for (v, c) in row.iter().zip(&plan.def.columns) {
                 if is_long_column(c) && !matches!(v, Value::Null) {
-                    lids.push(spool.push(&value_bytes(v, c))?);
+                    long_value.clear();
+                    push_bytes(&mut long_value, v, c.code_page);
+                    lids.push(spool.push(&long_value)?);
                 }
             }
         }
         plan.layout
             .encode_with_lids(format, &row, &lids, &mut record);
-        let in_record_too_long = spool.is_none() && tagged_too_long(&row, &plan.layout);
+        let in_record_too_long = tagged_too_long(&row, &plan.layout, spool.is_some());
         if !tree.fits_empty_page(key.len(), record.len()) || in_record_too_long {
             return Err(too_large(
                 table,
@@ -478,10 +478,12 @@ impl PageSink for ReservedSink<'_> {
 }
 
 /// ESE97's `TAGFLD_OLD` length field limits a tagged value (both forms keep to it, so that the
-/// two forms of one input have the same pages).
-pub(super) fn tagged_too_long(row: &[Value], layout: &RecordLayout) -> bool {
+/// two forms of one input have the same pages). With `long_separated`, long values live in the
+/// long-value tree and only their LIDs in the record, so only the other columns are checked.
+pub(super) fn tagged_too_long(row: &[Value], layout: &RecordLayout, long_separated: bool) -> bool {
     row.iter().zip(&layout.columns).any(|(v, c)| {
         c.storage == Storage::Tagged
+            && !(long_separated && is_long_column(c))
             && match v {
                 Value::Binary(b) | Value::LongBinary(b) => b.len() > RecordLayout::tagged_most(),
                 Value::Text(s) | Value::LongText(s) => {
