@@ -73,6 +73,18 @@ fn block_sum_offset(block: usize) -> usize {
     LARGE_PAGE_BLOCK_SUMS_OFFSET + 8 * (block - 1)
 }
 
+/// The byte ranges [`stamp_page`] may write on a page of `page_len` bytes: the first eight
+/// (the checksum, and the page number of the old format), and on large pages the stored
+/// checksums of blocks 1–3.
+pub fn stamp_ranges(page_len: usize) -> impl Iterator<Item = std::ops::Range<usize>> + Clone {
+    let large = page_len > SMALL_PAGE_MAX;
+    std::iter::once(0..8).chain(
+        (1..4)
+            .filter(move |_| large)
+            .map(|b| block_sum_offset(b)..block_sum_offset(b) + 8),
+    )
+}
+
 /// One XOR+ECC checksum as stored: low u32 = XOR of the block's words XOR pgno, high u32 = ECC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct XorEcc {
@@ -365,6 +377,32 @@ impl HeaderChecksum {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `stamp_page` writes nothing outside `stamp_ranges`, in every format and page size, and
+    /// the ranges hold every byte it changed.
+    #[test]
+    fn stamping_writes_only_inside_the_stamp_ranges() {
+        for size in [4096usize, 8192, 16384, 32768] {
+            for new_checksum in [false, true] {
+                let mut page: Vec<u8> = (0..size).map(|i| (i * 7 + size) as u8).collect();
+                let flags = if new_checksum {
+                    page::flags::NEW_CHECKSUM
+                } else {
+                    0
+                };
+                LittleEndian::write_u32(
+                    &mut page[page::offsets::FLAGS..page::offsets::FLAGS + 4],
+                    flags,
+                );
+                let before = page.clone();
+                stamp_page(&mut page, 77);
+                let inside = |i: usize| stamp_ranges(size).any(|r| r.contains(&i));
+                let changed: Vec<usize> = (0..size).filter(|&i| page[i] != before[i]).collect();
+                assert!(!changed.is_empty(), "{size} {new_checksum}");
+                assert!(changed.iter().all(|&i| inside(i)), "{size} {new_checksum}");
+            }
+        }
+    }
 
     /// `page.1` from libesedb's test data: the one real old-format page (samples README).
     #[test]

@@ -283,7 +283,7 @@ pub fn patch_page(
             }
         }
     }
-    if buf.changes().is_empty() {
+    if !buf.is_touched() {
         return Ok(outcome);
     }
     let c = buf.stamp_dbtime(plan.dbtime);

@@ -5,7 +5,7 @@ use super::{diff, ByteChange, EditError};
 use crate::bytes::Bytes;
 use crate::ese::btree::Database;
 use crate::ese::catalog::{Column, Storage};
-use crate::ese::checksum::{check_page, stamp_page, ChecksumMismatch, PageCheck};
+use crate::ese::checksum::{check_page, stamp_page, stamp_ranges, ChecksumMismatch, PageCheck};
 use crate::ese::error::EseError;
 use crate::ese::node::Node;
 use crate::ese::page::{
@@ -79,6 +79,9 @@ pub struct PageBuf {
     pub offset: u64,
     original: Vec<u8>,
     pub bytes: Vec<u8>,
+    /// Whether an edit has changed a byte (an edit that puts back what another changed still
+    /// counts; [`PageBuf::changes`] has the net difference).
+    touched: bool,
 }
 
 impl PageBuf {
@@ -107,6 +110,7 @@ impl PageBuf {
             offset: page.offset(),
             original: bytes.clone(),
             bytes,
+            touched: false,
         })
     }
 
@@ -117,6 +121,7 @@ impl PageBuf {
             offset,
             original: bytes.clone(),
             bytes,
+            touched: false,
         }
     }
 
@@ -130,21 +135,43 @@ impl PageBuf {
         diff(self.offset, &self.original, &self.bytes)
     }
 
-    /// Runs `edit` and reports what it changed.
+    /// Whether any edit has changed a byte since the page was read (cheaper than
+    /// [`PageBuf::changes`], which compares the whole page).
+    pub fn is_touched(&self) -> bool {
+        self.touched
+    }
+
+    /// Notes `changes` (from one edit) and passes them on.
+    fn noted(&mut self, changes: Vec<ByteChange>) -> Vec<ByteChange> {
+        self.touched |= !changes.is_empty();
+        changes
+    }
+
+    /// Runs `edit`, which may move anything on the page, and reports what it changed.
     fn tracked(
         &mut self,
         edit: impl FnOnce(&mut PageBuf) -> Result<(), EditError>,
     ) -> Result<Vec<ByteChange>, EditError> {
         let before = self.bytes.clone();
         edit(self)?;
-        Ok(diff(self.offset, &before, &self.bytes))
+        let changes = diff(self.offset, &before, &self.bytes);
+        Ok(self.noted(changes))
     }
 
-    /// Runs an infallible `edit` of the page's bytes and reports what it changed.
-    fn changed_by(&mut self, edit: impl FnOnce(&mut [u8])) -> Vec<ByteChange> {
-        let before = self.bytes.clone();
+    /// Runs an infallible `edit` that writes only inside `ranges` of the page, and reports
+    /// what it changed there (only those ranges are compared).
+    fn changed_in(
+        &mut self,
+        ranges: impl Iterator<Item = std::ops::Range<usize>> + Clone,
+        edit: impl FnOnce(&mut [u8]),
+    ) -> Vec<ByteChange> {
+        let before: Vec<Vec<u8>> = ranges.clone().map(|r| self.bytes[r].to_vec()).collect();
         edit(&mut self.bytes);
-        diff(self.offset, &before, &self.bytes)
+        let mut changes = Vec::new();
+        for (r, old) in ranges.zip(&before) {
+            changes.extend(diff(self.offset + r.start as u64, old, &self.bytes[r]));
+        }
+        self.noted(changes)
     }
 
     /// Overwrites fixed column `column` of the record in line `itag` with `value` (same
@@ -183,10 +210,9 @@ impl PageBuf {
                 found: value.len(),
             });
         }
-        self.tracked(|p| {
-            p.bytes[at..at + size].copy_from_slice(value);
-            Ok(())
-        })
+        Ok(self.changed_in(std::iter::once(at..at + size), |b| {
+            b[at..at + size].copy_from_slice(value)
+        }))
     }
 
     /// Overwrites `value.len()` bytes at `at` inside the record of line `itag` (a same-length
@@ -218,10 +244,10 @@ impl PageBuf {
                 format!("{at}..{}", at.saturating_add(value.len())),
             )));
         };
-        self.tracked(|p| {
-            p.bytes[start + at..start + end].copy_from_slice(value);
-            Ok(())
-        })
+        let range = start + at..start + end;
+        Ok(self.changed_in(std::iter::once(range.clone()), |b| {
+            b[range].copy_from_slice(value)
+        }))
     }
 
     /// Replaces the record (node data) of line `itag` with `record`, keeping its key. A line
@@ -358,14 +384,15 @@ impl PageBuf {
 
     /// Stamps the page's `dbtimeDirtied`.
     pub fn stamp_dbtime(&mut self, dbtime: u64) -> Vec<ByteChange> {
-        self.changed_by(|b| {
-            LittleEndian::write_u64(&mut b[offsets::DBTIME..offsets::DBTIME + 8], dbtime)
+        let range = offsets::DBTIME..offsets::DBTIME + 8;
+        self.changed_in(std::iter::once(range.clone()), |b| {
+            LittleEndian::write_u64(&mut b[range], dbtime)
         })
     }
 
     /// Recomputes the page checksum in the page's own format (old XOR or XOR+ECC).
     pub fn restamp_checksum(&mut self) -> Vec<ByteChange> {
         let pgno = self.pgno;
-        self.changed_by(|b| stamp_page(b, pgno))
+        self.changed_in(stamp_ranges(self.bytes.len()), |b| stamp_page(b, pgno))
     }
 }
