@@ -87,7 +87,7 @@ pub struct PagePlan {
 }
 
 impl PagePlan {
-    /// Number of edits over all tables (the length of [`PageOutcome::rows`]).
+    /// Number of edits over all tables (the length of [`EditCounts::rows`]).
     pub fn edit_count(&self) -> usize {
         self.tables.iter().map(|t| t.edits.len()).sum()
     }
@@ -102,14 +102,23 @@ pub struct Change {
     pub why: String,
 }
 
-/// What the patch of one page did.
+/// Rows the patch changed and looked at, per edit, summed over the pages it was given.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PageOutcome {
-    pub changed: bool,
+pub struct EditCounts {
     /// Rows changed per edit, in the plan's order (tables, then their edits).
     pub rows: Vec<u64>,
     /// Rows each edit looked at (changed or not), in the same order.
     pub seen: Vec<u64>,
+}
+
+impl EditCounts {
+    /// All zero, one count per edit of `plan`.
+    pub fn new(plan: &PagePlan) -> EditCounts {
+        EditCounts {
+            rows: vec![0; plan.edit_count()],
+            seen: vec![0; plan.edit_count()],
+        }
+    }
 }
 
 /// The page's `dbtimeDirtied`.
@@ -144,21 +153,19 @@ fn push(out: &mut Vec<Change>, changes: Vec<ByteChange>, why: &str) {
     }));
 }
 
-/// Checks one page and patches it under `plan`. See the module documentation.
+/// Checks one page and patches it under `plan`: the new page when anything changed (with
+/// the changes appended to `changes` and the rows counted in `counts`), `None` when the page
+/// stays as it is. See the module documentation.
 pub fn patch_page(
-    page: &mut [u8],
+    page: &[u8],
     pgno: u32,
     file_offset: u64,
     plan: &PagePlan,
     changes: &mut Vec<Change>,
-) -> Result<PageOutcome, EditError> {
-    let mut outcome = PageOutcome {
-        changed: false,
-        rows: vec![0; plan.edit_count()],
-        seen: vec![0; plan.edit_count()],
-    };
+    counts: &mut EditCounts,
+) -> Result<Option<Vec<u8>>, EditError> {
     if is_all_zero(page) {
-        return Ok(outcome);
+        return Ok(None);
     }
     if let PageCheck::Bad(format, bad) = check_page(page, pgno) {
         let m = bad.first().copied().unwrap_or(ChecksumMismatch {
@@ -191,7 +198,7 @@ pub fn patch_page(
     let objid = LittleEndian::read_u32(&page[offsets::OBJID_FDP..offsets::OBJID_FDP + 4]);
     let not_records = flags::SPACE_TREE | flags::INDEX | flags::LONG_VALUE;
     if page_flags & flags::LEAF == 0 || page_flags & not_records != 0 {
-        return Ok(outcome);
+        return Ok(None);
     }
     let mut first_edit = 0;
     let Some(table) = plan.tables.iter().find(|t| {
@@ -201,7 +208,7 @@ pub fn patch_page(
         first_edit += t.edits.len();
         false
     }) else {
-        return Ok(outcome);
+        return Ok(None);
     };
     let mut buf = PageBuf::from_bytes(pgno, file_offset, page.to_vec());
     let lines = buf.page()?.line_tags();
@@ -237,7 +244,7 @@ pub fn patch_page(
         };
         let why = |fid: u16| format!("{}.{} {key_name}={key_text}", table.name, col(fid));
         for (i, edit) in table.edits.iter().enumerate() {
-            outcome.seen[first_edit + i] += 1;
+            counts.seen[first_edit + i] += 1;
             match edit {
                 RowEdit::ReplaceWhere {
                     field,
@@ -261,7 +268,7 @@ pub fn patch_page(
                         let c = buf.set_fixed_column(itag, &column_of(f), v)?;
                         push(changes, c, &why(f.fid));
                     }
-                    outcome.rows[first_edit + i] += 1;
+                    counts.rows[first_edit + i] += 1;
                 }
                 RowEdit::SetAll { fixed, variable } => {
                     for (f, v) in fixed {
@@ -278,21 +285,19 @@ pub fn patch_page(
                         let c = buf.replace_record(itag, &record)?;
                         push(changes, c, &why(*fid));
                     }
-                    outcome.rows[first_edit + i] += 1;
+                    counts.rows[first_edit + i] += 1;
                 }
             }
         }
     }
     if !buf.is_touched() {
-        return Ok(outcome);
+        return Ok(None);
     }
     let c = buf.stamp_dbtime(plan.dbtime);
     push(changes, c, "page dbtime");
     let c = buf.restamp_checksum();
     push(changes, c, "page checksum");
-    page.copy_from_slice(&buf.bytes);
-    outcome.changed = true;
-    Ok(outcome)
+    Ok(Some(buf.bytes))
 }
 
 /// A row key as text: little-endian integers of 4 or 8 bytes in decimal, else hex.
@@ -376,15 +381,15 @@ mod tests {
 
     #[test]
     fn a_page_nothing_matches_on_is_left_byte_for_byte() {
-        let mut p = page1();
-        let before = p.clone();
+        let p = page1();
         let mut changes = Vec::new();
         for objid in [1, 77] {
-            let o = patch_page(&mut p, 1, 0x2000, &plan(9, objid), &mut changes).unwrap();
-            assert!(!o.changed);
-            assert_eq!(o.rows, vec![0]);
+            let plan = plan(9, objid);
+            let mut counts = EditCounts::new(&plan);
+            let o = patch_page(&p, 1, 0x2000, &plan, &mut changes, &mut counts).unwrap();
+            assert_eq!(o, None);
+            assert_eq!(counts.rows, vec![0]);
         }
-        assert_eq!(p, before);
         assert!(changes.is_empty());
     }
 
@@ -392,7 +397,9 @@ mod tests {
     fn a_bad_checksum_is_refused_with_page_and_offset() {
         let mut p = page1();
         p[100] ^= 1;
-        let e = patch_page(&mut p, 1, 0x2000, &plan(9, 1), &mut Vec::new()).unwrap_err();
+        let plan = plan(9, 1);
+        let mut counts = EditCounts::new(&plan);
+        let e = patch_page(&p, 1, 0x2000, &plan, &mut Vec::new(), &mut counts).unwrap_err();
         let text = e.to_string();
         assert!(
             text.contains("page 1") && text.contains("checksum"),
@@ -402,10 +409,12 @@ mod tests {
 
     #[test]
     fn ese98_records_in_an_ese97_file_are_a_newer_format() {
-        let mut p = page1();
+        let p = page1();
         assert_eq!(newer_page_flags(&p, 9), None);
         assert_eq!(newer_page_flags(&p, 2), Some(0x803));
-        let e = patch_page(&mut p, 1, 0x2000, &plan(2, 1), &mut Vec::new()).unwrap_err();
+        let plan = plan(2, 1);
+        let mut counts = EditCounts::new(&plan);
+        let e = patch_page(&p, 1, 0x2000, &plan, &mut Vec::new(), &mut counts).unwrap_err();
         assert!(e.to_string().contains("newer format"), "{e}");
     }
 

@@ -10,7 +10,7 @@
 //! with a dbtime above the highest page (found by [`max_page_dbtime`]).
 
 use crate::ese::census::{tally_page, Matcher, Owners, Tally};
-use crate::ese::patch::{page_dbtime, patch_header, patch_page, Change, PagePlan};
+use crate::ese::patch::{page_dbtime, patch_header, patch_page, Change, EditCounts, PagePlan};
 use crate::manifest::sums::hex;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
@@ -95,8 +95,68 @@ pub struct CensusScan {
 /// leave.
 pub type RefuseFn = dyn Fn(&Tally, &Owners) -> Option<String> + Sync;
 
-/// A run of pages for a hashing thread: its file offset and bytes.
-type Run = (u64, Arc<Vec<u8>>);
+/// A run of pages for a hashing thread: its file offset, the bytes read, and on the output
+/// side the pages the patch replaced (index in the run and new bytes, in order), so that
+/// the output is never copied whole.
+struct Run {
+    offset: u64,
+    bytes: Arc<Vec<u8>>,
+    replaced: Vec<(usize, Vec<u8>)>,
+}
+
+impl Run {
+    /// The run's bytes on its side, in order, as few contiguous pieces as the replaced pages
+    /// allow.
+    fn pieces(&self, page_size: usize) -> impl Iterator<Item = &[u8]> {
+        let mut at = 0;
+        let mut out = Vec::with_capacity(2 * self.replaced.len() + 1);
+        for (i, page) in &self.replaced {
+            out.push(&self.bytes[at..i * page_size]);
+            out.push(&page[..]);
+            at = (i + 1) * page_size;
+        }
+        out.push(&self.bytes[at..]);
+        out.into_iter().filter(|p| !p.is_empty())
+    }
+
+    /// The run's pages on its side, in order.
+    fn pages(&self, page_size: usize) -> impl Iterator<Item = &[u8]> {
+        let mut replaced = self.replaced.iter().peekable();
+        self.bytes
+            .chunks_exact(page_size)
+            .enumerate()
+            .map(move |(i, original)| match replaced.peek() {
+                Some((j, page)) if *j == i => {
+                    replaced.next();
+                    &page[..]
+                }
+                _ => original,
+            })
+    }
+}
+
+/// Run buffers, reused once both hashing threads are done with them (no allocation or fresh
+/// memory per run). Grows to the runs in flight at most.
+#[derive(Default)]
+struct RunPool {
+    runs: Vec<Arc<Vec<u8>>>,
+}
+
+impl RunPool {
+    /// A buffer of `len` bytes nobody else holds, and a handle to it for the pool.
+    fn take(&mut self, len: usize) -> &mut Arc<Vec<u8>> {
+        let free = self.runs.iter_mut().position(|r| Arc::get_mut(r).is_some());
+        let i = free.unwrap_or_else(|| {
+            self.runs.push(Arc::new(Vec::new()));
+            self.runs.len() - 1
+        });
+        let run = &mut self.runs[i];
+        if let Some(v) = Arc::get_mut(run) {
+            v.resize(len, 0);
+        }
+        run
+    }
+}
 
 /// The input's or the output's hashing thread: SHA-256 of the runs, and with a census, the
 /// tally of their pages. `stop` gets the census's refusal (input side only).
@@ -108,11 +168,13 @@ fn hasher(
 ) -> (String, Tally) {
     let mut h = Sha256::new();
     let mut tally = Tally::default();
-    for (offset, run) in rx {
-        h.update(&run[..]);
+    for run in rx {
+        for piece in run.pieces(page_size) {
+            h.update(piece);
+        }
         let Some(c) = census else { continue };
-        for (i, page) in run.chunks_exact(page_size).enumerate() {
-            let at = offset + (i * page_size) as u64;
+        for (i, page) in run.pages(page_size).enumerate() {
+            let at = run.offset + (i * page_size) as u64;
             let index = at / page_size as u64;
             let pgno = index
                 .checked_sub(HEADER_PAGES)
@@ -208,7 +270,7 @@ pub fn stream_database(
         let (output_sha256, after) = out_hash
             .join()
             .map_err(|_| PassError::Io("the output hashing thread failed".into()))?;
-        let (rows, seen, pages_changed) = result?;
+        let (counts, pages_changed) = result?;
         // An uncovered place in the last runs, found after the main loop ended.
         if let Some(why) = stop.lock().ok().and_then(|mut s| s.take()) {
             return Err(PassError::Refused(why));
@@ -217,8 +279,8 @@ pub fn stream_database(
             size,
             input_sha256,
             output_sha256,
-            rows,
-            seen,
+            rows: counts.rows,
+            seen: counts.seen,
             pages_changed,
             census_before: census.map(|_| before),
             census_after: census.map(|_| after),
@@ -241,17 +303,16 @@ fn run_pages(
     progress: &dyn Fn(u64),
     in_tx: &SyncSender<Run>,
     out_tx: &SyncSender<Run>,
-) -> Result<(Vec<u64>, Vec<u64>, u64), PassError> {
+) -> Result<(EditCounts, u64), PassError> {
     let io_in = |e: std::io::Error| PassError::Io(format!("{}: {e}", input.display()));
     let io_out = |e: std::io::Error| PassError::Io(format!("writing the copy of {rel}: {e}"));
-    let send = |tx: &SyncSender<Run>, at: u64, run: Arc<Vec<u8>>| {
-        tx.send((at, run))
+    let send = |tx: &SyncSender<Run>, run: Run| {
+        tx.send(run)
             .map_err(|_| PassError::Io("a hashing thread stopped".into()))
     };
     let refused =
         |c: &dyn std::fmt::Display| PassError::Refused(format!("{}: {c}", input.display()));
-    let mut rows = vec![0u64; plan.edit_count()];
-    let mut seen = vec![0u64; plan.edit_count()];
+    let mut counts = EditCounts::new(plan);
     let mut pages_changed = 0u64;
     let mut found: Vec<Change> = Vec::new();
     let emit = |found: &mut Vec<Change>, changes: &mut dyn ChangeSink| {
@@ -275,29 +336,31 @@ fn run_pages(
         .page(rel, 0, &head, &new_head)
         .map_err(|e| PassError::Io(format!("writing the journal: {e}")))?;
     out.write_all(&new_head).map_err(io_out)?;
-    send(in_tx, 0, Arc::new(head))?;
-    send(out_tx, 0, Arc::new(new_head))?;
+    send(in_tx, as_read(0, Arc::new(head)))?;
+    send(out_tx, as_read(0, Arc::new(new_head)))?;
     let mut done = HEADER_PAGES * ps as u64;
     progress(done);
 
     let run_len = (RUN_BYTES / ps).max(1) * ps;
+    let mut pool = RunPool::default();
     let mut pgno: u32 = 1;
     loop {
-        let mut run = vec![0u8; run_len];
-        let n = read_full(f, &mut run).map_err(io_in)?;
+        let run = pool.take(run_len);
+        let buf = Arc::get_mut(run).ok_or_else(|| PassError::Io("internal: run in use".into()))?;
+        let n = read_full(f, buf).map_err(io_in)?;
         if n == 0 {
             break;
         }
-        run.truncate(n);
+        buf.truncate(n);
+        let input_run = Arc::clone(run);
         // The input thread's census found a place the patch may not leave: stop now.
         if let Some(why) = stop.lock().ok().and_then(|mut s| s.take()) {
             return Err(PassError::Refused(why));
         }
         let run_at = done;
-        let input_run = Arc::new(run);
-        send(in_tx, run_at, Arc::clone(&input_run))?;
-        let mut output = (*input_run).clone();
-        for (page, original) in output.chunks_exact_mut(ps).zip(input_run.chunks_exact(ps)) {
+        send(in_tx, as_read(run_at, Arc::clone(&input_run)))?;
+        let mut replaced = Vec::new();
+        for (i, page) in input_run.chunks_exact(ps).enumerate() {
             let dbtime = page_dbtime(page);
             if dbtime >= plan.dbtime {
                 return Err(PassError::DbtimeAbove {
@@ -306,31 +369,40 @@ fn run_pages(
                 });
             }
             let offset = done;
-            let outcome =
-                patch_page(page, pgno, offset, plan, &mut found).map_err(|e| refused(&e))?;
-            if outcome.changed {
-                pages_changed += 1;
-            }
-            for (total, n) in rows.iter_mut().zip(&outcome.rows) {
-                *total += n;
-            }
-            for (total, n) in seen.iter_mut().zip(&outcome.seen) {
-                *total += n;
-            }
+            let new = patch_page(page, pgno, offset, plan, &mut found, &mut counts)
+                .map_err(|e| refused(&e))?;
             emit(&mut found, changes)?;
-            if outcome.changed {
+            if let Some(new) = new {
+                pages_changed += 1;
                 changes
-                    .page(rel, offset, original, page)
+                    .page(rel, offset, page, &new)
                     .map_err(|e| PassError::Io(format!("writing the journal: {e}")))?;
+                replaced.push((i, new));
             }
             done += ps as u64;
             pgno = pgno
                 .checked_add(1)
                 .ok_or_else(|| refused(&"more than 2^32 pages"))?;
         }
-        out.write_all(&output).map_err(io_out)?;
-        send(out_tx, run_at, Arc::new(output))?;
+        let output = Run {
+            offset: run_at,
+            bytes: input_run,
+            replaced,
+        };
+        for piece in output.pieces(ps) {
+            out.write_all(piece).map_err(io_out)?;
+        }
+        send(out_tx, output)?;
         progress(done);
     }
-    Ok((rows, seen, pages_changed))
+    Ok((counts, pages_changed))
+}
+
+/// A run with no page replaced.
+fn as_read(offset: u64, bytes: Arc<Vec<u8>>) -> Run {
+    Run {
+        offset,
+        bytes,
+        replaced: Vec::new(),
+    }
 }
