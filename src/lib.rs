@@ -10,7 +10,7 @@
 //! * [`exchange`] and [`cluster`] give the structures meaning: the store model and the
 //!   registry model (the profile). They never index into bytes.
 //! * [`patch`] decides the edits (discover → plan → apply); [`ese`] and [`regf`] write them;
-//!   [`manifest`] records them (`SHA256SUMS`, `report.json`, `audit.jsonl`).
+//!   [`manifest`] records them (`SHA256SUMS`, `report.json`, `audit.jsonl.zst`).
 //! * [`cli`] is a thin layer of argument parsing and output formatting over all of this.
 //!
 //! [`bytes`] holds the only checked little-endian reads and writes over file bytes.

@@ -1,6 +1,6 @@
 //! What an `apply` leaves behind to prove what it did (product.md, "Output of apply --out"):
 //! `SHA256SUMS` / `SHA256SUMS.input` (`sha256sum -c` format), `report.json` and
-//! `audit.jsonl`, one JSON object per changed byte range.
+//! `audit.jsonl.zst`, one JSON object per changed byte range (zstd-compressed JSON lines).
 
 pub mod audit;
 pub mod report;

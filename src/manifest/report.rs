@@ -71,7 +71,7 @@ pub struct Report {
     pub inputs: Vec<FileDigest>,
     pub outputs: Vec<FileDigest>,
     pub warnings: Vec<String>,
-    /// Entries and changed bytes in `audit.jsonl`.
+    /// Entries and changed bytes in the audit log (`audit.jsonl.zst`).
     pub audit_entries: u64,
     pub audit_bytes: u64,
 }

@@ -1,5 +1,5 @@
 //! `apply`: the plan carried out. `--out DIR` writes patched copies of the files it changes
-//! under `DIR/<drive>/<path>`, then `SHA256SUMS.input`, `report.json`, `audit.jsonl` and
+//! under `DIR/<drive>/<path>`, then `SHA256SUMS.input`, `report.json`, `audit.jsonl.zst` and
 //! `SHA256SUMS` (last: its presence means the run finished). Every output is written under a
 //! temporary name in its final directory, fsynced, and renamed only when every database and
 //! hive has been patched; a refusal or failure on the way drops every temporary file.
@@ -10,7 +10,7 @@ use crate::ese::census::{resolve_long_values, Matcher, Owners};
 use crate::ese::patch::{FixedField, PagePlan, RowEdit, TableEdits};
 use crate::exchange::store::{FixedCol, StoreLayout};
 use crate::image::write::{sync_dir as fsync_dir, OutFile, WriteError};
-use crate::manifest::audit::AuditWriter;
+use crate::manifest::audit::{AuditWriter, AUDIT_FILE};
 use crate::manifest::report::{RegistryEditReport, Report, StoreReport, VolumeReport};
 use crate::manifest::sums::{manifest, sha256_hex, FileDigest};
 use crate::patch::census;
@@ -130,17 +130,18 @@ pub struct AuditSink {
 }
 
 impl AuditSink {
+    /// The end of the log so far (a frame ends there) and its counts.
     fn mark(&mut self) -> std::io::Result<(u64, u64, u64)> {
-        self.writer.flush()?;
-        let pos = self.writer.get_mut().stream_position()?;
+        let pos = self.writer.between_frames(|f| f.stream_position())?;
         Ok((pos, self.writer.entries(), self.writer.bytes_changed()))
     }
 
+    /// Cuts the log back to `mark`.
     fn rewind(&mut self, mark: (u64, u64, u64)) -> std::io::Result<()> {
-        self.writer.flush()?;
-        let f = self.writer.get_mut();
-        f.set_len(mark.0)?;
-        f.seek(SeekFrom::Start(mark.0))?;
+        self.writer.between_frames(|f| {
+            f.set_len(mark.0)?;
+            f.seek(SeekFrom::Start(mark.0)).map(|_| ())
+        })?;
         self.writer.reset_counts(mark.1, mark.2);
         Ok(())
     }
@@ -410,7 +411,8 @@ fn apply_out_inner(
         .tempfile_in(dir)
         .map_err(io_write(dir))?;
     let mut audit = AuditSink {
-        writer: AuditWriter::new(audit_tmp.reopen().map_err(io_write(dir))?),
+        writer: AuditWriter::new(audit_tmp.reopen().map_err(io_write(dir))?)
+            .map_err(io_write(dir))?,
     };
     let mut staged: Vec<Staged> = Vec::new();
     let mut inputs: BTreeMap<String, FileDigest> = BTreeMap::new();
@@ -535,8 +537,8 @@ fn apply_out_inner(
         audit_bytes,
     );
     audit_tmp
-        .persist(dir.join("audit.jsonl"))
-        .map_err(|e| ApplyError::Write(format!("audit.jsonl: {}", e.error)))?;
+        .persist(dir.join(AUDIT_FILE))
+        .map_err(|e| ApplyError::Write(format!("{AUDIT_FILE}: {}", e.error)))?;
     write_small(dir, "SHA256SUMS.input", manifest(&inputs).as_bytes())?;
     let json = serde_json::to_vec_pretty(&report)
         .map_err(|e| ApplyError::Write(format!("report.json: {e}")))?;

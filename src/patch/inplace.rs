@@ -9,11 +9,11 @@
 //! undo FILE` restores the exact original bytes at any point, also after a crash.
 //!
 //! The report, audit log and manifests go beside the journal: `FILE.report.json`,
-//! `FILE.audit.jsonl`, `FILE.SHA256SUMS` (outputs, relative to the image) and
+//! `FILE.audit.jsonl.zst`, `FILE.SHA256SUMS` (outputs, relative to the image) and
 //! `FILE.SHA256SUMS.input`.
 
 use crate::journal::{apply_sealed, HeadLast, JournalError, JournalFile, JournalWriter};
-use crate::manifest::audit::AuditWriter;
+use crate::manifest::audit::{AuditWriter, AUDIT_FILE};
 use crate::manifest::report::Report;
 use crate::manifest::sums::{manifest, FileDigest};
 use crate::patch::apply::{
@@ -164,18 +164,17 @@ pub fn apply_in_place(
         .enumerate()
         .map(|(i, (rel, _))| (rel.clone(), i as u32))
         .collect();
-    let audit_path = beside(&journal, ".audit.jsonl");
+    let audit_path = beside(&journal, &format!(".{AUDIT_FILE}"));
     let audit_tmp = tempfile::Builder::new()
         .prefix(".coldpatch-audit-")
         .tempfile_in(journal.parent().unwrap_or(Path::new(".")))
         .map_err(|e| ApplyError::Write(format!("{}: {e}", audit_path.display())))?;
     let mut sink = JournalSink {
         journal: JournalWriter::create(&journal).map_err(journal_error)?,
-        audit: AuditWriter::new(
-            audit_tmp
-                .reopen()
-                .map_err(|e| ApplyError::Write(e.to_string()))?,
-        ),
+        audit: audit_tmp
+            .reopen()
+            .and_then(AuditWriter::new)
+            .map_err(|e| ApplyError::Write(format!("{}: {e}", audit_path.display())))?,
         index,
     };
     let result = record_all(inst, plan, &mut sink, filetime, time_ole, progress);

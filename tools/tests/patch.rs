@@ -7,7 +7,7 @@
 mod support;
 
 use coldpatch::exchange::Guid;
-use coldpatch::manifest::audit::{apply_entry, AuditEntry};
+use coldpatch::manifest::audit::{apply_entry, read_entries, AuditEntry, AUDIT_FILE};
 use serde_json::Value as J;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -184,12 +184,22 @@ fn exported_sz(export: &str, value: &str) -> Option<String> {
     String::from_utf16(&units).ok()
 }
 
-/// Applies the audit log to the inputs and checks it gives every output byte for byte.
+/// Applies the audit log, as `zstd -dc` reads it, to the inputs and checks it gives every
+/// output byte for byte (and that our reader reads the same entries).
 fn replay_audit(image: &Path, out: &Path) {
-    let log = std::fs::read_to_string(out.join("audit.jsonl")).unwrap();
+    let path = out.join(AUDIT_FILE);
+    let dc = Command::new("zstd").arg("-dc").arg(&path).output().unwrap();
+    assert!(dc.status.success(), "zstd -dc {}: {dc:?}", path.display());
+    let log = String::from_utf8(dc.stdout).unwrap();
+    let ours: Vec<AuditEntry> = read_entries(std::fs::File::open(&path).unwrap())
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(ours.len(), log.lines().count());
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    for line in log.lines() {
+    for (line, mine) in log.lines().zip(&ours) {
         let e: AuditEntry = serde_json::from_str(line).unwrap();
+        assert_eq!(&e, mine);
         let f = files
             .entry(e.file.clone())
             .or_insert_with(|| std::fs::read(image.join(&e.file)).unwrap());
@@ -417,7 +427,7 @@ fn two_runs_with_the_same_seed_and_time_are_byte_identical() {
         ok(&apply_out(&image, &out, &[os("--seed"), os("same")]));
         trees.push(tree_hashes(&out));
     }
-    assert!(trees[0].contains_key("report.json") && trees[0].contains_key("audit.jsonl"));
+    assert!(trees[0].contains_key("report.json") && trees[0].contains_key(AUDIT_FILE));
     assert_eq!(trees[0], trees[1]);
 }
 
@@ -991,9 +1001,30 @@ fn in_place_equals_out_and_undo_restores_every_byte_even_after_sigkill() {
     ]));
     let now = tree_hashes(&work);
     for (rel, sha) in &patched {
-        if !rel.contains("SHA256SUMS") && !rel.ends_with(".json") && !rel.ends_with(".jsonl") {
+        if !rel.contains("SHA256SUMS") && !rel.ends_with(".json") && rel != AUDIT_FILE {
             assert_eq!(now.get(rel), Some(sha), "{rel}");
         }
+    }
+    // The same audit file by file (the files come in another order, and the frames split
+    // differently).
+    let by_file = |p: PathBuf| {
+        let mut files: BTreeMap<String, Vec<AuditEntry>> = BTreeMap::new();
+        for e in read_entries(std::fs::File::open(p).unwrap()).unwrap() {
+            let e = e.unwrap();
+            files.entry(e.file.clone()).or_default().push(e);
+        }
+        files
+    };
+    let (inplace, copied) = (
+        by_file(tmp.path().join(format!("full.journal.{AUDIT_FILE}"))),
+        by_file(out.join(AUDIT_FILE)),
+    );
+    assert_eq!(
+        inplace.keys().collect::<Vec<_>>(),
+        copied.keys().collect::<Vec<_>>()
+    );
+    for (file, entries) in &inplace {
+        assert!(entries == &copied[file], "{file}: the audits differ");
     }
     sha256sum_check(&work, &tmp.path().join("full.journal.SHA256SUMS"));
     ok(&coldpatch(&[os("undo"), journal.as_os_str()]));

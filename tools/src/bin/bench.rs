@@ -21,6 +21,7 @@
 //! `target/release/bench --gib 1,4,16`.
 
 use clap::Parser;
+use coldpatch::manifest::audit::AUDIT_FILE;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
@@ -370,7 +371,7 @@ fn bench_size(work: &Path, gib: f64, reuse: bool) -> Result<(), String> {
         ref_secs: cp_sync.secs,
         goal: "≤ 1.1",
     });
-    let audit = size_of(&out.join("audit.jsonl"))?;
+    let audit = size_of(&out.join(AUDIT_FILE))?;
     let _ = std::fs::remove_dir_all(&out);
 
     // In place, on a copy (warm), and its undo.
@@ -387,7 +388,7 @@ fn bench_size(work: &Path, gib: f64, reuse: bool) -> Result<(), String> {
     for suffix in [
         "",
         ".report.json",
-        ".audit.jsonl",
+        ".audit.jsonl.zst",
         ".SHA256SUMS",
         ".SHA256SUMS.input",
     ] {
@@ -466,7 +467,7 @@ fn bench_size(work: &Path, gib: f64, reuse: bool) -> Result<(), String> {
     });
     print_rows(gib, bytes, &rows);
     println!(
-        "audit.jsonl {:.1} MB; journal {:.1} MB for {:.1} MB of changed bytes in {pages_changed} \
+        "{AUDIT_FILE} {:.1} MB; journal {:.1} MB for {:.1} MB of changed bytes in {pages_changed} \
          pages ({:.1} MB of pages)",
         audit as f64 / 1e6,
         journal_bytes as f64 / 1e6,
