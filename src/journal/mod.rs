@@ -17,7 +17,9 @@
 //! SHA-256 of the original — and, when the journal is committed, hold in each recorded range
 //! only old or new bytes (an uncommitted run may have left a format's own in-progress bytes
 //! there, as a hive's write-in-progress base block). Anything else is refused and nothing is
-//! written to any file.
+//! written to any file. A file above [`WHOLE_CHECK_MOST`] that keeps its size (a database) is
+//! checked range by range instead (every byte of every range old or new, the size unchanged),
+//! so that undo reads and writes only the pages the patch changed.
 
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -469,13 +471,191 @@ pub struct HeadLast {
     pub interim: Vec<u8>,
 }
 
-/// Writes a sealed journal's new bytes to its targets: each must be in its before state;
-/// ranges are written in order (but see [`HeadLast`] for the files `heads` names, by file
-/// index), sizes set, each file fsynced. `pause` is called after each range written with the
-/// count so far (the crash tests stop the process there).
+/// What a file looked like when it was read: size, inode, modification and change times.
+/// Any write to the file, or its replacement, changes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileStamp {
+    size: u64,
+    dev: u64,
+    ino: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileStamp {
+    pub fn of(path: &Path) -> std::io::Result<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path)?;
+        Ok(FileStamp {
+            size: m.len(),
+            dev: m.dev(),
+            ino: m.ino(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        })
+    }
+}
+
+/// Bytes read at once when checking the old bytes of a stamped file's ranges.
+const CHECK_WINDOW: usize = 1 << 20;
+
+/// Checks, before anything is written, that every file is in its before state. A file with a
+/// stamp (in `stamps`, by file index: one read and hashed moments ago, in the same run) must
+/// still have that stamp and hold the old bytes of each of its ranges — reading only the
+/// ranges, not the whole file; any other file is hashed whole.
+fn check_before(j: &Journal, stamps: &BTreeMap<u32, FileStamp>) -> Result<(), JournalError> {
+    let changed = |f: &JournalFile, offset: u64| JournalError::Refused {
+        file: f.path.clone(),
+        offset,
+        what: "the file changed since it was read".into(),
+    };
+    for (i, f) in j.files.iter().enumerate() {
+        match stamps.get(&(i as u32)) {
+            Some(stamp) => {
+                let now = FileStamp::of(&f.path).map_err(io(&f.path))?;
+                if now != *stamp || now.size != f.size_before {
+                    return Err(changed(f, 0));
+                }
+            }
+            None => {
+                let (size, sha) = hash_file(&f.path)?;
+                if (size, sha) != (f.size_before, f.sha256_before) {
+                    return Err(changed(f, 0));
+                }
+            }
+        }
+    }
+    // The stamped files' ranges, through a window of the file read in one go.
+    let mut handles: BTreeMap<u32, File> = BTreeMap::new();
+    let mut window: (u32, u64, Vec<u8>) = (u32::MAX, 0, Vec::new());
+    j.for_each_range(|r, _| {
+        if !stamps.contains_key(&r.file) || r.old.is_empty() {
+            return Ok(());
+        }
+        let f = &j.files[r.file as usize];
+        let (wf, start, bytes) = &mut window;
+        let end = r.offset + r.old.len() as u64;
+        if *wf != r.file || r.offset < *start || end > *start + bytes.len() as u64 {
+            let h = match handles.entry(r.file) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(File::open(&f.path).map_err(io(&f.path))?)
+                }
+            };
+            bytes.resize(CHECK_WINDOW.max(r.old.len()), 0);
+            let n = read_at_most(h, bytes, r.offset).map_err(io(&f.path))?;
+            bytes.truncate(n);
+            (*wf, *start) = (r.file, r.offset);
+        }
+        let at = (r.offset - *start) as usize;
+        let found = bytes.get(at..at + r.old.len()).unwrap_or(&[]);
+        if found != &r.old[..] {
+            let first = crate::bytes::common_prefix(found, &r.old);
+            return Err(changed(f, r.offset + first as u64));
+        }
+        Ok(())
+    })
+}
+
+/// Reads from `offset` until `buf` is full or the file ends; the bytes read.
+fn read_at_most(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read_at(&mut buf[n..], offset + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Files above this size are checked by undo range by range (each byte it writes must hold
+/// the old or the new value), not hashed whole; smaller ones (hives) are hashed whole before and
+/// after.
+pub const WHOLE_CHECK_MOST: u64 = 64 << 20;
+
+/// The granularity of [`RangeWriter`]'s writes (the smallest database page).
+const WRITE_BLOCK: u64 = 4096;
+
+/// Writes ranges of one file — ascending, not overlapping, inside the file — a window at a
+/// time: the window is read, the ranges are laid into it, and each run of touched 4 KiB blocks
+/// is written back in one write from its first to its last changed byte (the bytes between two
+/// ranges of a run are written as they were just read). So a database whose every page
+/// changes is written with a few thousand writes, not one per range, and no byte outside the
+/// blocks that change.
+struct RangeWriter<'a> {
+    file: &'a File,
+    path: &'a Path,
+    start: u64,
+    window: Vec<u8>,
+    /// Spans of the window to write back, merged by block.
+    touched: Vec<(usize, usize)>,
+    /// Bytes written.
+    written: u64,
+}
+
+impl<'a> RangeWriter<'a> {
+    fn new(file: &'a File, path: &'a Path) -> RangeWriter<'a> {
+        RangeWriter {
+            file,
+            path,
+            start: 0,
+            window: Vec::new(),
+            touched: Vec::new(),
+            written: 0,
+        }
+    }
+
+    fn put(&mut self, offset: u64, bytes: &[u8]) -> Result<(), JournalError> {
+        let end = offset + bytes.len() as u64;
+        if offset < self.start || end > self.start + self.window.len() as u64 {
+            self.flush()?;
+            self.start = offset - offset % WRITE_BLOCK;
+            let len = (CHECK_WINDOW as u64).max(end - self.start) as usize;
+            self.window.resize(len, 0);
+            let n = read_at_most(self.file, &mut self.window, self.start).map_err(io(self.path))?;
+            self.window.truncate(n);
+            if end > self.start + n as u64 {
+                return Err(JournalError::Refused {
+                    file: self.path.to_path_buf(),
+                    offset: self.start + n as u64,
+                    what: "the file ends before a recorded range".into(),
+                });
+            }
+        }
+        let at = (offset - self.start) as usize;
+        self.window[at..at + bytes.len()].copy_from_slice(bytes);
+        let block = |i: usize| i as u64 / WRITE_BLOCK;
+        match self.touched.last_mut() {
+            Some((_, e)) if block(at) <= block(*e - 1) + 1 => *e = (*e).max(at + bytes.len()),
+            _ => self.touched.push((at, at + bytes.len())),
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), JournalError> {
+        for (s, e) in self.touched.drain(..) {
+            self.file
+                .write_all_at(&self.window[s..e], self.start + s as u64)
+                .map_err(io(self.path))?;
+            self.written += (e - s) as u64;
+        }
+        Ok(())
+    }
+}
+
+/// Writes a sealed journal's new bytes to its targets: each must be in its before state
+/// (checked first, see [`check_before`]: `stamps` names, by file index, the files read in this
+/// run, which are checked by their stamp and their ranges' old bytes instead of a whole new
+/// hash); ranges are written in order (but see [`HeadLast`] for the files `heads` names, by
+/// file index), sizes set, each file fsynced. `pause` is called after each range written with
+/// the count so far (the crash tests stop the process there).
 pub fn apply_sealed(
     path: &Path,
     heads: &BTreeMap<u32, HeadLast>,
+    stamps: &BTreeMap<u32, FileStamp>,
     pause: &dyn Fn(u64),
 ) -> Result<(), JournalError> {
     let j = read(path)?;
@@ -486,16 +666,7 @@ pub fn apply_sealed(
             what: "not sealed: nothing may be written from it".into(),
         });
     }
-    for f in &j.files {
-        let (size, sha) = hash_file(&f.path)?;
-        if (size, sha) != (f.size_before, f.sha256_before) {
-            return Err(JournalError::Refused {
-                file: f.path.clone(),
-                offset: 0,
-                what: "the file changed since it was read".into(),
-            });
-        }
-    }
+    check_before(&j, stamps)?;
     // The new bytes of each held-back header, from the ranges; every byte must be covered.
     let mut finals: BTreeMap<u32, (Vec<u8>, usize)> = BTreeMap::new();
     for (&i, head) in heads {
@@ -542,21 +713,61 @@ pub fn apply_sealed(
         h.write_all_at(&head.interim, 0).map_err(io(p))?;
         h.sync_all().map_err(io(p))?;
     }
-    // The ranges, without the held-back headers.
+    // The ranges, without the held-back headers: through a window for the files read in this
+    // run that keep their size (the databases), one write per range otherwise.
+    let windowed: Vec<bool> = j
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let i = i as u32;
+            stamps.contains_key(&i) && !finals.contains_key(&i) && f.size_before == f.size_after
+        })
+        .collect();
+    for (i, f) in j.files.iter().enumerate() {
+        if windowed[i] {
+            writable(&mut handles, i as u32, &f.path)?;
+        }
+    }
+    let mut writers: Vec<Option<RangeWriter>> = j
+        .files
+        .iter()
+        .zip(&handles)
+        .zip(&windowed)
+        .map(|((f, h), &w)| {
+            h.as_ref()
+                .filter(|_| w)
+                .map(|h| RangeWriter::new(h, &f.path))
+        })
+        .collect();
+    let mut direct: Vec<Option<File>> = j.files.iter().map(|_| None).collect();
     let mut n = 0u64;
     j.for_each_range(|r, _| {
+        let i = r.file as usize;
         let skip = finals.get(&r.file).map_or(0, |(b, _)| b.len() as u64);
         let from = skip.saturating_sub(r.offset).min(r.new.len() as u64) as usize;
         if from < r.new.len() {
-            let p = &j.files[r.file as usize].path;
-            writable(&mut handles, r.file, p)?
-                .write_all_at(&r.new[from..], r.offset + from as u64)
-                .map_err(io(p))?;
+            let p = &j.files[i].path;
+            match writers.get_mut(i).and_then(Option::as_mut) {
+                Some(w) => w.put(r.offset, &r.new)?,
+                None => writable(&mut direct, r.file, p)?
+                    .write_all_at(&r.new[from..], r.offset + from as u64)
+                    .map_err(io(p))?,
+            }
         }
         n += 1;
         pause(n);
         Ok(())
     })?;
+    for w in writers.iter_mut().flatten() {
+        w.flush()?;
+    }
+    drop(writers);
+    for (slot, d) in handles.iter_mut().zip(direct) {
+        if slot.is_none() {
+            *slot = d;
+        }
+    }
     for (f, h) in j.files.iter().zip(&handles) {
         if let Some(h) = h {
             h.set_len(f.size_after).map_err(io(&f.path))?;
@@ -583,6 +794,7 @@ fn writable<'h>(
     if slot.is_none() {
         *slot = Some(
             OpenOptions::new()
+                .read(true)
                 .write(true)
                 .open(path)
                 .map_err(io(path))?,
@@ -626,7 +838,18 @@ pub fn undo(path: &Path) -> Result<UndoReport, JournalError> {
     }
     // Check every file before writing any.
     let mut todo = Vec::new();
+    let mut by_ranges = Vec::new();
     for (i, f) in j.files.iter().enumerate() {
+        if checked_by_ranges(f) {
+            if check_ranges(&j, i as u32, f)? {
+                report
+                    .files
+                    .push((f.path.clone(), UndoAction::AlreadyOriginal));
+            } else {
+                by_ranges.push(i as u32);
+            }
+            continue;
+        }
         let (size, sha) = hash_file(&f.path)?;
         if (size, sha) == (f.size_before, f.sha256_before) {
             report
@@ -667,7 +890,91 @@ pub fn undo(path: &Path) -> Result<UndoReport, JournalError> {
             .files
             .push((f.path.clone(), UndoAction::Restored { ranges }));
     }
+    for i in by_ranges {
+        let f = &j.files[i as usize];
+        let h = OpenOptions::new()
+            .write(true)
+            .read(true)
+            .open(&f.path)
+            .map_err(io(&f.path))?;
+        let mut w = RangeWriter::new(&h, &f.path);
+        let mut ranges = 0;
+        j.for_each_range(|r, _| {
+            if r.file == i {
+                w.put(r.offset, &r.old)?;
+                ranges += 1;
+            }
+            Ok(())
+        })?;
+        w.flush()?;
+        h.sync_all().map_err(io(&f.path))?;
+        report
+            .files
+            .push((f.path.clone(), UndoAction::Restored { ranges }));
+    }
     Ok(report)
+}
+
+/// Whether undo checks `f` range by range rather than hashing it whole: a large file that
+/// keeps its size (a database).
+fn checked_by_ranges(f: &JournalFile) -> bool {
+    f.size_before == f.size_after && f.size_before > WHOLE_CHECK_MOST
+}
+
+/// Checks that every byte of file `i`'s ranges holds its old or its new value (a write cut
+/// short leaves some of each; anything else means the file changed since) and that the file
+/// has its size; true when every range holds its old bytes (nothing to undo). Reads the ranges
+/// only, a window at a time.
+fn check_ranges(j: &Journal, i: u32, f: &JournalFile) -> Result<bool, JournalError> {
+    let refuse = |offset: u64, what: String| JournalError::Refused {
+        file: f.path.clone(),
+        offset,
+        what,
+    };
+    let file = File::open(&f.path).map_err(io(&f.path))?;
+    let size = file.metadata().map_err(io(&f.path))?.len();
+    if size != f.size_before {
+        return Err(refuse(
+            size,
+            format!(
+                "{size} bytes, not the {} it had: the file changed since the journal was written",
+                f.size_before
+            ),
+        ));
+    }
+    let (mut start, mut window) = (0u64, Vec::new());
+    let mut original = true;
+    j.for_each_range(|r, _| {
+        if r.file != i {
+            return Ok(());
+        }
+        let end = r.offset + r.new.len() as u64;
+        if r.offset < start || end > start + window.len() as u64 {
+            start = r.offset;
+            window.resize(CHECK_WINDOW.max(r.new.len()), 0);
+            let n = read_at_most(&file, &mut window, start).map_err(io(&f.path))?;
+            window.truncate(n);
+        }
+        let at = (r.offset - start) as usize;
+        let cur = window
+            .get(at..at + r.new.len())
+            .ok_or_else(|| refuse(r.offset, "the file ends before a recorded range".into()))?;
+        for (k, &b) in cur.iter().enumerate() {
+            let (old, new) = (r.old.get(k).copied().unwrap_or(r.new[k]), r.new[k]);
+            if b != old && b != new {
+                return Err(refuse(
+                    r.offset + k as u64,
+                    format!(
+                        "holds {b:#04x}, neither the original {old:#04x} nor the patched \
+                         {new:#04x}: the file changed since the journal was written"
+                    ),
+                ));
+            }
+        }
+        original &= cur == &r.old[..];
+        Ok(())
+    })?;
+    Ok(original)
 }
 
 /// Checks that file `i` (now `size` bytes) holds only old or new bytes in its ranges and that

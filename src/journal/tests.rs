@@ -82,12 +82,12 @@ fn apply_then_undo_round_trips_two_files_one_growing() {
         (j.sealed, j.committed, j.ranges, j.files.len()),
         (true, true, 4, 2)
     );
-    apply_sealed(&c.journal, &BTreeMap::new(), &|_| {}).unwrap();
+    apply_sealed(&c.journal, &BTreeMap::new(), &BTreeMap::new(), &|_| {}).unwrap();
     assert_eq!(std::fs::read(&c.a).unwrap(), c.a1);
     assert_eq!(std::fs::read(&c.b).unwrap(), c.b1);
     // Applying again finds the files no longer in their before state.
     assert!(matches!(
-        apply_sealed(&c.journal, &BTreeMap::new(), &|_| {}),
+        apply_sealed(&c.journal, &BTreeMap::new(), &BTreeMap::new(), &|_| {}),
         Err(JournalError::Refused { .. })
     ));
     let r = undo(&c.journal).unwrap();
@@ -108,7 +108,7 @@ fn undo_restores_after_a_crash_at_any_point() {
     for stop in 0..=4u64 {
         let c = case(true);
         let r = std::panic::catch_unwind(|| {
-            apply_sealed(&c.journal, &BTreeMap::new(), &|n| {
+            apply_sealed(&c.journal, &BTreeMap::new(), &BTreeMap::new(), &|n| {
                 if n > stop {
                     panic!("crash");
                 }
@@ -130,7 +130,7 @@ fn an_unsealed_journal_undoes_nothing_and_writes_nothing() {
     let c = case(false);
     let j = read(&c.journal).unwrap();
     assert!(!j.sealed);
-    assert!(apply_sealed(&c.journal, &BTreeMap::new(), &|_| {}).is_err());
+    assert!(apply_sealed(&c.journal, &BTreeMap::new(), &BTreeMap::new(), &|_| {}).is_err());
     let r = undo(&c.journal).unwrap();
     assert!(r.files.is_empty() && !r.sealed);
     originals(&c);
@@ -139,7 +139,7 @@ fn an_unsealed_journal_undoes_nothing_and_writes_nothing() {
 #[test]
 fn a_file_changed_since_or_replaced_is_refused_and_nothing_is_written() {
     let c = case(true);
-    apply_sealed(&c.journal, &BTreeMap::new(), &|_| {}).unwrap();
+    apply_sealed(&c.journal, &BTreeMap::new(), &BTreeMap::new(), &|_| {}).unwrap();
     // Someone else writes into `a` outside the recorded ranges.
     let mut changed = c.a1.clone();
     changed[5000] ^= 0xFF;
@@ -162,6 +162,41 @@ fn a_file_changed_since_or_replaced_is_refused_and_nothing_is_written() {
         undo(&c.journal),
         Err(JournalError::Refused { .. })
     ));
+}
+
+/// A file stamped when it was read is checked by its stamp and its ranges' old bytes, not
+/// hashed again: a write since (new stamp), or different bytes inside a range under the same
+/// stamp, is refused before any byte of any file is written.
+#[test]
+fn a_stamped_file_is_checked_by_its_stamp_and_its_ranges() {
+    let c = case(true);
+    let stamps = |p: &Path| BTreeMap::from([(0u32, FileStamp::of(p).unwrap())]);
+    apply_sealed(&c.journal, &BTreeMap::new(), &stamps(&c.a), &|_| {}).unwrap();
+    assert_eq!(std::fs::read(&c.a).unwrap(), c.a1);
+    assert_eq!(std::fs::read(&c.b).unwrap(), c.b1);
+
+    for (inside, at) in [(false, 0u64), (true, 9002)] {
+        let c = case(true);
+        let taken = stamps(&c.a);
+        let mut now = c.a0.clone();
+        if inside {
+            // Changed inside the second range, and stamped after: the stamp matches.
+            now[9002] ^= 0xFF;
+        } else {
+            // Changed outside every range after the stamp: only the stamp can tell.
+            now[5000] ^= 0xFF;
+        }
+        std::fs::write(&c.a, &now).unwrap();
+        let taken = if inside { stamps(&c.a) } else { taken };
+        match apply_sealed(&c.journal, &BTreeMap::new(), &taken, &|_| {}) {
+            Err(JournalError::Refused { file, offset, .. }) => {
+                assert_eq!((file, offset), (c.a.clone(), at))
+            }
+            other => panic!("{inside}: {other:?}"),
+        }
+        assert_eq!(std::fs::read(&c.a).unwrap(), now);
+        assert_eq!(std::fs::read(&c.b).unwrap(), c.b0, "b untouched too");
+    }
 }
 
 #[test]
@@ -229,7 +264,7 @@ fn a_head_last_file_gets_its_interim_header_first_and_its_header_last() {
     )]);
     // While the other ranges are written, the file starts with the interim header.
     let seen = std::cell::RefCell::new(Vec::new());
-    apply_sealed(&journal, &heads, &|_| {
+    apply_sealed(&journal, &heads, &BTreeMap::new(), &|_| {
         let now = std::fs::read(&h).unwrap();
         seen.borrow_mut().push(now[..512] == interim[..]);
     })
@@ -242,7 +277,7 @@ fn a_head_last_file_gets_its_interim_header_first_and_its_header_last() {
     // A crash at any point, the interim header on disk: undo restores every byte.
     for stop in 0..3u64 {
         let r = std::panic::catch_unwind(|| {
-            apply_sealed(&journal, &heads, &|n| {
+            apply_sealed(&journal, &heads, &BTreeMap::new(), &|n| {
                 if n > stop {
                     panic!("crash");
                 }
@@ -265,7 +300,81 @@ fn a_head_last_header_the_ranges_do_not_cover_is_refused_before_any_write() {
             interim: vec![0xEE; 16],
         },
     )]);
-    let e = apply_sealed(&c.journal, &heads, &|_| {}).unwrap_err();
+    let e = apply_sealed(&c.journal, &heads, &BTreeMap::new(), &|_| {}).unwrap_err();
     assert!(e.to_string().contains("cover 1 of the 16"), "{e}");
     originals(&c);
+}
+
+/// A database-sized file (above [`WHOLE_CHECK_MOST`], sparse here) is written through the
+/// window and undone range by range: every byte back, after a crash at any point too; a byte
+/// inside a range that is neither old nor new is refused before anything is written.
+#[test]
+fn a_large_file_is_written_by_window_and_undone_by_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.edb");
+    let size = WHOLE_CHECK_MOST + (3 << 20);
+    let f = File::create(&path).unwrap();
+    f.set_len(size).unwrap();
+    // Ranges on neighbouring blocks, in one block, far apart, and at the very end.
+    let at: Vec<u64> = vec![8, 4100, 4200, 8192 + 4000, 5 << 20, size - 16];
+    let mut old_bytes = Vec::new();
+    for (k, &o) in at.iter().enumerate() {
+        let b: Vec<u8> = (0..16).map(|x| (x + k * 16) as u8 | 1).collect();
+        f.write_all_at(&b, o).unwrap();
+        old_bytes.push(b);
+    }
+    drop(f);
+    let original = std::fs::read(&path).unwrap();
+    let mut patched = original.clone();
+    let journal = dir.path().join("j");
+    let mut w = JournalWriter::create(&journal).unwrap();
+    for (k, &o) in at.iter().enumerate() {
+        let new = vec![0xC0 + k as u8; 16];
+        w.record(0, o, &old_bytes[k], &new).unwrap();
+        patched[o as usize..o as usize + 16].copy_from_slice(&new);
+    }
+    w.seal(&[JournalFile {
+        path: path.clone(),
+        size_before: size,
+        sha256_before: sha(&original),
+        size_after: size,
+        sha256_after: sha(&patched),
+    }])
+    .unwrap();
+    w.commit().unwrap();
+    let stamps = || BTreeMap::from([(0u32, FileStamp::of(&path).unwrap())]);
+
+    apply_sealed(&journal, &BTreeMap::new(), &stamps(), &|_| {}).unwrap();
+    assert!(std::fs::read(&path).unwrap() == patched);
+    let r = undo(&journal).unwrap();
+    assert_eq!(r.files[0].1, UndoAction::Restored { ranges: 6 });
+    assert!(std::fs::read(&path).unwrap() == original);
+    assert_eq!(
+        undo(&journal).unwrap().files[0].1,
+        UndoAction::AlreadyOriginal
+    );
+
+    for stop in 0..6u64 {
+        let r = std::panic::catch_unwind(|| {
+            apply_sealed(&journal, &BTreeMap::new(), &stamps(), &|n| {
+                if n > stop {
+                    panic!("crash");
+                }
+            })
+        });
+        assert!(r.is_err());
+        undo(&journal).unwrap();
+        assert!(std::fs::read(&path).unwrap() == original, "stop {stop}");
+    }
+
+    apply_sealed(&journal, &BTreeMap::new(), &stamps(), &|_| {}).unwrap();
+    let h = OpenOptions::new().write(true).open(&path).unwrap();
+    h.write_all_at(&[0x11], 4205).unwrap();
+    drop(h);
+    let before = std::fs::read(&path).unwrap();
+    match undo(&journal).unwrap_err() {
+        JournalError::Refused { offset, .. } => assert_eq!(offset, 4205),
+        e => panic!("{e}"),
+    }
+    assert!(std::fs::read(&path).unwrap() == before, "nothing written");
 }

@@ -5,14 +5,15 @@
 //! per database (and the hive edits in memory) records every changed range — old and new
 //! bytes — in the journal and the audit log, and gives the before and after SHA-256 of every
 //! file; the journal is sealed (fsynced) with that file table; only then are the targets
-//! written, from the journal, and fsynced; then the journal is marked committed. `coldpatch
+//! written, from the journal, and fsynced (each database checked first by the stamp its pass
+//! took and its ranges' old bytes, not hashed again); then the journal is marked committed. `coldpatch
 //! undo FILE` restores the exact original bytes at any point, also after a crash.
 //!
 //! The report, audit log and manifests go beside the journal: `FILE.report.json`,
 //! `FILE.audit.jsonl.zst`, `FILE.SHA256SUMS` (outputs, relative to the image) and
 //! `FILE.SHA256SUMS.input`.
 
-use crate::journal::{apply_sealed, HeadLast, JournalError, JournalFile, JournalWriter};
+use crate::journal::{apply_sealed, FileStamp, HeadLast, JournalError, JournalFile, JournalWriter};
 use crate::manifest::audit::{AuditWriter, AUDIT_FILE};
 use crate::manifest::report::Report;
 use crate::manifest::sums::{manifest, FileDigest};
@@ -178,7 +179,7 @@ pub fn apply_in_place(
         index,
     };
     let result = record_all(inst, plan, &mut sink, filetime, time_ole, progress);
-    let (files, read, outputs, stores, heads) = match result {
+    let (files, read, outputs, stores, heads, stamps) = match result {
         Ok(r) => r,
         Err(e) => {
             // Nothing was written to the image: the unsealed journal would undo nothing.
@@ -210,7 +211,7 @@ pub fn apply_in_place(
         ))
     };
     let pause = |n: u64| pause_here(&format!("range:{n}"));
-    apply_sealed(&journal, &heads, &pause).map_err(undo_hint)?;
+    apply_sealed(&journal, &heads, &stamps, &pause).map_err(undo_hint)?;
     pause_here("written");
     jw.commit().map_err(undo_hint)?;
 
@@ -251,6 +252,7 @@ type Recorded = (
     Vec<FileDigest>,
     Vec<crate::manifest::report::StoreReport>,
     BTreeMap<u32, HeadLast>,
+    BTreeMap<u32, FileStamp>,
 );
 
 /// The read-only pass: every change recorded, every file's before and after hashes.
@@ -269,6 +271,9 @@ fn record_all(
     // Hives are written as Windows writes them: an in-progress base block, the bins, then
     // the final base block, so a crash mid-write leaves a hive any reader sees as dirty.
     let mut heads = BTreeMap::new();
+    // Each database as it was when the pass read it: checked again before the first write,
+    // with the old bytes of its ranges, instead of hashing it whole a second time.
+    let mut stamps = BTreeMap::new();
     for (i, (rel, host)) in input_files(inst).into_iter().enumerate() {
         let store = inst.stores.iter().find(|s| s.resolved.host == host);
         let (before, after): ((u64, [u8; 32]), (u64, [u8; 32])) = match store {
@@ -283,6 +288,12 @@ fn record_all(
                     .dbtime
                     .max(s.max_page_dbtime.unwrap_or(0))
                     .saturating_add(1);
+                let stamp = |when: &str| {
+                    FileStamp::of(&host).map_err(|e| {
+                        ApplyError::Write(format!("{} ({when} the pass): {e}", host.display()))
+                    })
+                };
+                let before_pass = stamp("before")?;
                 let r = stream_pass(
                     s,
                     sp,
@@ -294,6 +305,12 @@ fn record_all(
                     progress,
                 )
                 .map_err(pass_error)?;
+                if stamp("after")? != before_pass {
+                    return Err(ApplyError::Refused(format!(
+                        "{rel}: the file changed while it was read; nothing was written"
+                    )));
+                }
+                stamps.insert(i as u32, before_pass);
                 stores.push(store_report(s, sp, &r, dbtime));
                 (
                     (r.size, unhex32(&r.input_sha256)),
@@ -354,5 +371,5 @@ fn record_all(
             sha256_after: after.1,
         });
     }
-    Ok((files, read, outputs, stores, heads))
+    Ok((files, read, outputs, stores, heads, stamps))
 }
