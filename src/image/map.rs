@@ -4,6 +4,9 @@ use memmap2::Mmap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+/// How much of a mapped file a pass reads between two [`MappedFile::release`]s.
+pub const RELEASE_EVERY: u64 = 64 << 20;
+
 /// A file opened read-only and mapped into memory.
 ///
 /// An empty file is not mapped (a zero-length map is an error on some systems); its bytes are
@@ -53,6 +56,42 @@ impl MappedFile {
 
     pub fn bytes(&self) -> &[u8] {
         self.map.as_deref().unwrap_or(&[])
+    }
+
+    /// Drops this process's mapping of the file's pages: they stay in the page cache and are
+    /// mapped again when next read. A pass over a large file calls it as it goes, so that the
+    /// file does not all count in the process's resident memory.
+    pub fn release(&self) {
+        if let Some(map) = &self.map {
+            // SAFETY: a read-only shared file mapping: MADV_DONTNEED only removes page-table
+            // entries, and the next read maps the file's (unchanged) page again.
+            let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+        }
+    }
+
+    /// A progress callback for a pass over the map that counts `unit`-byte steps and releases
+    /// the map ([`MappedFile::release`]) every [`RELEASE_EVERY`] bytes.
+    pub fn releasing(&self, unit: u64) -> impl Fn(u64) + Sync + '_ {
+        let done = std::sync::atomic::AtomicU64::new(0);
+        move |n: u64| {
+            use std::sync::atomic::Ordering::Relaxed;
+            let before = done.fetch_add(n * unit, Relaxed);
+            if before / RELEASE_EVERY != (before + n * unit) / RELEASE_EVERY {
+                self.release();
+            }
+        }
+    }
+
+    /// [`MappedFile::releasing`] for a callback given the bytes done so far in all.
+    pub fn releasing_total(&self) -> impl Fn(u64) + Sync + '_ {
+        let last = std::sync::atomic::AtomicU64::new(0);
+        move |total: u64| {
+            use std::sync::atomic::Ordering::Relaxed;
+            let at = total / RELEASE_EVERY;
+            if last.fetch_max(at, Relaxed) < at {
+                self.release();
+            }
+        }
     }
 
     /// Tells the kernel the map will be read front to back (a whole-file verify).

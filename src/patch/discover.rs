@@ -557,8 +557,10 @@ fn open_store(
     }
     let mut max_page_dbtime = None;
     if opts.verify_pages {
-        let report = crate::ese::verify::verify_file(map.bytes(), 2, &|_| {})
+        let release = map.releasing(u64::from(header.page_size));
+        let report = crate::ese::verify::verify_file(map.bytes(), 2, &release)
             .map_err(|e| format!("{at}: {e}"))?;
+        map.release();
         for f in report.findings.iter().take(5) {
             let page = f.page.map(|p| format!("page {p}, ")).unwrap_or_default();
             problems.push(format!(
@@ -610,8 +612,9 @@ fn open_store(
     if let (true, Some(l), Some(g)) = (opts.census, &layout, &globals) {
         let needles = crate::patch::census::needles(&g.base_guid, None);
         let matcher = crate::ese::census::Matcher::new(&needles);
-        let report = crate::ese::census::census(&db, &catalog, &matcher, &|_| {})
+        let report = crate::ese::census::census(&db, &catalog, &matcher, &map.releasing_total())
             .map_err(|e| format!("{at}: census: {e}"))?;
+        map.release();
         uncovered = crate::patch::census::uncovered(&report, l);
         census = Some(report);
     }
