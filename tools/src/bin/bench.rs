@@ -1,11 +1,14 @@
-//! `bench`: the patch at scale, each figure beside the reference it is measured against in the
-//! same run (not a test: it prints figures and asserts nothing about speed).
+//! `bench`: every speed figure of coldpatch, each beside the reference it is measured against
+//! in the same run, in one table (not a test: it prints figures and asserts nothing about
+//! speed).
 //!
 //! For each size in `--gib` it writes (or, with `--reuse`, reuses) an ESE97 cluster image with
 //! the `mkimage` beside this program — `PRIV.EDB` three quarters, `PUB.EDB` one quarter, 20 %
 //! foreign rows, 1 KB bodies; messages per store worked out from two small calibration images
 //! — and times, with `/usr/bin/time -v` for the peak RSS:
 //!
+//! * `mkimage` itself (and a `sync`) against `dd if=/dev/zero bs=4M conv=fdatasync` of the same
+//!   bytes (not with `--reuse`);
 //! * warm (the databases just read): `apply --out` against the larger of one
 //!   `openssl dgst -sha256` pass over the databases and a `dd oflag=direct bs=4M` write of the
 //!   same bytes;
@@ -15,7 +18,10 @@
 //!   bytes of the journal and of the changed pages; `undo` of it; `inspect` cold;
 //! * `verify` of the databases against `cat` (warm).
 //!
-//! It prints the machine (cores, memory, CPU, SHA extensions) and one table. Everything is
+//! Then, once, `reg import` of 100,000 values into the largest sample hive against
+//! `hivexregedit --merge` ([`coldpatch_tools::reg_bench`]; `--no-reg` skips it).
+//!
+//! It prints the machine (cores, memory, CPU, SHA extensions) and the tables. Everything is
 //! written below `--dir` (default `$TMPDIR`, else `target/bench` of this workspace) and deleted
 //! afterwards unless `--keep`. Build first: `cargo build --release --workspace`, then
 //! `target/release/bench --gib 1,4,16`.
@@ -55,6 +61,9 @@ struct Args {
     /// Reuse an image of the same size left by `--keep`.
     #[arg(long)]
     reuse: bool,
+    /// Skip the `reg import` benchmark.
+    #[arg(long)]
+    no_reg: bool,
 }
 
 /// One timed command.
@@ -255,6 +264,21 @@ fn print_rows(gib: f64, bytes: u64, rows: &[Row]) {
     }
 }
 
+/// One `dd` command per database, copying it into `scratch` with `flags`, joined with `&&`.
+fn dd_each(dbs: &[PathBuf], scratch: &Path, flags: &str) -> String {
+    dbs.iter()
+        .enumerate()
+        .map(|(i, d)| {
+            format!(
+                "dd if='{}' of='{}/db{i}' bs=4M {flags} status=none",
+                d.display(),
+                scratch.display()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" && ")
+}
+
 fn os(s: &str) -> &std::ffi::OsStr {
     s.as_ref()
 }
@@ -262,15 +286,41 @@ fn os(s: &str) -> &std::ffi::OsStr {
 fn bench_size(work: &Path, gib: f64, reuse: bool) -> Result<(), String> {
     let coldpatch = beside("coldpatch");
     let image = work.join(format!("image-{gib}g"));
+    let mut rows = Vec::new();
+    let mut made = None;
     if !(reuse && image.join("image.json").exists()) {
         let _ = std::fs::remove_dir_all(&image);
         let (m, p) = calibrate(work, gib)?;
         println!("{gib} GiB: mkimage --messages {m} --pub-messages {p} --folders {FOLDERS}");
-        let t = mkimage(&image_args(&image, m, p))?;
+        sh("sync")?;
+        let mut t = mkimage(&image_args(&image, m, p))?;
+        t.secs += sh("sync")?.secs;
         println!("  mkimage {:.1} s", t.secs);
+        made = Some(t);
     }
     let dbs: Vec<PathBuf> = DBS.iter().map(|d| image.join(d)).collect();
     let bytes: u64 = dbs.iter().map(|d| size_of(d)).sum::<Result<u64, _>>()?;
+    let scratch = work.join("scratch");
+    if let Some(t) = made {
+        // The same bytes as the whole image, written and synced by dd.
+        let mut all = Vec::new();
+        files(&image, &mut all)?;
+        let image_bytes: u64 = all.iter().map(|f| size_of(f)).sum::<Result<u64, _>>()?;
+        std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+        let dd = sh(&format!(
+            "dd if=/dev/zero of='{}/zero' bs=4M count={} conv=fdatasync status=none",
+            scratch.display(),
+            image_bytes.div_ceil(4 << 20)
+        ))?;
+        let _ = std::fs::remove_file(scratch.join("zero"));
+        rows.push(Row {
+            what: "mkimage (+ sync)".into(),
+            t,
+            reference: "dd if=/dev/zero conv=fdatasync".into(),
+            ref_secs: dd.secs,
+            goal: "≤ 2",
+        });
+    }
     let list = |ps: &[PathBuf]| {
         ps.iter()
             .map(|p| format!("'{}'", p.display()))
@@ -278,7 +328,6 @@ fn bench_size(work: &Path, gib: f64, reuse: bool) -> Result<(), String> {
             .join(" ")
     };
     let db_list = list(&dbs);
-    let scratch = work.join("scratch");
     let reset = |p: &Path| -> Result<(), String> {
         let _ = std::fs::remove_dir_all(p);
         std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))
@@ -300,24 +349,12 @@ fn bench_size(work: &Path, gib: f64, reuse: bool) -> Result<(), String> {
             &env,
         )
     };
-    let mut rows = Vec::new();
 
     // Warm.
     sh(&format!("cat {db_list} > /dev/null"))?;
     let openssl = sh(&format!("openssl dgst -sha256 {db_list} > /dev/null"))?;
     reset(&scratch)?;
-    let dd_write = sh(&dbs
-        .iter()
-        .enumerate()
-        .map(|(i, d)| {
-            format!(
-                "dd if='{}' of='{}/db{i}' bs=4M oflag=direct status=none",
-                d.display(),
-                scratch.display()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" && "))?;
+    let dd_write = sh(&dd_each(&dbs, &scratch, "oflag=direct"))?;
     let warm_ref = openssl.secs.max(dd_write.secs);
     let out = work.join("out");
     let warm = apply_out(&out)?;
@@ -335,18 +372,7 @@ fn bench_size(work: &Path, gib: f64, reuse: bool) -> Result<(), String> {
     // Cold.
     reset(&scratch)?;
     drop_cache(&image)?;
-    let dd_copy = sh(&dbs
-        .iter()
-        .enumerate()
-        .map(|(i, d)| {
-            format!(
-                "dd if='{}' of='{}/db{i}' bs=4M iflag=direct oflag=direct status=none",
-                d.display(),
-                scratch.display()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" && "))?;
+    let dd_copy = sh(&dd_each(&dbs, &scratch, "iflag=direct oflag=direct"))?;
     reset(&scratch)?;
     drop_cache(&image)?;
     let cp_sync = sh(&format!("cp {db_list} '{}' && sync", scratch.display()))?;
@@ -478,6 +504,23 @@ fn bench_size(work: &Path, gib: f64, reuse: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// `reg import` of 100,000 values against `hivexregedit --merge` (median of three runs).
+fn bench_reg_import(work: &Path) -> Result<(), String> {
+    println!();
+    println!("## reg import of 100,000 values");
+    let args = coldpatch_tools::reg_bench::Args::standard(beside("coldpatch"), work.join("reg"));
+    let f = coldpatch_tools::reg_bench::measure(&args)?;
+    println!("| measurement | s (median) | reference | s (median) | speed-up | goal |");
+    println!("|---|---|---|---|---|---|");
+    println!(
+        "| coldpatch reg import | {:.3} | hivexregedit --merge | {:.3} | {:.1} × | ≥ 10 × |",
+        f.ours_median,
+        f.hivex_median,
+        f.hivex_median / f.ours_median
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let a = Args::parse();
     let dir = a
@@ -502,6 +545,9 @@ fn main() -> ExitCode {
         if result.is_err() {
             break;
         }
+    }
+    if result.is_ok() && !a.no_reg {
+        result = bench_reg_import(&work);
     }
     if !a.keep {
         let _ = std::fs::remove_dir_all(&work);

@@ -1,60 +1,72 @@
-//! `bench_reg_import`: times `coldpatch reg import` against `hivexregedit --merge` on the same
-//! `.reg` file and hive (not a test: it prints figures, it asserts nothing about speed).
+//! The registry import benchmark of `bench`: `coldpatch reg import` against
+//! `hivexregedit --merge` on the same `.reg` file and hive.
 //!
-//! * Generates a deterministic `.reg` file (default 100,000 values over 1,000 new keys under
-//!   the root; REG_SZ, REG_DWORD and REG_BINARY of varying sizes), written with coldpatch's own
-//!   formatter, key paths under `--prefix`.
-//! * Decompresses the largest sample hive (`ManySubkeysHive.gz` unless `--hive` says
-//!   otherwise) and, per run, copies it twice: one copy is imported with `coldpatch reg import
-//!   COPY FILE --out NEW`, the other merged in place with `hivexregedit --merge --prefix`.
-//! * Prints min / median seconds of each over `--runs` runs and the ratio, then checks that
-//!   both results hold the same tree (read with coldpatch's reader, keys in canonical order).
-//!
-//! Build coldpatch in release first: `cargo build --release --bin coldpatch`, then
-//! `cargo run --release -p coldpatch-tools --bin bench_reg_import`.
+//! * A deterministic `.reg` file (100,000 values over 1,000 new keys under the root by
+//!   default; REG_SZ, REG_DWORD and REG_BINARY of varying sizes), written with coldpatch's own
+//!   formatter, key paths under `prefix`.
+//! * The largest sample hive (`ManySubkeysHive.gz` unless `hive` says otherwise), copied per
+//!   run twice: one copy imported with `coldpatch reg import COPY FILE --out NEW`, the other
+//!   merged in place with `hivexregedit --merge --prefix`.
+//! * Both results must hold the same tree (read with coldpatch's reader, keys in canonical
+//!   order).
 
-use clap::Parser;
+use crate::mkimage::rng::SplitMix64;
 use coldpatch::regf::regfile::{format_reg, RegVersion};
 use coldpatch::regf::write::{utf16z, KeySpec, ValueSpec, REG_BINARY, REG_DWORD, REG_SZ};
 use coldpatch::regf::{name, tree};
-use coldpatch_tools::mkimage::rng::SplitMix64;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct Args {
+    /// Runs of each tool.
+    pub runs: usize,
+    /// Values in the generated .reg file.
+    pub values: usize,
+    /// New keys (under the root) the values are spread over.
+    pub keys: usize,
+    /// The hive to import into (a `.gz` is decompressed); `None`: the largest regf sample.
+    pub hive: Option<PathBuf>,
+    /// The coldpatch binary.
+    pub coldpatch: PathBuf,
+    /// The registry prefix of the key paths (`--prefix` of both tools).
+    pub prefix: String,
+    /// Where the generated files go.
+    pub work: PathBuf,
+    /// Seed of the generated values.
+    pub seed: u64,
+}
+
+impl Args {
+    /// 100,000 values over 1,000 keys, three runs each.
+    pub fn standard(coldpatch: PathBuf, work: PathBuf) -> Args {
+        Args {
+            runs: 3,
+            values: 100_000,
+            keys: 1_000,
+            hive: None,
+            coldpatch,
+            prefix: "HKEY_LOCAL_MACHINE\\SYSTEM".into(),
+            work,
+            seed: 1,
+        }
+    }
+}
+
+/// Min and median seconds of each tool.
+#[derive(Clone, Copy, Debug)]
+pub struct Figures {
+    pub ours_min: f64,
+    pub ours_median: f64,
+    pub hivex_min: f64,
+    pub hivex_median: f64,
+}
+
 /// The workspace root (the tools crate is one level below it).
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-
-#[derive(Parser, Debug)]
-#[command(about = "Time coldpatch reg import against hivexregedit --merge")]
-struct Args {
-    /// Runs of each tool.
-    #[arg(long, default_value_t = 3)]
-    runs: usize,
-    /// Values in the generated .reg file.
-    #[arg(long, default_value_t = 100_000)]
-    values: usize,
-    /// New keys (under the root) the values are spread over.
-    #[arg(long, default_value_t = 1_000)]
-    keys: usize,
-    /// The hive to import into (a `.gz` is decompressed); default the largest regf sample.
-    #[arg(long)]
-    hive: Option<PathBuf>,
-    /// The coldpatch binary; default target/release/coldpatch of this workspace.
-    #[arg(long)]
-    coldpatch: Option<PathBuf>,
-    /// The registry prefix of the key paths (`--prefix` of both tools).
-    #[arg(long, default_value = "HKEY_LOCAL_MACHINE\\SYSTEM")]
-    prefix: String,
-    /// Keep the generated files (the .reg file, the hive copies and results) in this
-    /// directory instead of a temporary one.
-    #[arg(long)]
-    work: Option<PathBuf>,
-    /// Seed of the generated values.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-}
 
 /// A value in `0..n` (0 when `n` is 0) from mkimage's seeded generator.
 fn below(rng: &mut SplitMix64, n: usize) -> usize {
@@ -190,19 +202,11 @@ fn counts(k: &KeySpec) -> (usize, usize) {
         .fold((1, k.values.len()), |a, b| (a.0 + b.0, a.1 + b.1))
 }
 
-fn main_inner(args: &Args) -> Result<(), String> {
-    let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let dir = match &args.work {
-        Some(d) => {
-            std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
-            d.as_path()
-        }
-        None => temp.path(),
-    };
-    let coldpatch = args
-        .coldpatch
-        .clone()
-        .unwrap_or_else(|| Path::new(WORKSPACE).join("target/release/coldpatch"));
+/// Runs both tools `args.runs` times and checks they built the same tree.
+pub fn measure(args: &Args) -> Result<Figures, String> {
+    let dir = args.work.as_path();
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let coldpatch = args.coldpatch.clone();
     if !coldpatch.is_file() {
         return Err(format!(
             "{} not found: build it first (cargo build --release --bin coldpatch)",
@@ -285,19 +289,13 @@ fn main_inner(args: &Args) -> Result<(), String> {
     );
     if a == b {
         println!("both results hold the same tree");
-        Ok(())
+        Ok(Figures {
+            ours_min: o_min,
+            ours_median: o_med,
+            hivex_min: h_min,
+            hivex_median: h_med,
+        })
     } else {
         Err("the two results differ".to_string())
-    }
-}
-
-fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    match main_inner(&args) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench_reg_import: {e}");
-            std::process::ExitCode::FAILURE
-        }
     }
 }
