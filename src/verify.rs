@@ -169,12 +169,27 @@ pub fn verify_path(
         FileKind::Regf => Ok(verify_regf_file(path, bytes)),
         FileKind::Ese => {
             map.advise_sequential();
-            verify_ese_bytes(path, bytes, progress)
+            // The pages checked leave the process's resident memory as the check goes.
+            let release = map.releasing(u64::from(ese_page_size(bytes)));
+            let both = |total: u64, n: u64| {
+                release(n);
+                progress(total, n)
+            };
+            verify_ese_bytes(path, bytes, &both)
         }
         FileKind::Unknown => Err(VerifyError::UnknownKind {
             path: path.to_path_buf(),
         }),
     }
+}
+
+/// The page size an ESE header states (the default where it states none).
+fn ese_page_size(bytes: &[u8]) -> u32 {
+    crate::bytes::Bytes::new(bytes, 0)
+        .u32("page size", ese::header::PAGE_SIZE_OFFSET)
+        .ok()
+        .filter(|&cb| cb != 0)
+        .unwrap_or(ese::header::DEFAULT_PAGE_SIZE)
 }
 
 /// Verifies an ESE database already in memory; `progress` as for [`verify_path`].
@@ -183,11 +198,7 @@ pub fn verify_ese_bytes(
     bytes: &[u8],
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<FileReport, VerifyError> {
-    let page_size = crate::bytes::Bytes::new(bytes, 0)
-        .u32("page size", ese::header::PAGE_SIZE_OFFSET)
-        .ok()
-        .filter(|&cb| cb != 0)
-        .unwrap_or(ese::header::DEFAULT_PAGE_SIZE);
+    let page_size = ese_page_size(bytes);
     let total = (bytes.len() as u64 / u64::from(page_size)).max(1);
     let step = |n: u64| progress(total, n);
     let report = ese::verify::verify_file(bytes, VERIFY_THREADS, &step).map_err(|source| {

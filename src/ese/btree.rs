@@ -44,6 +44,9 @@ pub struct Database<'a> {
     pub page_size: u32,
     /// Highest database page number in the file.
     pub last_pgno: u32,
+    /// Told of every page read through [`Database::page`] (a memory map releasing what a long
+    /// walk has read, say).
+    on_page: Option<&'a (dyn Fn(u64) + Sync)>,
 }
 
 /// A leaf node met by a walk, with the page it sits on.
@@ -63,7 +66,17 @@ impl<'a> Database<'a> {
             header: copies.header,
             page_size,
             last_pgno: pages.min(u64::from(u32::MAX)) as u32,
+            on_page: None,
         })
+    }
+
+    /// The same database, with `on_page` called (with 1) for every page read through
+    /// [`Database::page`].
+    pub fn observed(self, on_page: &'a (dyn Fn(u64) + Sync)) -> Database<'a> {
+        Database {
+            on_page: Some(on_page),
+            ..self
+        }
     }
 
     /// Absolute file offset of page `pgno`.
@@ -83,6 +96,9 @@ impl<'a> Database<'a> {
         }
         let off = self.page_offset(pgno);
         let b = Bytes::new(self.bytes, 0).sub("page", off as usize, self.page_size as usize)?;
+        if let Some(f) = self.on_page {
+            f(1);
+        }
         Page::parse(b, pgno)
     }
 

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// How much of a mapped file a pass reads between two [`MappedFile::release`]s.
-pub const RELEASE_EVERY: u64 = 64 << 20;
+pub const RELEASE_EVERY: u64 = 16 << 20;
 
 /// A file opened read-only and mapped into memory.
 ///

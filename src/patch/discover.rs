@@ -573,7 +573,11 @@ fn open_store(
         }
         max_page_dbtime = Some(report.max_page_dbtime);
     }
-    let db = Database::open(map.bytes()).map_err(|e| format!("{at}: {e}"))?;
+    // Row counts and the census read every page: the map is released as they go.
+    let release = map.releasing(u64::from(header.page_size));
+    let db = Database::open(map.bytes())
+        .map_err(|e| format!("{at}: {e}"))?
+        .observed(&release);
     let catalog = Catalog::read(&db).map_err(|e| format!("{at}: cannot read the catalog: {e}"))?;
     let mut rows = BTreeMap::new();
     if opts.count_rows {
@@ -618,6 +622,9 @@ fn open_store(
         uncovered = crate::patch::census::uncovered(&report, l);
         census = Some(report);
     }
+    drop(db);
+    drop(release);
+    map.release();
     Ok(Some(StoreFile {
         kind,
         windows_path: resolved.windows.clone(),
