@@ -212,37 +212,60 @@ pub fn patch_page(
     };
     let mut buf = PageBuf::from_bytes(pgno, file_offset, page.to_vec());
     let lines = buf.page()?.line_tags();
+    // The reasons of this table's changes: "Table.Column row KeyColumn=key".
+    let key_name = table
+        .row_key
+        .as_ref()
+        .and_then(|k| table.column_names.get(&k.fid))
+        .map_or("row".to_string(), |n| format!("row {n}"));
+    let mut key_text = String::new();
     for itag in lines {
-        let (deleted, key_text) = {
+        let deleted = {
             let p = buf.page()?;
             let node = Node::parse(&p, itag)?;
-            let key_text = match &table.row_key {
+            key_text.clear();
+            match &table.row_key {
                 Some(k) => {
                     let rec = Record::parse(node.data, p.record_form())?;
-                    rec.fixed(k.fid, k.offset, k.size)?
-                        .map(|b| key_value(b.as_slice()))
-                        .unwrap_or_else(|| "NULL".into())
+                    match rec.fixed(k.fid, k.offset, k.size)? {
+                        Some(b) => push_key_value(&mut key_text, b.as_slice()),
+                        None => key_text.push_str("NULL"),
+                    }
                 }
-                None => format!("line {itag}"),
-            };
-            (node.is_deleted(), key_text)
+                None => {
+                    key_text.push_str("line ");
+                    key_text.push_str(itoa::Buffer::new().format(itag));
+                }
+            }
+            node.is_deleted()
         };
         if deleted {
             continue;
         }
-        let key_name = table
-            .row_key
-            .as_ref()
-            .and_then(|k| table.column_names.get(&k.fid))
-            .map_or("row".to_string(), |n| format!("row {n}"));
-        let col = |fid: u16| {
-            table
-                .column_names
-                .get(&fid)
-                .cloned()
-                .unwrap_or_else(|| format!("column {fid}"))
+        let why = |fid: u16| {
+            let column = table.column_names.get(&fid);
+            let mut s = String::with_capacity(
+                table.name.len()
+                    + column.map_or(12, String::len)
+                    + key_name.len()
+                    + key_text.len()
+                    + 3,
+            );
+            s.push_str(&table.name);
+            s.push('.');
+            match column {
+                Some(c) => s.push_str(c),
+                None => {
+                    s.push_str("column ");
+                    s.push_str(itoa::Buffer::new().format(fid));
+                }
+            }
+            s.push(' ');
+            s.push_str(&key_name);
+            s.push('=');
+            s.push_str(&key_text);
+            s
         };
-        let why = |fid: u16| format!("{}.{} {key_name}={key_text}", table.name, col(fid));
         for (i, edit) in table.edits.iter().enumerate() {
             counts.seen[first_edit + i] += 1;
             match edit {
@@ -300,12 +323,13 @@ pub fn patch_page(
     Ok(Some(buf.bytes))
 }
 
-/// A row key as text: little-endian integers of 4 or 8 bytes in decimal, else hex.
-fn key_value(b: &[u8]) -> String {
+/// Appends a row key as text: little-endian integers of 4 or 8 bytes in decimal, else hex.
+fn push_key_value(out: &mut String, b: &[u8]) {
+    let mut n = itoa::Buffer::new();
     match b.len() {
-        4 => LittleEndian::read_i32(b).to_string(),
-        8 => LittleEndian::read_i64(b).to_string(),
-        _ => b.iter().map(|x| format!("{x:02x}")).collect(),
+        4 => out.push_str(n.format(LittleEndian::read_i32(b))),
+        8 => out.push_str(n.format(LittleEndian::read_i64(b))),
+        _ => out.push_str(&crate::manifest::sums::hex(b)),
     }
 }
 
