@@ -171,11 +171,7 @@ pub fn verify_path(
             map.advise_sequential();
             // The pages checked leave the process's resident memory as the check goes.
             let release = map.releasing(u64::from(ese_page_size(bytes)));
-            let both = |total: u64, n: u64| {
-                release(n);
-                progress(total, n)
-            };
-            verify_ese_bytes(path, bytes, &both)
+            verify_ese_bytes_observed(path, bytes, progress, &release)
         }
         FileKind::Unknown => Err(VerifyError::UnknownKind {
             path: path.to_path_buf(),
@@ -198,15 +194,25 @@ pub fn verify_ese_bytes(
     bytes: &[u8],
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<FileReport, VerifyError> {
+    verify_ese_bytes_observed(path, bytes, progress, &|_| {})
+}
+
+/// [`verify_ese_bytes`], telling `on_pages` of every page read
+/// ([`ese::verify::verify_file_observed`]).
+fn verify_ese_bytes_observed(
+    path: &Path,
+    bytes: &[u8],
+    progress: &(dyn Fn(u64, u64) + Sync),
+    on_pages: &(dyn Fn(u64) + Sync),
+) -> Result<FileReport, VerifyError> {
     let page_size = ese_page_size(bytes);
     let total = (bytes.len() as u64 / u64::from(page_size)).max(1);
     let step = |n: u64| progress(total, n);
-    let report = ese::verify::verify_file(bytes, VERIFY_THREADS, &step).map_err(|source| {
-        VerifyError::Ese {
+    let report = ese::verify::verify_file_observed(bytes, VERIFY_THREADS, &step, on_pages)
+        .map_err(|source| VerifyError::Ese {
             path: path.to_path_buf(),
             source,
-        }
-    })?;
+        })?;
     let list = |findings: &[ese::verify::Finding]| {
         findings
             .iter()

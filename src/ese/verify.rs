@@ -146,6 +146,18 @@ pub fn verify_file(
     threads: usize,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<VerifyReport, HeaderError> {
+    verify_file_observed(file, threads, progress, &|_| {})
+}
+
+/// [`verify_file`], telling `on_pages` of every page read — by the checksum threads (with
+/// `progress`) and by the structure walk (one at a time) — so that a memory map can release
+/// what was read as the check goes.
+pub fn verify_file_observed(
+    file: &[u8],
+    threads: usize,
+    progress: &(dyn Fn(u64) + Sync),
+    on_pages: &(dyn Fn(u64) + Sync),
+) -> Result<VerifyReport, HeaderError> {
     let copies = HeaderCopies::read(file)?;
     let header = copies.header.clone();
     let cb = u64::from(header.page_size);
@@ -170,13 +182,17 @@ pub fn verify_file(
     // The structure walk reads only the pages its trees link (headers and branch nodes), so
     // it runs beside the checksum threads rather than after them.
     let (results, structure): (Vec<PagesChecked>, Vec<Finding>) = std::thread::scope(|s| {
-        let walk = s.spawn(|| structure_findings(file));
+        let walk = s.spawn(|| structure_findings(file, on_pages));
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let first = 1 + t * per;
                 let last = ((t + 1) * per).min(pages);
                 let header = &header;
-                s.spawn(move || check_pages(file, header, first, last, progress))
+                let both = move |n: u64| {
+                    on_pages(n);
+                    progress(n)
+                };
+                s.spawn(move || check_pages(file, header, first, last, &both))
             })
             .collect();
         let results = handles
@@ -286,7 +302,7 @@ fn header_findings(file: &[u8], copies: &HeaderCopies) -> Vec<Finding> {
 /// Walks the catalog and every tree it names (tables, indexes, long-value trees) without
 /// parsing leaf records: every linked page must be initialised, belong to its tree, and be
 /// reached once. Each tree that cannot be walked is one finding.
-fn structure_findings(file: &[u8]) -> Vec<Finding> {
+fn structure_findings(file: &[u8], on_pages: &(dyn Fn(u64) + Sync)) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut push = |context: String, e: EseError| {
         let (offset, page) = e.location();
@@ -296,7 +312,7 @@ fn structure_findings(file: &[u8]) -> Vec<Finding> {
             problem: Problem::Structure(format!("{context}: {e}")),
         });
     };
-    let Ok(db) = Database::open(file) else {
+    let Ok(db) = Database::open(file).map(|db| db.observed(on_pages)) else {
         return out;
     };
     match crate::ese::space::database_last_owned_page(&db) {

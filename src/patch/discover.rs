@@ -558,7 +558,7 @@ fn open_store(
     let mut max_page_dbtime = None;
     if opts.verify_pages {
         let release = map.releasing(u64::from(header.page_size));
-        let report = crate::ese::verify::verify_file(map.bytes(), 2, &release)
+        let report = crate::ese::verify::verify_file_observed(map.bytes(), 2, &|_| {}, &release)
             .map_err(|e| format!("{at}: {e}"))?;
         map.release();
         for f in report.findings.iter().take(5) {

@@ -51,7 +51,8 @@ struct Args {
     /// Image sizes, GiB (comma-separated).
     #[arg(long, default_value = "1", value_delimiter = ',')]
     gib: Vec<f64>,
-    /// Where to work (needs about four times the largest image free); default `$TMPDIR`,
+    /// Where to work (needs about three times the largest image free; each image is deleted
+    /// after its measurements unless `--keep`); default `$TMPDIR`,
     /// else `target/bench` of this workspace.
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -283,7 +284,7 @@ fn os(s: &str) -> &std::ffi::OsStr {
     s.as_ref()
 }
 
-fn bench_size(work: &Path, gib: f64, reuse: bool) -> Result<(), String> {
+fn bench_size(work: &Path, gib: f64, reuse: bool, keep: bool) -> Result<(), String> {
     let coldpatch = beside("coldpatch");
     let image = work.join(format!("image-{gib}g"));
     let mut rows = Vec::new();
@@ -501,6 +502,10 @@ fn bench_size(work: &Path, gib: f64, reuse: bool) -> Result<(), String> {
         pages_changed as f64 * 4096.0 / 1e6
     );
     let _ = std::fs::remove_dir_all(&scratch);
+    if !keep {
+        // The next size needs the room.
+        let _ = std::fs::remove_dir_all(&image);
+    }
     Ok(())
 }
 
@@ -541,7 +546,7 @@ fn main() -> ExitCode {
     );
     let mut result = Ok(());
     for &gib in &a.gib {
-        result = bench_size(&work, gib, a.reuse);
+        result = bench_size(&work, gib, a.reuse, a.keep);
         if result.is_err() {
             break;
         }
