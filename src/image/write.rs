@@ -66,6 +66,81 @@ struct Job {
     stream: bool,
 }
 
+/// A byte buffer whose start is aligned for direct I/O ([`BLOCK`]), of a capacity fixed at
+/// creation (whole blocks); [`AlignedBuf::set_len`] sets how much of it it shows. Made
+/// without `unsafe`: a plain byte vector one block longer, viewed from its first aligned byte.
+pub struct AlignedBuf {
+    raw: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    /// At least `len` bytes (rounded up to whole blocks), zeroed, all shown.
+    pub fn new(len: usize) -> AlignedBuf {
+        let capacity = len.div_ceil(BLOCK) * BLOCK;
+        let raw = vec![0u8; capacity + BLOCK];
+        // `align_offset` may in principle not find the offset: the buffer is then merely
+        // unaligned, and a direct read of it fails with EINVAL, which the caller handles.
+        let start = raw.as_ptr().align_offset(BLOCK).min(BLOCK);
+        AlignedBuf {
+            raw,
+            start,
+            len: capacity,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.raw.len() - BLOCK
+    }
+
+    /// Shows the first `len` bytes (at most the capacity).
+    pub fn set_len(&mut self, len: usize) {
+        self.len = len.min(self.capacity());
+    }
+
+    /// A copy of `bytes` in a new buffer.
+    pub fn copy_of(bytes: &[u8]) -> AlignedBuf {
+        let mut b = AlignedBuf::new(bytes.len());
+        b.set_len(bytes.len());
+        b.copy_from_slice(bytes);
+        b
+    }
+}
+
+impl std::ops::Deref for AlignedBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.raw[self.start..self.start + self.len]
+    }
+}
+
+impl std::ops::DerefMut for AlignedBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.raw[self.start..self.start + self.len]
+    }
+}
+
+/// Opens `path` to read it with direct I/O (no page cache), where the file system allows it.
+#[cfg(target_os = "linux")]
+pub fn open_direct_read(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
+        .open(path)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn open_direct_read(_: &Path) -> std::io::Result<File> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
+/// Whether a direct read or write was refused for its alignment (`EINVAL`).
+pub fn is_unaligned(e: &std::io::Error) -> bool {
+    is_einval(e)
+}
+
 /// Drops `[offset, offset + len)` of `file` from the page cache. Advice only: a failure leaves
 /// the pages cached, which is harmless.
 #[cfg(target_os = "linux")]

@@ -9,7 +9,7 @@ use crate::ese::catalog::Catalog;
 use crate::ese::census::{resolve_long_values, Matcher, Owners};
 use crate::ese::patch::{FixedField, PagePlan, RowEdit, TableEdits};
 use crate::exchange::store::{FixedCol, StoreLayout};
-use crate::image::write::{sync_dir as fsync_dir, OutFile, WriteError};
+use crate::image::write::{sync_dir as fsync_dir, Cache, OutFile, WriteError};
 use crate::manifest::audit::{AuditWriter, AUDIT_FILE};
 use crate::manifest::report::{RegistryEditReport, Report, StoreReport, VolumeReport};
 use crate::manifest::sums::{manifest, sha256_hex, FileDigest};
@@ -227,6 +227,7 @@ pub fn stream_pass(
                 &mut file,
                 changes,
                 &report,
+                Cache::Drop,
             )?;
             file.finish().map_err(io)?;
             r
@@ -240,6 +241,8 @@ pub fn stream_pass(
             &mut std::io::sink(),
             changes,
             &report,
+            // The in-place writes read the changed pages again.
+            Cache::Keep,
         )?,
     };
     let mut reports = Vec::new();

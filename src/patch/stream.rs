@@ -11,6 +11,7 @@
 
 use crate::ese::census::{tally_page, Matcher, Owners, Tally};
 use crate::ese::patch::{page_dbtime, patch_header, patch_page, Change, EditCounts, PagePlan};
+use crate::image::write::{is_unaligned, open_direct_read, AlignedBuf, Cache};
 use crate::manifest::sums::hex;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
@@ -22,6 +23,88 @@ use std::sync::Arc;
 const RUN_BYTES: usize = 1 << 20;
 /// Runs in flight to each hashing thread.
 const RUNS_IN_FLIGHT: usize = 4;
+/// Runs the reading thread keeps ready ahead of the patch.
+const READ_AHEAD: usize = 4;
+
+/// What the reading thread hands over: the bytes read (empty at the end of the file).
+type ReadRun = std::io::Result<AlignedBuf>;
+
+/// The reading thread: the header pages, then runs of `run_len` bytes, read ahead of the
+/// patch so that the disk works while pages are patched. Buffers come from `empty` (runs both
+/// hashing threads are done with) or are new. With [`Cache::Drop`] the file is read with
+/// direct I/O where it can be (a copy reads it once: no page cache to fill, and far less
+/// work for the kernel), else through the page cache.
+fn read_runs(
+    input: &Path,
+    f: &std::fs::File,
+    header_len: usize,
+    run_len: usize,
+    cache: Cache,
+    full: SyncSender<ReadRun>,
+    empty: Receiver<AlignedBuf>,
+) {
+    let direct = match cache {
+        Cache::Drop => open_direct_read(input).ok(),
+        Cache::Keep => None,
+    };
+    let mut use_direct = direct.is_some();
+    if !use_direct {
+        advise_sequential(f);
+    }
+    let mut len = header_len;
+    let mut at = 0u64;
+    loop {
+        let mut buf = empty
+            .try_recv()
+            .ok()
+            .filter(|b| b.capacity() >= len)
+            .unwrap_or_else(|| AlignedBuf::new(len));
+        buf.set_len(len);
+        let mut read = match (&direct, use_direct) {
+            (Some(d), true) => read_full_at(d, &mut buf, at),
+            _ => read_full_at(f, &mut buf, at),
+        };
+        if matches!(&read, Err(e) if use_direct && is_unaligned(e)) {
+            // The file system takes no direct reads of these: through the page cache.
+            use_direct = false;
+            read = read_full_at(f, &mut buf, at);
+        }
+        let read = read.map(|n| {
+            buf.set_len(n);
+            at += n as u64;
+            buf
+        });
+        let last = !matches!(&read, Ok(b) if !b.is_empty());
+        if full.send(read).is_err() || last {
+            return;
+        }
+        len = run_len;
+    }
+}
+
+/// Reads at `offset` until `buf` is full or the file ends; the bytes read.
+fn read_full_at(f: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read_at(&mut buf[n..], offset + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Tells the kernel `f` is read front to back (a larger read-ahead on a cold disk).
+#[cfg(target_os = "linux")]
+fn advise_sequential(f: &std::fs::File) {
+    let _ = rustix::fs::fadvise(f, 0, None, rustix::fs::Advice::Sequential);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_sequential(_: &std::fs::File) {}
 /// The two header pages (the header and its shadow copy).
 const HEADER_PAGES: u64 = 2;
 
@@ -100,7 +183,7 @@ pub type RefuseFn = dyn Fn(&Tally, &Owners) -> Option<String> + Sync;
 /// the output is never copied whole.
 struct Run {
     offset: u64,
-    bytes: Arc<Vec<u8>>,
+    bytes: Arc<AlignedBuf>,
     replaced: Vec<(usize, Vec<u8>)>,
 }
 
@@ -132,29 +215,6 @@ impl Run {
                 }
                 _ => original,
             })
-    }
-}
-
-/// Run buffers, reused once both hashing threads are done with them (no allocation or fresh
-/// memory per run). Grows to the runs in flight at most.
-#[derive(Default)]
-struct RunPool {
-    runs: Vec<Arc<Vec<u8>>>,
-}
-
-impl RunPool {
-    /// A buffer of `len` bytes nobody else holds, and a handle to it for the pool.
-    fn take(&mut self, len: usize) -> &mut Arc<Vec<u8>> {
-        let free = self.runs.iter_mut().position(|r| Arc::get_mut(r).is_some());
-        let i = free.unwrap_or_else(|| {
-            self.runs.push(Arc::new(Vec::new()));
-            self.runs.len() - 1
-        });
-        let run = &mut self.runs[i];
-        if let Some(v) = Arc::get_mut(run) {
-            v.resize(len, 0);
-        }
-        run
     }
 }
 
@@ -229,7 +289,8 @@ fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
 }
 
 /// One pass over `input` (named `rel` in reports): every page verified and patched under
-/// `plan`, output to `out`, changes to `changes`. `progress` gets the bytes done.
+/// `plan`, output to `out`, changes to `changes`. `progress` gets the bytes done. With
+/// [`Cache::Drop`] the input leaves the page cache as it is read (a copy reads it once).
 #[allow(clippy::too_many_arguments)]
 pub fn stream_database(
     input: &Path,
@@ -240,9 +301,10 @@ pub fn stream_database(
     out: &mut dyn Write,
     changes: &mut dyn ChangeSink,
     progress: &dyn Fn(u64),
+    cache: Cache,
 ) -> Result<PassResult, PassError> {
     let io_in = |e: std::io::Error| PassError::Io(format!("{}: {e}", input.display()));
-    let mut f = std::fs::File::open(input).map_err(io_in)?;
+    let f = std::fs::File::open(input).map_err(io_in)?;
     let size = f.metadata().map_err(io_in)?.len();
     let ps = page_size as usize;
     if ps == 0 || size % page_size as u64 != 0 || size < HEADER_PAGES * page_size as u64 {
@@ -255,13 +317,22 @@ pub fn stream_database(
     let (in_tx, in_rx) = sync_channel::<Run>(RUNS_IN_FLIGHT);
     let (out_tx, out_rx) = sync_channel::<Run>(RUNS_IN_FLIGHT);
     let stop = std::sync::Mutex::new(None);
+    let (full_tx, full_rx) = sync_channel::<ReadRun>(READ_AHEAD);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<AlignedBuf>();
+    let run_len = (RUN_BYTES / ps).max(1) * ps;
     std::thread::scope(|s| {
         let stop_ref = &stop;
+        let f = &f;
+        let header_len = HEADER_PAGES as usize * ps;
+        s.spawn(move || read_runs(input, f, header_len, run_len, cache, full_tx, empty_rx));
         let in_hash = s.spawn(move || hasher(in_rx, ps, census, Some(stop_ref)));
         let out_hash = s.spawn(move || hasher(out_rx, ps, census, None));
         let result = run_pages(
-            &mut f, input, rel, ps, plan, &stop, out, changes, progress, &in_tx, &out_tx,
+            &full_rx, &empty_tx, input, rel, ps, plan, &stop, out, changes, progress, &in_tx,
+            &out_tx,
         );
+        // A pass that stopped early stops the reading thread too.
+        drop(full_rx);
         drop(in_tx);
         drop(out_tx);
         let (input_sha256, before) = in_hash
@@ -292,7 +363,8 @@ pub fn stream_database(
 
 #[allow(clippy::too_many_arguments)]
 fn run_pages(
-    f: &mut std::fs::File,
+    runs: &Receiver<ReadRun>,
+    empty: &std::sync::mpsc::Sender<AlignedBuf>,
     input: &Path,
     rel: &str,
     ps: usize,
@@ -324,10 +396,14 @@ fn run_pages(
         Ok::<(), PassError>(())
     };
 
+    let next = || -> Result<AlignedBuf, PassError> {
+        runs.recv()
+            .map_err(|_| PassError::Io("the reading thread stopped".into()))?
+            .map_err(io_in)
+    };
     // The header pages first: the new dbtime is known before the pass.
-    let mut head = vec![0u8; HEADER_PAGES as usize * ps];
-    let n = read_full(f, &mut head).map_err(io_in)?;
-    if n != head.len() {
+    let head = next()?;
+    if head.len() != HEADER_PAGES as usize * ps {
         return Err(refused(&"the file ends inside its header pages"));
     }
     let new_head = patch_header(&head, plan.dbtime, &mut found).map_err(|e| refused(&e))?;
@@ -337,22 +413,30 @@ fn run_pages(
         .map_err(|e| PassError::Io(format!("writing the journal: {e}")))?;
     out.write_all(&new_head).map_err(io_out)?;
     send(in_tx, as_read(0, Arc::new(head)))?;
-    send(out_tx, as_read(0, Arc::new(new_head)))?;
+    send(out_tx, as_read(0, Arc::new(AlignedBuf::copy_of(&new_head))))?;
     let mut done = HEADER_PAGES * ps as u64;
     progress(done);
 
-    let run_len = (RUN_BYTES / ps).max(1) * ps;
-    let mut pool = RunPool::default();
+    let mut in_flight: Vec<Arc<AlignedBuf>> = Vec::new();
     let mut pgno: u32 = 1;
     loop {
-        let run = pool.take(run_len);
-        let buf = Arc::get_mut(run).ok_or_else(|| PassError::Io("internal: run in use".into()))?;
-        let n = read_full(f, buf).map_err(io_in)?;
-        if n == 0 {
+        let bytes = next()?;
+        if bytes.is_empty() {
             break;
         }
-        buf.truncate(n);
-        let input_run = Arc::clone(run);
+        // Runs both hashing threads are done with go back to the reading thread.
+        in_flight = in_flight
+            .into_iter()
+            .filter_map(|r| match Arc::try_unwrap(r) {
+                Ok(b) => {
+                    let _ = empty.send(b);
+                    None
+                }
+                Err(r) => Some(r),
+            })
+            .collect();
+        let input_run = Arc::new(bytes);
+        in_flight.push(Arc::clone(&input_run));
         // The input thread's census found a place the patch may not leave: stop now.
         if let Some(why) = stop.lock().ok().and_then(|mut s| s.take()) {
             return Err(PassError::Refused(why));
@@ -399,7 +483,7 @@ fn run_pages(
 }
 
 /// A run with no page replaced.
-fn as_read(offset: u64, bytes: Arc<Vec<u8>>) -> Run {
+fn as_read(offset: u64, bytes: Arc<AlignedBuf>) -> Run {
     Run {
         offset,
         bytes,
