@@ -592,8 +592,6 @@ struct RangeWriter<'a> {
     window: Vec<u8>,
     /// Spans of the window to write back, merged by block.
     touched: Vec<(usize, usize)>,
-    /// Bytes written.
-    written: u64,
 }
 
 impl<'a> RangeWriter<'a> {
@@ -604,7 +602,6 @@ impl<'a> RangeWriter<'a> {
             start: 0,
             window: Vec::new(),
             touched: Vec::new(),
-            written: 0,
         }
     }
 
@@ -640,7 +637,6 @@ impl<'a> RangeWriter<'a> {
             self.file
                 .write_all_at(&self.window[s..e], self.start + s as u64)
                 .map_err(io(self.path))?;
-            self.written += (e - s) as u64;
         }
         Ok(())
     }
