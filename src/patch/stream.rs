@@ -1,8 +1,11 @@
-//! The streaming pass over one database: read a run of pages, verify and patch each one, hash
-//! the input and the output on two other threads (which also take the census of the pages
-//! read and of the pages written, with a [`CensusScan`]), hand the output to a sink (a new file for
-//! `apply --out`, nothing for the read-only pass of `apply --in-place`), and report every
-//! changed range. Memory is a few runs of pages, whatever the database's size.
+//! The streaming pass over one database: a reading thread reads runs of pages ahead (with
+//! direct I/O for `apply --out`), the pass verifies and patches each page, two other threads
+//! hash the input and the output (and take the census of the pages read and of the pages
+//! written, with a [`CensusScan`]), the output goes to a sink (a new file for `apply --out`,
+//! nothing for the read-only pass of `apply --in-place`), and every changed range is reported.
+//! The output run is the input run with the changed pages replaced, never copied whole; run
+//! buffers go back to the reading thread once both hashers are done with them. Memory is a
+//! few runs of pages, whatever the database's size.
 //!
 //! Database time: every changed page and the header get one new dbtime, above every dbtime in
 //! the file. The pass assumes the header's dbtime is the highest (the common case: one pass);
@@ -44,7 +47,8 @@ fn read_runs(
     empty: Receiver<AlignedBuf>,
 ) {
     let direct = match cache {
-        Cache::Drop => open_direct_read(input).ok(),
+        // The same file as `f` (whose size was checked), not whatever the path names now.
+        Cache::Drop => open_direct_read(input).ok().filter(|d| same_file(d, f)),
         Cache::Keep => None,
     };
     let mut use_direct = direct.is_some();
@@ -79,6 +83,15 @@ fn read_runs(
             return;
         }
         len = run_len;
+    }
+}
+
+/// Whether two open files are the same file (device and inode).
+fn same_file(a: &std::fs::File, b: &std::fs::File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (a.metadata(), b.metadata()) {
+        (Ok(x), Ok(y)) => (x.dev(), x.ino()) == (y.dev(), y.ino()),
+        _ => false,
     }
 }
 
@@ -290,7 +303,8 @@ fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
 
 /// One pass over `input` (named `rel` in reports): every page verified and patched under
 /// `plan`, output to `out`, changes to `changes`. `progress` gets the bytes done. With
-/// [`Cache::Drop`] the input leaves the page cache as it is read (a copy reads it once).
+/// [`Cache::Drop`] the input is read with direct I/O where the file system allows it (a copy
+/// reads it once: no page cache is filled).
 #[allow(clippy::too_many_arguments)]
 pub fn stream_database(
     input: &Path,
