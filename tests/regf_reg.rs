@@ -35,7 +35,18 @@ fn import_to_a_new_file_leaves_the_input_alone() {
     let hive = sample_file(dir.path(), "ExtendedASCIIHive.gz");
     let before = std::fs::read(&hive).unwrap();
     let out = dir.path().join("out.hive");
-    let r = import_ops(&hive, &ops(), "", Target::Out(&out), false, 1).unwrap();
+    let r = import_ops(
+        &hive,
+        &ops(),
+        "",
+        Target::Out {
+            path: &out,
+            replace: false,
+        },
+        false,
+        1,
+    )
+    .unwrap();
     assert_eq!(r.summary.keys_created, 4);
     assert_eq!(r.summary.keys_deleted, 1);
     assert_eq!(r.summary.values_set, 2);
@@ -59,11 +70,60 @@ fn import_to_a_new_file_leaves_the_input_alone() {
         old_seq + 1
     );
     // --out onto the input itself is refused: that is what --in-place is for.
-    let e = import_ops(&hive, &ops(), "", Target::Out(&hive), false, 1).unwrap_err();
+    let e = import_ops(
+        &hive,
+        &ops(),
+        "",
+        Target::Out {
+            path: &hive,
+            replace: false,
+        },
+        false,
+        1,
+    )
+    .unwrap_err();
     assert!(matches!(e, ImportError::OutIsInput(_)), "{e}");
     let e = import_failure(e);
     assert_eq!(e.exit, Exit::Usage);
     assert_eq!(std::fs::read(&hive).unwrap(), before);
+    // An --out file that exists is refused (exit 2, named, untouched) unless replace (--force).
+    let taken = dir.path().join("taken.hive");
+    std::fs::write(&taken, b"someone's file").unwrap();
+    let e = import_ops(
+        &hive,
+        &ops(),
+        "",
+        Target::Out {
+            path: &taken,
+            replace: false,
+        },
+        false,
+        1,
+    )
+    .unwrap_err();
+    assert!(matches!(e, ImportError::OutExists(_)), "{e}");
+    let f = import_failure(e);
+    assert_eq!(f.exit, Exit::Usage);
+    assert!(
+        f.message.contains("taken.hive") && f.message.contains("--force"),
+        "{}",
+        f.message
+    );
+    assert_eq!(std::fs::read(&taken).unwrap(), b"someone's file");
+    import_ops(
+        &hive,
+        &ops(),
+        "",
+        Target::Out {
+            path: &taken,
+            replace: true,
+        },
+        false,
+        1,
+    )
+    .unwrap();
+    assert_eq!(std::fs::read(&taken).unwrap(), new);
+    std::fs::remove_file(&taken).unwrap();
     // No temporary files left beside the output.
     let names: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -126,7 +186,18 @@ fn dirty_and_flagged_hives_are_refused_and_untouched() {
     sample_file(dir.path(), "OldDirtyHive/OldDirtyHive.LOG1.gz");
     let before = std::fs::read(&dirty).unwrap();
     let out = dir.path().join("out");
-    let e = import_ops(&dirty, &ops(), "", Target::Out(&out), false, 1).unwrap_err();
+    let e = import_ops(
+        &dirty,
+        &ops(),
+        "",
+        Target::Out {
+            path: &out,
+            replace: false,
+        },
+        false,
+        1,
+    )
+    .unwrap_err();
     assert!(
         matches!(
             e,
@@ -148,7 +219,18 @@ fn dirty_and_flagged_hives_are_refused_and_untouched() {
     assert!(e.message.contains("OldDirtyHive.LOG1"), "{}", e.message);
     assert!(!out.exists());
     // With --replay-log the log is replayed first, then edited.
-    let r = import_ops(&dirty, &ops(), "", Target::Out(&out), true, 1).unwrap();
+    let r = import_ops(
+        &dirty,
+        &ops(),
+        "",
+        Target::Out {
+            path: &out,
+            replace: false,
+        },
+        true,
+        1,
+    )
+    .unwrap();
     assert_eq!(r.replayed_log.len(), 1);
     let new = std::fs::read(&out).unwrap();
     assert!(verify(&new).ok());
@@ -178,7 +260,18 @@ fn dirty_and_flagged_hives_are_refused_and_untouched() {
     let ok = sample_file(dir.path(), "UnicodeHive.gz");
     let out2 = dir.path().join("out2");
     let bad = parse("Windows Registry Editor Version 5.00\r\n\r\n[\\fine]\r\n\r\n[-\\]\r\n");
-    let e = import_ops(&ok, &bad, "", Target::Out(&out2), false, 1).unwrap_err();
+    let e = import_ops(
+        &ok,
+        &bad,
+        "",
+        Target::Out {
+            path: &out2,
+            replace: false,
+        },
+        false,
+        1,
+    )
+    .unwrap_err();
     assert!(matches!(e, ImportError::Op { .. }), "{e}");
     let e = import_failure(e);
     assert_eq!(e.exit, Exit::Problems);

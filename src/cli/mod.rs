@@ -189,6 +189,9 @@ pub enum RegVerb {
         /// The undo journal for --in-place (kept outside the image).
         #[arg(long)]
         journal: Option<PathBuf>,
+        /// Replace the --out file when it exists (refused otherwise).
+        #[arg(long, requires = "out")]
+        force: bool,
         /// Replay the hive's transaction log first when it is dirty.
         #[arg(long)]
         replay_log: bool,

@@ -55,6 +55,7 @@ pub fn run(verb: &RegVerb, global: &GlobalArgs) -> Result<Exit, Failure> {
             out,
             in_place,
             journal,
+            force,
             replay_log,
             prefix,
         } => {
@@ -68,7 +69,10 @@ pub fn run(verb: &RegVerb, global: &GlobalArgs) -> Result<Exit, Failure> {
                          (no journal); --in-place --journal FILE patches the hive",
                     ))
                 }
-                (Some(o), false, None) => Target::Out(o),
+                (Some(o), false, None) => Target::Out {
+                    path: o,
+                    replace: *force,
+                },
                 (None, true, Some(j)) => Target::InPlace { journal: j },
                 _ => {
                     return Err(Failure::usage(
@@ -99,9 +103,10 @@ pub fn run(verb: &RegVerb, global: &GlobalArgs) -> Result<Exit, Failure> {
 pub fn import_failure(e: ImportError) -> Failure {
     let message = e.to_string();
     match e {
-        ImportError::Read { .. } | ImportError::RegFile { .. } | ImportError::OutIsInput(_) => {
-            Failure::usage(message)
-        }
+        ImportError::Read { .. }
+        | ImportError::RegFile { .. }
+        | ImportError::OutIsInput(_)
+        | ImportError::OutExists(_) => Failure::usage(message),
         ImportError::Dirty { .. }
         | ImportError::Hive { .. }
         | ImportError::Op { .. }

@@ -80,6 +80,20 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     sync_dir(&dir)
 }
 
+/// [`write_atomic`] to a path that must not exist yet: refused (`AlreadyExists`) when it does,
+/// even when it appears while the bytes are written.
+pub fn write_new(target: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    let dir = parent_dir(target);
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io(&dir))?;
+    tmp.write_all(bytes).map_err(io(tmp.path()))?;
+    tmp.as_file().sync_all().map_err(io(target))?;
+    tmp.persist_noclobber(target).map_err(|e| WriteError::Io {
+        path: target.to_path_buf(),
+        source: e.error,
+    })?;
+    sync_dir(&dir)
+}
+
 /// The ranges (offset, length) where `new` differs from `old`, in `JOURNAL_GRAIN` units,
 /// adjacent ones merged; growth past the old end is one more range.
 pub fn changed_ranges(old: &[u8], new: &[u8]) -> Vec<(usize, usize)> {

@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 /// Where an import writes.
 #[derive(Clone, Copy, Debug)]
 pub enum Target<'a> {
-    /// A new file, written atomically; the input hive is not modified.
-    Out(&'a Path),
+    /// A new file, written atomically; the input hive is not modified. A file already there
+    /// is refused unless `replace`.
+    Out { path: &'a Path, replace: bool },
     /// The hive itself, behind an undo journal written first.
     InPlace { journal: &'a Path },
 }
@@ -46,6 +47,9 @@ pub enum ImportError {
         .0.display()
     )]
     OutIsInput(PathBuf),
+    /// `--out` names a file that exists (and `--force` was not given).
+    #[error("--out {}: the file exists; give --force to replace it; nothing was written", .0.display())]
+    OutExists(PathBuf),
     /// A dirty hive and no `--replay-log`.
     #[error(
         "{}: the hive is dirty (primary sequence number {sequence1}, secondary {sequence2}); \
@@ -151,13 +155,16 @@ pub fn import_ops(
         path: hive.to_path_buf(),
         source,
     })?;
-    if let Target::Out(out) = target {
+    if let Target::Out { path: out, replace } = target {
         let same = match (std::fs::canonicalize(hive), std::fs::canonicalize(out)) {
             (Ok(a), Ok(b)) => a == b,
             _ => false,
         };
         if same {
             return Err(ImportError::OutIsInput(out.to_path_buf()));
+        }
+        if !replace && std::fs::symlink_metadata(out).is_ok() {
+            return Err(ImportError::OutExists(out.to_path_buf()));
         }
     }
     let hive_error = |source: RegfError| ImportError::Hive {
@@ -201,8 +208,20 @@ pub fn import_ops(
         });
     }
     let (written, journal) = match target {
-        Target::Out(out) => {
-            disk::write_atomic(out, &new).map_err(ImportError::Out)?;
+        Target::Out { path: out, replace } => {
+            if replace {
+                disk::write_atomic(out, &new).map_err(ImportError::Out)?;
+            } else {
+                // A file that appeared since the check above is not replaced either.
+                disk::write_new(out, &new).map_err(|e| match e {
+                    WriteError::Io { ref source, .. }
+                        if source.kind() == std::io::ErrorKind::AlreadyExists =>
+                    {
+                        ImportError::OutExists(out.to_path_buf())
+                    }
+                    e => ImportError::Out(e),
+                })?;
+            }
             (out.display().to_string(), None)
         }
         Target::InPlace { journal } => {
