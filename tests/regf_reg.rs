@@ -566,3 +566,62 @@ fn undo_of_a_missing_journal_is_a_usage_error() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("nothing was written"), "{err}");
 }
+
+/// Input that is no hive at all — empty, random bytes, a short file, another format — is
+/// unreadable input: exit 2 from every reg verb, naming the file, as from `verify`.
+#[test]
+fn no_hive_at_all_exits_2_from_every_reg_verb() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().join("in.reg");
+    std::fs::write(
+        &reg,
+        "Windows Registry Editor Version 5.00\r\n\r\n[\\x]\r\n",
+    )
+    .unwrap();
+    let mut noise = vec![0u8; 8192];
+    for (i, b) in noise.iter_mut().enumerate() {
+        *b = (i * 131 % 251) as u8;
+    }
+    let cases: [(&str, Vec<u8>); 3] = [
+        ("empty.hive", Vec::new()),
+        ("short.hive", b"not much".to_vec()),
+        ("noise.hive", noise),
+    ];
+    for (name, bytes) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        let p = path.to_str().unwrap();
+        let out = dir.path().join(format!("{name}.out"));
+        for args in [
+            vec!["reg", "export", p],
+            vec!["reg", "get", p, "\\"],
+            vec![
+                "reg",
+                "import",
+                p,
+                reg.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            vec!["verify", p],
+        ] {
+            let (code, _, err) = coldpatch(&args);
+            assert_eq!(code, 2, "{args:?}: {err}");
+            assert!(err.contains(name), "{args:?}: {err}");
+            assert_eq!(err.matches("coldpatch:").count(), 1, "{args:?}: {err}");
+        }
+        assert!(!out.exists());
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    }
+    // A hive cut short after its signature is a damaged hive: problems found (exit 1), the
+    // same from verify and from the reg verbs.
+    let cut = dir.path().join("cut.hive");
+    std::fs::write(&cut, b"regf and then nothing").unwrap();
+    for args in [
+        vec!["verify", cut.to_str().unwrap()],
+        vec!["reg", "export", cut.to_str().unwrap()],
+    ] {
+        let (code, _, err) = coldpatch(&args);
+        assert_eq!(code, 1, "{args:?}: {err}");
+    }
+}

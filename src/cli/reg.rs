@@ -106,7 +106,8 @@ pub fn import_failure(e: ImportError) -> Failure {
         ImportError::Read { .. }
         | ImportError::RegFile { .. }
         | ImportError::OutIsInput(_)
-        | ImportError::OutExists(_) => Failure::usage(message),
+        | ImportError::OutExists(_)
+        | ImportError::NotAHive { .. } => Failure::usage(message),
         ImportError::Dirty { .. }
         | ImportError::Hive { .. }
         | ImportError::Op { .. }
@@ -120,6 +121,9 @@ pub fn import_failure(e: ImportError) -> Failure {
 fn read_checked(hive: &Path) -> Result<Vec<u8>, Failure> {
     let data =
         std::fs::read(hive).map_err(|e| Failure::usage(format!("{}: {e}", hive.display())))?;
+    if let Some(why) = regf::base_block::not_a_hive(&data) {
+        return Err(Failure::usage(format!("{}: {why}", hive.display())));
+    }
     let r = regf::verify(&data);
     if let Some(first) = r.errors.first() {
         return Err(Failure::refused(format!(

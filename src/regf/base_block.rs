@@ -7,6 +7,18 @@ use crate::bytes::{le_u32_words, Bytes};
 /// Size of the base block; hive bins start here (file offset = 4096 + relative cell offset).
 pub const BASE_BLOCK_SIZE: usize = 4096;
 pub const SIGNATURE: &[u8; 4] = b"regf";
+
+/// Why `data` is not a registry hive at all (no "regf" signature at offset 0: empty, another
+/// format, noise); `None` when it starts as one, damaged or not.
+pub fn not_a_hive(data: &[u8]) -> Option<String> {
+    if data.starts_with(SIGNATURE) {
+        None
+    } else if data.is_empty() {
+        Some("not a registry hive: the file is empty".into())
+    } else {
+        Some("not a registry hive: no \"regf\" at offset 0".into())
+    }
+}
 pub const OFF_SEQ1: usize = 4;
 pub const OFF_SEQ2: usize = 8;
 pub const OFF_TIMESTAMP: usize = 12;

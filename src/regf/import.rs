@@ -41,6 +41,9 @@ pub enum ImportError {
     /// The `.reg` file is not one, or names a key outside the prefix.
     #[error("{}: {source}; nothing was written", path.display())]
     RegFile { path: PathBuf, source: RegFileError },
+    /// The input is no registry hive at all (empty, too short, no signature).
+    #[error("{}: {why}; nothing was written", path.display())]
+    NotAHive { path: PathBuf, why: String },
     /// `--out` names the input hive.
     #[error(
         "--out {} is the input hive; use --in-place --journal FILE to patch it where it is",
@@ -155,6 +158,12 @@ pub fn import_ops(
         path: hive.to_path_buf(),
         source,
     })?;
+    if let Some(why) = super::base_block::not_a_hive(&original) {
+        return Err(ImportError::NotAHive {
+            path: hive.to_path_buf(),
+            why,
+        });
+    }
     if let Target::Out { path: out, replace } = target {
         let same = match (std::fs::canonicalize(hive), std::fs::canonicalize(out)) {
             (Ok(a), Ok(b)) => a == b,
