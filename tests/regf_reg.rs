@@ -625,3 +625,65 @@ fn no_hive_at_all_exits_2_from_every_reg_verb() {
         assert_eq!(code, 1, "{args:?}: {err}");
     }
 }
+
+/// Windows' limits, refused on import with the line and the limit, nothing written: keys past
+/// 512 levels (what `reg export` reads), and values above 1 MiB in a 1.3 hive (no big data
+/// cells: hivex and libregf refuse such a hive). A 1.5 hive takes the large value.
+#[test]
+fn keys_past_512_levels_and_large_values_in_a_1_3_hive_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let hive = sample_file(dir.path(), "ExtendedASCIIHive.gz");
+    let before = std::fs::read(&hive).unwrap();
+    let key = |levels: usize| (0..levels).map(|i| format!("\\k{i}")).collect::<String>();
+    let deep = |levels: usize| {
+        parse(&format!(
+            "Windows Registry Editor Version 5.00\r\n\r\n[{}]\r\n",
+            key(levels)
+        ))
+    };
+    let out = dir.path().join("deep.hive");
+    let target = |out| Target::Out {
+        path: out,
+        replace: false,
+    };
+    import_ops(&hive, &deep(512), "", target(&out), false, 1).expect("512 levels");
+    let tree = tree::read_hive(&std::fs::read(&out).unwrap()).expect("export reads it");
+    assert_eq!(tree.subkeys.len(), before_keys(&before) + 1);
+    let out2 = dir.path().join("deeper.hive");
+    let e = import_ops(&hive, &deep(513), "", target(&out2), false, 1).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("line 3") && text.contains("513 levels") && text.contains("512"),
+        "{text}"
+    );
+    assert_eq!(import_failure(e).exit, Exit::Problems);
+    assert!(!out2.exists());
+
+    let big = |size: usize| {
+        let hex: Vec<String> = (0..size).map(|i| format!("{:02x}", i % 251)).collect();
+        parse(&format!(
+            "Windows Registry Editor Version 5.00\r\n\r\n[\\Big]\r\n\"Blob\"=hex:{}\r\n",
+            hex.join(",")
+        ))
+    };
+    let limit = coldpatch::regf::ops::STANDARD_VALUE_MOST;
+    let fits = dir.path().join("fits.hive");
+    import_ops(&hive, &big(limit), "", target(&fits), false, 1).expect("1 MiB fits");
+    let too = dir.path().join("too.hive");
+    let e = import_ops(&hive, &big(limit + 1), "", target(&too), false, 1).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("\"Blob\"") && text.contains("1.3") && text.contains(&limit.to_string()),
+        "{text}"
+    );
+    assert!(!too.exists());
+    assert_eq!(std::fs::read(&hive).unwrap(), before);
+    let newer = sample_file(dir.path(), "testhive.gz");
+    let taken = dir.path().join("newer.hive");
+    import_ops(&newer, &big(limit + 1), "", target(&taken), false, 1).expect("1.5 takes it");
+}
+
+/// The number of subkeys of the root of a hive's bytes.
+fn before_keys(bytes: &[u8]) -> usize {
+    tree::read_hive(bytes).unwrap().subkeys.len()
+}

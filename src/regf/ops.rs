@@ -9,8 +9,9 @@
 
 use super::edit::Editor;
 use super::error::RegfError;
-use super::hive::CellOffset;
+use super::hive::{CellOffset, MINOR_BIG_DATA};
 use super::regfile::RegOp;
+use super::tree::MAX_DEPTH;
 
 /// What applying the operations did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -21,19 +22,34 @@ pub struct ApplySummary {
     pub values_deleted: usize,
 }
 
+/// The largest value a hive of format 1.3 (before big data cells) takes from an import: 1 MiB.
+/// Larger ones make hivex and libregf refuse the whole hive.
+pub const STANDARD_VALUE_MOST: usize = 1 << 20;
+
 /// An operation that cannot be applied, naming its line in the `.reg` file.
 #[derive(Debug, thiserror::Error)]
 pub enum OpError {
     /// The key path does not start with the prefix the hive is mounted at.
-    #[error("line {line}: expected a key path below {}, found {path:?} (set the hive's place in the registry with --prefix)", shown_prefix(prefix))]
+    #[error("line {line}: expected a key path below {}, found \"{path}\" (set the hive's place in the registry with --prefix)", shown_prefix(prefix))]
     OutsidePrefix {
         line: usize,
         path: String,
         prefix: String,
     },
     /// `[-prefix]`: the root key of a hive cannot be deleted.
-    #[error("line {line}: expected a key below the hive's root to delete, found the root itself ({path:?})")]
+    #[error("line {line}: expected a key below the hive's root to delete, found the root itself (\"{path}\")")]
     DeleteRoot { line: usize, path: String },
+    /// A key deeper than Windows allows (and than `reg export` reads).
+    #[error("line {line}: the key is {depth} levels below the hive's root; Windows allows at most {MAX_DEPTH}")]
+    TooDeep { line: usize, depth: usize },
+    /// A value larger than a 1.3 ("standard format") hive holds in one cell.
+    #[error("line {line}: value \"{name}\" is {size} bytes; a hive of format 1.{minor} holds values of at most {STANDARD_VALUE_MOST} bytes (1 MiB)")]
+    ValueTooLarge {
+        line: usize,
+        name: String,
+        size: usize,
+        minor: u32,
+    },
     /// The editor refused the operation.
     #[error("line {line}: {source}")]
     Edit {
@@ -49,6 +65,8 @@ impl OpError {
         match self {
             OpError::OutsidePrefix { line, .. }
             | OpError::DeleteRoot { line, .. }
+            | OpError::TooDeep { line, .. }
+            | OpError::ValueTooLarge { line, .. }
             | OpError::Edit { line, .. } => *line,
         }
     }
@@ -114,6 +132,10 @@ pub fn check_paths(ops: &[RegOp], prefix: &str) -> Result<(), OpError> {
                     path: path.clone(),
                 });
             }
+            let depth = inside.split('\\').filter(|c| !c.is_empty()).count();
+            if matches!(op, RegOp::Key { .. }) && depth > MAX_DEPTH {
+                return Err(OpError::TooDeep { line: *line, depth });
+            }
         }
     }
     Ok(())
@@ -159,6 +181,14 @@ pub fn apply_ops(ed: &mut Editor, ops: &[RegOp], prefix: &str) -> Result<ApplySu
                         what: "a value line before any key line".into(),
                     }));
                 };
+                if ed.minor_version() < MINOR_BIG_DATA && data.len() > STANDARD_VALUE_MOST {
+                    return Err(OpError::ValueTooLarge {
+                        line,
+                        name: name.clone(),
+                        size: data.len(),
+                        minor: ed.minor_version(),
+                    });
+                }
                 ed.set_value_at(*off, name, *kind, data).map_err(fail)?;
                 s.values_set += 1;
             }
