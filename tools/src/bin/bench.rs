@@ -71,6 +71,9 @@ struct Args {
 struct Timed {
     secs: f64,
     rss_mib: Option<f64>,
+    /// Bytes the process caused to be written to storage (`File system outputs` of
+    /// `/usr/bin/time -v`, 512-byte units).
+    written: Option<u64>,
 }
 
 fn fail(msg: String) -> ExitCode {
@@ -112,7 +115,17 @@ fn timed(cmd: &Path, args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> Result<
             .and_then(|v| v.trim().parse::<f64>().ok())
             .map(|k| k / 1024.0)
     });
-    Ok(Timed { secs, rss_mib })
+    let written = err.lines().find_map(|l| {
+        l.trim()
+            .strip_prefix("File system outputs:")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|blocks| blocks * 512)
+    });
+    Ok(Timed {
+        secs,
+        rss_mib,
+        written,
+    })
 }
 
 fn sh(script: &str) -> Result<Timed, String> {
@@ -393,6 +406,7 @@ fn bench_size(work: &Path, gib: f64, reuse: bool, keep: bool) -> Result<(), Stri
         t: Timed {
             secs: cold_secs,
             rss_mib: None,
+            written: None,
         },
         reference: "cp + sync".into(),
         ref_secs: cp_sync.secs,
@@ -436,6 +450,8 @@ fn bench_size(work: &Path, gib: f64, reuse: bool, keep: bool) -> Result<(), Stri
         &env,
     )?;
     let journal_bytes = size_of(&journal)?;
+    let inplace_audit = size_of(Path::new(&format!("{}.{AUDIT_FILE}", journal.display())))?;
+    let inplace_written = inplace.written;
     let report: serde_json::Value = serde_json::from_slice(
         &std::fs::read(format!("{}.report.json", journal.display())).map_err(|e| e.to_string())?,
     )
@@ -501,6 +517,17 @@ fn bench_size(work: &Path, gib: f64, reuse: bool, keep: bool) -> Result<(), Stri
         changed as f64 / 1e6,
         pages_changed as f64 * 4096.0 / 1e6
     );
+    if let Some(w) = inplace_written {
+        println!(
+            "apply --in-place wrote {:.1} MB in all: the databases and hives about {:.1} MB \
+             (less the journal and its audit log) for {:.1} MB of changed pages ({:.2} ×)",
+            w as f64 / 1e6,
+            w.saturating_sub(journal_bytes + inplace_audit) as f64 / 1e6,
+            pages_changed as f64 * 4096.0 / 1e6,
+            w.saturating_sub(journal_bytes + inplace_audit) as f64
+                / (pages_changed as f64 * 4096.0).max(1.0)
+        );
+    }
     let _ = std::fs::remove_dir_all(&scratch);
     if !keep {
         // The next size needs the room.
