@@ -37,9 +37,11 @@ type ReadRun = std::io::Result<AlignedBuf>;
 /// hashing threads are done with) or are new. With [`Cache::Drop`] the file is read with
 /// direct I/O where it can be (a copy reads it once: no page cache to fill, and far less
 /// work for the kernel), else through the page cache.
+#[allow(clippy::too_many_arguments)]
 fn read_runs(
     input: &Path,
     f: &std::fs::File,
+    size: u64,
     header_len: usize,
     run_len: usize,
     cache: Cache,
@@ -58,12 +60,27 @@ fn read_runs(
     let mut len = header_len;
     let mut at = 0u64;
     loop {
+        // Exactly the `size` bytes the pass was planned for; a file that changed size while
+        // it was read is an error, not a shorter or longer copy.
+        if at == size {
+            let end = match f.metadata() {
+                Ok(m) if m.len() != size => Err(changed_size(m.len(), size)),
+                Ok(_) => Ok(AlignedBuf::new(0)),
+                Err(e) => Err(e),
+            };
+            let _ = full.send(end.map(|mut b| {
+                b.set_len(0);
+                b
+            }));
+            return;
+        }
+        let len_now = len.min((size - at).min(usize::MAX as u64) as usize);
         let mut buf = empty
             .try_recv()
             .ok()
-            .filter(|b| b.capacity() >= len)
-            .unwrap_or_else(|| AlignedBuf::new(len));
-        buf.set_len(len);
+            .filter(|b| b.capacity() >= len_now)
+            .unwrap_or_else(|| AlignedBuf::new(len_now));
+        buf.set_len(len_now);
         let mut read = match (&direct, use_direct) {
             (Some(d), true) => read_full_at(d, &mut buf, at),
             _ => read_full_at(f, &mut buf, at),
@@ -73,17 +90,26 @@ fn read_runs(
             use_direct = false;
             read = read_full_at(f, &mut buf, at);
         }
-        let read = read.map(|n| {
-            buf.set_len(n);
+        let read = read.and_then(|n| {
+            if n < len_now {
+                return Err(changed_size(at + n as u64, size));
+            }
             at += n as u64;
-            buf
+            Ok(buf)
         });
-        let last = !matches!(&read, Ok(b) if !b.is_empty());
+        let last = read.is_err();
         if full.send(read).is_err() || last {
             return;
         }
         len = run_len;
     }
+}
+
+/// A file that is not the size it was when its pass began.
+fn changed_size(now: u64, then: u64) -> std::io::Error {
+    std::io::Error::other(format!(
+        "the file changed while it was read ({then} bytes when the pass began, {now} now)"
+    ))
 }
 
 /// Whether two open files are the same file (device and inode).
@@ -338,7 +364,11 @@ pub fn stream_database(
         let stop_ref = &stop;
         let f = &f;
         let header_len = HEADER_PAGES as usize * ps;
-        s.spawn(move || read_runs(input, f, header_len, run_len, cache, full_tx, empty_rx));
+        s.spawn(move || {
+            read_runs(
+                input, f, size, header_len, run_len, cache, full_tx, empty_rx,
+            )
+        });
         let in_hash = s.spawn(move || hasher(in_rx, ps, census, Some(stop_ref)));
         let out_hash = s.spawn(move || hasher(out_rx, ps, census, None));
         let result = run_pages(
@@ -502,5 +532,44 @@ fn as_read(offset: u64, bytes: Arc<AlignedBuf>) -> Run {
         offset,
         bytes,
         replaced: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the reading thread hands over for a file of `actual` bytes read as one of `size`.
+    fn reads(actual: usize, size: u64) -> Vec<Result<usize, String>> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.edb");
+        std::fs::write(&path, vec![7u8; actual]).unwrap();
+        let f = std::fs::File::open(&path).unwrap();
+        let (full_tx, full_rx) = sync_channel(64);
+        let (_empty_tx, empty_rx) = std::sync::mpsc::channel();
+        read_runs(&path, &f, size, 8192, 16384, Cache::Drop, full_tx, empty_rx);
+        full_rx
+            .iter()
+            .map(|r| r.map(|b| b.len()).map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    /// The header, whole runs, a short last run, then the end; a file shorter or longer than
+    /// the pass was planned for is an error naming both sizes, never a shorter or longer copy.
+    #[test]
+    fn the_reading_thread_reads_exactly_the_planned_size() {
+        assert_eq!(
+            reads(40960, 40960),
+            vec![Ok(8192), Ok(16384), Ok(16384), Ok(0)]
+        );
+        let shrunk = reads(24576, 40960);
+        assert_eq!(shrunk[..2], [Ok(8192), Ok(16384)]);
+        let e = shrunk[2].as_ref().unwrap_err();
+        assert!(e.contains("40960") && e.contains("24576"), "{e}");
+        assert_eq!(shrunk.len(), 3);
+        let grown = reads(49152, 40960);
+        assert_eq!(grown[..3], [Ok(8192), Ok(16384), Ok(16384)]);
+        let e = grown[3].as_ref().unwrap_err();
+        assert!(e.contains("40960") && e.contains("49152"), "{e}");
     }
 }
