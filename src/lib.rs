@@ -29,4 +29,5 @@ pub mod journal;
 pub mod manifest;
 pub mod patch;
 pub mod regf;
+pub mod text;
 pub mod verify;

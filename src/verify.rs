@@ -297,9 +297,9 @@ fn regf_log_replay(path: &Path) -> String {
                 format!("replays cleanly: {}", rep.applied.join("; "))
             } else {
                 format!(
-                    "replays ({}) but the result does not verify: {} problem(s)",
+                    "replays ({}) but the result does not verify: {}",
                     rep.applied.join("; "),
-                    after.errors.len()
+                    crate::text::count(after.errors.len() as u64, "problem", "problems")
                 )
             }
         }

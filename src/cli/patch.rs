@@ -62,8 +62,8 @@ fn refuse_problems(inst: &Installation) -> Result<(), Failure> {
         return Ok(());
     }
     let mut msg = format!(
-        "refused: {} problem(s); nothing was written:",
-        inst.problems.len()
+        "refused: {}; nothing was written:",
+        crate::text::count(inst.problems.len() as u64, "problem", "problems")
     );
     for p in &inst.problems {
         msg.push_str("\n  - ");
@@ -156,7 +156,8 @@ fn plan_text(plan: &Plan, reasons: &[String]) -> String {
                 .rows_foreign
                 .get(t)
                 .map_or(String::new(), |f| format!(", {f} foreign left alone"));
-            let _ = writeln!(o, "  {t}: {n} row(s) to rewrite{foreign}");
+            let rows = crate::text::count(*n, "row", "rows");
+            let _ = writeln!(o, "  {t}: {rows} to rewrite{foreign}");
         }
         for u in &s.uncovered {
             let allowed = plan

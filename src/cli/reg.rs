@@ -127,9 +127,9 @@ fn read_checked(hive: &Path) -> Result<Vec<u8>, Failure> {
     let r = regf::verify(&data);
     if let Some(first) = r.errors.first() {
         return Err(Failure::refused(format!(
-            "{}: the hive does not verify ({} problem(s)); first at offset {:#x}: {}. Run `coldpatch verify` for all of them",
+            "{}: the hive does not verify ({}); first at offset {:#x}: {}. Run `coldpatch verify` for all of them",
             hive.display(),
-            r.errors.len(),
+            crate::text::count(r.errors.len() as u64, "problem", "problems"),
             first.offset,
             first.what
         )));

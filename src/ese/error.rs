@@ -9,7 +9,7 @@ pub enum EseError {
     #[error(transparent)]
     OutOfBounds(#[from] OutOfBounds),
     /// A page number outside the file.
-    #[error("offset {offset:#x}: {what} names page {pgno}, but the file has pages 1..={last}")]
+    #[error("offset {offset:#x}: {what} names page {pgno}, but the file has pages {}", crate::text::range(1u32, *last))]
     PageOutOfRange {
         offset: u64,
         what: &'static str,

@@ -123,7 +123,7 @@ impl<'a> Record<'a> {
         if ib_end_fixed < FIXED_DATA_START || ib_end_fixed > bytes.len() {
             return Err(corrupt(
                 "record ibEndOfFixedData",
-                &format!("4..={}", bytes.len()),
+                &crate::text::range(4u64, bytes.len() as u64),
                 ib_end_fixed.to_string(),
             ));
         }
@@ -241,7 +241,10 @@ impl<'a> Record<'a> {
                 self.bytes.base() + (self.ib_end_fixed + 2 * i) as u64,
                 None,
                 "variable column offset",
-                format!("{start}..={}", self.tagged_start - self.var_data_start),
+                crate::text::range(
+                    start as u64,
+                    (self.tagged_start - self.var_data_start) as u64,
+                ),
                 end.to_string(),
             ));
         }
@@ -361,7 +364,7 @@ impl<'a> Record<'a> {
                     area.base() + (4 * i + 2) as u64,
                     None,
                     "TAGFLD offset",
-                    format!("{first_ib}..={end}"),
+                    crate::text::range(first_ib as u64, end as u64),
                     start.to_string(),
                 ));
             }

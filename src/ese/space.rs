@@ -83,7 +83,7 @@ pub fn owned_extents(
                     entry.node.data.base(),
                     Some(entry.page.pgno),
                     "owned extent size",
-                    format!("1..={last}"),
+                    crate::text::range(1u32, last),
                     cpg.to_string(),
                 ));
             }

@@ -167,10 +167,10 @@ fn check_hive(h: &HiveFile, problems: &mut Vec<String>) {
     }
     if let Some(first) = r.errors.first() {
         problems.push(format!(
-            "{}: the hive does not verify ({} problem(s)); first at offset {:#x}: {}; run \
+            "{}: the hive does not verify ({}); first at offset {:#x}: {}; run \
              coldpatch verify on it",
             h.resolved.host.display(),
-            r.errors.len(),
+            crate::text::count(r.errors.len() as u64, "problem", "problems"),
             first.offset,
             first.what
         ));

@@ -17,7 +17,7 @@ pub enum RegfError {
     )]
     Dirty { primary: u32, secondary: u32 },
     /// `verify` found problems; the hive is never written to.
-    #[error("the hive does not verify ({count} problem(s)); first at offset {offset:#x}: {what}")]
+    #[error("the hive does not verify ({}); first at offset {offset:#x}: {what}", crate::text::count(*count as u64, "problem", "problems"))]
     Flagged {
         count: usize,
         offset: u64,

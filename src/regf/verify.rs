@@ -101,8 +101,9 @@ pub fn verify(data: &[u8]) -> VerifyReport {
             &mut r,
             OFF_MINOR as u64,
             format!(
-                "minor version {}, expected {MINOR_MIN}..={MINOR_MAX}",
-                bb.minor
+                "minor version {}, expected {}",
+                bb.minor,
+                crate::text::range(MINOR_MIN, MINOR_MAX)
             ),
         );
         return r;

@@ -240,7 +240,7 @@ impl TablePlan {
 pub(super) fn check_name(what: &str, name: &str) -> Result<(), BuildError> {
     if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| (0x20..0x7F).contains(&b)) {
         return Err(BuildError::Schema(format!(
-            "{what} name {name:?} must be 1..=64 printable ASCII characters"
+            "{what} name \"{name}\" must be 1 to 64 printable ASCII characters"
         )));
     }
     Ok(())
