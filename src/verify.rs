@@ -105,18 +105,22 @@ pub struct FileReport {
     /// Cells checked (regf).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cells: Option<u64>,
-    /// The file's recorded state: `clean_shutdown`, `dirty_shutdown`, ... for ESE; `clean`
-    /// or `dirty` for hives. A dirty state is a state, not an error.
+    /// The file's recorded state, one word: `clean_shutdown`, `dirty_shutdown`, ... for ESE;
+    /// `clean` or `dirty` for hives. A dirty state is a state, not an error.
     pub state: Option<String>,
-    /// Hives: the sequence numbers differ (a state, not corruption).
+    /// Hives (always there for a hive): the sequence numbers differ (a state, not corruption).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dirty: Option<bool>,
-    /// Hives: transaction logs found beside a dirty hive.
+    /// Hives: the primary and secondary sequence numbers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sequence_numbers: Option<[u32; 2]>,
+    /// Hives: transaction logs found beside a dirty hive (empty for a clean one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logs: Option<Vec<String>>,
-    /// Hives: whether the logs of a dirty hive replay to a hive that verifies.
+    /// Hives: whether the logs of a dirty hive replay to a hive that verifies (`null` for a
+    /// clean one).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub log_replay: Option<String>,
+    pub log_replay: Option<Option<String>>,
     pub errors: Vec<ReportError>,
     /// Facts worth knowing that are not damage (ESE: a page dbtime above a clean database's
     /// header dbtime, as Windows leaves them). Never change `ok` or the exit code.
@@ -141,6 +145,7 @@ impl FileReport {
             cells: None,
             state: None,
             dirty: None,
+            sequence_numbers: None,
             logs: None,
             log_replay: None,
             errors: vec![ReportError {
@@ -231,6 +236,7 @@ fn verify_ese_bytes_observed(
         cells: None,
         state: Some(report.header.state.key()),
         dirty: None,
+        sequence_numbers: None,
         logs: None,
         log_replay: None,
         errors: list(&report.findings),
@@ -245,35 +251,27 @@ fn verify_ese_bytes_observed(
 /// `reg import --replay-log` does).
 pub fn verify_regf_file(path: &Path, bytes: &[u8]) -> FileReport {
     let r = crate::regf::verify(bytes);
-    let (state, logs, log_replay) = if r.dirty {
+    let (logs, log_replay) = if r.dirty {
         let logs: Vec<String> = crate::regf::log::find_logs(path)
             .iter()
             .map(|p| p.display().to_string())
             .collect();
-        let state = format!(
-            "dirty (sequence numbers {} / {}; logs: {})",
-            r.sequence1,
-            r.sequence2,
-            if logs.is_empty() {
-                "none".to_string()
-            } else {
-                logs.join(", ")
-            }
-        );
-        (state, Some(logs), Some(regf_log_replay(path)))
+        (logs, Some(regf_log_replay(path)))
     } else {
-        ("clean".to_string(), None, None)
+        (Vec::new(), None)
     };
+    let state = if r.dirty { "dirty" } else { "clean" };
     FileReport {
         path: path.display().to_string(),
         kind: "regf",
         ok: r.ok(),
         pages: None,
         cells: Some(r.cells),
-        state: Some(state),
+        state: Some(state.to_string()),
         dirty: Some(r.dirty),
-        logs,
-        log_replay,
+        sequence_numbers: Some([r.sequence1, r.sequence2]),
+        logs: Some(logs),
+        log_replay: Some(log_replay),
         errors: r
             .errors
             .into_iter()

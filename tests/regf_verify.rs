@@ -65,17 +65,36 @@ fn file_report_names_dirty_state_and_logs() {
     .unwrap();
     let r = verify_path(&hive, &|_, _| {}).unwrap();
     assert!(r.ok && r.dirty == Some(true));
-    let state = r.state.as_deref().unwrap();
-    assert!(state.contains("sequence numbers 5 / 4"), "{state}");
+    assert_eq!(r.state.as_deref(), Some("dirty"));
+    assert_eq!(r.sequence_numbers, Some([5, 4]));
     // The empty .LOG2 is ignored.
     let logs = r.logs.as_deref().unwrap();
     assert_eq!(logs.len(), 1, "{logs:?}");
     assert!(logs[0].ends_with("OldDirtyHive.LOG1"));
-    let replay = r.log_replay.as_deref().unwrap();
+    let replay = r.log_replay.clone().flatten().unwrap();
     assert!(replay.starts_with("replays cleanly"), "{replay}");
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["kind"], "regf");
     assert_eq!(json["dirty"], true);
+    assert_eq!(json["state"], "dirty");
+    assert_eq!(json["sequence_numbers"], serde_json::json!([5, 4]));
+
+    // A clean hive's report has the same fields, present always: state an enum as for ESE.
+    let clean = sample_file(dir.path(), "SAM.gz");
+    let json = serde_json::to_value(verify_path(&clean, &|_, _| {}).unwrap()).unwrap();
+    for field in [
+        "state",
+        "dirty",
+        "sequence_numbers",
+        "logs",
+        "log_replay",
+        "cells",
+    ] {
+        assert!(json.get(field).is_some(), "{field} missing: {json}");
+    }
+    assert_eq!(json["state"], "clean");
+    assert_eq!(json["logs"], serde_json::json!([]));
+    assert!(json["log_replay"].is_null());
 
     let wrong = sample_file(dir.path(), "WrongOrderHive.gz");
     let r = verify_path(&wrong, &|_, _| {}).unwrap();

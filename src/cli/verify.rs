@@ -62,13 +62,25 @@ fn print_report(r: &FileReport, global: &GlobalArgs) {
         (_, Some(c)) => format!("{c} cells"),
         _ => String::new(),
     };
+    let mut state = r.state.clone().unwrap_or_else(|| "unknown".into());
+    if let (Some(true), Some([primary, secondary])) = (r.dirty, r.sequence_numbers) {
+        let logs = r.logs.as_deref().unwrap_or_default();
+        state = format!(
+            "{state} (sequence numbers {primary} / {secondary}; logs: {})",
+            if logs.is_empty() {
+                "none".to_string()
+            } else {
+                logs.join(", ")
+            }
+        );
+    }
     println!(
         "{}: {} {}, {}, state {}: {}",
         r.path,
         r.kind,
         if r.ok { "intact" } else { "DAMAGED" },
         units,
-        r.state.as_deref().unwrap_or("unknown"),
+        state,
         if r.ok {
             "no errors".to_string()
         } else {
