@@ -15,6 +15,14 @@ fn parse(text: &str) -> Vec<RegOp> {
     parse_reg(text).unwrap().ops
 }
 
+/// `--out PATH` without `--force`.
+fn new_file(path: &std::path::Path) -> Target<'_> {
+    Target::Out {
+        path,
+        replace: false,
+    }
+}
+
 fn ops() -> Vec<RegOp> {
     parse(
         "Windows Registry Editor Version 5.00\r\n\r\n\
@@ -35,18 +43,7 @@ fn import_to_a_new_file_leaves_the_input_alone() {
     let hive = sample_file(dir.path(), "ExtendedASCIIHive.gz");
     let before = std::fs::read(&hive).unwrap();
     let out = dir.path().join("out.hive");
-    let r = import_ops(
-        &hive,
-        &ops(),
-        "",
-        Target::Out {
-            path: &out,
-            replace: false,
-        },
-        false,
-        1,
-    )
-    .unwrap();
+    let r = import_ops(&hive, &ops(), "", new_file(&out), false, 1).unwrap();
     assert_eq!(r.summary.keys_created, 4);
     assert_eq!(r.summary.keys_deleted, 1);
     assert_eq!(r.summary.values_set, 2);
@@ -70,18 +67,7 @@ fn import_to_a_new_file_leaves_the_input_alone() {
         old_seq + 1
     );
     // --out onto the input itself is refused: that is what --in-place is for.
-    let e = import_ops(
-        &hive,
-        &ops(),
-        "",
-        Target::Out {
-            path: &hive,
-            replace: false,
-        },
-        false,
-        1,
-    )
-    .unwrap_err();
+    let e = import_ops(&hive, &ops(), "", new_file(&hive), false, 1).unwrap_err();
     assert!(matches!(e, ImportError::OutIsInput(_)), "{e}");
     let e = import_failure(e);
     assert_eq!(e.exit, Exit::Usage);
@@ -89,18 +75,7 @@ fn import_to_a_new_file_leaves_the_input_alone() {
     // An --out file that exists is refused (exit 2, named, untouched) unless replace (--force).
     let taken = dir.path().join("taken.hive");
     std::fs::write(&taken, b"someone's file").unwrap();
-    let e = import_ops(
-        &hive,
-        &ops(),
-        "",
-        Target::Out {
-            path: &taken,
-            replace: false,
-        },
-        false,
-        1,
-    )
-    .unwrap_err();
+    let e = import_ops(&hive, &ops(), "", new_file(&taken), false, 1).unwrap_err();
     assert!(matches!(e, ImportError::OutExists(_)), "{e}");
     let f = import_failure(e);
     assert_eq!(f.exit, Exit::Usage);
@@ -186,18 +161,7 @@ fn dirty_and_flagged_hives_are_refused_and_untouched() {
     sample_file(dir.path(), "OldDirtyHive/OldDirtyHive.LOG1.gz");
     let before = std::fs::read(&dirty).unwrap();
     let out = dir.path().join("out");
-    let e = import_ops(
-        &dirty,
-        &ops(),
-        "",
-        Target::Out {
-            path: &out,
-            replace: false,
-        },
-        false,
-        1,
-    )
-    .unwrap_err();
+    let e = import_ops(&dirty, &ops(), "", new_file(&out), false, 1).unwrap_err();
     assert!(
         matches!(
             e,
@@ -219,18 +183,7 @@ fn dirty_and_flagged_hives_are_refused_and_untouched() {
     assert!(e.message.contains("OldDirtyHive.LOG1"), "{}", e.message);
     assert!(!out.exists());
     // With --replay-log the log is replayed first, then edited.
-    let r = import_ops(
-        &dirty,
-        &ops(),
-        "",
-        Target::Out {
-            path: &out,
-            replace: false,
-        },
-        true,
-        1,
-    )
-    .unwrap();
+    let r = import_ops(&dirty, &ops(), "", new_file(&out), true, 1).unwrap();
     assert_eq!(r.replayed_log.len(), 1);
     let new = std::fs::read(&out).unwrap();
     assert!(verify(&new).ok());
@@ -260,18 +213,7 @@ fn dirty_and_flagged_hives_are_refused_and_untouched() {
     let ok = sample_file(dir.path(), "UnicodeHive.gz");
     let out2 = dir.path().join("out2");
     let bad = parse("Windows Registry Editor Version 5.00\r\n\r\n[\\fine]\r\n\r\n[-\\]\r\n");
-    let e = import_ops(
-        &ok,
-        &bad,
-        "",
-        Target::Out {
-            path: &out2,
-            replace: false,
-        },
-        false,
-        1,
-    )
-    .unwrap_err();
+    let e = import_ops(&ok, &bad, "", new_file(&out2), false, 1).unwrap_err();
     assert!(matches!(e, ImportError::Op { .. }), "{e}");
     let e = import_failure(e);
     assert_eq!(e.exit, Exit::Problems);
@@ -642,15 +584,11 @@ fn keys_past_512_levels_and_large_values_in_a_1_3_hive_are_refused() {
         ))
     };
     let out = dir.path().join("deep.hive");
-    let target = |out| Target::Out {
-        path: out,
-        replace: false,
-    };
-    import_ops(&hive, &deep(512), "", target(&out), false, 1).expect("512 levels");
+    import_ops(&hive, &deep(512), "", new_file(&out), false, 1).expect("512 levels");
     let tree = tree::read_hive(&std::fs::read(&out).unwrap()).expect("export reads it");
     assert_eq!(tree.subkeys.len(), before_keys(&before) + 1);
     let out2 = dir.path().join("deeper.hive");
-    let e = import_ops(&hive, &deep(513), "", target(&out2), false, 1).unwrap_err();
+    let e = import_ops(&hive, &deep(513), "", new_file(&out2), false, 1).unwrap_err();
     let text = e.to_string();
     assert!(
         text.contains("line 3") && text.contains("513 levels") && text.contains("512"),
@@ -668,9 +606,9 @@ fn keys_past_512_levels_and_large_values_in_a_1_3_hive_are_refused() {
     };
     let limit = coldpatch::regf::ops::STANDARD_VALUE_MOST;
     let fits = dir.path().join("fits.hive");
-    import_ops(&hive, &big(limit), "", target(&fits), false, 1).expect("1 MiB fits");
+    import_ops(&hive, &big(limit), "", new_file(&fits), false, 1).expect("1 MiB fits");
     let too = dir.path().join("too.hive");
-    let e = import_ops(&hive, &big(limit + 1), "", target(&too), false, 1).unwrap_err();
+    let e = import_ops(&hive, &big(limit + 1), "", new_file(&too), false, 1).unwrap_err();
     let text = e.to_string();
     assert!(
         text.contains("\"Blob\"") && text.contains("1.3") && text.contains(&limit.to_string()),
@@ -680,7 +618,7 @@ fn keys_past_512_levels_and_large_values_in_a_1_3_hive_are_refused() {
     assert_eq!(std::fs::read(&hive).unwrap(), before);
     let newer = sample_file(dir.path(), "testhive.gz");
     let taken = dir.path().join("newer.hive");
-    import_ops(&newer, &big(limit + 1), "", target(&taken), false, 1).expect("1.5 takes it");
+    import_ops(&newer, &big(limit + 1), "", new_file(&taken), false, 1).expect("1.5 takes it");
 }
 
 /// The number of subkeys of the root of a hive's bytes.

@@ -73,12 +73,10 @@ impl MappedFile {
     /// the map ([`MappedFile::release`]) every [`RELEASE_EVERY`] bytes.
     pub fn releasing(&self, unit: u64) -> impl Fn(u64) + Sync + '_ {
         let done = std::sync::atomic::AtomicU64::new(0);
+        let at_total = self.releasing_total();
         move |n: u64| {
-            use std::sync::atomic::Ordering::Relaxed;
-            let before = done.fetch_add(n * unit, Relaxed);
-            if before / RELEASE_EVERY != (before + n * unit) / RELEASE_EVERY {
-                self.release();
-            }
+            let bytes = n * unit;
+            at_total(done.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed) + bytes)
         }
     }
 

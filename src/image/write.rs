@@ -121,6 +121,21 @@ impl std::ops::DerefMut for AlignedBuf {
     }
 }
 
+/// Reads from `offset` until `buf` is full or the file ends; the bytes read.
+pub fn read_full_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read_at(&mut buf[n..], offset + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 /// Opens `path` to read it with direct I/O (no page cache), where the file system allows it.
 #[cfg(target_os = "linux")]
 pub fn open_direct_read(path: &Path) -> std::io::Result<File> {
@@ -523,12 +538,13 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// What [`sha256_file`] does with the page cache.
+/// How a file read once goes through the page cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cache {
     /// Leave what was read cached (a file read again soon).
     Keep,
-    /// Drop it every [`WRITEBACK_CHUNK`] (a large file read once).
+    /// Keep it out: [`sha256_file`] drops it every [`WRITEBACK_CHUNK`]; the patch's pass reads
+    /// with direct I/O where it can.
     Drop,
 }
 

@@ -21,6 +21,7 @@
 //! checked range by range instead (every byte of every range old or new, the size unchanged),
 //! so that undo reads and writes only the pages the patch changed.
 
+use crate::image::write::read_full_at;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -543,7 +544,7 @@ fn check_before(j: &Journal, stamps: &BTreeMap<u32, FileStamp>) -> Result<(), Jo
                 }
             };
             bytes.resize(CHECK_WINDOW.max(r.old.len()), 0);
-            let n = read_at_most(h, bytes, r.offset).map_err(io(&f.path))?;
+            let n = read_full_at(h, bytes, r.offset).map_err(io(&f.path))?;
             bytes.truncate(n);
             (*wf, *start) = (r.file, r.offset);
         }
@@ -555,20 +556,6 @@ fn check_before(j: &Journal, stamps: &BTreeMap<u32, FileStamp>) -> Result<(), Jo
         }
         Ok(())
     })
-}
-
-/// Reads from `offset` until `buf` is full or the file ends; the bytes read.
-fn read_at_most(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read_at(&mut buf[n..], offset + n as u64) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// Files above this size are checked by undo range by range (each byte it writes must hold
@@ -612,7 +599,7 @@ impl<'a> RangeWriter<'a> {
             self.start = offset - offset % WRITE_BLOCK;
             let len = (CHECK_WINDOW as u64).max(end - self.start) as usize;
             self.window.resize(len, 0);
-            let n = read_at_most(self.file, &mut self.window, self.start).map_err(io(self.path))?;
+            let n = read_full_at(self.file, &mut self.window, self.start).map_err(io(self.path))?;
             self.window.truncate(n);
             if end > self.start + n as u64 {
                 return Err(JournalError::Refused {
@@ -948,7 +935,7 @@ fn check_ranges(j: &Journal, i: u32, f: &JournalFile) -> Result<bool, JournalErr
         if r.offset < start || end > start + window.len() as u64 {
             start = r.offset;
             window.resize(CHECK_WINDOW.max(r.new.len()), 0);
-            let n = read_at_most(&file, &mut window, start).map_err(io(&f.path))?;
+            let n = read_full_at(&file, &mut window, start).map_err(io(&f.path))?;
             window.truncate(n);
         }
         let at = (r.offset - start) as usize;

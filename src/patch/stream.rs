@@ -14,10 +14,10 @@
 
 use crate::ese::census::{tally_page, Matcher, Owners, Tally};
 use crate::ese::patch::{page_dbtime, patch_header, patch_page, Change, EditCounts, PagePlan};
-use crate::image::write::{is_unaligned, open_direct_read, AlignedBuf, Cache};
+use crate::image::write::{is_unaligned, open_direct_read, read_full_at, AlignedBuf, Cache};
 use crate::manifest::sums::hex;
 use sha2::{Digest, Sha256};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
@@ -119,21 +119,6 @@ fn same_file(a: &std::fs::File, b: &std::fs::File) -> bool {
         (Ok(x), Ok(y)) => (x.dev(), x.ino()) == (y.dev(), y.ino()),
         _ => false,
     }
-}
-
-/// Reads at `offset` until `buf` is full or the file ends; the bytes read.
-fn read_full_at(f: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
-    use std::os::unix::fs::FileExt;
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read_at(&mut buf[n..], offset + n as u64) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// Tells the kernel `f` is read front to back (a larger read-ahead on a cold disk).
@@ -294,16 +279,18 @@ fn hasher(
 /// The highest page dbtime in the file (a read of every page header).
 pub fn max_page_dbtime(input: &Path, page_size: u32) -> Result<u64, PassError> {
     let io = |e: std::io::Error| PassError::Io(format!("{}: {e}", input.display()));
-    let mut f = std::fs::File::open(input).map_err(io)?;
+    let f = std::fs::File::open(input).map_err(io)?;
     let ps = page_size as usize;
     let mut buf = vec![0u8; RUN_BYTES.max(ps) / ps * ps];
     let mut max = 0u64;
     let mut first = true;
+    let mut at = 0u64;
     loop {
-        let n = read_full(&mut f, &mut buf).map_err(io)?;
+        let n = read_full_at(&f, &mut buf, at).map_err(io)?;
         if n == 0 {
             break;
         }
+        at += n as u64;
         let skip = if first { HEADER_PAGES as usize } else { 0 };
         first = false;
         for page in buf[..n].chunks_exact(ps).skip(skip) {
@@ -311,20 +298,6 @@ pub fn max_page_dbtime(input: &Path, page_size: u32) -> Result<u64, PassError> {
         }
     }
     Ok(max)
-}
-
-/// Reads until `buf` is full or the file ends.
-fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// One pass over `input` (named `rel` in reports): every page verified and patched under

@@ -69,25 +69,28 @@ fn parent_dir(path: &Path) -> PathBuf {
 /// Writes `bytes` as `target`: a temporary file in the same directory, fsync, rename over the
 /// target, fsync of the directory. An interrupted run leaves no file that looks finished.
 pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<(), WriteError> {
-    let dir = parent_dir(target);
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io(&dir))?;
-    tmp.write_all(bytes).map_err(io(tmp.path()))?;
-    tmp.as_file().sync_all().map_err(io(target))?;
-    tmp.persist(target).map_err(|e| WriteError::Io {
-        path: target.to_path_buf(),
-        source: e.error,
-    })?;
-    sync_dir(&dir)
+    write_via_temp(target, bytes, true)
 }
 
 /// [`write_atomic`] to a path that must not exist yet: refused (`AlreadyExists`) when it does,
 /// even when it appears while the bytes are written.
 pub fn write_new(target: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    write_via_temp(target, bytes, false)
+}
+
+/// The temporary file, its fsync, the rename (over `target` or, without `replace`, only where
+/// nothing is) and the directory's fsync.
+fn write_via_temp(target: &Path, bytes: &[u8], replace: bool) -> Result<(), WriteError> {
     let dir = parent_dir(target);
     let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io(&dir))?;
     tmp.write_all(bytes).map_err(io(tmp.path()))?;
     tmp.as_file().sync_all().map_err(io(target))?;
-    tmp.persist_noclobber(target).map_err(|e| WriteError::Io {
+    let persisted = if replace {
+        tmp.persist(target)
+    } else {
+        tmp.persist_noclobber(target)
+    };
+    persisted.map_err(|e| WriteError::Io {
         path: target.to_path_buf(),
         source: e.error,
     })?;
