@@ -4,8 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Independent readers the tests check our writes with.
-apt_packages=(libesedb-utils python3-libesedb libhivex-bin libwin-hivex-perl libregf-utils zstd)
+# Independent readers the tests check our writes with, and the shells the completion scripts
+# are loaded in (tests/cli_completions.rs).
+apt_packages=(libesedb-utils python3-libesedb libhivex-bin libwin-hivex-perl libregf-utils zstd
+  bash zsh fish)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -113,6 +113,22 @@ pub enum Verb {
         /// The journal the in-place write left.
         journal: PathBuf,
     },
+    /// Print the completion script for a shell on stdout.
+    ///
+    /// Save it where the shell looks for completions, e.g. `coldpatch completions bash >
+    /// ~/.local/share/bash-completion/completions/coldpatch`.
+    Completions {
+        /// The shell the script is for.
+        shell: CompletionShell,
+    },
+}
+
+/// The shells `completions` writes a script for.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 /// The image's volumes and the choices discovery needs.
@@ -272,7 +288,30 @@ pub fn run(cli: &Cli) -> Result<Exit, Failure> {
         ),
         Verb::Reg(r) => reg::run(r, &cli.global),
         Verb::Undo { journal } => undo(&cli.global, journal),
+        Verb::Completions { shell } => completions(*shell),
     }
+}
+
+/// `completions SHELL`: the completion script, generated from these clap definitions, on
+/// stdout; exit 0, or 3 when stdout cannot be written.
+fn completions(shell: CompletionShell) -> Result<Exit, Failure> {
+    use clap::CommandFactory;
+    use std::io::Write;
+    let generator = match shell {
+        CompletionShell::Bash => clap_complete::Shell::Bash,
+        CompletionShell::Zsh => clap_complete::Shell::Zsh,
+        CompletionShell::Fish => clap_complete::Shell::Fish,
+    };
+    let mut cmd = Cli::command();
+    let name = cmd.get_name().to_string();
+    let mut script = Vec::new();
+    clap_complete::generate(generator, &mut cmd, name, &mut script);
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(&script)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::write(format!("cannot write the completion script: {e}")))?;
+    Ok(Exit::Ok)
 }
 
 /// `undo JOURNAL`: puts back every byte range the journal recorded and each file's old size
