@@ -4,10 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Independent readers the tests check our writes with, and the shells the completion scripts
-# are loaded in (tests/cli_completions.rs).
+# Independent readers the tests check our writes with, the shells the completion scripts are
+# loaded in (tests/cli_completions.rs), and man and groff, which format the man pages
+# (tools/tests/man_pages.rs).
 apt_packages=(libesedb-utils python3-libesedb libhivex-bin libwin-hivex-perl libregf-utils zstd
-  bash zsh fish)
+  bash zsh fish man-db groff-base)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

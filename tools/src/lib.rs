@@ -1,10 +1,12 @@
-//! Support code shared by `mkimage` and the benchmark drivers.
+//! Support code shared by `mkimage`, the benchmark drivers and `gen-man`.
 //!
 //! * [`mkimage`]: the content of a synthetic Exchange 5.5 image (product.md, "Lab images"):
 //!   parameters, the image specification, the row streams, the key trees, the ground truth.
 //! * [`writers`]: the one place that calls the ESE and hive builders.
 //! * [`reg_bench`]: the registry import benchmark of `bench`.
+//! * [`man`]: the man pages of `coldpatch`, rendered from its clap definitions (`gen-man`).
 
+pub mod man;
 pub mod mkimage;
 pub mod reg_bench;
 pub mod writers;
