@@ -107,6 +107,18 @@ pub enum Verb {
     /// Offline registry access: export, import, get.
     #[command(subcommand)]
     Reg(RegVerb),
+    /// Write the case file (report.html) of an apply again from its report.json and audit
+    /// log, after checking the two agree page by page: DIR of an `apply --out`, or the
+    /// journal of an `apply --in-place` (its FILE.report.json beside it).
+    Report {
+        /// The output directory of `apply --out`, or the journal of `apply --in-place`.
+        #[arg(value_name = "DIR|JOURNAL")]
+        target: PathBuf,
+        /// Write the case file here instead of beside the report (an existing file is
+        /// replaced).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Restore the exact original bytes recorded in the journal of an in-place write
     /// (`reg import --in-place --journal FILE`), also after a crash mid-write.
     Undo {
@@ -289,6 +301,7 @@ pub fn run(cli: &Cli) -> Result<Exit, Failure> {
         Verb::Reg(r) => reg::run(r, &cli.global),
         Verb::Undo { journal } => undo(&cli.global, journal),
         Verb::Completions { shell } => completions(*shell),
+        Verb::Report { target, out } => patch::report(&cli.global, target, out.as_deref()),
     }
 }
 

@@ -434,3 +434,89 @@ fn summary(r: &Report, out: Option<PathBuf>, journal: Option<&Path>) -> String {
     }
     o
 }
+
+/// `report DIR|JOURNAL [--out FILE]`: the case file written again from report.json and the
+/// audit log beside it, once the two agree. Exit 2 when they cannot be read, 1 when they
+/// disagree (nothing written), 3 when the case file cannot be written.
+pub fn report(global: &GlobalArgs, target: &Path, out: Option<&Path>) -> Result<Exit, Failure> {
+    use crate::manifest::audit::{read_places, AUDIT_FILE};
+    use crate::manifest::html::{check_against_audit, render, Beside, CheckError, CASE_FILE};
+    if !target.exists() {
+        return Err(Failure::usage(format!(
+            "{}: not found; give the output directory of apply --out or the journal of apply \
+             --in-place",
+            target.display()
+        )));
+    }
+    let (report_path, audit_path, html_path, beside) = if target.is_dir() {
+        (
+            target.join("report.json"),
+            target.join(AUDIT_FILE),
+            target.join(CASE_FILE),
+            Beside::out_dir(),
+        )
+    } else {
+        let beside = |suffix: &str| {
+            let mut p = target.as_os_str().to_owned();
+            p.push(suffix);
+            PathBuf::from(p)
+        };
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        (
+            beside(".report.json"),
+            beside(&format!(".{AUDIT_FILE}")),
+            beside(&format!(".{CASE_FILE}")),
+            Beside::journal(&name),
+        )
+    };
+    let unreadable = |p: &Path, e: &dyn std::fmt::Display| {
+        Failure::usage(format!("{}: {e}; nothing was written", p.display()))
+    };
+    let text = std::fs::read(&report_path).map_err(|e| unreadable(&report_path, &e))?;
+    let report: Report = serde_json::from_slice(&text).map_err(|e| unreadable(&report_path, &e))?;
+    let audit = std::fs::File::open(&audit_path).map_err(|e| unreadable(&audit_path, &e))?;
+    let total = audit.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = progress_bar(global);
+    bar.set_length(total);
+    bar.set_message(AUDIT_FILE.to_string());
+    let places = read_places(bar.wrap_read(audit)).map_err(|e| unreadable(&audit_path, &e))?;
+    match check_against_audit(&report, places) {
+        Ok(()) => {}
+        Err(CheckError::Unreadable(e)) => return Err(unreadable(&audit_path, &e)),
+        Err(CheckError::Disagree(why)) => {
+            return Err(Failure::refused(format!(
+                "{} and {} disagree: {why}; the case file was not written",
+                report_path.display(),
+                audit_path.display()
+            )))
+        }
+    }
+    bar.finish_and_clear();
+    let html = render(&report, &beside);
+    let dest = out.unwrap_or(&html_path);
+    crate::regf::disk::write_atomic(dest, html.as_bytes())
+        .map_err(|e| Failure::write(format!("{}: {e}", dest.display())))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| Failure::write(format!("{}: {e}", dest.display())))?;
+    }
+    if global.json {
+        print_json(&serde_json::json!({
+            "case_file": dest.display().to_string(),
+            "bytes": html.len(),
+            "audit_entries": report.audit_entries,
+        }))?;
+    } else if !global.quiet {
+        println!(
+            "{}: case file written ({}), checked against {} of the audit log",
+            dest.display(),
+            crate::text::count(html.len() as u64, "byte", "bytes"),
+            crate::text::count(report.audit_entries, "entry", "entries"),
+        );
+    }
+    Ok(Exit::Ok)
+}

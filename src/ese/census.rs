@@ -239,6 +239,17 @@ impl Owners {
         Owners { tables, by_objid }
     }
 
+    /// The catalog's tables by name, in catalog order.
+    pub fn table_names(&self) -> Vec<String> {
+        self.tables.iter().map(|t| t.name.clone()).collect()
+    }
+
+    /// The table (index into [`Owners::table_names`]) whose tree `objid` is: its data, an
+    /// index or its long values.
+    pub fn table_of(&self, objid: u32) -> Option<usize> {
+        self.by_objid.get(&objid).map(|(t, _)| *t)
+    }
+
     fn owner_name(&self, objid: u32) -> String {
         match self.by_objid.get(&objid) {
             Some((t, Tree::Data)) => self.tables[*t].name.clone(),

@@ -3,6 +3,8 @@
 //! `audit.jsonl.zst`, one JSON object per changed byte range (zstd-compressed JSON lines).
 
 pub mod audit;
+pub mod html;
+pub mod pagemap;
 pub mod report;
 pub mod sums;
 

@@ -30,6 +30,9 @@ pub struct StoreReport {
     /// Where the old and the new base GUID live, in the pages read and in the pages written.
     #[serde(default)]
     pub census: Option<crate::patch::census::CensusPair>,
+    /// What happened to every page, in bins (the case file draws it).
+    #[serde(default)]
+    pub page_map: Option<crate::manifest::pagemap::PageMap>,
 }
 
 /// One registry value changed.

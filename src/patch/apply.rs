@@ -546,6 +546,9 @@ fn apply_out_inner(
     let json = serde_json::to_vec_pretty(&report)
         .map_err(|e| ApplyError::Write(format!("report.json: {e}")))?;
     write_small(dir, "report.json", &json)?;
+    let case_file =
+        crate::manifest::html::render(&report, &crate::manifest::html::Beside::out_dir());
+    write_small(dir, crate::manifest::html::CASE_FILE, case_file.as_bytes())?;
     write_small(dir, "SHA256SUMS", manifest(&outputs).as_bytes())?;
     sync_dir(dir)?;
     Ok(report)
@@ -673,6 +676,7 @@ pub fn store_report(s: &StoreFile, sp: &StorePlan, r: &PassResult, dbtime: u64) 
         new_dbtime: dbtime,
         uncovered_allowed: r.uncovered_allowed.clone(),
         census: r.census.clone(),
+        page_map: r.page_map.clone(),
     }
 }
 

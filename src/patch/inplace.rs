@@ -9,7 +9,8 @@
 //! took and its ranges' old bytes, not hashed again); then the journal is marked committed. `coldpatch
 //! undo FILE` restores the exact original bytes at any point, also after a crash.
 //!
-//! The report, audit log and manifests go beside the journal: `FILE.report.json`,
+//! The report, case file, audit log and manifests go beside the journal: `FILE.report.json`,
+//! `FILE.report.html`,
 //! `FILE.audit.jsonl.zst`, `FILE.SHA256SUMS` (outputs, relative to the image) and
 //! `FILE.SHA256SUMS.input`.
 
@@ -242,6 +243,16 @@ pub fn apply_in_place(
     let json = serde_json::to_vec_pretty(&report)
         .map_err(|e| ApplyError::Write(format!("report: {e}")))?;
     write(".report.json", &json)?;
+    let name = journal
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let case_file =
+        crate::manifest::html::render(&report, &crate::manifest::html::Beside::journal(&name));
+    write(
+        &format!(".{}", crate::manifest::html::CASE_FILE),
+        case_file.as_bytes(),
+    )?;
     write(".SHA256SUMS", manifest(&outputs).as_bytes())?;
     Ok(report)
 }

@@ -13,8 +13,10 @@
 //! with a dbtime above the highest page (found by [`max_page_dbtime`]).
 
 use crate::ese::census::{tally_page, Matcher, Owners, Tally};
+use crate::ese::page::offsets;
 use crate::ese::patch::{page_dbtime, patch_header, patch_page, Change, EditCounts, PagePlan};
 use crate::image::write::{is_unaligned, open_direct_read, read_full_at, AlignedBuf, Cache};
+use crate::manifest::pagemap::{PageClass, PageMap, PageMapBuilder};
 use crate::manifest::sums::hex;
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -187,6 +189,8 @@ pub struct PassResult {
     pub census: Option<crate::patch::census::CensusPair>,
     /// The uncovered places `--allow-uncovered` let through.
     pub uncovered_allowed: Vec<crate::patch::census::Uncovered>,
+    /// What happened to each page, and whose it is (tables named when there is a census).
+    pub page_map: Option<PageMap>,
 }
 
 /// What the census of a pass looks for, how it names what it finds, and when the pass
@@ -344,9 +348,16 @@ pub fn stream_database(
         });
         let in_hash = s.spawn(move || hasher(in_rx, ps, census, Some(stop_ref)));
         let out_hash = s.spawn(move || hasher(out_rx, ps, census, None));
+        let owners = census.map(|c| &c.owners);
+        let map = PageMapBuilder::new(
+            size,
+            page_size,
+            owners.map(Owners::table_names).unwrap_or_default(),
+        );
+        let pages = Pages { owners, map };
         let result = run_pages(
             &full_rx, &empty_tx, input, rel, ps, plan, &stop, out, changes, progress, &in_tx,
-            &out_tx,
+            &out_tx, pages,
         );
         // A pass that stopped early stops the reading thread too.
         drop(full_rx);
@@ -358,7 +369,7 @@ pub fn stream_database(
         let (output_sha256, after) = out_hash
             .join()
             .map_err(|_| PassError::Io("the output hashing thread failed".into()))?;
-        let (counts, pages_changed) = result?;
+        let (counts, pages_changed, page_map) = result?;
         // An uncovered place in the last runs, found after the main loop ended.
         if let Some(why) = stop.lock().ok().and_then(|mut s| s.take()) {
             return Err(PassError::Refused(why));
@@ -374,8 +385,36 @@ pub fn stream_database(
             census_after: census.map(|_| after),
             census: None,
             uncovered_allowed: Vec::new(),
+            page_map: Some(page_map),
         })
     })
+}
+
+/// The page map being drawn during the pass, and the catalog that names pages' owners.
+struct Pages<'a> {
+    owners: Option<&'a Owners>,
+    map: PageMapBuilder,
+}
+
+impl Pages<'_> {
+    /// One page after the header pages: `changes` are its changes (empty when untouched).
+    fn page(&mut self, index: u64, page: &[u8], changes: &[Change]) {
+        let class = if changes.is_empty() {
+            PageClass::Untouched
+        } else {
+            PageClass::of_changes(index, changes.iter().map(|c| c.why.as_str()))
+        };
+        let objid = page
+            .get(offsets::OBJID_FDP..offsets::OBJID_FDP + 4)
+            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        let owner = match (objid, self.owners.and_then(|o| o.table_of(objid))) {
+            (0, _) => self.map.unused(),
+            (1, _) => self.map.database(),
+            (_, Some(t)) => self.map.table(t),
+            (_, None) => self.map.other(),
+        };
+        self.map.page(class, owner);
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -392,7 +431,8 @@ fn run_pages(
     progress: &dyn Fn(u64),
     in_tx: &SyncSender<Run>,
     out_tx: &SyncSender<Run>,
-) -> Result<(EditCounts, u64), PassError> {
+    mut pages: Pages,
+) -> Result<(EditCounts, u64, PageMap), PassError> {
     let io_in = |e: std::io::Error| PassError::Io(format!("{}: {e}", input.display()));
     let io_out = |e: std::io::Error| PassError::Io(format!("writing the copy of {rel}: {e}"));
     let send = |tx: &SyncSender<Run>, run: Run| {
@@ -424,6 +464,15 @@ fn run_pages(
         return Err(refused(&"the file ends inside its header pages"));
     }
     let new_head = patch_header(&head, plan.dbtime, &mut found).map_err(|e| refused(&e))?;
+    for (old, new) in head.chunks_exact(ps).zip(new_head.chunks_exact(ps)) {
+        let class = if old == new {
+            PageClass::Untouched
+        } else {
+            PageClass::HeaderOnly
+        };
+        let header = pages.map.header();
+        pages.map.page(class, header);
+    }
     emit(&mut found, changes)?;
     changes
         .page(rel, 0, &head, &new_head)
@@ -472,6 +521,7 @@ fn run_pages(
             let offset = done;
             let new = patch_page(page, pgno, offset, plan, &mut found, &mut counts)
                 .map_err(|e| refused(&e))?;
+            pages.page(offset / ps as u64, page, &found);
             emit(&mut found, changes)?;
             if let Some(new) = new {
                 pages_changed += 1;
@@ -496,7 +546,7 @@ fn run_pages(
         send(out_tx, output)?;
         progress(done);
     }
-    Ok((counts, pages_changed))
+    Ok((counts, pages_changed, pages.map.finish()))
 }
 
 /// A run with no page replaced.
