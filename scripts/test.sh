@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 
 # Independent readers the tests check our writes with, the shells the completion scripts are
 # loaded in (tests/cli_completions.rs), and man and groff, which format the man pages
-# (tools/tests/man_pages.rs).
+# (tools/tests/man_pages.rs), and Chromium, which renders the case file to a PNG
+# (tools/tests/report.rs).
 apt_packages=(libesedb-utils python3-libesedb libhivex-bin libwin-hivex-perl libregf-utils zstd
-  bash zsh fish man-db groff-base)
+  bash zsh fish man-db groff-base chromium)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,11 +22,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# Python readers (PyPI), for the python3 on PATH that the tests call.
+# Python readers (PyPI), for the python3 on PATH that the tests call; html5lib and Pillow check
+# the case file's HTML and its screenshot.
 python=${PYTHON:-python3}
-if ! "$python" -c 'import dissect.esedb, dissect.regf, regipy' 2>/dev/null; then
-  echo "test.sh: installing Python packages: dissect.esedb dissect.regf regipy" >&2
-  "$python" -m pip install -q dissect.esedb dissect.regf regipy
+if ! "$python" -c 'import dissect.esedb, dissect.regf, regipy, html5lib, PIL' 2>/dev/null; then
+  echo "test.sh: installing Python packages: dissect.esedb dissect.regf regipy html5lib pillow" >&2
+  "$python" -m pip install -q dissect.esedb dissect.regf regipy html5lib pillow
 fi
 
 # The shared samples must sit beside the checkout (../shared).

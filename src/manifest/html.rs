@@ -43,12 +43,9 @@ impl Beside {
     }
 }
 
-/// Grid of the page map: cells per row, cell pitch and size in pixels.
+/// Grid of the page map: cells per row and cell pitch in pixels.
 const COLUMNS: u64 = 64;
 const PITCH: u64 = 9;
-const CELL: u64 = 8;
-/// Room right of the grid for the names of the tables along each row.
-const LABELS_WIDTH: u64 = 300;
 
 const STYLE: &str = "\
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;\
@@ -74,7 +71,8 @@ font-weight:600}\
 border:1px solid #8c959f}\
 rect.u,.sw.u{fill:#e6e9ed;background:#e6e9ed}rect.h,.sw.h{fill:#1f6feb;background:#1f6feb}\
 rect.r,.sw.r{fill:#e8590c;background:#e8590c}\
-svg text{font:11px system-ui,'DejaVu Sans',sans-serif;fill:#57606a}\
+svg text{font:10px system-ui,'DejaVu Sans',sans-serif;fill:#24292f}\
+rect.band{fill:#f6f8fa;stroke:#afb8c1;stroke-width:.5}rect.band.alt{fill:#eaeef2}\
 footer{margin-top:40px;color:#57606a;font-size:12.5px}";
 
 /// Escapes text for HTML content and attribute values.
@@ -320,9 +318,17 @@ fn class_key(c: PageClass) -> &'static str {
 
 fn page_map(h: &mut String, s: &StoreReport, m: &PageMap) {
     let bins = m.bins.len() as u64;
-    let rows = bins.div_ceil(COLUMNS).max(1);
-    let width = COLUMNS * PITCH + LABELS_WIDTH;
-    let height = rows * PITCH;
+    // Small maps get large cells.
+    let (columns, pitch) = if bins <= SMALL_MAP {
+        (COLUMNS / 2, 2 * PITCH)
+    } else {
+        (COLUMNS, PITCH)
+    };
+    let cell = pitch - 1;
+    let row_height = pitch + BAND + ROW_GAP;
+    let rows = bins.div_ceil(columns).max(1);
+    let width = columns * pitch;
+    let height = rows * row_height;
     let per_bin = if m.pages_per_bin == 1 {
         "one cell per page".to_string()
     } else {
@@ -333,8 +339,9 @@ fn page_map(h: &mut String, s: &StoreReport, m: &PageMap) {
     };
     let _ = write!(
         h,
-        "<h3>Page map of {}</h3>\n<p>{} of {} bytes in file order, {per_bin}; the tables most \
-         of each row's pages belong to are named on its right.</p>\n<ul class=\"legend\">\n",
+        "<h3>Page map of {}</h3>\n<p>{} of {} bytes in file order, left to right and top to \
+         bottom, {per_bin}; under each row, the tables most of its pages belong to.</p>\n\
+         <ul class=\"legend\">\n",
         esc(&s.path),
         crate::text::count(m.pages, "page", "pages"),
         grouped(u64::from(m.page_size)),
@@ -355,10 +362,10 @@ fn page_map(h: &mut String, s: &StoreReport, m: &PageMap) {
     }
     let _ = write!(
         h,
-        "</ul>\n<svg class=\"pagemap\" width=\"{width}\" \
-         height=\"{height}\" viewBox=\"0 0 {width} {height}\" role=\"img\" \
-         data-pages=\"{}\" data-pages-per-bin=\"{}\" data-rows-rewritten=\"{}\" \
-         data-header-only=\"{}\" data-untouched=\"{}\">\n<title>Page map of {}</title>\n",
+        "</ul>\n<svg class=\"pagemap\" width=\"{width}\" height=\"{height}\" \
+         viewBox=\"0 0 {width} {height}\" role=\"img\" data-pages=\"{}\" \
+         data-pages-per-bin=\"{}\" data-rows-rewritten=\"{}\" data-header-only=\"{}\" \
+         data-untouched=\"{}\">\n<title>Page map of {}</title>\n",
         m.pages,
         m.pages_per_bin,
         m.rows_rewritten,
@@ -367,9 +374,9 @@ fn page_map(h: &mut String, s: &StoreReport, m: &PageMap) {
         esc(&s.path)
     );
     for row in 0..rows {
-        let first = row * COLUMNS;
-        let last = (first + COLUMNS).min(bins);
-        let y = row * PITCH;
+        let first = row * columns;
+        let last = (first + columns).min(bins);
+        let y = row * row_height;
         // Runs of cells of one class: one rectangle each.
         let mut b = first;
         while b < last {
@@ -383,49 +390,77 @@ fn page_map(h: &mut String, s: &StoreReport, m: &PageMap) {
             let _ = writeln!(
                 h,
                 "<rect class=\"{}\" data-bins=\"{}\" x=\"{}\" y=\"{y}\" width=\"{}\" \
-                 height=\"{CELL}\"><title>{}: {}</title></rect>",
+                 height=\"{cell}\"><title>{}: {}</title></rect>",
                 class_key(class),
                 e - b,
-                (b - first) * PITCH,
-                (e - b) * PITCH - (PITCH - CELL),
+                (b - first) * pitch,
+                (e - b) * pitch - 1,
                 esc(&pages_text(p0, p1)),
                 class.name()
             );
             b = e;
         }
-        let names = row_tables(m, first, last);
-        if !names.is_empty() {
-            let _ = writeln!(
-                h,
-                "<text x=\"{}\" y=\"{}\">{}</text>",
-                COLUMNS * PITCH + 8,
-                y + CELL,
-                esc(&names)
-            );
-        }
+        table_band(h, m, first, last, pitch, y + pitch);
     }
     h.push_str("</svg>\n");
 }
 
-/// The tables of the runs that cover bins `first..last`, in order, shortened to fit.
-fn row_tables(m: &PageMap, first: u64, last: u64) -> String {
-    const MOST: usize = 44;
-    let mut names: Vec<&str> = Vec::new();
+/// Cells a map of at most this many bins gets twice as large.
+const SMALL_MAP: u64 = 512;
+/// The band under each row that names the tables, and the gap below it.
+const BAND: u64 = 14;
+const ROW_GAP: u64 = 5;
+/// About the width of a character of the band's text, in pixels.
+const CHAR_WIDTH: u64 = 6;
+
+/// The band under the row of bins `first..last`: a segment per table run, named where the
+/// name fits (shortened, or only in the segment's tooltip, where it does not).
+fn table_band(h: &mut String, m: &PageMap, first: u64, last: u64, pitch: u64, y: u64) {
+    let mut shade = false;
     for run in &m.tables {
-        if run.first_bin < last
-            && run.first_bin + run.bins > first
-            && names.last() != Some(&&*run.table)
-        {
-            names.push(&run.table);
+        let (a, b) = (
+            run.first_bin.max(first),
+            (run.first_bin + run.bins).min(last),
+        );
+        if a >= b {
+            continue;
         }
+        shade = !shade;
+        let x = (a - first) * pitch;
+        let w = (b - a) * pitch - 1;
+        let (p0, _) = m.bin_pages(a);
+        let (_, p1) = m.bin_pages(b - 1);
+        let _ = write!(
+            h,
+            "<g class=\"table\"><title>{}: {}</title><rect class=\"band{}\" x=\"{x}\" y=\"{y}\" \
+             width=\"{w}\" height=\"{}\"/>",
+            esc(&run.table),
+            esc(&pages_text(p0, p1)),
+            if shade { " alt" } else { "" },
+            BAND - 2
+        );
+        let room = (w.saturating_sub(4) / CHAR_WIDTH) as usize;
+        let chars = run.table.chars().count();
+        let label = if chars <= room {
+            run.table.clone()
+        } else if room >= 3 {
+            let mut t: String = run.table.chars().take(room - 1).collect();
+            t.push('…');
+            t
+        } else {
+            String::new()
+        };
+        if !label.is_empty() {
+            let _ = write!(
+                h,
+                "<text x=\"{}\" y=\"{}\">{}</text>",
+                x + 2,
+                y + BAND - 4,
+                esc(&label)
+            );
+        }
+        h.push_str("</g>\n");
     }
-    let text = names.join(", ");
-    if text.chars().count() <= MOST {
-        return text;
-    }
-    let mut short: String = text.chars().take(MOST - 1).collect();
-    short.push('…');
-    short
 }
 
 fn registry(h: &mut String, edits: &[RegistryEditReport]) {
