@@ -184,6 +184,7 @@ impl std::ops::Deref for ImageArgs {
 pub enum RegVerb {
     /// Print a key tree as a .reg file.
     Export {
+        /// The hive file (SYSTEM, SOFTWARE, CLUSDB, a checkpoint, ...).
         hive: PathBuf,
         /// The key to export, as a path inside the hive (no prefix); default the root.
         key: Option<String>,
@@ -202,7 +203,10 @@ pub enum RegVerb {
     },
     /// Apply a .reg file to an offline hive.
     Import {
+        /// The hive file (SYSTEM, SOFTWARE, CLUSDB, a checkpoint, ...).
         hive: PathBuf,
+        /// The .reg file to apply: REGEDIT4 or version 5.00, in UTF-8, UTF-16LE with a byte-order
+        /// mark, or (REGEDIT4) code page 1252.
         reg_file: PathBuf,
         /// Write the result to this new file; the input hive is not modified.
         #[arg(
@@ -230,8 +234,11 @@ pub enum RegVerb {
     },
     /// Print one key's values, or one value.
     Get {
+        /// The hive file (SYSTEM, SOFTWARE, CLUSDB, a checkpoint, ...).
         hive: PathBuf,
+        /// The key, as a path inside the hive (no prefix).
         key: String,
+        /// The value name; default every value of the key.
         value: Option<String>,
     },
 }
@@ -327,9 +334,6 @@ fn completions(shell: CompletionShell) -> Result<Exit, Failure> {
     Ok(Exit::Ok)
 }
 
-/// `undo JOURNAL`: puts back every byte range the journal recorded and each file's old size
-/// (`apply --in-place`, `reg import --in-place`). The journal and every file are checked
-/// first; a file in a state the journal cannot explain is refused and nothing is written.
 /// `census FILE [--guid GUID]...`: exit 0 with the census, 2 when the file cannot be read.
 fn census(
     global: &GlobalArgs,
@@ -369,6 +373,9 @@ fn census(
     Ok(Exit::Ok)
 }
 
+/// `undo JOURNAL`: puts back every byte range the journal recorded and each file's old size
+/// (`apply --in-place`, `reg import --in-place`). The journal and every file are checked
+/// first; a file in a state the journal cannot explain is refused and nothing is written.
 fn undo(global: &GlobalArgs, journal: &std::path::Path) -> Result<Exit, Failure> {
     use crate::journal::{JournalError, UndoAction};
     if let Err(e) = std::fs::File::open(journal) {
@@ -409,7 +416,11 @@ fn undo(global: &GlobalArgs, journal: &std::path::Path) -> Result<Exit, Failure>
                             println!("{}: already original", p.display())
                         }
                         UndoAction::Restored { ranges } => {
-                            println!("{}: restored {ranges} range(s)", p.display())
+                            println!(
+                                "{}: restored {}",
+                                p.display(),
+                                crate::text::count(*ranges, "range", "ranges")
+                            )
                         }
                     }
                 }

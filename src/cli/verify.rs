@@ -84,7 +84,7 @@ fn print_report(r: &FileReport, global: &GlobalArgs) {
         if r.ok {
             "no errors".to_string()
         } else {
-            format!("{} error(s)", r.errors.len())
+            crate::text::count(r.errors.len() as u64, "error", "errors")
         }
     );
 }

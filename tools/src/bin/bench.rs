@@ -293,6 +293,46 @@ fn dd_each(dbs: &[PathBuf], scratch: &Path, flags: &str) -> String {
         .join(" && ")
 }
 
+/// The case file's share of an `apply --out` into `out`, timed here in-process: the page map
+/// fed one page at a time for every page of the databases (as the pass does: the page's
+/// object id looked up, its class and owner counted), then the page rendered and written from
+/// `out`'s report.json.
+fn case_file_cost(out: &Path) -> Result<Timed, String> {
+    use coldpatch::manifest::pagemap::{PageClass, PageMapBuilder};
+    let text = std::fs::read(out.join("report.json")).map_err(|e| format!("report.json: {e}"))?;
+    let report: coldpatch::manifest::Report =
+        serde_json::from_slice(&text).map_err(|e| format!("report.json: {e}"))?;
+    let start = Instant::now();
+    let tables: std::collections::HashMap<u32, usize> =
+        (0..40u32).map(|i| (i + 2, i as usize)).collect();
+    for s in &report.stores {
+        let Some(m) = &s.page_map else { continue };
+        let mut b = PageMapBuilder::new(m.pages * u64::from(m.page_size), m.page_size, vec![]);
+        for i in 0..m.pages {
+            let objid = std::hint::black_box((i % 37) as u32 + 2);
+            let owner = tables.get(&objid).map_or(b.other(), |&t| b.table(t));
+            let class = if i % 5 == 0 {
+                PageClass::RowsRewritten
+            } else {
+                PageClass::Untouched
+            };
+            b.page(class, owner);
+        }
+        std::hint::black_box(b.finish());
+    }
+    let html =
+        coldpatch::manifest::html::render(&report, &coldpatch::manifest::html::Beside::out_dir());
+    let path = out.join("bench-case.html");
+    std::fs::write(&path, html.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+    let secs = start.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(&path);
+    Ok(Timed {
+        secs,
+        rss_mib: None,
+        written: None,
+    })
+}
+
 fn os(s: &str) -> &std::ffi::OsStr {
     s.as_ref()
 }
@@ -381,6 +421,35 @@ fn bench_size(work: &Path, gib: f64, reuse: bool, keep: bool) -> Result<(), Stri
         ),
         ref_secs: warm_ref,
         goal: "≤ 1.35",
+    });
+
+    // The case file: what writing it costs inside that apply, and writing it again.
+    let warm_secs = rows.last().map_or(0.0, |r| r.t.secs);
+    let inside = case_file_cost(&out)?;
+    rows.push(Row {
+        what: "case file inside apply (page map per page + render)".into(),
+        t: inside,
+        reference: "apply --out, warm".into(),
+        ref_secs: warm_secs,
+        goal: "≤ 0.02",
+    });
+    let again = scratch.join("case.html");
+    let report_again = timed(
+        &coldpatch,
+        &[
+            os("report"),
+            out.as_os_str(),
+            os("--out"),
+            again.as_os_str(),
+        ],
+        &[],
+    )?;
+    rows.push(Row {
+        what: "coldpatch report (reads the audit log)".into(),
+        t: report_again,
+        reference: "apply --out, warm".into(),
+        ref_secs: warm_secs,
+        goal: "-",
     });
 
     // Cold.
