@@ -85,9 +85,9 @@ pub fn esc(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            // Control characters cannot appear in HTML text: shown as their code.
+            // Control characters cannot appear in HTML text: shown as their code point.
             c if c.is_control() && c != '\n' && c != '\t' => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+                let _ = write!(out, "U+{:04X}", c as u32);
             }
             c => out.push(c),
         }
@@ -661,7 +661,7 @@ mod tests {
     fn text_is_escaped_and_numbers_grouped() {
         assert_eq!(
             esc("<a href=\"x\">'&'</a>\u{1}"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;\\u{1}"
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;U+0001"
         );
         assert_eq!(grouped(0), "0");
         assert_eq!(grouped(999), "999");
