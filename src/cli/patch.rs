@@ -497,13 +497,8 @@ pub fn report(global: &GlobalArgs, target: &Path, out: Option<&Path>) -> Result<
     bar.finish_and_clear();
     let html = render(&report, &beside);
     let dest = out.unwrap_or(&html_path);
-    crate::regf::disk::write_atomic(dest, html.as_bytes())
+    crate::manifest::write_record(dest, html.as_bytes())
         .map_err(|e| Failure::write(format!("{}: {e}", dest.display())))?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| Failure::write(format!("{}: {e}", dest.display())))?;
-    }
     if global.json {
         print_json(&serde_json::json!({
             "case_file": dest.display().to_string(),

@@ -11,3 +11,13 @@ pub mod sums;
 pub use audit::{AuditEntry, AuditWriter};
 pub use report::Report;
 pub use sums::{sha256_hex, FileDigest};
+
+/// Writes a record of a run (a manifest, a report, the case file) as `path`, atomically (no
+/// half-written file under its name), readable by all (0644). `Err` is the reason, without
+/// the path.
+pub fn write_record(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    crate::regf::disk::write_atomic(path, bytes).map_err(|e| e.to_string())?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+        .map_err(|e| e.to_string())
+}

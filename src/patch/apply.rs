@@ -583,11 +583,8 @@ pub fn check_plan_inputs(
 
 /// Manifests and the report: written atomically, readable by all (0644).
 fn write_small(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), ApplyError> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.join(name);
-    crate::regf::disk::write_atomic(&path, bytes)
-        .map_err(|e| ApplyError::Write(format!("{name}: {e}")))?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).map_err(io_write(&path))
+    crate::manifest::write_record(&dir.join(name), bytes)
+        .map_err(|e| ApplyError::Write(format!("{name}: {e}")))
 }
 
 fn hive_files(inst: &Installation) -> Vec<&HiveFile> {

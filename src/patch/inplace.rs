@@ -233,10 +233,7 @@ pub fn apply_in_place(
         .map_err(|e| ApplyError::Write(format!("{}: {}", audit_path.display(), e.error)))?;
     let write = |suffix: &str, bytes: &[u8]| {
         let p = beside(&journal, suffix);
-        crate::regf::disk::write_atomic(&p, bytes)
-            .map_err(|e| ApplyError::Write(format!("{}: {e}", p.display())))?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644))
+        crate::manifest::write_record(&p, bytes)
             .map_err(|e| ApplyError::Write(format!("{}: {e}", p.display())))
     };
     write(".SHA256SUMS.input", manifest(&inputs).as_bytes())?;
