@@ -36,4 +36,4 @@ cp -r "$image" "$overlay"
 (cd "$out/patched" && while read -r _ f; do cp "$f" "$overlay/$f"; done < SHA256SUMS)
 "$bin" inspect "$overlay" | tail -n 1
 echo
-echo "Output: $out/patched (report.json, audit.jsonl.zst, SHA256SUMS, SHA256SUMS.input)"
+echo "Output: $out/patched (report.html, report.json, audit.jsonl.zst, SHA256SUMS, SHA256SUMS.input)"
