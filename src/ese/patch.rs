@@ -127,6 +127,18 @@ pub fn page_dbtime(page: &[u8]) -> u64 {
         .map_or(0, LittleEndian::read_u64)
 }
 
+/// A page's object id (`objidFDP`: the tree it belongs to; 0 on a page never written, 1 for
+/// the database's own trees).
+pub fn page_objid(page: &[u8]) -> u32 {
+    page.get(offsets::OBJID_FDP..offsets::OBJID_FDP + 4)
+        .map_or(0, LittleEndian::read_u32)
+}
+
+/// The reasons of the stamps every changed page gets, beside the changes to its rows.
+pub const PAGE_DBTIME_WHY: &str = "page dbtime";
+pub const PAGE_CHECKSUM_WHY: &str = "page checksum";
+pub const PAGE_STAMP_WHYS: [&str; 2] = [PAGE_DBTIME_WHY, PAGE_CHECKSUM_WHY];
+
 fn column_of(f: &FixedField) -> Column {
     Column {
         fid: f.fid,
@@ -195,7 +207,7 @@ pub fn patch_page(
             ),
         )));
     }
-    let objid = LittleEndian::read_u32(&page[offsets::OBJID_FDP..offsets::OBJID_FDP + 4]);
+    let objid = page_objid(page);
     let not_records = flags::SPACE_TREE | flags::INDEX | flags::LONG_VALUE;
     if page_flags & flags::LEAF == 0 || page_flags & not_records != 0 {
         return Ok(None);
@@ -317,9 +329,9 @@ pub fn patch_page(
         return Ok(None);
     }
     let c = buf.stamp_dbtime(plan.dbtime);
-    push(changes, c, "page dbtime");
+    push(changes, c, PAGE_DBTIME_WHY);
     let c = buf.restamp_checksum();
-    push(changes, c, "page checksum");
+    push(changes, c, PAGE_CHECKSUM_WHY);
     Ok(Some(buf.bytes))
 }
 

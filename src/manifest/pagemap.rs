@@ -16,7 +16,7 @@ pub const MAX_BINS: u64 = 4096;
 const HEADER_PAGES: u64 = 2;
 
 /// The changes of a page that are not its rows: the stamps every changed page gets.
-const PAGE_STAMPS: [&str; 2] = ["page dbtime", "page checksum"];
+use crate::ese::patch::PAGE_STAMP_WHYS as PAGE_STAMPS;
 
 /// What happened to one page, weakest first (a bin shows the strongest of its pages).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -13,8 +13,9 @@
 //! with a dbtime above the highest page (found by [`max_page_dbtime`]).
 
 use crate::ese::census::{tally_page, Matcher, Owners, Tally};
-use crate::ese::page::offsets;
-use crate::ese::patch::{page_dbtime, patch_header, patch_page, Change, EditCounts, PagePlan};
+use crate::ese::patch::{
+    page_dbtime, page_objid, patch_header, patch_page, Change, EditCounts, PagePlan,
+};
 use crate::image::write::{is_unaligned, open_direct_read, read_full_at, AlignedBuf, Cache};
 use crate::manifest::pagemap::{PageClass, PageMap, PageMapBuilder};
 use crate::manifest::sums::hex;
@@ -404,9 +405,7 @@ impl Pages<'_> {
         } else {
             PageClass::of_changes(index, changes.iter().map(|c| c.why.as_str()))
         };
-        let objid = page
-            .get(offsets::OBJID_FDP..offsets::OBJID_FDP + 4)
-            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        let objid = page_objid(page);
         let owner = match (objid, self.owners.and_then(|o| o.table_of(objid))) {
             (0, _) => self.map.unused(),
             (1, _) => self.map.database(),
