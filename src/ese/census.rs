@@ -21,8 +21,7 @@ use crate::ese::error::EseError;
 use crate::ese::node::Node;
 use crate::ese::page::{flags, Page};
 use crate::ese::record::{Record, FID_TAGGED_FIRST, FID_VAR_FIRST, FID_VAR_LAST};
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use memchr::memmem;
+use memchr::{memchr_iter, memmem};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
@@ -76,38 +75,35 @@ pub struct Hit {
 /// Finds every needle in every form.
 pub struct Matcher {
     binary: Vec<memmem::Finder<'static>>,
-    text: AhoCorasick,
-    /// Pattern id of `text` → (needle, form).
-    text_patterns: Vec<(usize, Form)>,
+    /// Each needle's text form (lower case), by needle index.
+    text: Vec<[u8; TEXT_LEN]>,
     labels: Vec<String>,
 }
 
+/// Characters of a GUID's text form, and where its first dash is.
+const TEXT_LEN: usize = 36;
+const FIRST_DASH: usize = 8;
+/// Where the other dashes are: checked before any needle is compared.
+const OTHER_DASHES: [usize; 3] = [13, 18, 23];
+
 impl Matcher {
     pub fn new(needles: &[Needle]) -> Matcher {
-        let mut patterns: Vec<Vec<u8>> = Vec::new();
-        let mut text_patterns = Vec::new();
-        for (i, n) in needles.iter().enumerate() {
-            let t = n.text();
-            patterns.push(t.as_bytes().to_vec());
-            text_patterns.push((i, Form::Text));
-            patterns.push(t.encode_utf16().flat_map(u16::to_le_bytes).collect());
-            text_patterns.push((i, Form::TextUtf16));
-        }
-        let text = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::LeftmostFirst)
-            .build(&patterns)
-            .unwrap_or_else(|_| {
-                // Patterns of 36 and 72 bytes always build; an empty automaton finds nothing.
-                AhoCorasick::new(Vec::<Vec<u8>>::new()).expect("an empty automaton builds")
-            });
+        let text = needles
+            .iter()
+            .map(|n| {
+                let mut t = [0u8; TEXT_LEN];
+                for (d, s) in t.iter_mut().zip(n.text().bytes()) {
+                    *d = s;
+                }
+                t
+            })
+            .collect();
         Matcher {
             binary: needles
                 .iter()
                 .map(|n| memmem::Finder::new(&n.bytes).into_owned())
                 .collect(),
             text,
-            text_patterns,
             labels: needles.iter().map(|n| n.label.clone()).collect(),
         }
     }
@@ -117,7 +113,8 @@ impl Matcher {
         &self.labels
     }
 
-    /// Every occurrence in `bytes`, appended to `out` (binary ones first, then text).
+    /// Every occurrence in `bytes`, appended to `out` (binary ones first, then text in the
+    /// order they start).
     pub fn find(&self, bytes: &[u8], out: &mut Vec<Hit>) {
         for (i, f) in self.binary.iter().enumerate() {
             out.extend(f.find_iter(bytes).map(|at| Hit {
@@ -126,15 +123,52 @@ impl Matcher {
                 form: Form::Binary,
             }));
         }
-        for m in self.text.find_iter(bytes) {
-            if let Some(&(needle, form)) = self.text_patterns.get(m.pattern().as_usize()) {
-                out.push(Hit {
-                    at: m.start()..m.end(),
-                    needle,
-                    form,
-                });
+        if self.text.is_empty() {
+            return;
+        }
+        // Every text occurrence has a first dash; a dash is rare in page bytes, so each one
+        // is a candidate start (8 characters before it, single-byte or UTF-16LE) checked
+        // against the needles. Two occurrences cannot overlap (their dashes would have to
+        // line up with hex digits), so this finds each one once, in the order they start.
+        for dash in memchr_iter(b'-', bytes) {
+            if let Some(start) = dash.checked_sub(FIRST_DASH) {
+                if let Some(needle) = self.text_at(bytes, start, 1) {
+                    out.push(Hit {
+                        at: start..start + TEXT_LEN,
+                        needle,
+                        form: Form::Text,
+                    });
+                    continue;
+                }
+            }
+            if let Some(start) = dash.checked_sub(2 * FIRST_DASH) {
+                if let Some(needle) = self.text_at(bytes, start, 2) {
+                    out.push(Hit {
+                        at: start..start + 2 * TEXT_LEN,
+                        needle,
+                        form: Form::TextUtf16,
+                    });
+                }
             }
         }
+    }
+
+    /// The first needle whose text form, in any case, starts at `start` with `width` bytes
+    /// per character (1: a single-byte code page; 2: UTF-16LE, the high bytes zero).
+    fn text_at(&self, bytes: &[u8], start: usize, width: usize) -> Option<usize> {
+        let window = bytes.get(start..start + width * TEXT_LEN)?;
+        let char_at = |i: usize| window.get(i * width).copied().unwrap_or(0);
+        if OTHER_DASHES.iter().any(|&i| char_at(i) != b'-') {
+            return None;
+        }
+        if width == 2 && window.iter().skip(1).step_by(2).any(|&high| high != 0) {
+            return None;
+        }
+        self.text.iter().position(|t| {
+            t.iter()
+                .enumerate()
+                .all(|(i, &c)| char_at(i).eq_ignore_ascii_case(&c))
+        })
     }
 }
 
@@ -765,5 +799,102 @@ mod tests {
         );
         assert_eq!(hits[0].at, 10..26);
         assert!(hits.iter().all(|h| h.needle == 0));
+    }
+
+    /// Every place a needle's text starts, by comparing every position with every needle in
+    /// both forms (leftmost first, no overlaps): what [`Matcher::find`] must agree with.
+    fn text_hits_by_brute_force(needles: &[Needle], hay: &[u8]) -> Vec<Hit> {
+        let forms: Vec<(usize, Form, Vec<u8>)> = needles
+            .iter()
+            .enumerate()
+            .flat_map(|(i, n)| {
+                let t = n.text();
+                let utf16 = t.encode_utf16().flat_map(u16::to_le_bytes).collect();
+                [(i, Form::Text, t.into_bytes()), (i, Form::TextUtf16, utf16)]
+            })
+            .collect();
+        let mut hits = Vec::new();
+        let mut at = 0;
+        while at < hay.len() {
+            let found = forms.iter().find(|(_, _, p)| {
+                hay.get(at..at + p.len())
+                    .is_some_and(|w| w.eq_ignore_ascii_case(p))
+            });
+            match found {
+                Some((needle, form, p)) => {
+                    hits.push(Hit {
+                        at: at..at + p.len(),
+                        needle: *needle,
+                        form: *form,
+                    });
+                    at += p.len();
+                }
+                None => at += 1,
+            }
+        }
+        hits
+    }
+
+    #[test]
+    fn text_forms_are_found_where_a_byte_by_byte_search_finds_them() {
+        let needles = [
+            needle(),
+            Needle {
+                label: "new".into(),
+                bytes: [0xee; 16],
+            },
+        ];
+        let m = Matcher::new(&needles);
+        // A small deterministic generator: pages of dashes, zeros, hex digits and GUID texts
+        // (either needle, either form, random case, some with one character changed), glued
+        // together with no gap, at page edges too.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..300 {
+            let mut hay = Vec::new();
+            while hay.len() < 600 {
+                match next() % 6 {
+                    0 => hay.push(b'-'),
+                    1 => hay.push(0),
+                    2 => hay.extend_from_slice(
+                        b"0123456789abcdefABCDEF"
+                            .get((next() % 22) as usize..)
+                            .unwrap_or(&[]),
+                    ),
+                    _ => {
+                        let n = &needles[(next() % 2) as usize];
+                        let mut t: Vec<u8> = n
+                            .text()
+                            .bytes()
+                            .map(|c| {
+                                if next() % 2 == 0 {
+                                    c.to_ascii_uppercase()
+                                } else {
+                                    c
+                                }
+                            })
+                            .collect();
+                        if next() % 4 == 0 {
+                            let i = (next() % 36) as usize;
+                            t[i] = if t[i] == b'-' { b'0' } else { b'-' };
+                        }
+                        if next() % 2 == 0 {
+                            hay.extend(t.iter().flat_map(|&c| [c, 0]));
+                        } else {
+                            hay.extend_from_slice(&t);
+                        }
+                    }
+                }
+            }
+            let mut hits = Vec::new();
+            m.find(&hay, &mut hits);
+            hits.retain(|h| h.form != Form::Binary);
+            assert_eq!(hits, text_hits_by_brute_force(&needles, &hay), "{hay:02x?}");
+        }
     }
 }
