@@ -8,7 +8,9 @@
 //!   is refused is named from `/proc/locks` (its process id and command line) when it can be.
 //! * A file an in-place run writes must be writable before anything starts: its permission
 //!   bits give someone write access (a file marked read-only is refused even for root, who
-//!   could write it anyway) and `access(W_OK)` agrees (a read-only mount is `EROFS` for root too).
+//!   could write it anyway) and `access(W_OK)` agrees (a read-only mount is `EROFS` for root
+//!   too). It must have one name only: a hard link elsewhere (outside the image, where no
+//!   symlink check can see it) would be written too.
 //! * A process over its file size limit (`RLIMIT_FSIZE`, `ulimit -f`) is killed by `SIGXFSZ`
 //!   unless it ignores the signal; ignored, the write fails with `EFBIG`, which the writers
 //!   report like a full disk, with the file named and nothing left under a final name.
@@ -107,14 +109,23 @@ fn holder_of(f: &File) -> String {
 }
 
 /// Why `path` cannot be written in place, or `None` when it can: no write permission bit
-/// (marked read-only), or `access(W_OK)` refused (a read-only mount, no permission).
+/// (marked read-only), more than one hard link, or `access(W_OK)` refused (a read-only
+/// mount, no permission).
 pub fn not_writable(path: &Path) -> Option<String> {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     match std::fs::metadata(path) {
         Ok(m) if m.permissions().mode() & 0o222 == 0 => {
             return Some(format!(
                 "the file is marked read-only (mode {:04o})",
                 m.permissions().mode() & 0o7777
+            ))
+        }
+        // Another name of the same file may lie outside the image: a write in place would
+        // change it there too.
+        Ok(m) if m.nlink() > 1 => {
+            return Some(format!(
+                "the file has {} (other names, perhaps outside the image, would change too)",
+                crate::text::count(m.nlink(), "hard link", "hard links")
             ))
         }
         Ok(_) => {}
@@ -176,5 +187,10 @@ mod tests {
         let why = not_writable(&f).unwrap();
         assert!(why.contains("read-only (mode 0444)"), "{why}");
         assert!(not_writable(&t.path().join("missing")).is_some());
+        let g = t.path().join("g");
+        std::fs::write(&g, b"x").unwrap();
+        std::fs::hard_link(&g, t.path().join("h")).unwrap();
+        let why = not_writable(&g).unwrap();
+        assert!(why.contains("2 hard links"), "{why}");
     }
 }

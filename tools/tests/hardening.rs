@@ -269,7 +269,7 @@ fn a_journal_that_cannot_be_written_leaves_the_image_untouched_and_undo_mends_a_
 }
 
 #[test]
-fn a_read_only_image_is_refused_in_place_before_anything_starts() {
+fn a_read_only_or_hard_linked_target_is_refused_in_place_before_anything_starts() {
     let (tmp, image) = setup();
     let db = image.join(PRIV);
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
@@ -291,6 +291,28 @@ fn a_read_only_image_is_refused_in_place_before_anything_starts() {
     assert!(err.contains("--out DIR"), "{err}");
     assert!(!journal.exists());
     assert_eq!(snapshot(tmp.path()), before);
+    // A hard link to a database from outside the image: writing in place would change it too.
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let other_name = tmp.path().join("other-name.EDB");
+    std::fs::hard_link(&db, &other_name).unwrap();
+    let before_link = snapshot(tmp.path());
+    let o = run(&[
+        p("apply"),
+        &image,
+        p("--in-place"),
+        p("--journal"),
+        &journal,
+    ]);
+    let err = failed(&o, 2);
+    assert!(
+        err.contains(&format!("{}: cannot be patched in place", db.display())),
+        "{err}"
+    );
+    assert!(err.contains("the file has 2 hard links"), "{err}");
+    assert!(!journal.exists());
+    assert_eq!(snapshot(tmp.path()), before_link);
+    std::fs::remove_file(&other_name).unwrap();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
     // Copies of a read-only image are fine.
     let out = tmp.path().join("out");
     let o = run(&[p("apply"), &image, p("--out"), &out]);
