@@ -163,18 +163,29 @@ pub fn apply_in_place(
         .prefix(".coldpatch-audit-")
         .tempfile_in(journal.parent().unwrap_or(Path::new(".")))
         .map_err(|e| ApplyError::Write(format!("{}: {}", audit_path.display(), reason(&e))))?;
+    // The audit log first: a journal is created only when nothing else stands in the way.
+    let audit = audit_tmp
+        .reopen()
+        .and_then(AuditWriter::new)
+        .map_err(|e| ApplyError::Write(format!("{}: {}", audit_path.display(), reason(&e))))?;
     let sink = JournalSink {
         journal: JournalWriter::create(&journal).map_err(journal_error)?,
-        audit: audit_tmp
-            .reopen()
-            .and_then(AuditWriter::new)
-            .map_err(|e| ApplyError::Write(format!("{}: {e}", audit_path.display())))?,
+        audit,
         index,
     };
     // Until the journal is sealed nothing is written to the image: on any error the unsealed
     // journal, which would undo nothing, is removed.
     let sealed = record_and_seal(inst, plan, sink, &audit_path, filetime, time_ole, progress);
-    let (jw, (read, outputs, stores, heads, stamps, audit_entries, audit_bytes)) = match sealed {
+    let Sealed {
+        journal: jw,
+        read,
+        outputs,
+        stores,
+        heads,
+        stamps,
+        audit_entries,
+        audit_bytes,
+    } = match sealed {
         Ok(r) => r,
         Err(e) => {
             let _ = std::fs::remove_file(&journal);
@@ -255,19 +266,22 @@ fn check_writable(inst: &Installation, plan: &Plan) -> Result<(), ApplyError> {
     Ok(())
 }
 
-type Sealed = (
-    BTreeMap<String, FileDigest>,
-    Vec<FileDigest>,
-    Vec<crate::manifest::report::StoreReport>,
-    BTreeMap<u32, HeadLast>,
-    BTreeMap<u32, FileStamp>,
-    u64,
-    u64,
-);
+/// What the run knows once its journal is sealed.
+struct Sealed {
+    journal: JournalWriter,
+    /// Every input as read (its digest before).
+    read: BTreeMap<String, FileDigest>,
+    /// Every file that changes, as it will be.
+    outputs: Vec<FileDigest>,
+    stores: Vec<crate::manifest::report::StoreReport>,
+    heads: BTreeMap<u32, HeadLast>,
+    stamps: BTreeMap<u32, FileStamp>,
+    audit_entries: u64,
+    audit_bytes: u64,
+}
 
 /// Everything up to the sealed journal: the read-only pass, the checks that the inputs are
 /// the plan's and did not change meanwhile, the audit log finished, the journal sealed.
-/// Returns the journal's writer with the rest.
 #[allow(clippy::too_many_arguments)]
 fn record_and_seal(
     inst: &Installation,
@@ -277,7 +291,7 @@ fn record_and_seal(
     filetime: u64,
     time_ole: f64,
     progress: Progress,
-) -> Result<(JournalWriter, Sealed), ApplyError> {
+) -> Result<Sealed, ApplyError> {
     let (files, read, outputs, stores, heads, stamps) =
         record_all(inst, plan, &mut sink, filetime, time_ole, progress)?;
     check_plan_inputs(plan, &read)?;
@@ -293,20 +307,18 @@ fn record_and_seal(
     audit
         .finish()
         .and_then(|f| f.sync_all())
-        .map_err(|e| ApplyError::Write(format!("{}: {e}", audit_path.display())))?;
+        .map_err(|e| ApplyError::Write(format!("{}: {}", audit_path.display(), reason(&e))))?;
     jw.seal(&files).map_err(journal_error)?;
-    Ok((
-        jw,
-        (
-            read,
-            outputs,
-            stores,
-            heads,
-            stamps,
-            audit_entries,
-            audit_bytes,
-        ),
-    ))
+    Ok(Sealed {
+        journal: jw,
+        read,
+        outputs,
+        stores,
+        heads,
+        stamps,
+        audit_entries,
+        audit_bytes,
+    })
 }
 
 type Recorded = (
