@@ -291,6 +291,36 @@ fn a_read_only_or_hard_linked_target_is_refused_in_place_before_anything_starts(
     assert!(err.contains("--out DIR"), "{err}");
     assert!(!journal.exists());
     assert_eq!(snapshot(tmp.path()), before);
+    // reg import --in-place on a hive marked read-only: the same refusal.
+    let hive = image.join(SYSTEM);
+    std::fs::set_permissions(&hive, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let reg = tmp.path().join("x.reg");
+    std::fs::write(
+        &reg,
+        "Windows Registry Editor Version 5.00\r\n\r\n[\\Select]\r\n\"x\"=dword:00000001\r\n",
+    )
+    .unwrap();
+    let before_reg = snapshot(tmp.path());
+    let args = [
+        p("reg"),
+        p("import"),
+        &hive,
+        &reg,
+        p("--in-place"),
+        p("--journal"),
+        &journal,
+    ];
+    let err = failed(&run(&args), 2);
+    assert!(
+        err.contains(&format!("{}: cannot be patched in place", hive.display())),
+        "{err}"
+    );
+    assert!(err.contains("marked read-only (mode 0444)"), "{err}");
+    assert!(!journal.exists());
+    assert_eq!(snapshot(tmp.path()), before_reg);
+    std::fs::remove_file(&reg).unwrap();
+    std::fs::set_permissions(&hive, std::fs::Permissions::from_mode(0o644)).unwrap();
+
     // A hard link to a database from outside the image: writing in place would change it too.
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
     let other_name = tmp.path().join("other-name.EDB");
