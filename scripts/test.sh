@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Independent readers the tests check our writes with, the shells the completion scripts are
-# loaded in (tests/cli_completions.rs), and man and groff, which format the man pages
+# loaded in (tests/cli_completions.rs; bash's ulimit -f also sets tools/tests/hardening.rs's
+# file size limit), and man and groff, which format the man pages
 # (tools/tests/man_pages.rs), and Chromium, which renders the case file to a PNG
 # (tools/tests/report.rs).
 apt_packages=(libesedb-utils python3-libesedb libhivex-bin libwin-hivex-perl libregf-utils zstd

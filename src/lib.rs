@@ -15,7 +15,8 @@
 //!
 //! [`bytes`] holds the only checked little-endian reads and writes over file bytes.
 
-//! `unsafe` is denied everywhere but [`image::map`], where files are mapped.
+//! `unsafe` is denied everywhere but [`image::map`], where files are mapped, and
+//! [`image::guard`], where the file size signal is ignored.
 
 #![deny(unsafe_code)]
 

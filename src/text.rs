@@ -17,9 +17,47 @@ pub fn range(first: impl Into<u64>, last: impl Into<u64>) -> String {
     }
 }
 
+/// Characters of a name from an image shown in a message before it is cut.
+pub const SHOWN_MOST: usize = 160;
+
+/// A name or path from an image (or another untrusted place) as a message shows it, in
+/// quotes: control characters (NUL among them) as `U+XXXX`, and a name longer than
+/// [`SHOWN_MOST`] characters cut, with its length said.
+pub fn shown(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars().take(SHOWN_MOST) {
+        if c.is_control() {
+            out.push_str(&format!("U+{:04X}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('"');
+    let n = s.chars().count();
+    if n > SHOWN_MOST {
+        out.push_str(&format!(
+            " (cut; {})",
+            count(n as u64, "character", "characters")
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_from_an_image_are_shown_without_controls_and_cut() {
+        assert_eq!(shown("E:\\a\u{1}b\0"), "\"E:\\aU+0001bU+0000\"");
+        let long = "x".repeat(SHOWN_MOST + 40);
+        let s = shown(&long);
+        assert!(
+            s.ends_with(&format!(" (cut; {} characters)", SHOWN_MOST + 40)),
+            "{s}"
+        );
+        assert_eq!(s.matches('x').count(), SHOWN_MOST);
+    }
 
     #[test]
     fn counts_and_ranges_read_as_words() {

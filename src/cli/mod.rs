@@ -245,6 +245,8 @@ pub enum RegVerb {
 
 /// Parses the command line, runs the verb, and returns the process exit code.
 pub fn main() -> i32 {
+    // A write past `ulimit -f` fails with EFBIG and is reported, instead of killing the run.
+    crate::image::guard::ignore_file_size_signal();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -16,14 +16,52 @@ use std::path::{Path, PathBuf};
 
 /// Opens the image and discovers the installation.
 pub fn discover(image: &ImageArgs, opts: &DiscoverOptions) -> Result<Installation, Failure> {
+    discover_in(open_image(image)?, opts)
+}
+
+/// Opens the image's volumes.
+fn open_image(image: &ImageArgs) -> Result<Image, Failure> {
     if image.image.is_none() && image.volume.is_empty() {
         return Err(Failure::usage(
             "give the image directory (IMAGE_DIR) or at least one --volume X:=PATH",
         ));
     }
-    let img = Image::open(image.image.as_deref(), &image.volume)
-        .map_err(|e| Failure::usage(e.to_string()))?;
+    Image::open(image.image.as_deref(), &image.volume).map_err(|e| Failure::usage(e.to_string()))
+}
+
+/// Discovers the installation on opened volumes.
+fn discover_in(img: Image, opts: &DiscoverOptions) -> Result<Installation, Failure> {
     Installation::discover(img, &Profile::exchange55(), opts).map_err(|e| Failure::usage(e.0))
+}
+
+/// Refuses a path the run would write (`what`) that lies inside one of the image's volumes.
+fn refuse_inside_image(img: &Image, path: &Path, what: &str) -> Result<(), Failure> {
+    match img.volume_holding(path) {
+        Some((letter, root)) => Err(Failure::usage(format!(
+            "{}: {what} is inside the image (volume {letter}: is {}), which coldpatch never \
+             writes to; give a path outside the image. Nothing was written",
+            path.display(),
+            root.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Takes the lock of every volume for the whole run: a second apply on any of them is
+/// refused while this one holds it (the kernel lets go when the process ends, however).
+fn lock_image(img: &Image) -> Result<crate::image::guard::DirLocks, Failure> {
+    use crate::image::guard::{lock_dirs, LockError};
+    lock_dirs(img.volumes().map(|(_, p)| p)).map_err(|e| match e {
+        LockError::Held { path, holder } => Failure::refused(format!(
+            "{}: this volume of the image is locked by {holder}, another apply using the \
+             image; wait for it to end, then run again. Nothing was written",
+            path.display()
+        )),
+        LockError::Io { path, source } => Failure::usage(format!(
+            "{}: cannot lock the volume: {source}",
+            path.display()
+        )),
+    })
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
@@ -91,7 +129,11 @@ pub fn plan(
         census: true,
         allow_uncovered: image.allow_uncovered.clone(),
     };
-    let inst = discover(image, &opts)?;
+    let img = open_image(image)?;
+    if let Some(path) = out {
+        refuse_inside_image(&img, path, "the plan file")?;
+    }
+    let inst = discover_in(img, &opts)?;
     refuse_problems(&inst)?;
     let profile = Profile::exchange55();
     let mut plan = Plan::compute(
@@ -109,8 +151,7 @@ pub fn plan(
     if let Some(path) = out {
         let json = serde_json::to_vec_pretty(&plan)
             .map_err(|e| Failure::usage(format!("cannot format the plan: {e}")))?;
-        crate::regf::disk::write_atomic(path, &json)
-            .map_err(|e| Failure::write(format!("{}: {e}", path.display())))?;
+        crate::regf::disk::write_atomic(path, &json).map_err(|e| Failure::write(e.to_string()))?;
     }
     if global.json {
         print_json(&plan)?;
@@ -277,7 +318,17 @@ pub fn apply(global: &GlobalArgs, a: &ApplyArgs) -> Result<Exit, Failure> {
         census: false,
         allow_uncovered: a.image.allow_uncovered.clone(),
     };
-    let inst = discover(a.image, &opts)?;
+    let img = open_image(a.image)?;
+    if let (false, Some(dir)) = (a.in_place, a.out) {
+        refuse_inside_image(&img, dir, "the output directory")?;
+    }
+    if let (true, Some(j)) = (a.in_place, a.journal) {
+        refuse_inside_image(&img, j, "the journal")?;
+    }
+    // Held to the end of the run, before anything is read: a run writing in place elsewhere
+    // would be read half-written.
+    let _lock = lock_image(&img)?;
+    let inst = discover_in(img, &opts)?;
     refuse_problems(&inst)?;
     let profile = Profile::exchange55();
     let why = reasons(&inst, &profile);

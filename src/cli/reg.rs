@@ -107,7 +107,8 @@ pub fn import_failure(e: ImportError) -> Failure {
         | ImportError::RegFile { .. }
         | ImportError::OutIsInput(_)
         | ImportError::OutExists(_)
-        | ImportError::NotAHive { .. } => Failure::usage(message),
+        | ImportError::NotAHive { .. }
+        | ImportError::NotWritable { .. } => Failure::usage(message),
         ImportError::Dirty { .. }
         | ImportError::Hive { .. }
         | ImportError::Op { .. }

@@ -14,6 +14,32 @@ pub const RELEASE_EVERY: u64 = 16 << 20;
 pub struct MappedFile {
     path: PathBuf,
     map: Option<Mmap>,
+    /// The file as it was when it was opened.
+    opened: Stamp,
+}
+
+/// What tells one state of a file from another without reading it: its identity (device,
+/// inode), size and change times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(m: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
 }
 
 /// Opening or mapping a file failed.
@@ -33,7 +59,8 @@ impl MappedFile {
             source,
         };
         let file = File::open(path).map_err(err)?;
-        let len = file.metadata().map_err(err)?.len();
+        let meta = file.metadata().map_err(err)?;
+        let len = meta.len();
         let map = if len == 0 {
             None
         } else {
@@ -47,7 +74,31 @@ impl MappedFile {
         Ok(MappedFile {
             path: path.to_path_buf(),
             map,
+            opened: Stamp::of(&meta),
         })
+    }
+
+    /// How the file at this path differs from the one opened, or `None` when it is the same
+    /// file, unchanged (same device and inode, size, modification and change times).
+    pub fn changed_since_open(&self) -> Option<String> {
+        let now = match std::fs::metadata(&self.path) {
+            Ok(m) => Stamp::of(&m),
+            Err(e) => return Some(format!("it cannot be examined again: {e}")),
+        };
+        let then = self.opened;
+        if now == then {
+            None
+        } else if (now.dev, now.ino) != (then.dev, then.ino) {
+            Some("another file was put at its path".into())
+        } else if now.size != then.size {
+            Some(format!(
+                "its size went from {} to {}",
+                crate::text::count(then.size, "byte", "bytes"),
+                crate::text::count(now.size, "byte", "bytes")
+            ))
+        } else {
+            Some("it was written to".into())
+        }
     }
 
     pub fn path(&self) -> &Path {

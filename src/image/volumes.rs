@@ -7,9 +7,17 @@
 //! components, relative, UNC and device paths are refused, and so is any symlink whose target
 //! lies outside the volume's directory.
 
+use crate::text::shown;
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
+
+/// The longest name of one path component a host file system takes (Linux `NAME_MAX`, in
+/// bytes); NTFS takes 255 UTF-16 units, which a longer UTF-8 name may still be, but no host
+/// directory can hold it.
+const NAME_MOST: usize = 255;
+/// The longest Windows path accepted (the `\\?\` limit of the Win32 API, in characters).
+const PATH_MOST: usize = 32_767;
 
 /// Names of the directory that holds Windows (`<SystemRoot>`), as NT4/2000 and later call it.
 const SYSTEM_ROOT_NAMES: [&str; 2] = ["WINNT", "WINDOWS"];
@@ -75,20 +83,25 @@ pub enum ImageError {
     #[error("the image has no volumes: IMAGE_DIR needs single-letter subdirectories (C, E, ...) or give --volume X:=PATH")]
     NoVolumes,
     #[error(
-        "{path:?} (from {named_by}): drive {drive}: is not mapped; give --volume {drive}:=PATH"
+        "{} (from {named_by}): drive {drive}: is not mapped; give --volume {drive}:=PATH",
+        shown(path)
     )]
     Unmapped {
         path: String,
         named_by: String,
         drive: char,
     },
-    #[error("{path:?} (from {named_by}): {why}; refusing to follow it")]
+    #[error(
+        "{} (from {named_by}): {why}; refusing to follow it: correct the value so that it names \
+         a file inside a mapped volume",
+        shown(path)
+    )]
     Refused {
         path: String,
         named_by: String,
         why: String,
     },
-    #[error("{path:?} (from {named_by}): {component:?} not found in {dir}")]
+    #[error("{} (from {named_by}): {} not found in {}", shown(path), shown(component), dir.display())]
     NotFound {
         path: String,
         named_by: String,
@@ -162,6 +175,31 @@ impl Image {
         self.volumes.iter().map(|(d, p)| (*d, p.as_path()))
     }
 
+    /// The volume that `path` (which need not exist yet) is inside of, if any: its existing
+    /// part with symlinks resolved, the rest taken as named.
+    pub fn volume_holding(&self, path: &Path) -> Option<(char, &Path)> {
+        let abs = std::path::absolute(path).ok()?;
+        let mut real = PathBuf::new();
+        for c in abs.components() {
+            match c {
+                Component::ParentDir => {
+                    real.pop();
+                }
+                Component::CurDir => {}
+                other => {
+                    real.push(other);
+                    if let Ok(r) = std::fs::canonicalize(&real) {
+                        real = r;
+                    }
+                }
+            }
+        }
+        self.volumes
+            .iter()
+            .find(|(_, root)| real.starts_with(root))
+            .map(|(d, p)| (*d, p.as_path()))
+    }
+
     /// Resolves `windows` (from `named_by`) inside its volume.
     pub fn resolve(&self, windows: &str, named_by: &str) -> Result<Resolved, ImageError> {
         let refused = |why: &str| ImageError::Refused {
@@ -169,6 +207,15 @@ impl Image {
             named_by: named_by.to_string(),
             why: why.to_string(),
         };
+        if windows.chars().any(char::is_control) {
+            return Err(refused("a NUL or control character in the path"));
+        }
+        if windows.chars().count() > PATH_MOST {
+            return Err(refused(&format!(
+                "longer than Windows allows ({})",
+                crate::text::count(PATH_MOST as u64, "character", "characters")
+            )));
+        }
         if windows.starts_with("\\\\") || windows.starts_with("//") {
             return Err(refused("a UNC or device path is not inside the image"));
         }
@@ -195,6 +242,12 @@ impl Image {
         for part in rest.split(['\\', '/']).filter(|p| !p.is_empty()) {
             if part == "." || part == ".." {
                 return Err(refused("a `.` or `..` component"));
+            }
+            if part.len() > NAME_MOST {
+                return Err(refused(&format!(
+                    "a name longer than a host directory takes ({} bytes, at most {NAME_MOST})",
+                    part.len()
+                )));
             }
             let name = find_entry(&host, part).map_err(io(&host))?.ok_or_else(|| {
                 ImageError::NotFound {
@@ -334,14 +387,22 @@ mod tests {
             }
         );
         assert!(img.resolve("C:\\inside\\system32", "test").is_ok());
+        let long_name = format!("C:\\winnt\\{}", "n".repeat(NAME_MOST + 1));
+        let long_path = format!("C:{}", "\\n".repeat(PATH_MOST));
         for bad in [
             "C:\\out",
             "C:\\winnt\\..\\..",
             "\\\\server\\share\\x",
             "winnt\\x",
             "C:winnt",
+            "C:\\win\0nt",
+            "C:\\winnt\u{1b}[2J",
+            &long_name,
+            &long_path,
         ] {
             let e = img.resolve(bad, "the test value").unwrap_err();
+            assert!(!e.to_string().contains('\u{1b}'), "{e}");
+            assert!(e.to_string().len() < 600, "{e}");
             assert!(matches!(e, ImageError::Refused { .. }), "{bad}: {e}");
             assert!(e.to_string().contains("the test value"), "{e}");
         }
@@ -361,6 +422,16 @@ mod tests {
             path: b.clone(),
         };
         let img = Image::open(Some(t.path()), std::slice::from_ref(&v)).unwrap();
+        // Inside a volume, through a symlink or `..`, and not.
+        std::os::unix::fs::symlink(&b, t.path().join("link")).unwrap();
+        for inside in ["link/new/x", "elsewhere/a/../b", "C/../elsewhere"] {
+            let p = t.path().join(inside);
+            assert_eq!(img.volume_holding(&p).map(|v| v.0), Some('C'), "{inside}");
+        }
+        for outside in ["C", "elsewhere/../C/x", "other"] {
+            let p = t.path().join(outside);
+            assert_eq!(img.volume_holding(&p), None, "{outside}");
+        }
         let vols: Vec<(char, PathBuf)> = img.volumes().map(|(d, p)| (d, p.to_path_buf())).collect();
         assert_eq!(vols, vec![('C', std::fs::canonicalize(&b).unwrap())]);
         assert!(Image::open(None, &[v]).is_ok());

@@ -169,18 +169,24 @@ pub fn drop_cached(file: &File, offset: u64, len: u64) {
 pub fn drop_cached(_: &File, _: u64, _: u64) {}
 
 /// Opens `path` (created, truncated) for direct I/O, or, where the file system refuses that,
-/// for ordinary buffered writes. Says which.
+/// for ordinary buffered writes. Says which. A symlink at `path` is not followed (`ELOOP`):
+/// what is written lands at `path` or nowhere.
 #[cfg(target_os = "linux")]
 fn open_output(path: &Path) -> std::io::Result<(File, bool)> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
     let direct = options
         .clone()
-        .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
+        .custom_flags((rustix::fs::OFlags::DIRECT | rustix::fs::OFlags::NOFOLLOW).bits() as i32)
         .open(path);
     match direct {
         Ok(f) => Ok((f, true)),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => Err(e),
         Err(_) => options.open(path).map(|f| (f, false)),
     }
 }
@@ -533,6 +539,25 @@ impl Write for OutFile {
     }
 }
 
+/// An I/O error's reason without the path the `tempfile` crate appends to the errors of the
+/// temporary files it makes (`… at path "/dir/.tmpXYZ"`): a temporary name means nothing to
+/// the user, so messages name the final file, and give only this as the reason.
+pub fn reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" at path \"") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+/// Whether `e` says the disk is full or the file size limit (`ulimit -f`) was reached.
+pub fn is_out_of_space(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::FileTooLarge
+    )
+}
+
 /// Makes the entries of `dir` (a rename, a new file) durable.
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
@@ -656,6 +681,25 @@ mod tests {
         assert!(bytes[..BLOCK] == stream[..BLOCK]);
         assert!(bytes[BLOCK..3 * BLOCK] == head[..]);
         assert!(bytes[3 * BLOCK..] == stream[3 * BLOCK..4 * BLOCK]);
+    }
+
+    #[test]
+    fn a_symlink_at_the_output_path_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (victim, link) = (dir.path().join("victim"), dir.path().join("out"));
+        std::fs::write(&victim, b"keep").unwrap();
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        assert!(OutFile::create(&link, 0).is_err());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn temporary_names_are_cut_from_reasons() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = tempfile::NamedTempFile::new_in(dir.path().join("missing")).unwrap_err();
+        assert!(e.to_string().contains(" at path "), "{e}");
+        let r = reason(&e);
+        assert!(r.contains("No such file") && !r.contains("at path"), "{r}");
     }
 
     #[test]

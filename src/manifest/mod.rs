@@ -16,8 +16,12 @@ pub use sums::{sha256_hex, FileDigest};
 /// half-written file under its name), readable by all (0644). `Err` is the reason, without
 /// the path.
 pub fn write_record(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
+    use crate::regf::disk::WriteError;
     use std::os::unix::fs::PermissionsExt;
-    crate::regf::disk::write_atomic(path, bytes).map_err(|e| e.to_string())?;
+    crate::regf::disk::write_atomic(path, bytes).map_err(|e| match e {
+        WriteError::Io { source, .. } => crate::image::write::reason(&source),
+        other => other.to_string(),
+    })?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
         .map_err(|e| e.to_string())
 }

@@ -9,7 +9,10 @@ use crate::ese::catalog::Catalog;
 use crate::ese::census::{resolve_long_values, Matcher, Owners};
 use crate::ese::patch::{FixedField, PagePlan, RowEdit, TableEdits};
 use crate::exchange::store::{FixedCol, StoreLayout};
-use crate::image::write::{sync_dir as fsync_dir, Cache, OutFile, WriteError};
+use crate::image::guard::{lock_dirs, DirLocks, LockError};
+use crate::image::write::{
+    is_out_of_space, reason, sync_dir as fsync_dir, Cache, OutFile, WriteError,
+};
 use crate::manifest::audit::{AuditWriter, AUDIT_FILE};
 use crate::manifest::report::{RegistryEditReport, Report, StoreReport, VolumeReport};
 use crate::manifest::sums::{manifest, sha256_hex, FileDigest};
@@ -160,8 +163,9 @@ impl ChangeSink for AuditSink {
     }
 }
 
-/// One pass over a store's database at `dbtime`: output to a new file at `out` (through the
-/// shared direct-I/O writer, fsynced), changes to `changes`, the census of the old and the
+/// One pass over a store's database at `dbtime`: output to a new file at `out`'s first path
+/// (through the shared direct-I/O writer, fsynced; the second is the name it will have, the
+/// one messages give), changes to `changes`, the census of the old and the
 /// new base GUID taken on the pages read and written. A page at or above `dbtime` is
 /// [`PassError::DbtimeAbove`]; a column outside the profile holding the old base GUID, unless
 /// `allow_uncovered` names it, is a refusal; so is a covered column that still holds it after
@@ -173,7 +177,7 @@ pub fn stream_pass(
     time_ole: f64,
     dbtime: u64,
     allow_uncovered: &[String],
-    out: Option<&Path>,
+    out: Option<(&Path, &Path)>,
     changes: &mut dyn ChangeSink,
     progress: Progress,
 ) -> Result<PassResult, PassError> {
@@ -213,10 +217,20 @@ pub fn stream_pass(
             })
         }),
     };
-    let io = |e: WriteError| PassError::Io(format!("writing the copy of {rel}: {e}"));
+    let shown = out.map(|(_, shown)| shown.display().to_string());
+    let io = |e: WriteError| {
+        PassError::Io(format!(
+            "{}: {} at offset {:#x}: {}{}",
+            shown.as_deref().unwrap_or(&rel),
+            e.op,
+            e.offset,
+            reason(&e.source),
+            full_hint(&e.source)
+        ))
+    };
     let report = |done: u64| progress(&rel, done, total);
     let mut r = match out {
-        Some(path) => {
+        Some((path, _)) => {
             let mut file = OutFile::create(path, 0).map_err(io)?;
             let r = stream_database(
                 &s.resolved.host,
@@ -279,7 +293,7 @@ pub fn stream_with_dbtime(
     sp: &StorePlan,
     time_ole: f64,
     allow: &[String],
-    out: Option<&Path>,
+    out: Option<(&Path, &Path)>,
     audit: &mut AuditSink,
     progress: Progress,
 ) -> Result<(PassResult, u64), ApplyError> {
@@ -322,7 +336,24 @@ struct Staged {
 }
 
 fn io_write(what: &Path) -> impl Fn(std::io::Error) -> ApplyError + '_ {
-    move |e| ApplyError::Write(format!("{}: {e}", what.display()))
+    move |e| {
+        ApplyError::Write(format!(
+            "{}: {}{}",
+            what.display(),
+            reason(&e),
+            full_hint(&e)
+        ))
+    }
+}
+
+/// What to do about a full disk (or a file size limit reached), said after the reason.
+pub fn full_hint(e: &std::io::Error) -> &'static str {
+    if is_out_of_space(e) {
+        " (the output's disk is full, or the file size limit, ulimit -f, was reached): free \
+         space or raise the limit, then run again"
+    } else {
+        ""
+    }
 }
 
 /// A temporary file beside `DIR/rel`, with the permissions of the input it replaces.
@@ -347,27 +378,39 @@ fn staging_file(
         .permissions();
     tmp.as_file()
         .set_permissions(perms)
-        .map_err(io_write(tmp.path()))?;
+        .map_err(io_write(&target))?;
     Ok((target, tmp))
 }
 
-/// Checks `dir` is new or empty, creating it.
-pub fn prepare_out_dir(dir: &Path) -> Result<(), ApplyError> {
-    match std::fs::read_dir(dir) {
-        Ok(mut entries) => {
-            if entries.next().is_some() {
-                return Err(ApplyError::Usage(format!(
-                    "{}: the output directory must be new or empty",
-                    dir.display()
-                )));
-            }
-            Ok(())
-        }
+/// Creates `dir` if it is missing, takes its lock (a second run on the same directory is
+/// refused while this one holds it) and checks that it is empty.
+pub fn prepare_out_dir(dir: &Path) -> Result<DirLocks, ApplyError> {
+    match std::fs::symlink_metadata(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir).map_err(io_write(dir))
+            std::fs::create_dir_all(dir).map_err(io_write(dir))?
         }
-        Err(e) => Err(ApplyError::Usage(format!("{}: {e}", dir.display()))),
+        Err(e) => return Err(ApplyError::Usage(format!("{}: {e}", dir.display()))),
+        Ok(_) => {}
     }
+    let lock = lock_dirs([dir]).map_err(|e| match e {
+        LockError::Held { path, holder } => ApplyError::Refused(format!(
+            "{}: the output directory is locked by {holder}, another run writing there; \
+             nothing was written",
+            path.display()
+        )),
+        LockError::Io { path, source } => {
+            ApplyError::Usage(format!("{}: {source}", path.display()))
+        }
+    })?;
+    let mut entries =
+        std::fs::read_dir(dir).map_err(|e| ApplyError::Usage(format!("{}: {e}", dir.display())))?;
+    if entries.next().is_some() {
+        return Err(ApplyError::Usage(format!(
+            "{}: the output directory must be new or empty",
+            dir.display()
+        )));
+    }
+    Ok(lock)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), ApplyError> {
@@ -383,8 +426,13 @@ pub fn apply_out(
     mode_warnings: &[String],
     progress: Progress,
 ) -> Result<Report, ApplyError> {
-    prepare_out_dir(dir)?;
-    let result = apply_out_inner(inst, plan, dir, mode_warnings, progress);
+    let _lock = prepare_out_dir(dir)?;
+    let result = apply_out_inner(inst, plan, dir, mode_warnings, progress).map_err(|e| match e {
+        ApplyError::Write(m) => {
+            ApplyError::Write(format!("{m}; nothing was kept in the output directory"))
+        }
+        other => other,
+    });
     if result.is_err() {
         if let Ok(entries) = std::fs::read_dir(dir) {
             for e in entries.flatten() {
@@ -450,9 +498,9 @@ fn apply_out_inner(
                 .map_err(|e| ApplyError::Write(format!("audit log: {e}")))?;
         }
         let host = hive_host(inst, rel).unwrap_or(dir);
-        let (_, mut tmp) = staging_file(dir, rel, host)?;
-        tmp.write_all(&new).map_err(io_write(tmp.path()))?;
-        tmp.as_file().sync_all().map_err(io_write(tmp.path()))?;
+        let (target, mut tmp) = staging_file(dir, rel, host)?;
+        tmp.write_all(&new).map_err(io_write(&target))?;
+        tmp.as_file().sync_all().map_err(io_write(&target))?;
         staged.push(Staged {
             rel: rel.clone(),
             tmp,
@@ -473,13 +521,13 @@ fn apply_out_inner(
             .find(|s| s.kind == sp.name)
             .ok_or_else(|| ApplyError::Refused(format!("{}: not found in the image", sp.path)))?;
         let rel = s.rel();
-        let (_, tmp) = staging_file(dir, &rel, &s.resolved.host)?;
+        let (target, tmp) = staging_file(dir, &rel, &s.resolved.host)?;
         let (result, dbtime) = stream_with_dbtime(
             s,
             sp,
             time_ole,
             &plan.allowed_uncovered,
-            Some(tmp.path()),
+            Some((tmp.path(), &target)),
             &mut audit,
             progress,
         )?;
@@ -505,6 +553,8 @@ fn apply_out_inner(
 
     // apply --plan: every input must be the one the plan was made from.
     check_plan_inputs(plan, &inputs)?;
+    crate::patch::pause::wait_here("passed");
+    check_inputs_unchanged(inst)?;
 
     let audit_entries = audit.writer.entries();
     let audit_bytes = audit.writer.bytes_changed();
@@ -576,6 +626,23 @@ pub fn check_plan_inputs(
                     want.path
                 )))
             }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses when an input file was changed, or replaced, since discovery opened it: what was
+/// read may mix two states of it.
+pub fn check_inputs_unchanged(inst: &Installation) -> Result<(), ApplyError> {
+    let stores = inst.stores.iter().map(|s| &s.map);
+    let hives = hive_files(inst).into_iter().map(|h| &h.map);
+    for map in stores.chain(hives) {
+        if let Some(why) = map.changed_since_open() {
+            return Err(ApplyError::Refused(format!(
+                "{}: the file changed while apply ran ({why}); what was read cannot be trusted. \
+                 Nothing was written; run apply again once nothing else writes to the image",
+                map.path().display()
+            )));
         }
     }
     Ok(())

@@ -14,13 +14,14 @@
 //! `FILE.audit.jsonl.zst`, `FILE.SHA256SUMS` (outputs, relative to the image) and
 //! `FILE.SHA256SUMS.input`.
 
+use crate::image::write::reason;
 use crate::journal::{apply_sealed, FileStamp, HeadLast, JournalError, JournalFile, JournalWriter};
 use crate::manifest::audit::{AuditWriter, AUDIT_FILE};
 use crate::manifest::report::Report;
 use crate::manifest::sums::{manifest, FileDigest};
 use crate::patch::apply::{
-    build_report, changed_ranges, check_plan_inputs, hive_bytes, pass_error, store_report,
-    stream_pass, ApplyError, Progress,
+    build_report, changed_ranges, check_inputs_unchanged, check_plan_inputs, full_hint, hive_bytes,
+    pass_error, store_report, stream_pass, ApplyError, Progress,
 };
 use crate::patch::discover::Installation;
 use crate::patch::hives::{apply_edits, range_reason};
@@ -33,19 +34,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-/// Test hook: `COLDPATCH_TEST_PAUSE_AT=sealed|range:N|written` stops the run at that point
-/// (after printing `coldpatch: paused at …` on stderr) until it is killed; the crash tests
-/// kill it there with SIGKILL and check that `undo` restores every byte.
-pub const PAUSE_VAR: &str = "COLDPATCH_TEST_PAUSE_AT";
-
-fn pause_here(point: &str) {
-    if std::env::var(PAUSE_VAR).ok().as_deref() == Some(point) {
-        eprintln!("coldpatch: paused at {point}");
-        loop {
-            std::thread::sleep(std::time::Duration::from_secs(3600));
-        }
-    }
-}
+use crate::patch::pause::{pause_here, wait_here};
 
 /// Changes go to the audit log one by one; the journal records each changed page's (or
 /// hive's) net difference, so that a file's ranges ascend and never overlap.
@@ -113,6 +102,12 @@ fn journal_error(e: JournalError) -> ApplyError {
              path. Nothing was written",
             p.display()
         )),
+        JournalError::Io { path, source } => ApplyError::Write(format!(
+            "{}: {}{}",
+            path.display(),
+            reason(&source),
+            full_hint(&source)
+        )),
         other => ApplyError::Write(other.to_string()),
     }
 }
@@ -147,17 +142,14 @@ pub fn apply_in_place(
 ) -> Result<Report, ApplyError> {
     let journal = std::path::absolute(journal)
         .map_err(|e| ApplyError::Usage(format!("{}: {e}", journal.display())))?;
-    for (letter, root) in inst.image.volumes() {
-        let parent = journal.parent().unwrap_or(Path::new("/"));
-        let parent = std::fs::canonicalize(parent).unwrap_or(parent.to_path_buf());
-        if parent.starts_with(root) {
-            return Err(ApplyError::Usage(format!(
-                "{}: the journal must be kept outside the image (it is on volume {letter}:); \
-                 nothing was written",
-                journal.display()
-            )));
-        }
+    if let Some((letter, _)) = inst.image.volume_holding(&journal) {
+        return Err(ApplyError::Usage(format!(
+            "{}: the journal must be kept outside the image (it is on volume {letter}:); \
+             nothing was written",
+            journal.display()
+        )));
     }
+    check_writable(inst, plan)?;
     let filetime = plan.patch_time.filetime();
     let time_ole = plan.patch_time.ole_date();
     let inputs = input_files(inst);
@@ -170,40 +162,41 @@ pub fn apply_in_place(
     let audit_tmp = tempfile::Builder::new()
         .prefix(".coldpatch-audit-")
         .tempfile_in(journal.parent().unwrap_or(Path::new(".")))
-        .map_err(|e| ApplyError::Write(format!("{}: {e}", audit_path.display())))?;
-    let mut sink = JournalSink {
+        .map_err(|e| ApplyError::Write(format!("{}: {}", audit_path.display(), reason(&e))))?;
+    // The audit log first: a journal is created only when nothing else stands in the way.
+    let audit = audit_tmp
+        .reopen()
+        .and_then(AuditWriter::new)
+        .map_err(|e| ApplyError::Write(format!("{}: {}", audit_path.display(), reason(&e))))?;
+    let sink = JournalSink {
         journal: JournalWriter::create(&journal).map_err(journal_error)?,
-        audit: audit_tmp
-            .reopen()
-            .and_then(AuditWriter::new)
-            .map_err(|e| ApplyError::Write(format!("{}: {e}", audit_path.display())))?,
+        audit,
         index,
     };
-    let result = record_all(inst, plan, &mut sink, filetime, time_ole, progress);
-    let (files, read, outputs, stores, heads, stamps) = match result {
+    // Until the journal is sealed nothing is written to the image: on any error the unsealed
+    // journal, which would undo nothing, is removed.
+    let sealed = record_and_seal(inst, plan, sink, &audit_path, filetime, time_ole, progress);
+    let Sealed {
+        journal: jw,
+        read,
+        outputs,
+        stores,
+        heads,
+        stamps,
+        audit_entries,
+        audit_bytes,
+    } = match sealed {
         Ok(r) => r,
         Err(e) => {
-            // Nothing was written to the image: the unsealed journal would undo nothing.
             let _ = std::fs::remove_file(&journal);
-            return Err(e);
+            return Err(match e {
+                ApplyError::Write(m) => ApplyError::Write(format!(
+                    "{m}; nothing was written to the image (the unfinished journal was removed)"
+                )),
+                other => other,
+            });
         }
     };
-    if let Err(e) = check_plan_inputs(plan, &read) {
-        let _ = std::fs::remove_file(&journal);
-        return Err(e);
-    }
-    let JournalSink {
-        journal: mut jw,
-        audit,
-        ..
-    } = sink;
-    let audit_entries = audit.entries();
-    let audit_bytes = audit.bytes_changed();
-    audit
-        .finish()
-        .and_then(|f| f.sync_all())
-        .map_err(|e| ApplyError::Write(format!("{}: {e}", audit_path.display())))?;
-    jw.seal(&files).map_err(journal_error)?;
     pause_here("sealed");
     let undo_hint = |e: JournalError| {
         ApplyError::Write(format!(
@@ -252,6 +245,80 @@ pub fn apply_in_place(
     )?;
     write(".SHA256SUMS", manifest(&outputs).as_bytes())?;
     Ok(report)
+}
+
+/// Refuses, before anything is written, when a file the run writes (every database, every
+/// hive with edits) cannot be written: marked read-only, on a read-only mount, no permission.
+fn check_writable(inst: &Installation, plan: &Plan) -> Result<(), ApplyError> {
+    for (rel, host) in input_files(inst) {
+        let is_store = inst.stores.iter().any(|s| s.resolved.host == host);
+        if !is_store && plan.edits_of(&rel).is_empty() {
+            continue;
+        }
+        if let Some(why) = crate::image::guard::not_writable(&host) {
+            return Err(ApplyError::Usage(format!(
+                "{}: cannot be patched in place: {why}. Nothing was written (no journal \
+                 either); make the volume writable, or write patched copies with --out DIR",
+                host.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What the run knows once its journal is sealed.
+struct Sealed {
+    journal: JournalWriter,
+    /// Every input as read (its digest before).
+    read: BTreeMap<String, FileDigest>,
+    /// Every file that changes, as it will be.
+    outputs: Vec<FileDigest>,
+    stores: Vec<crate::manifest::report::StoreReport>,
+    heads: BTreeMap<u32, HeadLast>,
+    stamps: BTreeMap<u32, FileStamp>,
+    audit_entries: u64,
+    audit_bytes: u64,
+}
+
+/// Everything up to the sealed journal: the read-only pass, the checks that the inputs are
+/// the plan's and did not change meanwhile, the audit log finished, the journal sealed.
+#[allow(clippy::too_many_arguments)]
+fn record_and_seal(
+    inst: &Installation,
+    plan: &Plan,
+    mut sink: JournalSink,
+    audit_path: &Path,
+    filetime: u64,
+    time_ole: f64,
+    progress: Progress,
+) -> Result<Sealed, ApplyError> {
+    let (files, read, outputs, stores, heads, stamps) =
+        record_all(inst, plan, &mut sink, filetime, time_ole, progress)?;
+    check_plan_inputs(plan, &read)?;
+    wait_here("passed");
+    check_inputs_unchanged(inst)?;
+    let JournalSink {
+        journal: mut jw,
+        audit,
+        ..
+    } = sink;
+    let audit_entries = audit.entries();
+    let audit_bytes = audit.bytes_changed();
+    audit
+        .finish()
+        .and_then(|f| f.sync_all())
+        .map_err(|e| ApplyError::Write(format!("{}: {}", audit_path.display(), reason(&e))))?;
+    jw.seal(&files).map_err(journal_error)?;
+    Ok(Sealed {
+        journal: jw,
+        read,
+        outputs,
+        stores,
+        heads,
+        stamps,
+        audit_entries,
+        audit_bytes,
+    })
 }
 
 type Recorded = (

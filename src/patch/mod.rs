@@ -17,6 +17,7 @@ pub mod discover;
 pub mod hives;
 pub mod inplace;
 pub mod inspect;
+pub mod pause;
 pub mod plan;
 pub mod stream;
 pub mod time;

@@ -82,9 +82,14 @@ pub fn write_new(target: &Path, bytes: &[u8]) -> Result<(), WriteError> {
 /// nothing is) and the directory's fsync.
 fn write_via_temp(target: &Path, bytes: &[u8], replace: bool) -> Result<(), WriteError> {
     let dir = parent_dir(target);
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io(&dir))?;
-    tmp.write_all(bytes).map_err(io(tmp.path()))?;
-    tmp.as_file().sync_all().map_err(io(target))?;
+    // Errors name the target, never the temporary file (whose name means nothing to a user).
+    let at_target = |e: std::io::Error| WriteError::Io {
+        path: target.to_path_buf(),
+        source: std::io::Error::new(e.kind(), crate::image::write::reason(&e)),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(at_target)?;
+    tmp.write_all(bytes).map_err(at_target)?;
+    tmp.as_file().sync_all().map_err(at_target)?;
     let persisted = if replace {
         tmp.persist(target)
     } else {

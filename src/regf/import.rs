@@ -50,6 +50,14 @@ pub enum ImportError {
         .0.display()
     )]
     OutIsInput(PathBuf),
+    /// `--in-place` on a hive that cannot be written (marked read-only, a read-only mount,
+    /// more than one hard link): refused before the journal.
+    #[error(
+        "{}: cannot be patched in place: {why}. Nothing was written (no journal either); \
+         write a new hive with --out NEWHIVE instead",
+        path.display()
+    )]
+    NotWritable { path: PathBuf, why: String },
     /// `--out` names a file that exists (and `--force` was not given).
     #[error("--out {}: the file exists; give --force to replace it; nothing was written", .0.display())]
     OutExists(PathBuf),
@@ -234,6 +242,12 @@ pub fn import_ops(
             (out.display().to_string(), None)
         }
         Target::InPlace { journal } => {
+            if let Some(why) = crate::image::guard::not_writable(hive) {
+                return Err(ImportError::NotWritable {
+                    path: hive.to_path_buf(),
+                    why,
+                });
+            }
             disk::write_in_place(hive, &original, &new, journal).map_err(|source| {
                 // The hive is written only after the journal is sealed; a journal that was
                 // already there is someone else's and says nothing about this run.
