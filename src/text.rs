@@ -17,9 +17,42 @@ pub fn range(first: impl Into<u64>, last: impl Into<u64>) -> String {
     }
 }
 
+/// A name, key path or other text from a file, quoted plainly for a message: `"A\B"`, not
+/// Rust's escaped `"A\\B"`; a control character shows as `U+XXXX`, so that nothing in the
+/// text can break the line or pass for the message's own words.
+pub fn quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if c.is_control() {
+            out.push_str(&format!("U+{:04X}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Bytes as two-digit hex numbers separated by spaces ("6e 6b"), not Rust's `[6e, 6b]`.
+pub fn hex_bytes(b: &[u8]) -> String {
+    b.iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_text_keeps_backslashes_and_names_control_characters() {
+        assert_eq!(quoted("Nope\\Key"), "\"Nope\\Key\"");
+        assert_eq!(quoted("a\nb"), "\"aU+000Ab\"");
+        assert_eq!(quoted("ëigenaardig"), "\"ëigenaardig\"");
+        assert_eq!(hex_bytes(b"nk"), "6e 6b");
+    }
 
     #[test]
     fn counts_and_ranges_read_as_words() {

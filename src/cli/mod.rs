@@ -431,9 +431,11 @@ fn undo(global: &GlobalArgs, journal: &std::path::Path) -> Result<Exit, Failure>
         Err(e @ JournalError::Refused { .. }) => Err(Failure::refused(e.to_string())),
         Err(e @ JournalError::Damaged { .. }) => Err(Failure::usage(e.to_string())),
         Err(e @ JournalError::Exists(_)) => Err(Failure::usage(e.to_string())),
-        Err(e @ JournalError::Io { .. }) => Err(Failure::write(format!(
-            "{e}; the journal {} is kept: run undo again once the file can be written",
-            journal.display()
-        ))),
+        Err(e @ (JournalError::Io { .. } | JournalError::NotWritable { .. })) => {
+            Err(Failure::write(format!(
+                "{e}; the journal {} is kept: run undo again once the file can be written",
+                journal.display()
+            )))
+        }
     }
 }

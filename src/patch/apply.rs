@@ -213,7 +213,14 @@ pub fn stream_pass(
             })
         }),
     };
-    let io = |e: WriteError| PassError::Io(format!("writing the copy of {rel}: {e}"));
+    // The file written is a temporary one; its name means nothing to the user (it never
+    // appears), so the message names the copy being made.
+    let io = |e: WriteError| {
+        PassError::Io(format!(
+            "writing the copy of {rel}: {} at offset {:#x}: {}",
+            e.op, e.offset, e.source
+        ))
+    };
     let report = |done: u64| progress(&rel, done, total);
     let mut r = match out {
         Some(path) => {
@@ -345,9 +352,10 @@ fn staging_file(
     let perms = std::fs::metadata(input)
         .map_err(io_write(input))?
         .permissions();
+    // Errors name the target: the temporary file's name never reaches the user.
     tmp.as_file()
         .set_permissions(perms)
-        .map_err(io_write(tmp.path()))?;
+        .map_err(|e| ApplyError::Write(format!("{}: {e}", target.display())))?;
     Ok((target, tmp))
 }
 
@@ -450,9 +458,12 @@ fn apply_out_inner(
                 .map_err(|e| ApplyError::Write(format!("audit log: {e}")))?;
         }
         let host = hive_host(inst, rel).unwrap_or(dir);
-        let (_, mut tmp) = staging_file(dir, rel, host)?;
-        tmp.write_all(&new).map_err(io_write(tmp.path()))?;
-        tmp.as_file().sync_all().map_err(io_write(tmp.path()))?;
+        let (target, mut tmp) = staging_file(dir, rel, host)?;
+        // The plain file: the wrapper's errors would carry the temporary path.
+        tmp.as_file_mut()
+            .write_all(&new)
+            .map_err(io_write(&target))?;
+        tmp.as_file().sync_all().map_err(io_write(&target))?;
         staged.push(Staged {
             rel: rel.clone(),
             tmp,

@@ -83,7 +83,9 @@ pub fn write_new(target: &Path, bytes: &[u8]) -> Result<(), WriteError> {
 fn write_via_temp(target: &Path, bytes: &[u8], replace: bool) -> Result<(), WriteError> {
     let dir = parent_dir(target);
     let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io(&dir))?;
-    tmp.write_all(bytes).map_err(io(tmp.path()))?;
+    // Errors name the target: the temporary file's name never reaches the user (through the
+    // plain file, whose errors do not carry the temporary path as the wrapper's do).
+    tmp.as_file_mut().write_all(bytes).map_err(io(target))?;
     tmp.as_file().sync_all().map_err(io(target))?;
     let persisted = if replace {
         tmp.persist(target)
