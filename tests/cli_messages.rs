@@ -321,6 +321,15 @@ fn no_rust_syntax_in_messages() {
         }
     }
 
+    // A Windows path from the registry, on a volume not mapped: quoted as Windows writes it.
+    let image = fixture_copy(dir.path(), "standalone-small");
+    std::fs::remove_dir_all(image.join("D")).unwrap();
+    let r = coldpatch(&["inspect", s(&image)]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert!(all.contains("\"D:\\exchsrvr\\MDBDATA\\PRIV.EDB\""), "{all}");
+    assert!(!all.contains("\\\\"), "{all}");
+
     // A database cut to its header pages: no page range "1..=0".
     let db = dir.path().join("PRIV.EDB");
     let bytes = std::fs::read("fixtures/standalone-small/D/exchsrvr/MDBDATA/PRIV.EDB").unwrap();

@@ -25,7 +25,12 @@ impl FromStr for VolumeArg {
     type Err = String;
 
     fn from_str(s: &str) -> Result<VolumeArg, String> {
-        let bad = || format!("{s:?}: expected X:=PATH (a drive letter, `:=`, a directory)");
+        let bad = || {
+            format!(
+                "{}: expected X:=PATH (a drive letter, `:=`, a directory)",
+                crate::text::quoted(s)
+            )
+        };
         let (drive, path) = s.split_once('=').ok_or_else(bad)?;
         let drive = drive.strip_suffix(':').unwrap_or(drive);
         let mut chars = drive.chars();
@@ -75,20 +80,24 @@ pub enum ImageError {
     #[error("the image has no volumes: IMAGE_DIR needs single-letter subdirectories (C, E, ...) or give --volume X:=PATH")]
     NoVolumes,
     #[error(
-        "{path:?} (from {named_by}): drive {drive}: is not mapped; give --volume {drive}:=PATH"
+        "{} (from {named_by}): drive {drive}: is not mapped; give --volume {drive}:=PATH",
+        crate::text::quoted(path)
     )]
     Unmapped {
         path: String,
         named_by: String,
         drive: char,
     },
-    #[error("{path:?} (from {named_by}): {why}; refusing to follow it")]
+    #[error(
+        "{} (from {named_by}): {why}; refusing to follow it",
+        crate::text::quoted(path)
+    )]
     Refused {
         path: String,
         named_by: String,
         why: String,
     },
-    #[error("{path:?} (from {named_by}): {component:?} not found in {dir}")]
+    #[error("{} (from {named_by}): {} not found in {}", crate::text::quoted(path), crate::text::quoted(component), dir.display())]
     NotFound {
         path: String,
         named_by: String,
