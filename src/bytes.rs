@@ -27,6 +27,16 @@ pub struct OutOfBounds {
     pub have: u64,
 }
 
+impl OutOfBounds {
+    /// What went wrong without where (for a message that names the offset once itself).
+    pub fn detail(&self) -> String {
+        format!(
+            "{}: needs {} bytes, only {} available",
+            self.label, self.need, self.have
+        )
+    }
+}
+
 /// A view of bytes that starts at a known absolute file offset.
 ///
 /// Offsets passed to its methods are relative to the start of the view; errors report the

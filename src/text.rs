@@ -20,12 +20,23 @@ pub fn range(first: impl Into<u64>, last: impl Into<u64>) -> String {
 /// Characters of a name from an image shown in a message before it is cut.
 pub const SHOWN_MOST: usize = 160;
 
-/// A name or path from an image (or another untrusted place) as a message shows it, in
-/// quotes: control characters (NUL among them) as `U+XXXX`, and a name longer than
-/// [`SHOWN_MOST`] characters cut, with its length said.
+/// A name, key path or other text from a file, quoted plainly for a message: `"A\B"`, not
+/// Rust's escaped `"A\\B"`; a control character shows as `U+XXXX`, so that nothing in the
+/// text can break the line or pass for the message's own words.
+pub fn quoted(s: &str) -> String {
+    quote(s, usize::MAX)
+}
+
+/// A name or path from an image (or another untrusted place) as a message shows it:
+/// [`quoted`], and a name longer than [`SHOWN_MOST`] characters cut, with its length said.
 pub fn shown(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars().take(SHOWN_MOST) {
+    quote(s, SHOWN_MOST)
+}
+
+fn quote(s: &str, most: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(most) + 2);
+    out.push('"');
+    for c in s.chars().take(most) {
         if c.is_control() {
             out.push_str(&format!("U+{:04X}", c as u32));
         } else {
@@ -34,13 +45,21 @@ pub fn shown(s: &str) -> String {
     }
     out.push('"');
     let n = s.chars().count();
-    if n > SHOWN_MOST {
+    if n > most {
         out.push_str(&format!(
             " (cut; {})",
             count(n as u64, "character", "characters")
         ));
     }
     out
+}
+
+/// Bytes as two-digit hex numbers separated by spaces ("6e 6b"), not Rust's `[6e, 6b]`.
+pub fn hex_bytes(b: &[u8]) -> String {
+    b.iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -57,6 +76,14 @@ mod tests {
             "{s}"
         );
         assert_eq!(s.matches('x').count(), SHOWN_MOST);
+    }
+
+    #[test]
+    fn quoted_text_keeps_backslashes_and_names_control_characters() {
+        assert_eq!(quoted("Nope\\Key"), "\"Nope\\Key\"");
+        assert_eq!(quoted("a\nb"), "\"aU+000Ab\"");
+        assert_eq!(quoted("ëigenaardig"), "\"ëigenaardig\"");
+        assert_eq!(hex_bytes(b"nk"), "6e 6b");
     }
 
     #[test]

@@ -119,11 +119,15 @@ fn export_matches_hivexregedit_on_every_sample() {
             &format!("{name}: export vs hive"),
         );
     }
-    // A flagged hive is not exported.
+    // A flagged hive is read as far as it goes (forensic reading): the export, a warning
+    // naming the problem, exit 1.
     let wrong = sample_file(dir.path(), "WrongOrderHive.gz");
     let r = coldpatch(&[os("reg"), os("export"), wrong.as_os_str()]);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stdout.is_empty());
+    assert!(r
+        .stdout
+        .starts_with(b"Windows Registry Editor Version 5.00"));
+    assert!(r.stderr.contains("out of order"), "{}", r.stderr);
 }
 
 /// A fresh hive of the sample's version with only an empty root key.

@@ -183,6 +183,12 @@ impl std::ops::Deref for ImageArgs {
 #[derive(Subcommand, Debug)]
 pub enum RegVerb {
     /// Print a key tree as a .reg file.
+    ///
+    /// A damaged hive (a wrong base-block checksum, a file cut short, a broken cell) is read
+    /// as far as it goes: everything that can be read is printed, and stderr has one warning
+    /// per problem (its offset) and per part left out (its key path). Exit status: 0 a sound
+    /// hive; 1 a damaged hive (the output holds what could be read), or no such key; 2 not a
+    /// hive at all, or the file cannot be read.
     Export {
         /// The hive file (SYSTEM, SOFTWARE, CLUSDB, a checkpoint, ...).
         hive: PathBuf,
@@ -233,6 +239,11 @@ pub enum RegVerb {
         prefix: String,
     },
     /// Print one key's values, or one value.
+    ///
+    /// A damaged hive is read as far as it goes, as by `reg export`: the values that can be
+    /// read are printed, one warning per problem and per part left out on stderr. Exit status:
+    /// 0 a sound hive; 1 a damaged hive, or no such key or value; 2 not a hive at all, or the
+    /// file cannot be read.
     Get {
         /// The hive file (SYSTEM, SOFTWARE, CLUSDB, a checkpoint, ...).
         hive: PathBuf,
@@ -433,9 +444,11 @@ fn undo(global: &GlobalArgs, journal: &std::path::Path) -> Result<Exit, Failure>
         Err(e @ JournalError::Refused { .. }) => Err(Failure::refused(e.to_string())),
         Err(e @ JournalError::Damaged { .. }) => Err(Failure::usage(e.to_string())),
         Err(e @ JournalError::Exists(_)) => Err(Failure::usage(e.to_string())),
-        Err(e @ JournalError::Io { .. }) => Err(Failure::write(format!(
-            "{e}; the journal {} is kept: run undo again once the file can be written",
-            journal.display()
-        ))),
+        Err(e @ (JournalError::Io { .. } | JournalError::NotWritable { .. })) => {
+            Err(Failure::write(format!(
+                "{e}; the journal {} is kept: run undo again once the file can be written",
+                journal.display()
+            )))
+        }
     }
 }

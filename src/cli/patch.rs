@@ -258,9 +258,10 @@ fn read_plan(path: &Path) -> Result<Plan, Failure> {
         .map_err(|e| Failure::usage(format!("{}: not a coldpatch plan: {e}", path.display())))?;
     if plan.format != PLAN_FORMAT {
         return Err(Failure::usage(format!(
-            "{}: plan format {:?}, this coldpatch reads {PLAN_FORMAT:?}",
+            "{}: plan format {}, this coldpatch reads {}",
             path.display(),
-            plan.format
+            crate::text::quoted(&plan.format),
+            crate::text::quoted(PLAN_FORMAT)
         )));
     }
     Ok(plan)

@@ -12,7 +12,7 @@ use crate::regf::import::{import_ops, reg_file_ops, ImportError, Target};
 use crate::regf::ops::reg_path;
 use crate::regf::regfile::{self, RegVersion};
 use crate::regf::write::{KeySpec, ValueSpec};
-use crate::regf::{self, tree, HiveRef, RegfError};
+use crate::regf::{self, salvage, HiveRef, RegfError};
 use std::io::Write as _;
 use std::path::Path;
 
@@ -117,54 +117,139 @@ pub fn import_failure(e: ImportError) -> Failure {
     }
 }
 
-/// Reads a hive for a read-only verb: refused when `verify` flags it; a dirty hive is read as
-/// its primary file with a warning.
-fn read_checked(hive: &Path) -> Result<Vec<u8>, Failure> {
+/// At most this many of `verify`'s findings are shown as warnings by a read-only verb; the
+/// rest are counted (`coldpatch verify` lists them all).
+pub const MAX_FINDING_WARNINGS: usize = 20;
+
+/// A hive read for a read-only verb: its bytes, and how many problems `verify` found in it.
+struct ReadHive {
+    data: Vec<u8>,
+    problems: usize,
+}
+
+fn warn(hive: &Path, what: &str) {
+    eprintln!("coldpatch: warning: {}: {what}", hive.display());
+}
+
+/// Reads a hive for a read-only verb. A file that is no hive at all is unreadable input (exit
+/// 2). A damaged hive is read as far as it goes (forensic reading): each problem `verify`
+/// finds is a warning naming its offset, and the verb exits 1 once it has printed what it
+/// could read. A dirty hive is read as its primary file with a warning.
+fn read_hive(hive: &Path) -> Result<ReadHive, Failure> {
     let data =
         std::fs::read(hive).map_err(|e| Failure::usage(format!("{}: {e}", hive.display())))?;
     if let Some(why) = regf::base_block::not_a_hive(&data) {
         return Err(Failure::usage(format!("{}: {why}", hive.display())));
     }
     let r = regf::verify(&data);
-    if let Some(first) = r.errors.first() {
-        return Err(Failure::refused(format!(
-            "{}: the hive does not verify ({}); first at offset {:#x}: {}. Run `coldpatch verify` for all of them",
-            hive.display(),
-            crate::text::count(r.errors.len() as u64, "problem", "problems"),
-            first.offset,
-            first.what
-        )));
+    for f in r.errors.iter().take(MAX_FINDING_WARNINGS) {
+        warn(hive, &format!("offset {:#x}: {}", f.offset, f.what));
     }
-    if r.dirty {
-        eprintln!(
-            "coldpatch: warning: {} is dirty (sequence numbers {} / {}); showing the primary file without its log",
-            hive.display(),
-            r.sequence1,
-            r.sequence2
+    if r.errors.len() > MAX_FINDING_WARNINGS {
+        warn(
+            hive,
+            &format!(
+                "{} more not shown; `coldpatch verify {}` lists every one",
+                crate::text::count(
+                    (r.errors.len() - MAX_FINDING_WARNINGS) as u64,
+                    "problem",
+                    "problems"
+                ),
+                hive.display()
+            ),
         );
     }
-    Ok(data)
+    if r.dirty {
+        warn(
+            hive,
+            &format!(
+                "the hive is dirty (sequence numbers {} / {}); showing the primary file without its log",
+                r.sequence1, r.sequence2
+            ),
+        );
+    }
+    Ok(ReadHive {
+        data,
+        problems: r.errors.len(),
+    })
 }
 
-/// The key at `key` (a path inside the hive) with its tree, and its path with every name as
-/// the hive spells it.
-fn key_spec(hive: &Path, data: &[u8], key: &str) -> Result<(String, KeySpec), Failure> {
-    let fail = |e: RegfError| Failure::refused(format!("{}: {e}", hive.display()));
-    let h = HiveRef::new(data).map_err(fail)?;
-    let (path, k) = find_key(hive, &h, key)?;
-    Ok((path, tree::read_tree(&h, &k).map_err(fail)?))
+/// The exit code of a read-only verb that printed what it could: 0 for a sound hive, 1 (with
+/// a closing warning) when the hive has problems or parts could not be read.
+fn read_exit(hive: &Path, problems: usize, gaps: &[salvage::Gap]) -> Exit {
+    for g in gaps {
+        warn(
+            hive,
+            &format!(
+                "key {}: {} left out, unreadable: {}",
+                crate::text::quoted(&g.key),
+                g.left_out,
+                g.why
+            ),
+        );
+    }
+    if problems == 0 && gaps.is_empty() {
+        return Exit::Ok;
+    }
+    warn(
+        hive,
+        &format!(
+            "damaged hive ({}, {} left out); the output holds everything else. \
+             Exit 1; nothing is ever written to a damaged hive",
+            crate::text::count(problems as u64, "problem", "problems"),
+            crate::text::count(gaps.len() as u64, "part", "parts")
+        ),
+    );
+    Exit::Problems
 }
 
-/// The key at `key` (below the root), and its path as the hive spells it.
+/// Opens a hive's bytes for reading, a truncated one too ([`salvage::open`]).
+fn open_lenient<'a>(hive: &Path, data: &'a [u8]) -> Result<HiveRef<'a>, Failure> {
+    salvage::open(data).map_err(|e| {
+        Failure::refused(format!(
+            "{}: {e}; nothing of the hive can be read",
+            hive.display()
+        ))
+    })
+}
+
+/// The key at `key` (a path inside the hive), its path with every name as the hive spells it
+/// (`\`-rooted), and what of its tree can be read.
+fn key_tree(
+    hive: &Path,
+    h: &HiveRef<'_>,
+    key: &str,
+) -> Result<(String, salvage::Salvaged), Failure> {
+    let (path, k) = find_key(hive, h, key)?;
+    let shown = format!("\\{path}");
+    let s = salvage::read_tree(h, &k, &shown);
+    Ok((path, s))
+}
+
+/// The key at `key` (below the root), and its path as the hive spells it. A key on the way
+/// that cannot be read stops here (exit 1), naming the key path that was reached.
 fn find_key(hive: &Path, h: &HiveRef<'_>, key: &str) -> Result<(String, KeyNode), Failure> {
-    let fail = |e: RegfError| Failure::refused(format!("{}: {e}", hive.display()));
-    let mut k = h.root_key().map_err(fail)?;
-    let mut names = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    let fail = |names: &[String], e: RegfError| {
+        Failure::refused(format!(
+            "{}: key {}: unreadable ({}); `coldpatch reg export` of a key above it shows what can be read",
+            hive.display(),
+            crate::text::quoted(&format!("\\{}", names.join("\\"))),
+            e.detail()
+        ))
+    };
+    let mut k = h.root_key().map_err(|e| fail(&names, e))?;
     for part in split_path(key) {
         k = h
             .find_subkey(&k, &regf::name::from_str(part))
-            .map_err(fail)?
-            .ok_or_else(|| Failure::refused(format!("{}: no key {key:?}", hive.display())))?;
+            .map_err(|e| fail(&names, e))?
+            .ok_or_else(|| {
+                Failure::refused(format!(
+                    "{}: no key {}",
+                    hive.display(),
+                    crate::text::quoted(key)
+                ))
+            })?;
         names.push(regf::name::to_string(&k.name));
     }
     Ok((names.join("\\"), k))
@@ -228,17 +313,16 @@ pub enum ExportEncoding {
     Regedit4Ansi,
 }
 
-/// The `.reg` file of the key `key` (inside the hive; "" = the root) and everything below it,
-/// key paths as `prefix\path` ([`reg_path`]).
+/// The `.reg` file of the tree `spec` (the key at `base`, a path inside the hive; "" = the
+/// root), key paths as `prefix\\path` ([`reg_path`]).
 pub fn export_bytes(
     hive: &Path,
-    data: &[u8],
-    key: &str,
+    spec: &KeySpec,
+    base: &str,
     encoding: ExportEncoding,
     prefix: &str,
 ) -> Result<Vec<u8>, Failure> {
-    let (base, spec) = key_spec(hive, data, key)?;
-    let keys: Vec<(String, Vec<ValueSpec>)> = export_keys(&spec, &base)
+    let keys: Vec<(String, Vec<ValueSpec>)> = export_keys(spec, base)
         .into_iter()
         .map(|(inside, values)| (reg_path(&inside, prefix), values))
         .collect();
@@ -259,6 +343,8 @@ pub fn export_bytes(
     }
 }
 
+/// `reg export`: the key's tree as a `.reg` file (or `--json`), everything that can be read
+/// of it; the whole output is made before any of it is printed.
 fn export(
     hive: &Path,
     key: Option<&str>,
@@ -266,11 +352,11 @@ fn export(
     prefix: &str,
     global: &GlobalArgs,
 ) -> Result<Exit, Failure> {
-    let data = read_checked(hive)?;
-    let key = key.unwrap_or("");
-    if global.json {
-        let (base, spec) = key_spec(hive, &data, key)?;
-        let j: Vec<serde_json::Value> = export_keys(&spec, &base)
+    let read = read_hive(hive)?;
+    let h = open_lenient(hive, &read.data)?;
+    let (base, s) = key_tree(hive, &h, key.unwrap_or(""))?;
+    let bytes = if global.json {
+        let j: Vec<serde_json::Value> = export_keys(&s.tree, &base)
             .iter()
             .map(|(inside, values)| {
                 serde_json::json!({
@@ -279,16 +365,18 @@ fn export(
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
+        let mut text = serde_json::to_string_pretty(&j).unwrap_or_default();
+        text.push('\n');
+        text.into_bytes()
     } else {
-        let bytes = export_bytes(hive, &data, key, encoding, prefix)?;
-        let mut stdout = std::io::stdout().lock();
-        stdout
-            .write_all(&bytes)
-            .and_then(|()| stdout.flush())
-            .map_err(|e| Failure::write(format!("standard output: {e}")))?;
-    }
-    Ok(Exit::Ok)
+        export_bytes(hive, &s.tree, &base, encoding, prefix)?
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(&bytes)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::write(format!("standard output: {e}")))?;
+    Ok(read_exit(hive, read.problems, &s.gaps))
 }
 
 fn hex_list(d: &[u8]) -> String {
@@ -380,21 +468,31 @@ fn value_json(v: &ValueSpec) -> serde_json::Value {
 }
 
 /// `reg get`: the key's values (or one value) as `.reg` value lines (`"name"=data`, `@=` for
-/// the default value), or with `--json` each value's type, size, bytes and readable text.
+/// the default value), or with `--json` each value's type, size, bytes and readable text. On
+/// a damaged hive, the values that can be read.
 fn get(hive: &Path, key: &str, value: Option<&str>, global: &GlobalArgs) -> Result<Exit, Failure> {
-    let data = read_checked(hive)?;
-    let h =
-        HiveRef::new(&data).map_err(|e| Failure::refused(format!("{}: {e}", hive.display())))?;
+    let read = read_hive(hive)?;
+    let h = open_lenient(hive, &read.data)?;
     let (path, k) = find_key(hive, &h, key)?;
-    let values = key_values(&h, &k, value)
-        .map_err(|e| Failure::refused(format!("{}: {e}", hive.display())))?
-        .ok_or_else(|| {
-            Failure::refused(format!(
-                "{}: key {key:?} has no value {:?}",
+    let (mut values, gaps) = salvage::read_values(&h, &k, &format!("\\{path}"));
+    if let Some(name) = value {
+        let wanted = regf::name::from_str(name);
+        values.retain(|v| regf::name::eq(&regf::name::from_str(&v.name), &wanted));
+        if values.is_empty() {
+            let _ = read_exit(hive, read.problems, &gaps);
+            return Err(Failure::refused(format!(
+                "{}: key {} has no value {}{}",
                 hive.display(),
-                value.unwrap_or_default()
-            ))
-        })?;
+                crate::text::quoted(key),
+                crate::text::quoted(name),
+                if gaps.is_empty() {
+                    ""
+                } else {
+                    " among the values that can be read"
+                }
+            )));
+        }
+    }
     if global.json {
         let j = serde_json::json!({
             "key": path,
@@ -406,5 +504,5 @@ fn get(hive: &Path, key: &str, value: Option<&str>, global: &GlobalArgs) -> Resu
             .map_err(|e| Failure::refused(format!("{}: {e}", hive.display())))?;
         print!("{}", text.replace("\r\n", "\n"));
     }
-    Ok(Exit::Ok)
+    Ok(read_exit(hive, read.problems, &gaps))
 }

@@ -178,9 +178,9 @@ impl ClusterInfo {
                 return Err(ClusterError::Model {
                     key: model.resources.clone(),
                     what: format!(
-                        "{} resources of type {:?} ({}); expected one",
+                        "{} resources of type {} ({}); expected one",
                         more.len(),
-                        model.store_resource_type,
+                        crate::text::quoted(&model.store_resource_type),
                         more.iter()
                             .map(|r| r.name.as_str())
                             .collect::<Vec<_>>()
@@ -199,7 +199,10 @@ impl ClusterInfo {
             })
             .ok_or_else(|| ClusterError::Model {
                 key: join(&[&model.resources, &store.id]),
-                what: format!("resource {:?} is in no group", store.name),
+                what: format!(
+                    "resource {} is in no group",
+                    crate::text::quoted(&store.name)
+                ),
             })?;
         let names: Vec<&str> = self
             .resources
@@ -218,9 +221,9 @@ impl ClusterInfo {
                 return Err(ClusterError::Model {
                     key: join(&[&model.groups, &group.id]),
                     what: format!(
-                        "group {:?} has no {:?} resource with {}\\{}: no virtual server name",
-                        group.name,
-                        model.network_name_type,
+                        "group {} has no {} resource with {}\\{}: no virtual server name",
+                        crate::text::quoted(&group.name),
+                        crate::text::quoted(&model.network_name_type),
                         model.parameters,
                         model.network_name_param
                     ),
@@ -230,8 +233,8 @@ impl ClusterInfo {
                 return Err(ClusterError::Model {
                     key: join(&[&model.groups, &group.id]),
                     what: format!(
-                        "group {:?} has {} network names ({}); expected one",
-                        group.name,
+                        "group {} has {} network names ({}); expected one",
+                        crate::text::quoted(&group.name),
                         more.len(),
                         more.join(", ")
                     ),

@@ -306,9 +306,11 @@ impl Catalog {
                 sysobj::COLUMN | sysobj::INDEX | sysobj::LONG_VALUE => {
                     let Some(table) = tables.iter_mut().find(|t| t.objid == row.objid_table) else {
                         return Err(EseError::Catalog(format!(
-                            "row {:?} (type {}) names table objid {}, which has no table row \
+                            "row {} (type {}) names table objid {}, which has no table row \
                              before it",
-                            row.name, row.kind, row.objid_table
+                            crate::text::quoted(&row.name),
+                            row.kind,
+                            row.objid_table
                         )));
                     };
                     match row.kind {

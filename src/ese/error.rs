@@ -56,6 +56,28 @@ impl EseError {
         }
     }
 
+    /// What is wrong without the offset or page: for a message that names the location once
+    /// itself (a finding), so that it does not read "page 10 (offset X): … offset X (page 10)".
+    pub fn detail(&self) -> String {
+        match self {
+            EseError::OutOfBounds(e) => e.detail(),
+            EseError::PageOutOfRange {
+                what, pgno, last, ..
+            } => format!(
+                "{what} names page {pgno}, but the file has pages {}",
+                crate::text::range(1u32, *last)
+            ),
+            EseError::Corrupt {
+                what,
+                expected,
+                found,
+                ..
+            } => format!("{what}: expected {expected}, found {found}"),
+            EseError::Tree { objid, what, .. } => format!("B-tree of object {objid}: {what}"),
+            EseError::Catalog(what) => format!("catalog: {what}"),
+        }
+    }
+
     pub fn corrupt(
         offset: u64,
         pgno: Option<u32>,

@@ -66,9 +66,9 @@ pub fn read_long_value(db: &Database, table: &Table, lid: Bytes) -> Result<LongV
     })?;
     let size = size.ok_or_else(|| {
         EseError::Catalog(format!(
-            "table {}: long value {:02x?} has no LVROOT in its long-value tree",
+            "table {}: long value {} has no LVROOT in its long-value tree",
             table.name,
-            lid.as_slice()
+            crate::text::hex_bytes(lid.as_slice())
         ))
     })?;
     if size > MAX_LONG_VALUE {

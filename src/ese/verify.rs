@@ -309,7 +309,7 @@ fn structure_findings(file: &[u8], on_pages: &(dyn Fn(u64) + Sync)) -> Vec<Findi
         out.push(Finding {
             offset,
             page,
-            problem: Problem::Structure(format!("{context}: {e}")),
+            problem: Problem::Structure(format!("{context}: {}", e.detail())),
         });
     };
     let Ok(db) = Database::open(file).map(|db| db.observed(on_pages)) else {

@@ -18,7 +18,10 @@ pub const GUID_LEN: usize = 16;
 
 /// A text that is not a GUID.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not a GUID: {text:?} (expected {{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}})")]
+#[error(
+    "not a GUID: {} (expected {{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}})",
+    crate::text::quoted(text)
+)]
 pub struct GuidParseError {
     pub text: String,
 }

@@ -14,11 +14,17 @@ pub const NETBIOS_FORBIDDEN: &[char] = &['\\', '/', ':', '*', '?', '"', '<', '>'
 pub enum NameError {
     #[error("server name is empty (expected 1 to {NETBIOS_MAX_LEN} characters)")]
     Empty,
-    #[error("server name {name:?} has {len} characters (expected at most {NETBIOS_MAX_LEN})")]
+    #[error(
+        "server name {} has {len} characters (expected at most {NETBIOS_MAX_LEN})",
+        crate::text::quoted(name)
+    )]
     TooLong { name: String, len: usize },
-    #[error("server name {name:?} contains {found:?} (not allowed: \\ / : * ? \" < > |)")]
+    #[error("server name {} contains {} (not allowed: \\ / : * ? \" < > |)", crate::text::quoted(name), crate::text::quoted(&found.to_string()))]
     Forbidden { name: String, found: char },
-    #[error("server name {name:?} contains a control character or a non-ASCII character")]
+    #[error(
+        "server name {} contains a control character or a non-ASCII character",
+        crate::text::quoted(name)
+    )]
     NotPrintableAscii { name: String },
 }
 

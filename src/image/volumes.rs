@@ -33,7 +33,12 @@ impl FromStr for VolumeArg {
     type Err = String;
 
     fn from_str(s: &str) -> Result<VolumeArg, String> {
-        let bad = || format!("{s:?}: expected X:=PATH (a drive letter, `:=`, a directory)");
+        let bad = || {
+            format!(
+                "{}: expected X:=PATH (a drive letter, `:=`, a directory)",
+                crate::text::quoted(s)
+            )
+        };
         let (drive, path) = s.split_once('=').ok_or_else(bad)?;
         let drive = drive.strip_suffix(':').unwrap_or(drive);
         let mut chars = drive.chars();

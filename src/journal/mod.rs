@@ -78,6 +78,14 @@ pub enum JournalError {
         offset: u64,
         what: String,
     },
+    /// A file of the journal cannot be opened for writing (permissions, a read-only mount);
+    /// found before any byte is written.
+    #[error("{path}: cannot be opened for writing ({source}); nothing was written to any file. Make it writable and run again")]
+    NotWritable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{file} at offset {offset:#x}: {what}; nothing was written to any file")]
     Refused {
         file: PathBuf,
@@ -689,6 +697,14 @@ pub fn apply_sealed(
     }
 
     let mut handles: Vec<Option<File>> = j.files.iter().map(|_| None).collect();
+    // Every file opens for writing before any byte is written: one that cannot (permissions,
+    // a read-only mount) stops the run with every file as it was.
+    for (i, f) in j.files.iter().enumerate() {
+        writable(&mut handles, i as u32, &f.path).map_err(|e| match e {
+            JournalError::Io { path, source } => JournalError::NotWritable { path, source },
+            e => e,
+        })?;
+    }
     // Headers saying "write in progress" first.
     for (&i, head) in heads {
         let p = &j.files[i as usize].path;

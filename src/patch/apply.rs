@@ -376,6 +376,7 @@ fn staging_file(
     let perms = std::fs::metadata(input)
         .map_err(io_write(input))?
         .permissions();
+    // Errors name the target: the temporary file's name never reaches the user.
     tmp.as_file()
         .set_permissions(perms)
         .map_err(io_write(&target))?;

@@ -199,6 +199,11 @@ pub fn apply_in_place(
     };
     pause_here("sealed");
     let undo_hint = |e: JournalError| {
+        if let JournalError::NotWritable { .. } = e {
+            // Nothing was written: the sealed journal would undo nothing, so it goes.
+            let _ = std::fs::remove_file(&journal);
+            return ApplyError::Write(e.to_string());
+        }
         ApplyError::Write(format!(
             "{e}; the image may be partly patched: run coldpatch undo {} to restore it",
             journal.display()

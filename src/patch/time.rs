@@ -21,7 +21,10 @@ pub struct PatchTime {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{SOURCE_DATE_EPOCH}={value:?}: expected whole seconds since 1970 between 0 and {MAX_UNIX_SECS}")]
+#[error(
+    "{SOURCE_DATE_EPOCH}={}: expected whole seconds since 1970 between 0 and {MAX_UNIX_SECS}",
+    crate::text::quoted(value)
+)]
 pub struct TimeError {
     pub value: String,
 }

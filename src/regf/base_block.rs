@@ -79,7 +79,10 @@ impl BaseBlock {
         if sig != SIGNATURE {
             return Err(RegfError::corrupt(
                 0,
-                format!("base block signature: expected \"regf\", found {sig:02x?}"),
+                format!(
+                    "base block signature: expected \"regf\", found {}",
+                    crate::text::hex_bytes(sig)
+                ),
             ));
         }
         let first = b.slice("base block", 0, 512)?;

@@ -111,7 +111,10 @@ impl Iterator for BinWalk<'_> {
         if sig != HBIN_SIGNATURE {
             return self.end_with(
                 at,
-                format!("hive bin signature: expected \"hbin\", found {sig:02x?}"),
+                format!(
+                    "hive bin signature: expected \"hbin\", found {}",
+                    crate::text::hex_bytes(sig)
+                ),
             );
         }
         let off = self.bins.u32("hbin offset", pos as usize + HBIN_OFF_OFFSET);

@@ -237,8 +237,8 @@ impl Editor {
         if p.flags & KEY_SYM_LINK != 0 {
             return Err(RegfError::Unsupported {
                 what: format!(
-                    "key {:?} is a symbolic link; it has no subkeys",
-                    name::to_string(&p.name)
+                    "key {} is a symbolic link; it has no subkeys",
+                    crate::text::quoted(&name::to_string(&p.name))
                 ),
             });
         }

@@ -28,7 +28,7 @@ pub enum RegfError {
     Unsupported { what: String },
     #[error("key not found: {path}")]
     KeyNotFound { path: String },
-    #[error("invalid name {name:?}: {why}")]
+    #[error("invalid name {}: {why}", crate::text::quoted(name))]
     InvalidName { name: String, why: &'static str },
     /// A transaction log that cannot be applied.
     #[error("log {what}")]
@@ -55,6 +55,20 @@ impl RegfError {
         RegfError::Corrupt {
             offset,
             what: what.into(),
+        }
+    }
+
+    /// What is wrong without the offset: for a message that names the location once itself
+    /// (a finding, a warning), so that it does not read "offset X: at offset X: …".
+    pub fn detail(&self) -> String {
+        match self {
+            RegfError::Bounds(b) => b.detail(),
+            RegfError::Corrupt { what, .. } => what.clone(),
+            RegfError::Flagged { count, what, .. } => format!(
+                "the hive does not verify ({}); the first: {what}",
+                crate::text::count(*count as u64, "problem", "problems")
+            ),
+            other => other.to_string(),
         }
     }
 

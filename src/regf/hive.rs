@@ -299,9 +299,9 @@ impl<'a> HiveRef<'a> {
             return Err(RegfError::corrupt(
                 c.base() - 4,
                 format!(
-                    "{what}: expected signature {:?}, found {:02x?}",
-                    String::from_utf8_lossy(expected),
-                    sig
+                    "{what}: expected signature {}, found {}",
+                    crate::text::quoted(&String::from_utf8_lossy(expected)),
+                    crate::text::hex_bytes(sig)
                 ),
             ));
         }
@@ -449,7 +449,10 @@ impl<'a> HiveRef<'a> {
             other => {
                 return Err(RegfError::corrupt(
                     abs(rel),
-                    format!("subkey list: expected li/lf/lh/ri, found {other:02x?}"),
+                    format!(
+                        "subkey list: expected li/lf/lh/ri, found {}",
+                        crate::text::hex_bytes(other)
+                    ),
                 ))
             }
         };
@@ -577,7 +580,10 @@ impl<'a> HiveRef<'a> {
         if !matches!(sig, b"li" | b"lf" | b"lh") {
             return Err(RegfError::corrupt(
                 leaf.base() - 4,
-                format!("subkey list leaf: expected li/lf/lh, found {sig:02x?}"),
+                format!(
+                    "subkey list leaf: expected li/lf/lh, found {}",
+                    crate::text::hex_bytes(sig)
+                ),
             ));
         }
         let (mut lo, mut hi) = (0usize, leaf.u16("leaf count", 2)? as usize);

@@ -191,7 +191,10 @@ pub fn replay_old(
     if sig != DIRT_SIGNATURE {
         return Err(log_err(
             name,
-            format!("expected \"DIRT\" at {header:#x}, found {sig:02x?}"),
+            format!(
+                "expected \"DIRT\" at {header:#x}, found {}",
+                crate::text::hex_bytes(sig)
+            ),
         ));
     }
     let pages = lb.bins_size as usize / LOG_PAGE;

@@ -3,6 +3,8 @@
 //!
 //! * Read: [`HiveRef`] over the bytes of a hive (`key_by_path`, `find_subkey`, `values`,
 //!   `value_data`, …); [`tree::read_hive`] gives the whole tree as a [`model::KeySpec`].
+//! * Forensic read: [`salvage::open`] and [`salvage::read_tree`] read what a damaged hive
+//!   still holds, with the gaps (for the read-only verbs; writing stays strict).
 //! * Check: [`verify()`] → [`VerifyReport`] (cells, dirty state, findings with offsets).
 //! * Edit: [`Editor::open`] (refuses dirty or flagged hives) → `create_key`, `delete_key`,
 //!   `set_value`, `delete_value`, `set_class`, `set_security` → [`Editor::finish`];
@@ -29,6 +31,7 @@ pub mod model;
 pub mod name;
 pub mod ops;
 pub mod regfile;
+pub mod salvage;
 pub mod security;
 pub mod tree;
 pub mod value_edit;

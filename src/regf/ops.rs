@@ -76,7 +76,7 @@ fn shown_prefix(prefix: &str) -> String {
     if prefix.is_empty() {
         "`\\` (no --prefix given)".to_string()
     } else {
-        format!("{prefix:?}")
+        crate::text::quoted(prefix)
     }
 }
 

@@ -32,9 +32,9 @@ fn read_at(
         return Err(RegfError::corrupt(
             super::hive::abs(key.offset),
             format!(
-                "key {:?} reached a second time through a subkey list: expected a tree, \
+                "key {} reached a second time through a subkey list: expected a tree, \
                  found a cycle or a shared key",
-                name::to_string(&key.name)
+                crate::text::quoted(&name::to_string(&key.name))
             ),
         ));
     }

@@ -99,8 +99,8 @@ impl Editor {
         {
             return Err(RegfError::Unsupported {
                 what: format!(
-                    "key {:?} is a symbolic link; it carries only {SYMLINK_VALUE}",
-                    name::to_string(&key.name)
+                    "key {} is a symbolic link; it carries only {SYMLINK_VALUE}",
+                    crate::text::quoted(&name::to_string(&key.name))
                 ),
             });
         }

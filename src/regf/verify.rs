@@ -70,7 +70,7 @@ pub fn verify(data: &[u8]) -> VerifyReport {
     let bb = match BaseBlock::parse(data) {
         Ok(bb) => bb,
         Err(e) => {
-            err(&mut r, e.offset().unwrap_or(0), e.to_string());
+            err(&mut r, e.offset().unwrap_or(0), e.detail());
             return r;
         }
     };
@@ -208,7 +208,7 @@ impl Walker<'_> {
             .offset()
             .filter(|&o| o < self.h.data.len() as u64)
             .unwrap_or(fallback);
-        self.err(at, e.to_string());
+        self.err(at, e.detail());
     }
 
     fn err(&mut self, offset: u64, what: String) {
@@ -330,10 +330,10 @@ impl Walker<'_> {
                 self.err(
                     abs(key.offset) + 4 + 60,
                     format!(
-                        "key's max value name length {} is less than {} for value {:?}",
+                        "key's max value name length {} is less than {} for value {}",
                         key.max_value_name_len,
                         name_bytes,
-                        name::to_string(&v.name)
+                        crate::text::quoted(&name::to_string(&v.name))
                     ),
                 );
             }
@@ -341,17 +341,20 @@ impl Walker<'_> {
                 self.err(
                     abs(key.offset) + 4 + 64,
                     format!(
-                        "key's max value data length {} is less than {} for value {:?}",
+                        "key's max value data length {} is less than {} for value {}",
                         key.max_value_data_len,
                         v.data_len(),
-                        name::to_string(&v.name)
+                        crate::text::quoted(&name::to_string(&v.name))
                     ),
                 );
             }
             if !names.insert(v.name.iter().map(|&u| name::upcase(u)).collect()) {
                 self.err(
                     abs(off),
-                    format!("duplicate value name {:?}", name::to_string(&v.name)),
+                    format!(
+                        "duplicate value name {}",
+                        crate::text::quoted(&name::to_string(&v.name))
+                    ),
                 );
             }
             let len = v.data_len() as u64;
@@ -460,8 +463,8 @@ impl Walker<'_> {
                         self.err(
                             entry_at,
                             format!(
-                                "lh hash of {:?}: stored {h:#010x}, expected {want:#010x}",
-                                name::to_string(&k.name)
+                                "lh hash of {}: stored {h:#010x}, expected {want:#010x}",
+                                crate::text::quoted(&name::to_string(&k.name))
                             ),
                         );
                     }
@@ -472,8 +475,10 @@ impl Walker<'_> {
                         self.err(
                             entry_at,
                             format!(
-                                "lf hint of {:?}: stored {h:02x?}, expected {want:02x?}",
-                                name::to_string(&k.name)
+                                "lf hint of {}: stored {}, expected {}",
+                                crate::text::quoted(&name::to_string(&k.name)),
+                                crate::text::hex_bytes(&h),
+                                crate::text::hex_bytes(&want)
                             ),
                         );
                     }
@@ -483,9 +488,9 @@ impl Walker<'_> {
                         self.err(
                             leaf_at,
                             format!(
-                                "subkey list out of order: {:?} is listed before {:?}",
-                                name::to_string(p),
-                                name::to_string(&k.name)
+                                "subkey list out of order: {} is listed before {}",
+                                crate::text::quoted(&name::to_string(p)),
+                                crate::text::quoted(&name::to_string(&k.name))
                             ),
                         );
                     }
@@ -595,7 +600,7 @@ impl Walker<'_> {
                     return;
                 }
                 Err(e) => {
-                    self.err(abs(cur) + 4 + 4, format!("security list: {e}"));
+                    self.err(abs(cur) + 4 + 4, format!("security list: {}", e.detail()));
                     return;
                 }
             }

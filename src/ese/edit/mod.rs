@@ -72,7 +72,7 @@ pub enum EditError {
     HeaderCopiesDiffer { offset: u64, shadow_offset: u64 },
     #[error("offset {offset:#x}: header field of {len} bytes lies outside the header structure")]
     HeaderField { offset: usize, len: usize },
-    #[error("offset {offset:#x}: expected the planned old bytes {expected:02x?}, found {found:02x?}; the file changed since the plan")]
+    #[error("offset {offset:#x}: expected the planned old bytes {}, found {}; the file changed since the plan", crate::text::hex_bytes(expected), crate::text::hex_bytes(found))]
     Stale {
         offset: u64,
         expected: Vec<u8>,

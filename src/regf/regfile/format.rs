@@ -29,7 +29,7 @@ const HEX_CONTINUATION_INDENT: &str = "  ";
 
 /// A key or value that cannot be written to a `.reg` file of the requested version.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("key {path:?}{}: expected {expected}, found {found}", value.as_ref().map(|v| format!(", value {v:?}")).unwrap_or_default())]
+#[error("key {}{}: expected {expected}, found {found}", crate::text::quoted(path), value.as_ref().map(|v| format!(", value {}", crate::text::quoted(v))).unwrap_or_default())]
 pub struct RegFormatError {
     pub path: String,
     /// The value's name, when the value (not the key path) is the problem.
@@ -104,7 +104,11 @@ fn check_path(version: RegVersion, path: &str) -> Result<(), RegFormatError> {
         if let Some(c) = path.chars().find(|&c| cp1252_byte(c).is_none()) {
             return Err(refuse(
                 "a key path in code page 1252 for REGEDIT4",
-                &format!("{c:?}"),
+                &format!(
+                    "{} (U+{:04X})",
+                    crate::text::quoted(&c.to_string()),
+                    c as u32
+                ),
             ));
         }
     }
@@ -133,7 +137,11 @@ fn format_value(
         if let Some(c) = v.name.chars().find(|&c| cp1252_byte(c).is_none()) {
             return Err(refuse(
                 "a value name in code page 1252 for REGEDIT4",
-                format!("{c:?}"),
+                format!(
+                    "{} (U+{:04X})",
+                    crate::text::quoted(&c.to_string()),
+                    c as u32
+                ),
             ));
         }
     }

@@ -30,7 +30,7 @@ fn found(rest: &str) -> String {
     if rest.chars().count() > FOUND_MAX_CHARS {
         s.push('…');
     }
-    format!("{s:?}")
+    crate::text::quoted(&s)
 }
 
 fn error(line: usize, expected: impl Into<String>, rest: &str) -> RegParseError {

@@ -137,7 +137,7 @@ fn unit_offset_of_item(body: &[u8], item: usize) -> usize {
 
 /// A character a `REGEDIT4` file (code page 1252) cannot hold.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("character {index} of the text: expected a character of code page 1252 for a REGEDIT4 file, found {found:?} (U+{code:04X})")]
+#[error("character {index} of the text: expected a character of code page 1252 for a REGEDIT4 file, found {} (U+{code:04X})", crate::text::quoted(&found.to_string()))]
 pub struct RegEncodeError {
     pub index: usize,
     pub found: char,
