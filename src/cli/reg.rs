@@ -330,12 +330,13 @@ pub fn export_bytes(
         ExportEncoding::Regedit4Ansi => RegVersion::Regedit4,
         _ => RegVersion::Regedit5,
     };
-    let refuse = |e: &dyn std::fmt::Display| {
-        Failure::refused(format!(
-            "{}: {e}; export without --regedit4 keeps every character",
-            hive.display()
-        ))
+    let hint = match encoding {
+        ExportEncoding::Regedit4Ansi => "export without --regedit4 keeps every character",
+        // A name with a line break, a key path starting with `-`: no .reg file holds them.
+        _ => "a .reg file cannot hold it; `reg export --json` shows every name",
     };
+    let refuse =
+        |e: &dyn std::fmt::Display| Failure::refused(format!("{}: {e}; {hint}", hive.display()));
     let text = regfile::format_reg(version, &keys).map_err(|e| refuse(&e))?;
     match encoding {
         ExportEncoding::Utf8 => Ok(text.into_bytes()),

@@ -6,12 +6,14 @@
 //! (`dbtimeDirtied` must not exceed the header dbtime).
 
 use crate::ese::btree::Database;
-use crate::ese::catalog::Catalog;
+use crate::ese::catalog::{walk_rows, Catalog, Storage, Table};
 use crate::ese::checksum::{check_page, ChecksumMismatch, PageCheck, PageChecksumFormat};
 use crate::ese::error::EseError;
 use crate::ese::header::{DbHeader, DbState, HeaderCopies, HeaderError};
+use crate::ese::longvalue::read_long_value;
 use byteorder::{ByteOrder, LittleEndian};
 use std::fmt;
+use std::ops::ControlFlow;
 
 use crate::ese::header::HEADER_PAGES as RESERVED_PAGES;
 use crate::ese::page::offsets::DBTIME as PAGE_DBTIME_OFFSET;
@@ -299,9 +301,16 @@ fn header_findings(file: &[u8], copies: &HeaderCopies) -> Vec<Finding> {
     out
 }
 
-/// Walks the catalog and every tree it names (tables, indexes, long-value trees) without
-/// parsing leaf records: every linked page must be initialised, belong to its tree, and be
-/// reached once. Each tree that cannot be walked is one finding.
+/// The structure part of [`verify_file`] alone (no page checksums): what `apply --out` checks
+/// before it writes, its own pass checking the checksums of the pages it reads.
+pub fn structure_check(file: &[u8], on_pages: &(dyn Fn(u64) + Sync)) -> Vec<Finding> {
+    structure_findings(file, on_pages)
+}
+
+/// Walks the catalog and every tree it names (tables, indexes, long-value trees): every linked
+/// page must be initialised, belong to its tree, and be reached once; then each table is read
+/// as the readers read it ([`read_table`]). Each tree or table that cannot be read is one
+/// finding.
 fn structure_findings(file: &[u8], on_pages: &(dyn Fn(u64) + Sync)) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut push = |context: String, e: EseError| {
@@ -353,13 +362,74 @@ fn structure_findings(file: &[u8], on_pages: &(dyn Fn(u64) + Sync)) -> Vec<Findi
         if let Some((pgno, objid)) = t.long_values {
             trees.push((format!("table {} long values", t.name), pgno, objid));
         }
+        let mut whole = true;
         for (context, root, objid) in trees {
             if let Err(e) = db.tree_pages(root, objid) {
+                push(context, e);
+                whole = false;
+            }
+        }
+        // What the readers read (inspect's row counts, the census, the patch pass): every
+        // node of every leaf, every row's columns, every separated long value. Whatever they
+        // would reject is a finding here (a page whose checksum was made to fit still holds
+        // a node or record that cannot be read).
+        if whole {
+            if let Err((context, e)) = read_table(&db, t) {
                 push(context, e);
             }
         }
     }
     out
+}
+
+/// Reads `table` as the readers do: every row decoded column by column (separated long
+/// values followed into the long-value tree), every node of its index and long-value trees.
+fn read_table(db: &Database, table: &Table) -> Result<(), (String, EseError)> {
+    let rows = format!("table {} rows", table.name);
+    walk_rows(db, table, |row| {
+        for c in &table.columns {
+            match c.storage {
+                Storage::Fixed => {
+                    if let (Some(offset), Some(size)) = (c.fixed_offset, c.fixed_size) {
+                        row.record.fixed(c.fid, offset, size)?;
+                    }
+                }
+                Storage::Variable => {
+                    row.record.variable(c.fid)?;
+                }
+                Storage::Tagged => {
+                    let column = row.record.tagged_column(c.fid)?;
+                    for inst in column.iter().flat_map(|col| col.instances.iter()) {
+                        if inst.separated {
+                            read_long_value(db, table, inst.data)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(ControlFlow::Continue(()))
+    })
+    .map_err(|e| (rows, e))?;
+    let mut trees = Vec::new();
+    for i in table
+        .indexes
+        .iter()
+        .filter(|i| i.pgno_fdp != table.pgno_fdp)
+    {
+        trees.push((
+            format!("table {} index {}", table.name, i.name),
+            i.pgno_fdp,
+            i.objid,
+        ));
+    }
+    if let Some((pgno, objid)) = table.long_values {
+        trees.push((format!("table {} long values", table.name), pgno, objid));
+    }
+    for (context, root, objid) in trees {
+        db.walk(root, objid, |_| {}, |_| Ok(ControlFlow::Continue(())))
+            .map_err(|e| (context, e))?;
+    }
+    Ok(())
 }
 
 /// How many pages to check between progress reports.

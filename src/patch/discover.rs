@@ -165,6 +165,16 @@ fn check_hive(h: &HiveFile, problems: &mut Vec<String>) {
             r.sequence2
         ));
     }
+    damage_problem(h, &r, problems);
+}
+
+/// Checks a hive that is only read (SOFTWARE, the cluster hive): one that does not verify is
+/// a problem (a dirty one is read as its primary file, as `reg export` does).
+fn check_hive_damage(h: &HiveFile, problems: &mut Vec<String>) {
+    damage_problem(h, &crate::regf::verify(h.map.bytes()), problems);
+}
+
+fn damage_problem(h: &HiveFile, r: &crate::regf::verify::VerifyReport, problems: &mut Vec<String>) {
     if let Some(first) = r.errors.first() {
         problems.push(format!(
             "{}: the hive does not verify ({}); first at offset {:#x}: {}; run \
@@ -226,6 +236,9 @@ impl Installation {
         let software = match open_hive(&image, &format!("{config}\\SOFTWARE"), "the system volume")
         {
             Ok(Some(h)) => {
+                // Only read, but a hive that does not verify is refused all the same: nothing
+                // is written from an image one of whose hives is damaged.
+                check_hive_damage(&h, &mut problems);
                 let info = HiveView::new(h.rel(), h.map.bytes())
                     .and_then(|v| SoftwareInfo::read(&v, &profile.software));
                 match info {
@@ -419,6 +432,7 @@ fn discover_cluster(
             return None;
         }
     };
+    check_hive_damage(&clusdb, problems);
     let info = match read_cluster(clusdb.map.bytes(), &profile.cluster) {
         Ok(i) => i,
         Err(e) => {
@@ -572,6 +586,23 @@ fn open_store(
             problems.push(format!("{at}: {} more problems", report.findings.len() - 5));
         }
         max_page_dbtime = Some(report.max_page_dbtime);
+    } else {
+        // The pass checks the checksum of every page it reads, but reads only the tables it
+        // patches: the rest of the structure (catalog, trees, every table's rows) is checked
+        // here, so nothing is written from a database that verify flags.
+        let release = map.releasing(u64::from(header.page_size));
+        let findings = crate::ese::verify::structure_check(map.bytes(), &release);
+        map.release();
+        for f in findings.iter().take(5) {
+            let page = f.page.map(|p| format!("page {p}, ")).unwrap_or_default();
+            problems.push(format!(
+                "{at}: {page}offset {:#x}: {}; nothing is patched over damage",
+                f.offset, f.problem
+            ));
+        }
+        if findings.len() > 5 {
+            problems.push(format!("{at}: {} more problems", findings.len() - 5));
+        }
     }
     // Row counts and the census read every page: the map is released as they go.
     let release = map.releasing(u64::from(header.page_size));

@@ -4,9 +4,11 @@
 //!   parameters, the image specification, the row streams, the key trees, the ground truth.
 //! * [`writers`]: the one place that calls the ESE and hive builders.
 //! * [`reg_bench`]: the registry import benchmark of `bench`.
+//! * [`sweep`]: the corruption sweeps (mutants of every sample and fixture through the verbs).
 //! * [`man`]: the man pages of `coldpatch`, rendered from its clap definitions (`gen-man`).
 
 pub mod man;
 pub mod mkimage;
 pub mod reg_bench;
+pub mod sweep;
 pub mod writers;
