@@ -105,6 +105,9 @@ pub fn verify(path: &Path) -> Outcome {
     })
 }
 
+/// The message of a verb that printed its own findings and returned a non-zero code.
+pub const PRINTED_BY_THE_VERB: &str = "(findings printed by the verb on stderr)";
+
 /// Any verb, from its command line (without the program name), through `coldpatch::cli::run`.
 pub fn cli(args: &[&std::ffi::OsStr]) -> Outcome {
     caught(|| {
@@ -112,6 +115,11 @@ pub fn cli(args: &[&std::ffi::OsStr]) -> Outcome {
         match Cli::try_parse_from(argv) {
             Err(e) => (2, format!("command line: {e}")),
             Ok(c) => match coldpatch::cli::run(&c) {
+                // A verb that ends in a non-zero code of its own (no failure) has printed its
+                // findings itself: `reg export` of a damaged hive warns on stderr, each
+                // problem by offset, and prints what it could read. The binary subset of the
+                // sweep checks that text (tools/tests/sweep.rs).
+                Ok(exit) if exit.code() != 0 => (exit.code(), PRINTED_BY_THE_VERB.to_string()),
                 Ok(exit) => (exit.code(), String::new()),
                 Err(f) => (f.exit.code(), f.message),
             },
