@@ -3,7 +3,10 @@
 //!
 //! Layout: the magic [`MAGIC`], then frames `kind u8, length u32 LE, payload, check` where
 //! `check` is the first 8 bytes of SHA-256 over kind, length and payload (a torn or damaged
-//! tail is found). Frames: `RANGE` (file index u32, offset u64, old length u32, new length u32,
+//! tail is found). Frames: `PATHS` first (the absolute path of every file the run may write,
+//! by file index; the journal appears under its name only with this frame written and
+//! fsynced, so a journal without it was cut short), `RANGE` (file index u32, offset u64, old
+//! length u32, new length u32,
 //! old bytes, new bytes), then `FILES` (the file table: absolute path, size and SHA-256 before
 //! and after), `SEALED` (everything recorded; only now may targets be written) and, once the
 //! writes are fsynced, `COMMITTED`. A file's ranges are recorded in ascending offset order and
@@ -12,7 +15,12 @@
 //! cost no more than a hash would, and they let undo tell a half-written range from a file
 //! changed by someone else, byte by byte.
 //!
+//! [`undo`] of a journal that ends before its seal writes nothing, and says so only after
+//! checking that every recorded range of the named files still holds its old bytes (a journal
+//! cut short from a run that went on to write is refused, not taken for an early crash).
+//!
 //! [`undo`] checks before it writes: the whole journal is read and validated; every file must
+//! be a regular file (not a symbolic link); every file must
 //! be in its before state, or be one that putting the old bytes back turns into the recorded
 //! SHA-256 of the original — and, when the journal is committed, hold in each recorded range
 //! only old or new bytes (an uncommitted run may have left a format's own in-progress bytes
@@ -36,6 +44,7 @@ const KIND_RANGE: u8 = 1;
 const KIND_FILES: u8 = 2;
 const KIND_SEALED: u8 = 3;
 const KIND_COMMITTED: u8 = 4;
+const KIND_PATHS: u8 = 5;
 const CHECK_LEN: usize = 8;
 /// Longest frame payload accepted (a range of a whole large page twice, with room).
 const MAX_FRAME: u32 = 1 << 20;
@@ -119,38 +128,51 @@ pub struct JournalWriter {
 }
 
 impl JournalWriter {
-    /// Creates the journal; an existing path is refused.
-    pub fn create(path: &Path) -> Result<JournalWriter, JournalError> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(|e| {
-                if e.kind() == std::io::ErrorKind::AlreadyExists {
-                    JournalError::Exists(path.to_path_buf())
-                } else {
-                    JournalError::Io {
-                        path: path.to_path_buf(),
-                        source: e,
-                    }
+    /// Creates the journal naming `files` (absolute paths, by file index); an existing path is
+    /// refused. The magic and the `PATHS` frame are written to a temporary file beside it,
+    /// fsynced, and only then linked under `path` (never over an existing file): a journal
+    /// that exists always names its files.
+    pub fn create(path: &Path, files: &[PathBuf]) -> Result<JournalWriter, JournalError> {
+        let dir = parent_dir(path);
+        let tmp = tempfile::Builder::new()
+            .prefix(".coldpatch-journal-")
+            .tempfile_in(&dir)
+            .map_err(io(path))?;
+        let mut p = Vec::new();
+        p.extend_from_slice(&(files.len() as u32).to_le_bytes());
+        for f in files {
+            let name = f.as_os_str().as_bytes();
+            p.extend_from_slice(&(name.len() as u32).to_le_bytes());
+            p.extend_from_slice(name);
+        }
+        let mut head = Vec::with_capacity(MAGIC.len() + p.len() + 5 + CHECK_LEN);
+        head.extend_from_slice(MAGIC);
+        push_frame(&mut head, KIND_PATHS, &p);
+        tmp.as_file().write_all_at(&head, 0).map_err(io(path))?;
+        tmp.as_file().sync_all().map_err(io(path))?;
+        let mut file = tmp.persist_noclobber(path).map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                JournalError::Exists(path.to_path_buf())
+            } else {
+                JournalError::Io {
+                    path: path.to_path_buf(),
+                    source: e.error,
                 }
-            })?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        out.write_all(MAGIC).map_err(io(path))?;
+            }
+        })?;
+        sync_dir(&dir)?;
+        use std::io::Seek;
+        file.seek(std::io::SeekFrom::End(0)).map_err(io(path))?;
         Ok(JournalWriter {
             path: path.to_path_buf(),
-            out,
+            out: BufWriter::with_capacity(1 << 20, file),
         })
     }
 
     fn frame(&mut self, kind: u8, payload: &[u8]) -> Result<(), JournalError> {
-        let p = &self.path;
-        self.out.write_all(&[kind]).map_err(io(p))?;
-        self.out
-            .write_all(&(payload.len() as u32).to_le_bytes())
-            .map_err(io(p))?;
-        self.out.write_all(payload).map_err(io(p))?;
-        self.out.write_all(&check_of(kind, payload)).map_err(io(p))
+        let mut f = Vec::with_capacity(payload.len() + 5 + CHECK_LEN);
+        push_frame(&mut f, kind, payload);
+        self.out.write_all(&f).map_err(io(&self.path))
     }
 
     /// Appends one range (buffered). `old` may be shorter than `new` past the file's old end.
@@ -175,13 +197,7 @@ impl JournalWriter {
         let p = self.path.clone();
         self.out.flush().map_err(io(&p))?;
         self.out.get_ref().sync_all().map_err(io(&p))?;
-        let dir = match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io(&dir))
+        sync_dir(&parent_dir(&p))
     }
 
     /// The file table and the SEALED marker, fsynced with the journal's directory. Only after
@@ -210,10 +226,30 @@ impl JournalWriter {
     }
 }
 
+fn push_frame(out: &mut Vec<u8>, kind: u8, payload: &[u8]) {
+    out.push(kind);
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(payload);
+    out.extend_from_slice(&check_of(kind, payload));
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), JournalError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+}
+
 /// A validated journal (ranges are read again from the file when needed).
 #[derive(Clone, Debug)]
 pub struct Journal {
     pub path: PathBuf,
+    /// The files named by the first frame (empty in a journal without one).
+    pub paths: Vec<PathBuf>,
     pub files: Vec<JournalFile>,
     pub sealed: bool,
     pub committed: bool,
@@ -264,7 +300,7 @@ impl Frames {
         }
         let kind = head[0];
         let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]);
-        if !(KIND_RANGE..=KIND_COMMITTED).contains(&kind) || len > MAX_FRAME {
+        if !(KIND_RANGE..=KIND_PATHS).contains(&kind) || len > MAX_FRAME {
             return Err((
                 self.damaged(format!("frame kind {kind}, length {len}: not a frame")),
                 false,
@@ -322,6 +358,21 @@ fn parse_range(p: &[u8]) -> Option<Range> {
     })
 }
 
+fn parse_paths(p: &[u8]) -> Option<Vec<PathBuf>> {
+    let n = u32_at(p, 0)? as usize;
+    let mut at = 4;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let len = u32_at(p, at)? as usize;
+        at += 4;
+        out.push(PathBuf::from(std::ffi::OsString::from_vec(
+            p.get(at..at.checked_add(len)?)?.to_vec(),
+        )));
+        at += len;
+    }
+    (at == p.len()).then_some(out)
+}
+
 fn parse_files(p: &[u8]) -> Option<Vec<JournalFile>> {
     let n = u32_at(p, 0)? as usize;
     let mut at = 4;
@@ -329,7 +380,7 @@ fn parse_files(p: &[u8]) -> Option<Vec<JournalFile>> {
     for _ in 0..n {
         let len = u32_at(p, at)? as usize;
         at += 4;
-        let name = p.get(at..at + len)?.to_vec();
+        let name = p.get(at..at.checked_add(len)?)?.to_vec();
         at += len;
         let size_before = u64_at(p, at)?;
         let sha256_before = p.get(at + 8..at + 40)?.try_into().ok()?;
@@ -353,7 +404,9 @@ fn parse_files(p: &[u8]) -> Option<Vec<JournalFile>> {
 pub fn read(path: &Path) -> Result<Journal, JournalError> {
     let mut frames = Frames::open(path)?;
     let mut files: Option<Vec<JournalFile>> = None;
+    let mut paths: Option<Vec<PathBuf>> = None;
     let (mut sealed, mut committed, mut ranges) = (false, false, 0u64);
+    let mut first = true;
     loop {
         let (kind, payload) = match frames.next() {
             Ok(Some(f)) => f,
@@ -368,7 +421,13 @@ pub fn read(path: &Path) -> Result<Journal, JournalError> {
                 Err(frames.damaged(what))
             }
         };
+        let was_first = std::mem::replace(&mut first, false);
         match kind {
+            KIND_PATHS => {
+                order(was_first, "the list of files after the first frame")?;
+                paths =
+                    Some(parse_paths(&payload).ok_or_else(|| frames.damaged("the list of files"))?);
+            }
             KIND_RANGE => {
                 order(files.is_none(), "a range after the file table")?;
                 parse_range(&payload).ok_or_else(|| frames.damaged("a range frame"))?;
@@ -376,8 +435,31 @@ pub fn read(path: &Path) -> Result<Journal, JournalError> {
             }
             KIND_FILES => {
                 order(files.is_none(), "a second file table")?;
-                files =
-                    Some(parse_files(&payload).ok_or_else(|| frames.damaged("the file table"))?);
+                let table =
+                    parse_files(&payload).ok_or_else(|| frames.damaged("the file table"))?;
+                let named: Vec<&Path> = table.iter().map(|f| f.path.as_path()).collect();
+                if let Some(p) = &paths {
+                    order(
+                        named == p.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+                        "the file table names other files than the list of files",
+                    )?;
+                }
+                let mut sorted = named.clone();
+                sorted.sort();
+                sorted.dedup();
+                order(
+                    sorted.len() == named.len(),
+                    "the file table names a file twice",
+                )?;
+                if let Some(f) = table.iter().find(|f| f.size_after < f.size_before) {
+                    return Err(frames.damaged(format!(
+                        "the file table has {} shrink from {} to {} bytes; no run shrinks a file",
+                        f.path.display(),
+                        f.size_before,
+                        f.size_after
+                    )));
+                }
+                files = Some(table);
             }
             KIND_SEALED => {
                 order(files.is_some() && !sealed, "SEALED without a file table")?;
@@ -392,6 +474,7 @@ pub fn read(path: &Path) -> Result<Journal, JournalError> {
     let files = files.unwrap_or_default();
     let journal = Journal {
         path: path.to_path_buf(),
+        paths: paths.unwrap_or_default(),
         files,
         sealed,
         committed,
@@ -414,7 +497,8 @@ pub fn read(path: &Path) -> Result<Journal, JournalError> {
                 ))
             })?;
             let new_end = r.offset.checked_add(r.new.len() as u64);
-            let old_end = r.offset + r.old.len() as u64;
+            // old is never longer than new: no overflow once new_end is known.
+            let old_end = r.offset.saturating_add(r.old.len() as u64);
             if new_end.map_or(true, |e| e > f.size_after.max(f.size_before))
                 || old_end > f.size_before
                 || (r.old.len() < r.new.len() && old_end != f.size_before)
@@ -447,6 +531,16 @@ impl Journal {
     /// Calls `f` with every range and the journal offset of its frame, in order.
     pub fn for_each_range(
         &self,
+        f: impl FnMut(Range, u64) -> Result<(), JournalError>,
+    ) -> Result<(), JournalError> {
+        self.ranges_until(false, f)
+    }
+
+    /// As [`Journal::for_each_range`]; with `torn_ends`, a frame cut short ends the ranges (an
+    /// unsealed journal's tail, as [`read`] accepts it).
+    fn ranges_until(
+        &self,
+        torn_ends: bool,
         mut f: impl FnMut(Range, u64) -> Result<(), JournalError>,
     ) -> Result<(), JournalError> {
         let mut frames = Frames::open(&self.path)?;
@@ -459,6 +553,7 @@ impl Journal {
                 }
                 Ok(Some(_)) => {}
                 Ok(None) => return Ok(()),
+                Err((_, true)) if torn_ends => return Ok(()),
                 Err((e, _)) => return Err(e),
             }
         }
@@ -832,10 +927,19 @@ pub fn undo(path: &Path) -> Result<UndoReport, JournalError> {
         files: Vec::new(),
     };
     if !j.sealed {
-        // Nothing was written to any target before the seal.
+        // Nothing was written to any target before the seal: the named files must show it.
+        check_unsealed(&j)?;
+        report.files = j
+            .paths
+            .iter()
+            .map(|p| (p.clone(), UndoAction::AlreadyOriginal))
+            .collect();
         return Ok(report);
     }
     // Check every file before writing any.
+    for f in &j.files {
+        regular_file(&f.path)?;
+    }
     let mut todo = Vec::new();
     let mut by_ranges = Vec::new();
     for (i, f) in j.files.iter().enumerate() {
@@ -912,6 +1016,96 @@ pub fn undo(path: &Path) -> Result<UndoReport, JournalError> {
             .push((f.path.clone(), UndoAction::Restored { ranges }));
     }
     Ok(report)
+}
+
+/// Refuses a path that is not a regular file (a symbolic link put in the file's place, a
+/// directory): undo writes only to the files the run wrote.
+fn regular_file(path: &Path) -> Result<(), JournalError> {
+    let m = std::fs::symlink_metadata(path).map_err(io(path))?;
+    if m.file_type().is_file() {
+        return Ok(());
+    }
+    let what = if m.file_type().is_symlink() {
+        "a symbolic link"
+    } else {
+        "not a regular file"
+    };
+    Err(JournalError::Refused {
+        file: path.to_path_buf(),
+        offset: 0,
+        what: format!(
+            "{what}, not the file the journal recorded: put the original file back at this              path, then run undo again"
+        ),
+    })
+}
+
+/// A journal that ends before its seal: a run stopped before it wrote anything — or a journal
+/// cut short from one that went on. Every recorded range of the named files must still hold
+/// its old bytes; a journal that names no files (cut inside its first frame) cannot show it
+/// and is refused.
+fn check_unsealed(j: &Journal) -> Result<(), JournalError> {
+    if !has_paths_frame(j)? {
+        return Err(JournalError::Refused {
+            file: j.path.clone(),
+            offset: MAGIC.len() as u64,
+            what: "the journal ends before the list of the files it covers, so undo cannot                    check them: it was cut short (a journal always has that list when it                    appears). Give the whole journal as apply wrote it"
+                .into(),
+        });
+    }
+    let mut handles: Vec<Option<File>> = j.paths.iter().map(|_| None).collect();
+    let (mut start, mut window, mut at_file) = (0u64, Vec::new(), u32::MAX);
+    j.ranges_until(true, |r, at| {
+        let path = j.paths.get(r.file as usize).ok_or_else(|| JournalError::Damaged {
+            path: j.path.clone(),
+            offset: at,
+            what: format!(
+                "range names file {}, the journal lists {}",
+                r.file,
+                j.paths.len()
+            ),
+        })?;
+        if r.old.is_empty() {
+            return Ok(());
+        }
+        let slot = &mut handles[r.file as usize];
+        if slot.is_none() {
+            regular_file(path)?;
+            *slot = Some(File::open(path).map_err(io(path))?);
+        }
+        let file = slot.as_ref().ok_or_else(|| io(path)(std::io::Error::other("not opened")))?;
+        let end = r.offset.saturating_add(r.old.len() as u64);
+        if at_file != r.file || r.offset < start || end > start + window.len() as u64 {
+            window.resize(CHECK_WINDOW.max(r.old.len()), 0);
+            let n = read_full_at(file, &mut window, r.offset).map_err(io(path))?;
+            window.truncate(n);
+            (start, at_file) = (r.offset, r.file);
+        }
+        let from = (r.offset - start) as usize;
+        let found = window.get(from..from + r.old.len()).unwrap_or(&[]);
+        if found != &r.old[..] {
+            let k = crate::bytes::common_prefix(found, &r.old);
+            let held = found
+                .get(k)
+                .map_or("nothing (the file ends there)".to_string(), |b| {
+                    format!("{b:#04x}")
+                });
+            return Err(JournalError::Refused {
+                file: path.clone(),
+                offset: r.offset + k as u64,
+                what: format!(
+                    "holds {held}, not the {:#04x} recorded before any write, yet the journal                      ends before its seal: it is cut short from a run that went on to write                      (give the whole journal), or the file changed since",
+                    r.old.get(k).copied().unwrap_or(0)
+                ),
+            });
+        }
+        Ok(())
+    })
+}
+
+/// Whether the journal's first frame is its list of files.
+fn has_paths_frame(j: &Journal) -> Result<bool, JournalError> {
+    let mut frames = Frames::open(&j.path)?;
+    Ok(matches!(frames.next(), Ok(Some((KIND_PATHS, _)))))
 }
 
 /// Whether undo checks `f` range by range rather than hashing it whole: a large file that

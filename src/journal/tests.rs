@@ -30,7 +30,7 @@ fn case(seal: bool) -> Case {
     b1[10] = 9;
     b1.extend_from_slice(&[5u8; 4096]);
     let journal = dir.path().join("j");
-    let mut w = JournalWriter::create(&journal).unwrap();
+    let mut w = JournalWriter::create(&journal, &[a.clone(), b.clone()]).unwrap();
     w.record(0, 100, &a0[100..116], &a1[100..116]).unwrap();
     w.record(0, 9000, &a0[9000..9004], &a1[9000..9004]).unwrap();
     w.record(1, 10, &b0[10..11], &b1[10..11]).unwrap();
@@ -132,7 +132,162 @@ fn an_unsealed_journal_undoes_nothing_and_writes_nothing() {
     assert!(!j.sealed);
     assert!(apply_sealed(&c.journal, &BTreeMap::new(), &BTreeMap::new(), &|_| {}).is_err());
     let r = undo(&c.journal).unwrap();
-    assert!(r.files.is_empty() && !r.sealed);
+    assert!(!r.sealed);
+    assert_eq!(
+        r.files,
+        vec![
+            (c.a.clone(), UndoAction::AlreadyOriginal),
+            (c.b.clone(), UndoAction::AlreadyOriginal)
+        ]
+    );
+    originals(&c);
+}
+
+/// The bytes of every file of a case, to show that nothing was written.
+fn contents(c: &Case) -> (Vec<u8>, Vec<u8>) {
+    (std::fs::read(&c.a).unwrap(), std::fs::read(&c.b).unwrap())
+}
+
+/// Regression: a journal of a run that wrote, cut short before its SEALED frame, read as a
+/// crash before the seal ("nothing to undo", success) while the files held the patch. Undo now
+/// checks that every recorded range still holds its old bytes, and refuses when not.
+#[test]
+fn a_journal_cut_before_its_seal_from_a_run_that_wrote_is_refused_and_nothing_is_written() {
+    let c = case(true);
+    apply_sealed(&c.journal, &BTreeMap::new(), &BTreeMap::new(), &|_| {}).unwrap();
+    let whole = std::fs::read(&c.journal).unwrap();
+    let patched = contents(&c);
+    let sealed_at = {
+        // The file table, SEALED and COMMITTED are the last frames; every cut before the end
+        // of the last range is one before the seal.
+        let mut at = 0;
+        read(&c.journal)
+            .unwrap()
+            .for_each_range(|r, off| {
+                at = off + 5 + 20 + (r.old.len() + r.new.len() + CHECK_LEN) as u64;
+                Ok(())
+            })
+            .unwrap();
+        at as usize
+    };
+    let first_range_end = {
+        let mut end = None;
+        read(&c.journal)
+            .unwrap()
+            .for_each_range(|r, off| {
+                end.get_or_insert(off + 5 + 20 + (r.old.len() + r.new.len() + CHECK_LEN) as u64);
+                Ok(())
+            })
+            .unwrap();
+        end.unwrap() as usize
+    };
+    let paths_end = first_range_end - (5 + 20 + 16 + 16 + CHECK_LEN);
+    // Without its COMMITTED frame alone it is the journal of a run stopped after its writes:
+    // undo restores (checked below, last).
+    let uncommitted = whole.len() - (5 + CHECK_LEN);
+    for cut in (0..whole.len()).filter(|&c| c != uncommitted) {
+        std::fs::write(&c.journal, &whole[..cut]).unwrap();
+        let r = undo(&c.journal);
+        if (paths_end..first_range_end).contains(&cut) {
+            // The list of files and no whole range: the same journal as a run stopped before
+            // it recorded anything; undo cannot tell (the README says so) and writes nothing.
+            assert!(matches!(&r, Ok(u) if !u.sealed), "cut at {cut}: {r:?}");
+        } else {
+            assert!(r.is_err(), "cut at {cut} of {}: {r:?}", whole.len());
+        }
+        if cut >= paths_end && cut < sealed_at && r.is_err() {
+            // Cut after the list of files: the range check names the patched file.
+            let named = matches!(&r, Err(JournalError::Refused { file, .. }) if *file == c.a);
+            assert!(named, "cut at {cut}: {r:?}");
+        }
+        assert_eq!(contents(&c), patched, "cut at {cut}: a file was written");
+    }
+    std::fs::write(&c.journal, &whole[..uncommitted]).unwrap();
+    assert!(!read(&c.journal).unwrap().committed);
+    undo(&c.journal).unwrap();
+    originals(&c);
+    std::fs::write(&c.journal, &whole).unwrap();
+    undo(&c.journal).unwrap();
+    originals(&c);
+}
+
+/// Regression: a range whose offset plus length passes 2^64 panicked (an overflow) while the
+/// journal was read; it is a damaged journal.
+#[test]
+fn a_range_whose_offset_and_length_overflow_is_refused_not_a_panic() {
+    let c = case(false);
+    let journal = c.journal.with_extension("crafted");
+    let mut w = JournalWriter::create(&journal, std::slice::from_ref(&c.a)).unwrap();
+    w.record(0, u64::MAX - 2, &[1, 2, 3, 4], &[5, 6, 7, 8])
+        .unwrap();
+    w.seal(&[JournalFile {
+        path: c.a.clone(),
+        size_before: u64::MAX,
+        sha256_before: sha(&c.a0),
+        size_after: u64::MAX,
+        sha256_after: sha(&c.a0),
+    }])
+    .unwrap();
+    assert!(matches!(undo(&journal), Err(JournalError::Damaged { .. })));
+    originals(&c);
+}
+
+/// A file table that names a file twice, or has a file shrink, is a damaged journal.
+#[test]
+fn a_file_table_naming_a_file_twice_or_shrinking_is_refused() {
+    let c = case(false);
+    let entry = |size_after: u64| JournalFile {
+        path: c.a.clone(),
+        size_before: c.a0.len() as u64,
+        sha256_before: sha(&c.a0),
+        size_after,
+        sha256_after: sha(&c.a1),
+    };
+    for (k, files) in [
+        vec![entry(c.a0.len() as u64), entry(c.a0.len() as u64)],
+        vec![entry(10)],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let journal = c.journal.with_extension(format!("crafted{k}"));
+        let paths: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
+        let mut w = JournalWriter::create(&journal, &paths).unwrap();
+        w.seal(&files).unwrap();
+        assert!(
+            matches!(undo(&journal), Err(JournalError::Damaged { .. })),
+            "{k}"
+        );
+    }
+    // A file table naming other files than the list the journal began with.
+    let journal = c.journal.with_extension("crafted-other");
+    let mut w = JournalWriter::create(&journal, std::slice::from_ref(&c.b)).unwrap();
+    w.seal(&[entry(c.a0.len() as u64)]).unwrap();
+    assert!(matches!(undo(&journal), Err(JournalError::Damaged { .. })));
+    originals(&c);
+}
+
+/// A file replaced by a symbolic link (here to a copy of the patched file) is refused: undo
+/// writes through no link, and writes no other file either.
+#[test]
+fn a_file_replaced_by_a_symlink_is_refused_and_nothing_is_written() {
+    let c = case(true);
+    apply_sealed(&c.journal, &BTreeMap::new(), &BTreeMap::new(), &|_| {}).unwrap();
+    let copy = c.a.with_extension("copy");
+    std::fs::rename(&c.a, &copy).unwrap();
+    std::os::unix::fs::symlink(&copy, &c.a).unwrap();
+    match undo(&c.journal) {
+        Err(JournalError::Refused { file, what, .. }) => {
+            assert_eq!(file, c.a);
+            assert!(what.contains("symbolic link"), "{what}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(std::fs::read(&copy).unwrap(), c.a1);
+    assert_eq!(std::fs::read(&c.b).unwrap(), c.b1);
+    std::fs::remove_file(&c.a).unwrap();
+    std::fs::rename(&copy, &c.a).unwrap();
+    undo(&c.journal).unwrap();
     originals(&c);
 }
 
@@ -219,7 +374,7 @@ fn a_damaged_or_foreign_journal_is_refused() {
     assert!(matches!(read(&c.journal), Err(JournalError::NotJournal(_))));
     // An existing journal is never written over.
     assert!(matches!(
-        JournalWriter::create(&c.journal),
+        JournalWriter::create(&c.journal, &[]),
         Err(JournalError::Exists(_))
     ));
     originals(&c);
@@ -236,7 +391,7 @@ fn head_last_case() -> (tempfile::TempDir, PathBuf, PathBuf, Vec<u8>, Vec<u8>) {
     h1[600..604].copy_from_slice(&[1, 2, 3, 4]);
     h1.extend_from_slice(&[3u8; 4096]);
     let journal = dir.path().join("j");
-    let mut w = JournalWriter::create(&journal).unwrap();
+    let mut w = JournalWriter::create(&journal, std::slice::from_ref(&h)).unwrap();
     // The header whole (bytes 0..512), then the rest.
     w.record(0, 0, &h0[..512], &h1[..512]).unwrap();
     w.record(0, 600, &h0[600..604], &h1[600..604]).unwrap();
@@ -327,7 +482,7 @@ fn a_large_file_is_written_by_window_and_undone_by_ranges() {
     let original = std::fs::read(&path).unwrap();
     let mut patched = original.clone();
     let journal = dir.path().join("j");
-    let mut w = JournalWriter::create(&journal).unwrap();
+    let mut w = JournalWriter::create(&journal, std::slice::from_ref(&path)).unwrap();
     for (k, &o) in at.iter().enumerate() {
         let new = vec![0xC0 + k as u8; 16];
         w.record(0, o, &old_bytes[k], &new).unwrap();

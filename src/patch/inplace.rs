@@ -158,6 +158,9 @@ pub fn apply_in_place(
         .enumerate()
         .map(|(i, (rel, _))| (rel.clone(), i as u32))
         .collect();
+    // The journal names the files (as the file table will, in its order) before anything is
+    // read.
+    let hosts: Vec<PathBuf> = inputs.iter().map(|(_, host)| host.clone()).collect();
     let audit_path = beside(&journal, &format!(".{AUDIT_FILE}"));
     let audit_tmp = tempfile::Builder::new()
         .prefix(".coldpatch-audit-")
@@ -168,8 +171,8 @@ pub fn apply_in_place(
         .reopen()
         .and_then(AuditWriter::new)
         .map_err(|e| ApplyError::Write(format!("{}: {}", audit_path.display(), reason(&e))))?;
-    let sink = JournalSink {
-        journal: JournalWriter::create(&journal).map_err(journal_error)?,
+    let mut sink = JournalSink {
+        journal: JournalWriter::create(&journal, &hosts).map_err(journal_error)?,
         audit,
         index,
     };

@@ -236,10 +236,11 @@ pub fn write_in_place_until(
         use sha2::{Digest, Sha256};
         Sha256::digest(b).into()
     };
-    let mut jw = JournalWriter::create(journal).map_err(|e| match e {
-        JournalError::Exists(p) => WriteError::JournalExists(p),
-        e => WriteError::Journal(e),
-    })?;
+    let mut jw =
+        JournalWriter::create(journal, std::slice::from_ref(&abs)).map_err(|e| match e {
+            JournalError::Exists(p) => WriteError::JournalExists(p),
+            e => WriteError::Journal(e),
+        })?;
     for &(o, l) in &ranges {
         let end = (o + l).min(new.len());
         jw.record(0, o as u64, &old[o..end.min(old.len())], &new[o..end])?;

@@ -5,8 +5,11 @@
 //! * [`writers`]: the one place that calls the ESE and hive builders.
 //! * [`reg_bench`]: the registry import benchmark of `bench`.
 //! * [`sweep`]: the corruption sweeps (mutants of every sample and fixture through the verbs).
+//! * [`faults`]: crash consistency of `apply --in-place` and `undo` (the `faults` driver and
+//!   its tests).
 //! * [`man`]: the man pages of `coldpatch`, rendered from its clap definitions (`gen-man`).
 
+pub mod faults;
 pub mod man;
 pub mod mkimage;
 pub mod reg_bench;
