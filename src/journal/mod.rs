@@ -451,12 +451,17 @@ fn read_from<R: Read>(
                     journal.files.len()
                 ))
             })?;
-            let new_end = r.offset.checked_add(r.new.len() as u64);
-            let old_end = r.offset + r.old.len() as u64;
-            if new_end.map_or(true, |e| e > f.size_after.max(f.size_before))
-                || old_end > f.size_before
-                || (r.old.len() < r.new.len() && old_end != f.size_before)
-            {
+            // Both ends checked: an offset near 2^64 is damage, not an overflow.
+            let ends = r
+                .offset
+                .checked_add(r.old.len() as u64)
+                .zip(r.offset.checked_add(r.new.len() as u64))
+                .filter(|&(old_end, new_end)| {
+                    new_end <= f.size_after.max(f.size_before)
+                        && old_end <= f.size_before
+                        && (r.old.len() == r.new.len() || old_end == f.size_before)
+                });
+            let Some((_, new_end)) = ends else {
                 return Err(bad(format!(
                     "range at {:#x} (+{}) outside {} ({} bytes before, {} after)",
                     r.offset,
@@ -465,7 +470,7 @@ fn read_from<R: Read>(
                     f.size_before,
                     f.size_after
                 )));
-            }
+            };
             let e = &mut end[r.file as usize];
             if r.offset < *e {
                 return Err(bad(format!(
@@ -474,7 +479,7 @@ fn read_from<R: Read>(
                     r.offset
                 )));
             }
-            *e = r.offset + r.new.len() as u64;
+            *e = new_end;
             Ok(())
         })?;
     }
