@@ -121,6 +121,14 @@ fn check_of(kind: u8, payload: &[u8]) -> [u8; CHECK_LEN] {
     out
 }
 
+/// One frame as the journal holds it: kind, length, payload and check (the fuzz targets build
+/// journals from it).
+pub fn frame_bytes(kind: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + payload.len() + CHECK_LEN);
+    push_frame(&mut out, kind, payload);
+    out
+}
+
 /// Writes a journal.
 pub struct JournalWriter {
     path: PathBuf,
@@ -170,9 +178,9 @@ impl JournalWriter {
     }
 
     fn frame(&mut self, kind: u8, payload: &[u8]) -> Result<(), JournalError> {
-        let mut f = Vec::with_capacity(payload.len() + 5 + CHECK_LEN);
-        push_frame(&mut f, kind, payload);
-        self.out.write_all(&f).map_err(io(&self.path))
+        self.out
+            .write_all(&frame_bytes(kind, payload))
+            .map_err(io(&self.path))
     }
 
     /// Appends one range (buffered). `old` may be shorter than `new` past the file's old end.
@@ -260,16 +268,22 @@ pub struct Journal {
 type Frame = (u8, Vec<u8>);
 
 /// Reads frames one by one.
-struct Frames {
+struct Frames<R> {
     path: PathBuf,
-    r: BufReader<File>,
+    r: R,
     at: u64,
 }
 
-impl Frames {
-    fn open(path: &Path) -> Result<Frames, JournalError> {
+impl Frames<BufReader<File>> {
+    fn open(path: &Path) -> Result<Frames<BufReader<File>>, JournalError> {
         let f = File::open(path).map_err(io(path))?;
-        let mut r = BufReader::with_capacity(1 << 20, f);
+        Frames::over(path, BufReader::with_capacity(1 << 20, f))
+    }
+}
+
+impl<R: Read> Frames<R> {
+    /// Frames read from `r`, named `path` in messages; the magic is checked.
+    fn over(path: &Path, mut r: R) -> Result<Frames<R>, JournalError> {
         let mut magic = [0u8; 8];
         if r.read_exact(&mut magic).is_err() || &magic != MAGIC {
             return Err(JournalError::NotJournal(path.to_path_buf()));
@@ -318,6 +332,28 @@ impl Frames {
         }
         self.at += 5 + u64::from(len) + CHECK_LEN as u64;
         Ok(Some((kind, payload)))
+    }
+
+    /// Calls `f` with every range and the journal offset of its frame, in order; with
+    /// `torn_ends`, a frame cut short ends the ranges instead of being an error.
+    fn each_range(
+        mut self,
+        torn_ends: bool,
+        mut f: impl FnMut(Range, u64) -> Result<(), JournalError>,
+    ) -> Result<(), JournalError> {
+        loop {
+            let at = self.at;
+            match self.next() {
+                Ok(Some((KIND_RANGE, p))) => {
+                    let r = parse_range(&p).ok_or_else(|| self.damaged("a range frame"))?;
+                    f(r, at)?;
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => return Ok(()),
+                Err((_, true)) if torn_ends => return Ok(()),
+                Err((e, _)) => return Err(e),
+            }
+        }
     }
 }
 
@@ -402,7 +438,21 @@ fn parse_files(p: &[u8]) -> Option<Vec<JournalFile>> {
 /// range's file index, offsets inside the file's sizes, each file's ranges ascending and
 /// apart. A torn tail is accepted only before the SEALED marker (nothing was written then).
 pub fn read(path: &Path) -> Result<Journal, JournalError> {
-    let mut frames = Frames::open(path)?;
+    read_from(path, &|| Frames::open(path))
+}
+
+/// [`read`] over a journal already in memory, named `path` in messages (the fuzz targets read
+/// journals this way). The returned [`Journal`] reads its ranges again from `path`.
+pub fn read_bytes(path: &Path, bytes: &[u8]) -> Result<Journal, JournalError> {
+    read_from(path, &|| Frames::over(path, bytes))
+}
+
+/// [`read`]: `open` gives the frames from the start, once per pass.
+fn read_from<R: Read>(
+    path: &Path,
+    open: &dyn Fn() -> Result<Frames<R>, JournalError>,
+) -> Result<Journal, JournalError> {
+    let mut frames = open()?;
     let mut files: Option<Vec<JournalFile>> = None;
     let mut paths: Option<Vec<PathBuf>> = None;
     let (mut sealed, mut committed, mut ranges) = (false, false, 0u64);
@@ -483,7 +533,7 @@ pub fn read(path: &Path) -> Result<Journal, JournalError> {
     if sealed {
         // Second pass: every range against the file table.
         let mut end: Vec<u64> = vec![0; journal.files.len()];
-        journal.for_each_range(|r, at| {
+        open()?.each_range(false, |r, at| {
             let bad = |what: String| JournalError::Damaged {
                 path: path.to_path_buf(),
                 offset: at,
@@ -496,13 +546,17 @@ pub fn read(path: &Path) -> Result<Journal, JournalError> {
                     journal.files.len()
                 ))
             })?;
-            let new_end = r.offset.checked_add(r.new.len() as u64);
-            // old is never longer than new: no overflow once new_end is known.
-            let old_end = r.offset.saturating_add(r.old.len() as u64);
-            if new_end.map_or(true, |e| e > f.size_after.max(f.size_before))
-                || old_end > f.size_before
-                || (r.old.len() < r.new.len() && old_end != f.size_before)
-            {
+            // Both ends checked: an offset near 2^64 is damage, not an overflow.
+            let ends = r
+                .offset
+                .checked_add(r.old.len() as u64)
+                .zip(r.offset.checked_add(r.new.len() as u64))
+                .filter(|&(old_end, new_end)| {
+                    new_end <= f.size_after.max(f.size_before)
+                        && old_end <= f.size_before
+                        && (r.old.len() == r.new.len() || old_end == f.size_before)
+                });
+            let Some((_, new_end)) = ends else {
                 return Err(bad(format!(
                     "range at {:#x} (+{}) outside {} ({} bytes before, {} after)",
                     r.offset,
@@ -511,7 +565,7 @@ pub fn read(path: &Path) -> Result<Journal, JournalError> {
                     f.size_before,
                     f.size_after
                 )));
-            }
+            };
             let e = &mut end[r.file as usize];
             if r.offset < *e {
                 return Err(bad(format!(
@@ -520,7 +574,7 @@ pub fn read(path: &Path) -> Result<Journal, JournalError> {
                     r.offset
                 )));
             }
-            *e = r.offset + r.new.len() as u64;
+            *e = new_end;
             Ok(())
         })?;
     }
@@ -541,22 +595,9 @@ impl Journal {
     fn ranges_until(
         &self,
         torn_ends: bool,
-        mut f: impl FnMut(Range, u64) -> Result<(), JournalError>,
+        f: impl FnMut(Range, u64) -> Result<(), JournalError>,
     ) -> Result<(), JournalError> {
-        let mut frames = Frames::open(&self.path)?;
-        loop {
-            let at = frames.at;
-            match frames.next() {
-                Ok(Some((KIND_RANGE, p))) => {
-                    let r = parse_range(&p).ok_or_else(|| frames.damaged("a range frame"))?;
-                    f(r, at)?;
-                }
-                Ok(Some(_)) => {}
-                Ok(None) => return Ok(()),
-                Err((_, true)) if torn_ends => return Ok(()),
-                Err((e, _)) => return Err(e),
-            }
-        }
+        Frames::open(&self.path)?.each_range(torn_ends, f)
     }
 }
 

@@ -171,7 +171,7 @@ pub fn apply_in_place(
         .reopen()
         .and_then(AuditWriter::new)
         .map_err(|e| ApplyError::Write(format!("{}: {}", audit_path.display(), reason(&e))))?;
-    let mut sink = JournalSink {
+    let sink = JournalSink {
         journal: JournalWriter::create(&journal, &hosts).map_err(journal_error)?,
         audit,
         index,

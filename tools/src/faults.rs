@@ -104,7 +104,7 @@ fn command(coldpatch: &Path, args: &[&std::ffi::OsStr]) -> Command {
     let mut c = Command::new(coldpatch);
     c.args(args)
         .env("SOURCE_DATE_EPOCH", EPOCH)
-        .env_remove(coldpatch::patch::inplace::PAUSE_VAR)
+        .env_remove(coldpatch::patch::pause::PAUSE_VAR)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -186,7 +186,7 @@ pub fn kill_at_point(
     use std::io::BufRead;
     let start = Instant::now();
     let mut child = command(coldpatch, args)
-        .env(coldpatch::patch::inplace::PAUSE_VAR, point)
+        .env(coldpatch::patch::pause::PAUSE_VAR, point)
         .stdout(Stdio::null())
         .spawn()?;
     let stderr = child
