@@ -257,8 +257,11 @@ impl<'a> HiveRef<'a> {
     }
 
     fn bins(&self) -> Bytes<'a> {
+        // `new` checked the bins are inside the file; a salvaged hive's are cut to what is
+        // there, and a file that ends inside its base block has none.
         let end = BASE_BLOCK_SIZE + self.bins_size as usize;
-        Bytes::new(&self.data[BASE_BLOCK_SIZE..end], BASE_BLOCK_SIZE as u64)
+        let bins = self.data.get(BASE_BLOCK_SIZE..end).unwrap_or_default();
+        Bytes::new(bins, BASE_BLOCK_SIZE as u64)
     }
 
     /// The payload (after the size field) of the allocated cell at `rel`.

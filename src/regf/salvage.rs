@@ -39,6 +39,16 @@ pub struct Salvaged {
 pub fn open(data: &[u8]) -> Result<HiveRef<'_>, RegfError> {
     match HiveRef::new(data) {
         Ok(h) => Ok(h),
+        Err(RegfError::Corrupt { .. }) if data.len() < super::base_block::BASE_BLOCK_SIZE => {
+            Err(RegfError::corrupt(
+                data.len() as u64,
+                format!(
+                    "the file ends inside its base block ({} of {}): it holds no key",
+                    crate::text::count(data.len() as u64, "byte", "bytes"),
+                    super::base_block::BASE_BLOCK_SIZE
+                ),
+            ))
+        }
         Err(RegfError::Corrupt { .. }) => {
             let bb = super::base_block::BaseBlock::parse(data)?;
             let have = data
@@ -264,6 +274,22 @@ mod tests {
             ],
         };
         build_hive(&spec, &opts).unwrap()
+    }
+
+    /// The corruption sweep's find: `reg export` of a hive cut inside its base block sliced
+    /// its bins from past the end of the file and panicked.
+    #[test]
+    fn a_hive_cut_inside_its_base_block_is_an_error_not_a_panic() {
+        let bytes = hive();
+        for cut in [512, 1024, 1700, BASE_BLOCK_SIZE - 1] {
+            let Err(e) = open(&bytes[..cut]) else {
+                panic!("{cut} bytes opened as a hive");
+            };
+            let e = e.to_string();
+            assert!(e.contains("ends inside its base block"), "{cut}: {e}");
+        }
+        let h = open(&bytes[..BASE_BLOCK_SIZE]).unwrap();
+        assert!(h.root_key().is_err());
     }
 
     #[test]
