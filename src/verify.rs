@@ -12,7 +12,7 @@ const ESE_MAGIC_OFFSET: usize = ese::header::MAGIC_OFFSET;
 /// A registry hive starts with `regf` (reference/regf.md, base block).
 const REGF_SIGNATURE: &[u8; 4] = b"regf";
 /// Threads for the page loop (the goal machine has 2 cores).
-const VERIFY_THREADS: usize = 2;
+pub const VERIFY_THREADS: usize = 2;
 
 /// What a file is, by its first bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,14 +6,16 @@
 //! (`dbtimeDirtied` must not exceed the header dbtime).
 
 use crate::ese::btree::Database;
-use crate::ese::catalog::{walk_rows, Catalog, Storage, Table};
+use crate::ese::catalog::{Catalog, Storage, Table};
 use crate::ese::checksum::{check_page, ChecksumMismatch, PageCheck, PageChecksumFormat};
 use crate::ese::error::EseError;
 use crate::ese::header::{DbHeader, DbState, HeaderCopies, HeaderError};
 use crate::ese::longvalue::read_long_value;
+use crate::ese::node::Node;
+use crate::ese::page::Page;
+use crate::ese::record::Record;
 use byteorder::{ByteOrder, LittleEndian};
 use std::fmt;
-use std::ops::ControlFlow;
 
 use crate::ese::header::HEADER_PAGES as RESERVED_PAGES;
 use crate::ese::page::offsets::DBTIME as PAGE_DBTIME_OFFSET;
@@ -184,7 +186,7 @@ pub fn verify_file_observed(
     // The structure walk reads only the pages its trees link (headers and branch nodes), so
     // it runs beside the checksum threads rather than after them.
     let (results, structure): (Vec<PagesChecked>, Vec<Finding>) = std::thread::scope(|s| {
-        let walk = s.spawn(|| structure_findings(file, on_pages));
+        let walk = s.spawn(|| structure_findings(file, threads as usize, on_pages));
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let first = 1 + t * per;
@@ -303,15 +305,23 @@ fn header_findings(file: &[u8], copies: &HeaderCopies) -> Vec<Finding> {
 
 /// The structure part of [`verify_file`] alone (no page checksums): what `apply --out` checks
 /// before it writes, its own pass checking the checksums of the pages it reads.
-pub fn structure_check(file: &[u8], on_pages: &(dyn Fn(u64) + Sync)) -> Vec<Finding> {
-    structure_findings(file, on_pages)
+pub fn structure_check(
+    file: &[u8],
+    threads: usize,
+    on_pages: &(dyn Fn(u64) + Sync),
+) -> Vec<Finding> {
+    structure_findings(file, threads, on_pages)
 }
 
 /// Walks the catalog and every tree it names (tables, indexes, long-value trees): every linked
 /// page must be initialised, belong to its tree, and be reached once; then each table is read
-/// as the readers read it ([`read_table`]). Each tree or table that cannot be read is one
-/// finding.
-fn structure_findings(file: &[u8], on_pages: &(dyn Fn(u64) + Sync)) -> Vec<Finding> {
+/// as the readers read it ([`read_table`], on `threads` threads). Each tree or table that
+/// cannot be read is one finding.
+fn structure_findings(
+    file: &[u8],
+    threads: usize,
+    on_pages: &(dyn Fn(u64) + Sync),
+) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut push = |context: String, e: EseError| {
         let (offset, page) = e.location();
@@ -362,19 +372,19 @@ fn structure_findings(file: &[u8], on_pages: &(dyn Fn(u64) + Sync)) -> Vec<Findi
         if let Some((pgno, objid)) = t.long_values {
             trees.push((format!("table {} long values", t.name), pgno, objid));
         }
-        let mut whole = true;
+        let mut pages = Vec::new();
         for (context, root, objid) in trees {
-            if let Err(e) = db.tree_pages(root, objid) {
-                push(context, e);
-                whole = false;
+            match db.tree_pages(root, objid) {
+                Ok(p) => pages.push((context, objid, p)),
+                Err(e) => push(context, e),
             }
         }
         // What the readers read (inspect's row counts, the census, the patch pass): every
         // node of every leaf, every row's columns, every separated long value. Whatever they
         // would reject is a finding here (a page whose checksum was made to fit still holds
         // a node or record that cannot be read).
-        if whole {
-            if let Err((context, e)) = read_table(&db, t) {
+        if pages.len() == trees_of(t) {
+            if let Err((context, e)) = read_table(&db, t, &pages, threads) {
                 push(context, e);
             }
         }
@@ -382,23 +392,42 @@ fn structure_findings(file: &[u8], on_pages: &(dyn Fn(u64) + Sync)) -> Vec<Findi
     out
 }
 
-/// Reads `table` as the readers do: every row decoded column by column (separated long
+/// The trees of `table` [`structure_findings`] walks: its data tree, each index with a tree
+/// of its own, its long values.
+fn trees_of(table: &Table) -> usize {
+    1 + table
+        .indexes
+        .iter()
+        .filter(|i| i.pgno_fdp != table.pgno_fdp)
+        .count()
+        + usize::from(table.long_values.is_some())
+}
+
+/// Reads `table` as the readers do, given its trees' pages (`trees`: the data tree first, as
+/// [`Database::tree_pages`] lists them): every row decoded column by column (separated long
 /// values followed into the long-value tree), every node of its index and long-value trees.
-fn read_table(db: &Database, table: &Table) -> Result<(), (String, EseError)> {
-    let rows = format!("table {} rows", table.name);
-    walk_rows(db, table, |row| {
+/// The leaves are shared out among `threads` threads; the error reported is the first in
+/// page order, as one walk would meet it.
+fn read_table(
+    db: &Database,
+    table: &Table,
+    trees: &[(String, u32, Vec<u32>)],
+    threads: usize,
+) -> Result<(), (String, EseError)> {
+    let row = |page: &Page, node: Node| -> Result<(), EseError> {
+        let record = Record::parse(node.data, db.record_form(page))?;
         for c in &table.columns {
             match c.storage {
                 Storage::Fixed => {
                     if let (Some(offset), Some(size)) = (c.fixed_offset, c.fixed_size) {
-                        row.record.fixed(c.fid, offset, size)?;
+                        record.fixed(c.fid, offset, size)?;
                     }
                 }
                 Storage::Variable => {
-                    row.record.variable(c.fid)?;
+                    record.variable(c.fid)?;
                 }
                 Storage::Tagged => {
-                    let column = row.record.tagged_column(c.fid)?;
+                    let column = record.tagged_column(c.fid)?;
                     for inst in column.iter().flat_map(|col| col.instances.iter()) {
                         if inst.separated {
                             read_long_value(db, table, inst.data)?;
@@ -407,29 +436,68 @@ fn read_table(db: &Database, table: &Table) -> Result<(), (String, EseError)> {
                 }
             }
         }
-        Ok(ControlFlow::Continue(()))
-    })
-    .map_err(|e| (rows, e))?;
-    let mut trees = Vec::new();
-    for i in table
-        .indexes
-        .iter()
-        .filter(|i| i.pgno_fdp != table.pgno_fdp)
-    {
-        trees.push((
-            format!("table {} index {}", table.name, i.name),
-            i.pgno_fdp,
-            i.objid,
-        ));
-    }
-    if let Some((pgno, objid)) = table.long_values {
-        trees.push((format!("table {} long values", table.name), pgno, objid));
-    }
-    for (context, root, objid) in trees {
-        db.walk(root, objid, |_| {}, |_| Ok(ControlFlow::Continue(())))
-            .map_err(|e| (context, e))?;
+        Ok(())
+    };
+    let node_only = |_: &Page, _: Node| Ok(());
+    for (i, (context, objid, pages)) in trees.iter().enumerate() {
+        let context = if i == 0 {
+            format!("table {} rows", table.name)
+        } else {
+            context.clone()
+        };
+        let visit: &(dyn Fn(&Page, Node) -> Result<(), EseError> + Sync) =
+            if i == 0 { &row } else { &node_only };
+        read_leaves(db, *objid, pages, threads, visit).map_err(|e| (context, e))?;
     }
     Ok(())
+}
+
+/// Every node of the leaves among `pages` (a tree's pages, owned by `objid`), deleted ones
+/// skipped as a walk skips them, handed to `visit`, on `threads` threads: each takes a run
+/// of the pages in order, and the first error in page order is the one returned.
+fn read_leaves(
+    db: &Database,
+    objid: u32,
+    pages: &[u32],
+    threads: usize,
+    visit: &(dyn Fn(&Page, Node) -> Result<(), EseError> + Sync),
+) -> Result<(), EseError> {
+    let read = |run: &[u32]| -> Result<(), EseError> {
+        for &pgno in run {
+            let page = db.page(pgno, 0, "leaf page")?;
+            if !page.header.has(crate::ese::page::flags::LEAF) || page.header.objid_fdp != objid {
+                continue;
+            }
+            for itag in page.line_tags() {
+                let node = Node::parse(&page, itag)?;
+                if !node.is_deleted() {
+                    visit(&page, node)?;
+                }
+            }
+        }
+        Ok(())
+    };
+    let per = pages.len().div_ceil(threads.max(1)).max(1);
+    if pages.len() <= per {
+        return read(pages);
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = pages
+            .chunks(per)
+            .map(|run| s.spawn(move || read(run)))
+            .collect();
+        // Joined in order: the first run's error is the first in page order.
+        let mut first = Ok(());
+        for h in handles {
+            // A panic here is a bug: it goes on to the structure walk's own thread, which
+            // reports it as an internal error.
+            let r = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
+    })
 }
 
 /// How many pages to check between progress reports.

@@ -591,7 +591,11 @@ fn open_store(
         // patches: the rest of the structure (catalog, trees, every table's rows) is checked
         // here, so nothing is written from a database that verify flags.
         let release = map.releasing(u64::from(header.page_size));
-        let findings = crate::ese::verify::structure_check(map.bytes(), &release);
+        let findings = crate::ese::verify::structure_check(
+            map.bytes(),
+            crate::verify::VERIFY_THREADS,
+            &release,
+        );
         map.release();
         for f in findings.iter().take(5) {
             let page = f.page.map(|p| format!("page {p}, ")).unwrap_or_default();
