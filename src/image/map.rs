@@ -15,13 +15,14 @@ pub struct MappedFile {
     path: PathBuf,
     map: Option<Mmap>,
     /// The file as it was when it was opened.
-    opened: Stamp,
+    opened: FileStamp,
 }
 
 /// What tells one state of a file from another without reading it: its identity (device,
-/// inode), size and change times.
+/// inode), size, modification and change times. Any write to the file, or its replacement,
+/// changes it (apply's check of its inputs, the journal's check before undo writes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Stamp {
+pub struct FileStamp {
     dev: u64,
     ino: u64,
     size: u64,
@@ -29,15 +30,42 @@ struct Stamp {
     ctime: (i64, i64),
 }
 
-impl Stamp {
-    fn of(m: &std::fs::Metadata) -> Stamp {
+impl FileStamp {
+    pub fn of_metadata(m: &std::fs::Metadata) -> FileStamp {
         use std::os::unix::fs::MetadataExt;
-        Stamp {
+        FileStamp {
             dev: m.dev(),
             ino: m.ino(),
             size: m.len(),
             mtime: (m.mtime(), m.mtime_nsec()),
             ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+
+    /// The file's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The stamp of the file at `path` now (symlinks followed).
+    pub fn of(path: &Path) -> std::io::Result<FileStamp> {
+        std::fs::metadata(path).map(|m| FileStamp::of_metadata(&m))
+    }
+
+    /// How `self` differs from `then` (the same file earlier), or `None` when it does not.
+    pub fn change_from(&self, then: &FileStamp) -> Option<String> {
+        if self == then {
+            None
+        } else if (self.dev, self.ino) != (then.dev, then.ino) {
+            Some("another file was put at its path".into())
+        } else if self.size != then.size {
+            Some(format!(
+                "its size went from {} to {}",
+                crate::text::count(then.size, "byte", "bytes"),
+                crate::text::count(self.size, "byte", "bytes")
+            ))
+        } else {
+            Some("it was written to".into())
         }
     }
 }
@@ -64,40 +92,29 @@ impl MappedFile {
         let map = if len == 0 {
             None
         } else {
-            // SAFETY: the map is read-only and private to this process. coldpatch never writes
-            // to an input file while it is mapped (edits are planned as owned data first, see
-            // STYLE.md habit 4); a file changed underneath us by another process is outside
-            // the contract, as for every memory-mapped reader.
+            // SAFETY: the map is read-only. Its pages are the file's (a shared map), so another
+            // process writing the file would change them under us: coldpatch never writes to
+            // an input while it is mapped (edits are planned as owned data first, see STYLE.md
+            // habit 4), and `apply` refuses an input whose stamp changed since it was opened
+            // ([`MappedFile::changed_since_open`]) before anything is put in place; beyond
+            // that, a file changed underneath us is outside the contract, as for every
+            // memory-mapped reader.
             let map = unsafe { Mmap::map(&file) }.map_err(err)?;
             Some(map)
         };
         Ok(MappedFile {
             path: path.to_path_buf(),
             map,
-            opened: Stamp::of(&meta),
+            opened: FileStamp::of_metadata(&meta),
         })
     }
 
     /// How the file at this path differs from the one opened, or `None` when it is the same
     /// file, unchanged (same device and inode, size, modification and change times).
     pub fn changed_since_open(&self) -> Option<String> {
-        let now = match std::fs::metadata(&self.path) {
-            Ok(m) => Stamp::of(&m),
-            Err(e) => return Some(format!("it cannot be examined again: {e}")),
-        };
-        let then = self.opened;
-        if now == then {
-            None
-        } else if (now.dev, now.ino) != (then.dev, then.ino) {
-            Some("another file was put at its path".into())
-        } else if now.size != then.size {
-            Some(format!(
-                "its size went from {} to {}",
-                crate::text::count(then.size, "byte", "bytes"),
-                crate::text::count(now.size, "byte", "bytes")
-            ))
-        } else {
-            Some("it was written to".into())
+        match FileStamp::of(&self.path) {
+            Ok(now) => now.change_from(&self.opened),
+            Err(e) => Some(format!("it cannot be examined again: {e}")),
         }
     }
 

@@ -394,17 +394,21 @@ fn parse_range(p: &[u8]) -> Option<Range> {
     })
 }
 
+/// The byte string at `at` in `p` after its `u32` length, and the offset past it.
+fn prefixed(p: &[u8], at: usize) -> Option<(&[u8], usize)> {
+    let start = at.checked_add(4)?;
+    let end = start.checked_add(u32_at(p, at)? as usize)?;
+    Some((p.get(start..end)?, end))
+}
+
 fn parse_paths(p: &[u8]) -> Option<Vec<PathBuf>> {
     let n = u32_at(p, 0)? as usize;
     let mut at = 4;
     let mut out = Vec::new();
     for _ in 0..n {
-        let len = u32_at(p, at)? as usize;
-        at += 4;
-        out.push(PathBuf::from(std::ffi::OsString::from_vec(
-            p.get(at..at.checked_add(len)?)?.to_vec(),
-        )));
-        at += len;
+        let (name, next) = prefixed(p, at)?;
+        out.push(PathBuf::from(std::ffi::OsString::from_vec(name.to_vec())));
+        at = next;
     }
     (at == p.len()).then_some(out)
 }
@@ -414,10 +418,9 @@ fn parse_files(p: &[u8]) -> Option<Vec<JournalFile>> {
     let mut at = 4;
     let mut out = Vec::new();
     for _ in 0..n {
-        let len = u32_at(p, at)? as usize;
-        at += 4;
-        let name = p.get(at..at.checked_add(len)?)?.to_vec();
-        at += len;
+        let (name, next) = prefixed(p, at)?;
+        let name = name.to_vec();
+        at = next;
         let size_before = u64_at(p, at)?;
         let sha256_before = p.get(at + 8..at + 40)?.try_into().ok()?;
         let size_after = u64_at(p, at + 40)?;
@@ -616,30 +619,7 @@ pub struct HeadLast {
     pub interim: Vec<u8>,
 }
 
-/// What a file looked like when it was read: size, inode, modification and change times.
-/// Any write to the file, or its replacement, changes it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FileStamp {
-    size: u64,
-    dev: u64,
-    ino: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl FileStamp {
-    pub fn of(path: &Path) -> std::io::Result<FileStamp> {
-        use std::os::unix::fs::MetadataExt;
-        let m = std::fs::metadata(path)?;
-        Ok(FileStamp {
-            size: m.len(),
-            dev: m.dev(),
-            ino: m.ino(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
-        })
-    }
-}
+pub use crate::image::map::FileStamp;
 
 /// Bytes read at once when checking the old bytes of a stamped file's ranges.
 const CHECK_WINDOW: usize = 1 << 20;
@@ -658,7 +638,7 @@ fn check_before(j: &Journal, stamps: &BTreeMap<u32, FileStamp>) -> Result<(), Jo
         match stamps.get(&(i as u32)) {
             Some(stamp) => {
                 let now = FileStamp::of(&f.path).map_err(io(&f.path))?;
-                if now != *stamp || now.size != f.size_before {
+                if now != *stamp || now.size() != f.size_before {
                     return Err(changed(f, 0));
                 }
             }
