@@ -28,17 +28,12 @@
 
 use clap::Parser;
 use coldpatch::manifest::audit::AUDIT_FILE;
+use coldpatch_tools::bench_image::{beside, calibrate, image_args, size_of, DBS, FOLDERS};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
-const GIB: f64 = (1u64 << 30) as f64;
 const TIME_V: &str = "/usr/bin/time";
-/// Calibration images (messages per store).
-const CALIBRATE: [u64; 2] = [2_000, 22_000];
-const FOLDERS: u64 = 500;
-const BODY_BYTES: u32 = 1024;
-const DBS: [&str; 2] = ["E/exchsrvr/MDBDATA/PRIV.EDB", "E/exchsrvr/MDBDATA/PUB.EDB"];
 /// `SOURCE_DATE_EPOCH` and seed of every apply (reproducible outputs).
 const EPOCH: &str = "1700000000";
 
@@ -79,13 +74,6 @@ struct Timed {
 fn fail(msg: String) -> ExitCode {
     eprintln!("bench: {msg}");
     ExitCode::from(1)
-}
-
-fn beside(name: &str) -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.join(name)))
-        .unwrap_or_else(|| PathBuf::from(name))
 }
 
 /// Runs `cmd args` (stdout discarded) under `/usr/bin/time -v` when present; time and peak RSS.
@@ -130,12 +118,6 @@ fn timed(cmd: &Path, args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> Result<
 
 fn sh(script: &str) -> Result<Timed, String> {
     timed(Path::new("/bin/sh"), &["-c".as_ref(), script.as_ref()], &[])
-}
-
-fn size_of(p: &Path) -> Result<u64, String> {
-    std::fs::metadata(p)
-        .map(|m| m.len())
-        .map_err(|e| format!("{}: {e}", p.display()))
 }
 
 /// Every regular file below `dir`.
@@ -191,51 +173,9 @@ fn machine() -> String {
     )
 }
 
-fn image_args(out: &Path, messages: u64, pub_messages: u64) -> Vec<String> {
-    [
-        out.display().to_string(),
-        "--format".into(),
-        "ese97".into(),
-        "--seed".into(),
-        "bench".into(),
-        "--folders".into(),
-        FOLDERS.to_string(),
-        "--messages".into(),
-        messages.to_string(),
-        "--pub-messages".into(),
-        pub_messages.to_string(),
-        "--body-bytes".into(),
-        BODY_BYTES.to_string(),
-        "--foreign".into(),
-        "20".into(),
-    ]
-    .into()
-}
-
 fn mkimage(args: &[String]) -> Result<Timed, String> {
     let a: Vec<&std::ffi::OsStr> = args.iter().map(|s| s.as_ref()).collect();
     timed(&beside("mkimage"), &a, &[])
-}
-
-/// (messages, pub messages) for an image of about `gib` GiB, 3/4 in PRIV.EDB.
-fn calibrate(work: &Path, gib: f64) -> Result<(u64, u64), String> {
-    let mut sizes = Vec::new();
-    for (i, n) in CALIBRATE.iter().enumerate() {
-        let out = work.join(format!("calibrate{i}"));
-        let _ = std::fs::remove_dir_all(&out);
-        mkimage(&image_args(&out, *n, *n))?;
-        sizes.push((size_of(&out.join(DBS[0]))?, size_of(&out.join(DBS[1]))?));
-        let _ = std::fs::remove_dir_all(&out);
-    }
-    let dn = (CALIBRATE[1] - CALIBRATE[0]) as f64;
-    let per = |a: u64, b: u64| (b - a) as f64 / dn;
-    let for_size = |want: f64, base: u64, per: f64| {
-        CALIBRATE[0] + ((want * GIB - base as f64) / per).max(0.0) as u64
-    };
-    Ok((
-        for_size(gib * 0.75, sizes[0].0, per(sizes[0].0, sizes[1].0)),
-        for_size(gib * 0.25, sizes[0].1, per(sizes[0].1, sizes[1].1)),
-    ))
 }
 
 /// One row of the table.
@@ -344,7 +284,7 @@ fn bench_size(work: &Path, gib: f64, reuse: bool, keep: bool) -> Result<(), Stri
     let mut made = None;
     if !(reuse && image.join("image.json").exists()) {
         let _ = std::fs::remove_dir_all(&image);
-        let (m, p) = calibrate(work, gib)?;
+        let (m, p) = calibrate(work, gib, |a| mkimage(a).map(|_| ()))?;
         println!("{gib} GiB: mkimage --messages {m} --pub-messages {p} --folders {FOLDERS}");
         sh("sync")?;
         let mut t = mkimage(&image_args(&image, m, p))?;

@@ -19,6 +19,7 @@
 //! `target/release/faults --gib 2 --runs 100`.
 
 use clap::Parser;
+use coldpatch_tools::bench_image::{beside, calibrate, image_args, size_of};
 use coldpatch_tools::faults::{
     self, apply_args, differences, phase_of, remove_journal, run, run_killed, tree_hashes,
     undo_args, Hashes, Phase, Rng,
@@ -27,11 +28,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
-
-const GIB: f64 = (1u64 << 30) as f64;
-/// Calibration images (messages per store), as `bench`.
-const CALIBRATE: [u64; 2] = [2_000, 22_000];
-const FOLDERS: u64 = 500;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -65,30 +61,6 @@ struct Args {
     reuse: bool,
 }
 
-fn beside(name: &str) -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.join(name)))
-        .unwrap_or_else(|| PathBuf::from(name))
-}
-
-fn image_args(out: &Path, messages: u64, pub_messages: u64) -> Vec<String> {
-    let mut a = vec![out.display().to_string()];
-    for (k, v) in [
-        ("--format", "ese97".to_string()),
-        ("--seed", "bench".into()),
-        ("--folders", FOLDERS.to_string()),
-        ("--messages", messages.to_string()),
-        ("--pub-messages", pub_messages.to_string()),
-        ("--body-bytes", "1024".into()),
-        ("--foreign", "20".into()),
-    ] {
-        a.push(k.into());
-        a.push(v);
-    }
-    a
-}
-
 fn mkimage(args: &[String]) -> Result<(), String> {
     let st = Command::new(beside("mkimage"))
         .args(args)
@@ -100,35 +72,6 @@ fn mkimage(args: &[String]) -> Result<(), String> {
     } else {
         Err(format!("mkimage {args:?}: {st}"))
     }
-}
-
-fn size_of(p: &Path) -> Result<u64, String> {
-    std::fs::metadata(p)
-        .map(|m| m.len())
-        .map_err(|e| format!("{}: {e}", p.display()))
-}
-
-/// mkimage's arguments for an image of about `gib` GiB, 3/4 in PRIV.EDB (as `bench`).
-fn sized_args(work: &Path, image: &Path, gib: f64) -> Result<Vec<String>, String> {
-    let dbs = ["E/exchsrvr/MDBDATA/PRIV.EDB", "E/exchsrvr/MDBDATA/PUB.EDB"];
-    let mut sizes = Vec::new();
-    for (i, n) in CALIBRATE.iter().enumerate() {
-        let out = work.join(format!("calibrate{i}"));
-        let _ = std::fs::remove_dir_all(&out);
-        mkimage(&image_args(&out, *n, *n))?;
-        sizes.push((size_of(&out.join(dbs[0]))?, size_of(&out.join(dbs[1]))?));
-        let _ = std::fs::remove_dir_all(&out);
-    }
-    let dn = (CALIBRATE[1] - CALIBRATE[0]) as f64;
-    let per = |a: u64, b: u64| (b - a) as f64 / dn;
-    let for_size = |want: f64, base: u64, per: f64| {
-        CALIBRATE[0] + ((want * GIB - base as f64) / per).max(0.0) as u64
-    };
-    Ok(image_args(
-        image,
-        for_size(gib * 0.75, sizes[0].0, per(sizes[0].0, sizes[1].0)),
-        for_size(gib * 0.25, sizes[0].1, per(sizes[0].1, sizes[1].1)),
-    ))
 }
 
 fn hashes(image: &Path) -> Result<Hashes, String> {
@@ -206,7 +149,8 @@ fn main_result() -> Result<bool, String> {
     std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
     if !(a.reuse && image.join("image.json").exists()) {
         let _ = std::fs::remove_dir_all(&image);
-        let args = sized_args(&work, &image, a.gib)?;
+        let (m, p) = calibrate(&work, a.gib, mkimage)?;
+        let args = image_args(&image, m, p);
         println!("mkimage {}", args[1..].join(" "));
         mkimage(&args)?;
     }
