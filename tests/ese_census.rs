@@ -329,3 +329,67 @@ fn separated_long_values_of_the_samples_are_found_in_their_column() {
         "only {checked} separated long values in the samples"
     );
 }
+
+/// A row flagged deleted is skipped by every reader and left as it is by the patch, so its
+/// occurrences are raw bytes of a deleted node (dead space), not column values: flagging every
+/// row of one leaf of `Attach` moves exactly their occurrences from the columns to
+/// `deleted_node`, and the file still verifies.
+#[test]
+fn occurrences_in_rows_flagged_deleted_are_dead_space() {
+    use coldpatch::ese::node::FLAG_DELETED;
+    use coldpatch::ese::page::TAG_FLAGS_SHIFT;
+    for format in [Format::Ese97, Format::Ese98] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deleted.edb");
+        build(&path, format);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let before = run(&bytes);
+        let (page_at, ps, pgno, lines) = {
+            let db = Database::open(&bytes).unwrap();
+            let catalog = Catalog::read(&db).unwrap();
+            let attach = catalog.table("Attach").unwrap();
+            let pgno = db
+                .tree_pages(attach.pgno_fdp, attach.objid)
+                .unwrap()
+                .into_iter()
+                .find(|&p| {
+                    let page = db.page(p, 0, "leaf").unwrap();
+                    page.header.has(coldpatch::ese::page::flags::LEAF) && page.line_tags().len() > 3
+                })
+                .expect("a leaf of Attach with rows");
+            let page = db.page(pgno, 0, "leaf").unwrap();
+            let lines: Vec<usize> = page
+                .line_tags()
+                .map(|itag| page.tag_entry_offset(itag).unwrap())
+                .collect();
+            (
+                db.page_offset(pgno) as usize,
+                db.page_size as usize,
+                pgno,
+                lines,
+            )
+        };
+        for entry in lines {
+            let ib = page_at + entry + 2;
+            let v = u16::from_le_bytes([bytes[ib], bytes[ib + 1]])
+                | (u16::from(FLAG_DELETED) << TAG_FLAGS_SHIFT);
+            bytes[ib..ib + 2].copy_from_slice(&v.to_le_bytes());
+        }
+        coldpatch::ese::checksum::stamp_page(&mut bytes[page_at..page_at + ps], pgno);
+        let after = run(&bytes);
+        let dropped: u64 = ["SourceGuid", "Note", "Extra", "Body"]
+            .iter()
+            .map(|c| before.records("Attach", c, "old") - after.records("Attach", c, "old"))
+            .sum();
+        assert!(dropped > 0, "{format:?}: the page's rows held the GUID");
+        assert_eq!(
+            raw(&after, Place::DeletedNode, "Attach"),
+            dropped,
+            "{format:?}"
+        );
+        assert_eq!(raw(&before, Place::DeletedNode, "Attach"), 0);
+        assert!(Place::DeletedNode.is_dead_space());
+        let report = coldpatch::ese::verify::verify_file(&bytes, 2, &|_| {}).unwrap();
+        assert!(report.ok(), "{format:?}: {:?}", report.findings);
+    }
+}

@@ -329,3 +329,60 @@ fn verify_flags_nodes_and_records_the_readers_reject_when_the_page_checksum_was_
         assert_eq!(shown(1), shown(5), "{name} page {pgno}");
     }
 }
+
+/// Regression (corruption sweep): a leaf of a table's rows flagged as an index page, an ESE97
+/// leaf whose `itagState` reserves tags (which hides lines from the readers), and a page its
+/// parent-of-leaf parent names that is not flagged a leaf, each with the checksum made to
+/// match, verified clean while the patch pass went past their rows (`apply` then refused
+/// after writing: the old GUID left in them). verify checks each leaf's flags against its tree.
+#[test]
+fn verify_flags_leaves_whose_page_flags_do_not_fit_their_tree() {
+    use coldpatch::ese::page::flags;
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/cluster-small/E/exchsrvr/MDBDATA/PRIV.EDB"
+    );
+    let bytes = std::fs::read(path).unwrap();
+    assert!(verify_file(&bytes, 2, &|_| {}).unwrap().ok());
+    let db = Database::open(&bytes).unwrap();
+    assert!(db.header.revision <= 2, "the fixture is an ESE97 store");
+    let catalog = Catalog::read(&db).unwrap();
+    let msg = catalog.table("Msg").unwrap();
+    let pages = db.tree_pages(msg.pgno_fdp, msg.objid).unwrap();
+    let root = db.page(msg.pgno_fdp, 0, "root").unwrap();
+    assert!(
+        root.header.has(flags::PARENT_OF_LEAF),
+        "Msg spans a root and its leaves"
+    );
+    let leaf = *pages
+        .iter()
+        .find(|&&p| db.page(p, 0, "leaf").unwrap().header.has(flags::LEAF))
+        .unwrap();
+    let flags_at = coldpatch::ese::page::offsets::FLAGS;
+    let itag_state_high = coldpatch::ese::page::offsets::ITAG_STATE + 1;
+    let cases = [
+        (flags_at, 6, "flagged as an index"),
+        (itag_state_high, 5, "reserves tags"),
+        (flags_at, 1, "is not flagged a leaf"),
+    ];
+    for (offset, bit, expected) in cases {
+        let bad = restamped_flip(&bytes, leaf, offset, bit);
+        let shown = |threads| {
+            verify_file(&bad, threads, &|_| {})
+                .unwrap()
+                .findings
+                .iter()
+                .map(|f| format!("{:#x} {}", f.offset, f.problem))
+                .collect::<Vec<_>>()
+        };
+        let findings = shown(2);
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.contains(expected) && f.contains("table Msg")),
+            "page {leaf} offset {offset:#x} bit {bit}: {findings:?}"
+        );
+        assert_eq!(findings, shown(1));
+        assert_eq!(findings, shown(3));
+    }
+}

@@ -143,6 +143,31 @@ impl<'a> Database<'a> {
         F: FnMut(LeafEntry<'a, '_>) -> Result<ControlFlow<()>, EseError>,
         P: FnMut(&Page<'a>),
     {
+        self.walk_pages(
+            root,
+            objid,
+            leaf_nodes,
+            from,
+            None,
+            &mut on_page,
+            &mut visit,
+        )
+    }
+
+    /// The walk itself. With `unread_leaves`, the children of a page flagged parent-of-leaf
+    /// are not read: each is checked to be in range and reached once, then handed to it (a
+    /// leaf read here, a root that is a leaf, is handed to it too).
+    #[allow(clippy::too_many_arguments)]
+    fn walk_pages(
+        &self,
+        root: u32,
+        objid: u32,
+        leaf_nodes: bool,
+        from: Option<&[u8]>,
+        mut unread_leaves: Option<&mut dyn FnMut(u32) -> Result<(), EseError>>,
+        on_page: &mut dyn FnMut(&Page<'a>),
+        visit: &mut dyn FnMut(LeafEntry<'a, '_>) -> Result<ControlFlow<()>, EseError>,
+    ) -> Result<(), EseError> {
         let mut seen = PageSet::default();
         // Stack of (pgno, depth, offset of the pointer that named it).
         let mut stack = vec![(root, 0usize, 0u64)];
@@ -184,6 +209,9 @@ impl<'a> Database<'a> {
             }
             on_page(&page);
             if page.header.has(flags::LEAF) {
+                if let Some(sink) = unread_leaves.as_mut() {
+                    sink(pgno)?;
+                }
                 if !leaf_nodes {
                     continue;
                 }
@@ -212,15 +240,62 @@ impl<'a> Database<'a> {
                     let child = node.data.u32("branch child pgno", 0)?;
                     children.push((child, depth + 1, node.data.base()));
                 }
+                if let Some(sink) = unread_leaves
+                    .as_mut()
+                    .filter(|_| page.header.has(flags::PARENT_OF_LEAF))
+                {
+                    for (child, _, named_at) in children {
+                        if child == 0 || child > self.last_pgno {
+                            return Err(EseError::PageOutOfRange {
+                                offset: named_at,
+                                what: "leaf page",
+                                pgno: child,
+                                last: self.last_pgno,
+                            });
+                        }
+                        if !seen.insert(child) {
+                            return Err(EseError::Tree {
+                                offset: self.page_offset(child),
+                                pgno: child,
+                                objid,
+                                what: "page reached twice (a loop or a shared child)",
+                            });
+                        }
+                        sink(child)?;
+                    }
+                    continue;
+                }
                 stack.extend(children.into_iter().rev());
             }
         }
         Ok(())
     }
 
+    /// The tree rooted at `root` as a whole-file check reads it: every branch page read and
+    /// checked as [`Database::tree_pages`] checks it, and every leaf handed to `leaf`, unread
+    /// when its parent is flagged parent-of-leaf (the caller checks it as a leaf of `objid`
+    /// when it reads it: that it is initialised, a leaf, and owned by `objid`), so that a pass
+    /// over the file reads each leaf once, in file order.
+    pub fn tree_leaves(
+        &self,
+        root: u32,
+        objid: u32,
+        leaf: &mut dyn FnMut(u32) -> Result<(), EseError>,
+    ) -> Result<(), EseError> {
+        self.walk_pages(
+            root,
+            objid,
+            false,
+            None,
+            Some(leaf),
+            &mut |_| {},
+            &mut |_| Ok(ControlFlow::Continue(())),
+        )
+    }
+
     /// Every page of the tree rooted at `root`. Leaf pages are checked as pages (in range,
     /// initialised, owned by `objid`, reached once) but their nodes are not parsed: listing
-    /// pages needs only the branch nodes, and `verify` runs this over every tree.
+    /// pages needs only the branch nodes.
     pub fn tree_pages(&self, root: u32, objid: u32) -> Result<Vec<u32>, EseError> {
         let mut pages = Vec::new();
         self.walk_inner(

@@ -202,6 +202,9 @@ pub enum Place {
     LongValueRoot,
     /// A long value no record refers to.
     LongValueUnreferenced,
+    /// A node flagged deleted (a row, index entry or long-value chunk every reader skips and
+    /// the patch leaves as it is, as the engine's own cleanup would remove it).
+    DeletedNode,
     /// A page that could not be parsed.
     Unparsable,
 }
@@ -209,7 +212,10 @@ pub enum Place {
 impl Place {
     /// Places whose bytes no reader of the database sees as data.
     pub fn is_dead_space(self) -> bool {
-        matches!(self, Place::FreeSpace | Place::UnusedPage)
+        matches!(
+            self,
+            Place::FreeSpace | Place::UnusedPage | Place::DeletedNode
+        )
     }
 }
 
@@ -464,6 +470,10 @@ fn tally_parsed(
             continue;
         }
         let node = Node::parse(&page, itag)?;
+        if node.is_deleted() {
+            raw(tally, Place::DeletedNode);
+            continue;
+        }
         let data_start = node.data_offset_in_page(&page);
         if hit.at.start < data_start {
             raw(tally, Place::Key);

@@ -180,48 +180,25 @@ pub fn verify_file_observed(
         });
     }
     let pages = (len / cb).saturating_sub(RESERVED_PAGES);
-    let threads = threads.clamp(1, 64) as u64;
-    let per = pages.div_ceil(threads).max(1);
     let mut uninitialised = 0;
-    // The structure walk reads only the pages its trees link (headers and branch nodes), so
-    // it runs beside the checksum threads rather than after them.
-    let (results, structure): (Vec<PagesChecked>, Vec<Finding>) = std::thread::scope(|s| {
-        let walk = s.spawn(|| structure_findings(file, threads as usize, on_pages));
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let first = 1 + t * per;
-                let last = ((t + 1) * per).min(pages);
-                let header = &header;
-                let both = move |n: u64| {
-                    on_pages(n);
-                    progress(n)
-                };
-                s.spawn(move || check_pages(file, header, first, last, &both))
-            })
-            .collect();
-        let results = handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| PagesChecked {
-                    findings: vec![internal_error("page checks")],
-                    ..PagesChecked::default()
-                })
-            })
-            .collect();
-        let walk = walk
-            .join()
-            .unwrap_or_else(|_| vec![internal_error("structure walk")]);
-        (results, walk)
+    // The trees first (catalog and branch pages only); then one pass over the pages, on
+    // `threads` threads, checks each page's checksum and reads each leaf where it lies.
+    let layout = Layout::walk(file, on_pages);
+    let results = pass(file, &header, &layout, threads, true, &|n| {
+        on_pages(n);
+        progress(n)
     });
     let mut notes = Vec::new();
     let mut max_page_dbtime = 0;
+    let mut trees = Vec::new();
     for mut r in results {
         uninitialised += r.zero;
         findings.append(&mut r.findings);
         notes.append(&mut r.notes);
         max_page_dbtime = max_page_dbtime.max(r.max_dbtime);
+        trees.push(r.trees);
     }
-    findings.extend(structure);
+    findings.extend(layout.findings(trees));
     notes.sort_by_key(|n| n.offset);
     Ok(VerifyReport {
         header,
@@ -310,193 +287,353 @@ pub fn structure_check(
     threads: usize,
     on_pages: &(dyn Fn(u64) + Sync),
 ) -> Vec<Finding> {
-    structure_findings(file, threads, on_pages)
+    let layout = Layout::walk(file, on_pages);
+    let Some(db) = &layout.db else {
+        return layout.findings(Vec::new());
+    };
+    let header = db.header.clone();
+    let results = pass(file, &header, &layout, threads, false, on_pages);
+    layout.findings(results.into_iter().map(|r| r.trees).collect())
 }
 
-/// Walks the catalog and every tree it names (tables, indexes, long-value trees): every linked
-/// page must be initialised, belong to its tree, and be reached once; then each table is read
-/// as the readers read it ([`read_table`], on `threads` threads). Each tree or table that
-/// cannot be read is one finding.
-fn structure_findings(
-    file: &[u8],
-    threads: usize,
-    on_pages: &(dyn Fn(u64) + Sync),
-) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let mut push = |context: String, e: EseError| {
-        let (offset, page) = e.location();
-        out.push(Finding {
-            offset,
-            page,
-            problem: Problem::Structure(format!("{context}: {}", e.detail())),
-        });
-    };
-    let Ok(db) = Database::open(file).map(|db| db.observed(on_pages)) else {
-        return out;
-    };
-    match crate::ese::space::database_last_owned_page(&db) {
-        Ok(owned) if owned > db.last_pgno => {
-            let end = db.page_offset(db.last_pgno.saturating_add(1));
-            push(
-                "database space tree".to_string(),
-                EseError::corrupt(
-                    end,
-                    None,
-                    "file length",
-                    format!("pages up to {owned} (the database owns them)"),
-                    format!("the file ends after page {}", db.last_pgno),
-                ),
-            );
-        }
-        Ok(_) => {}
-        Err(e) => push("database space tree".to_string(), e),
+/// One tree of a table, as the structure check reads it.
+struct Tree {
+    /// Index of its table in the catalog.
+    table: usize,
+    /// The table's data tree (its leaves hold rows), else an index or long-value tree.
+    rows: bool,
+    objid: u32,
+    /// Its name in findings ("table Msg index MsgFolderIndex").
+    context: String,
+}
+
+/// The trees of a database, walked down to their leaves' parents: what the pass over the pages
+/// needs to read each leaf where it lies (catalog, space and branch problems found on the way
+/// are kept for the findings).
+struct Layout<'a> {
+    /// `None` when the database cannot be opened (the header findings say why).
+    db: Option<Database<'a>>,
+    tables: Vec<Table>,
+    trees: Vec<Tree>,
+    /// Per tree, what stopped its walk.
+    walk_errors: Vec<Option<EseError>>,
+    /// Leaf page number → 1 + its tree's index (0: not a leaf of a tree walked).
+    leaf_of: Vec<u32>,
+    /// Findings of the database space tree and the catalog.
+    early: Vec<Finding>,
+}
+
+/// What one part of the pass found in the trees' leaves: per tree, the first problem with a
+/// leaf as a page of its tree, and the first node or row the readers could not read (each the
+/// first in page order within the part).
+#[derive(Default)]
+struct TreeErrors {
+    leaf: Vec<Option<EseError>>,
+    read: Vec<Option<EseError>>,
+}
+
+fn finding(context: &str, e: &EseError) -> Finding {
+    let (offset, page) = e.location();
+    Finding {
+        offset,
+        page,
+        problem: Problem::Structure(format!("{context}: {}", e.detail())),
     }
-    let catalog = match Catalog::read(&db) {
-        Ok(c) => c,
-        Err(e) => {
-            push("catalog (MSysObjects)".to_string(), e);
-            return out;
-        }
-    };
-    for t in &catalog.tables {
-        let mut trees = vec![(format!("table {}", t.name), t.pgno_fdp, t.objid)];
-        for i in &t.indexes {
-            if i.pgno_fdp != t.pgno_fdp {
-                trees.push((
-                    format!("table {} index {}", t.name, i.name),
-                    i.pgno_fdp,
-                    i.objid,
-                ));
-            }
-        }
-        if let Some((pgno, objid)) = t.long_values {
-            trees.push((format!("table {} long values", t.name), pgno, objid));
-        }
-        let mut pages = Vec::new();
-        for (context, root, objid) in trees {
-            match db.tree_pages(root, objid) {
-                Ok(p) => pages.push((context, objid, p)),
-                Err(e) => push(context, e),
-            }
-        }
-        // What the readers read (inspect's row counts, the census, the patch pass): every
-        // node of every leaf, every row's columns, every separated long value. Whatever they
-        // would reject is a finding here (a page whose checksum was made to fit still holds
-        // a node or record that cannot be read).
-        if pages.len() == trees_of(t) {
-            if let Err((context, e)) = read_table(&db, t, &pages, threads) {
-                push(context, e);
-            }
-        }
-    }
-    out
 }
 
-/// The trees of `table` [`structure_findings`] walks: its data tree, each index with a tree
-/// of its own, its long values.
-fn trees_of(table: &Table) -> usize {
-    1 + table
-        .indexes
-        .iter()
-        .filter(|i| i.pgno_fdp != table.pgno_fdp)
-        .count()
-        + usize::from(table.long_values.is_some())
-}
-
-/// Reads `table` as the readers do, given its trees' pages (`trees`: the data tree first, as
-/// [`Database::tree_pages`] lists them): every row decoded column by column (separated long
-/// values followed into the long-value tree), every node of its index and long-value trees.
-/// The leaves are shared out among `threads` threads; the error reported is the first in
-/// page order, as one walk would meet it.
-fn read_table(
-    db: &Database,
-    table: &Table,
-    trees: &[(String, u32, Vec<u32>)],
-    threads: usize,
-) -> Result<(), (String, EseError)> {
-    let row = |page: &Page, node: Node| -> Result<(), EseError> {
-        let record = Record::parse(node.data, db.record_form(page))?;
-        for c in &table.columns {
-            match c.storage {
-                Storage::Fixed => {
-                    if let (Some(offset), Some(size)) = (c.fixed_offset, c.fixed_size) {
-                        record.fixed(c.fid, offset, size)?;
-                    }
-                }
-                Storage::Variable => {
-                    record.variable(c.fid)?;
-                }
-                Storage::Tagged => {
-                    let column = record.tagged_column(c.fid)?;
-                    for inst in column.iter().flat_map(|col| col.instances.iter()) {
-                        if inst.separated {
-                            read_long_value(db, table, inst.data)?;
-                        }
-                    }
-                }
-            }
-        }
-        Ok(())
-    };
-    let node_only = |_: &Page, _: Node| Ok(());
-    for (i, (context, objid, pages)) in trees.iter().enumerate() {
-        let context = if i == 0 {
-            format!("table {} rows", table.name)
-        } else {
-            context.clone()
+impl<'a> Layout<'a> {
+    /// Reads the catalog and walks every tree it names (tables, indexes, long-value trees)
+    /// down to the parents of its leaves: every branch page must be initialised, belong to its
+    /// tree, and be reached once. Pages read are told to `on_pages`.
+    fn walk(file: &'a [u8], on_pages: &'a (dyn Fn(u64) + Sync)) -> Layout<'a> {
+        let mut layout = Layout {
+            db: None,
+            tables: Vec::new(),
+            trees: Vec::new(),
+            walk_errors: Vec::new(),
+            leaf_of: Vec::new(),
+            early: Vec::new(),
         };
-        let visit: &(dyn Fn(&Page, Node) -> Result<(), EseError> + Sync) =
-            if i == 0 { &row } else { &node_only };
-        read_leaves(db, *objid, pages, threads, visit).map_err(|e| (context, e))?;
+        let Ok(plain) = Database::open(file) else {
+            return layout;
+        };
+        let db = plain.clone().observed(on_pages);
+        let mut push = |context: &str, e: EseError| layout.early.push(finding(context, &e));
+        match crate::ese::space::database_last_owned_page(&db) {
+            Ok(owned) if owned > db.last_pgno => {
+                let end = db.page_offset(db.last_pgno.saturating_add(1));
+                push(
+                    "database space tree",
+                    EseError::corrupt(
+                        end,
+                        None,
+                        "file length",
+                        format!("pages up to {owned} (the database owns them)"),
+                        format!("the file ends after page {}", db.last_pgno),
+                    ),
+                );
+            }
+            Ok(_) => {}
+            Err(e) => push("database space tree", e),
+        }
+        let catalog = match Catalog::read(&db) {
+            Ok(c) => c,
+            Err(e) => {
+                push("catalog (MSysObjects)", e);
+                layout.db = Some(plain);
+                return layout;
+            }
+        };
+        layout.leaf_of = vec![0; db.last_pgno as usize + 1];
+        for (ti, t) in catalog.tables.iter().enumerate() {
+            let mut trees = vec![(format!("table {}", t.name), t.pgno_fdp, t.objid)];
+            for i in &t.indexes {
+                if i.pgno_fdp != t.pgno_fdp {
+                    trees.push((
+                        format!("table {} index {}", t.name, i.name),
+                        i.pgno_fdp,
+                        i.objid,
+                    ));
+                }
+            }
+            if let Some((pgno, objid)) = t.long_values {
+                trees.push((format!("table {} long values", t.name), pgno, objid));
+            }
+            for (k, (context, root, objid)) in trees.into_iter().enumerate() {
+                let index = layout.trees.len();
+                let tag = index as u32 + 1;
+                let leaf_of = &mut layout.leaf_of;
+                let walked = db.tree_leaves(root, objid, &mut |pgno| match leaf_of
+                    .get_mut(pgno as usize)
+                {
+                    Some(owner) if *owner == 0 || *owner == tag => {
+                        *owner = tag;
+                        Ok(())
+                    }
+                    _ => Err(EseError::Tree {
+                        offset: db.page_offset(pgno),
+                        pgno,
+                        objid,
+                        what: "leaf page linked into another tree too",
+                    }),
+                });
+                layout.walk_errors.push(walked.err());
+                layout.trees.push(Tree {
+                    table: ti,
+                    rows: k == 0,
+                    objid,
+                    context,
+                });
+            }
+        }
+        layout.tables = catalog.tables;
+        layout.db = Some(plain);
+        layout
+    }
+
+    /// Checks leaf `pgno` of tree `t` as a page of its tree, then reads its nodes as the
+    /// readers do ([`read_row`] for a table's rows); the first problem of each kind per tree
+    /// is kept in `errors`.
+    fn read_leaf(&self, db: &Database, t: usize, pgno: u32, errors: &mut TreeErrors) {
+        if errors.leaf[t].is_some() || self.walk_errors[t].is_some() {
+            return;
+        }
+        let tree = &self.trees[t];
+        let page = match db.page(pgno, 0, "leaf page") {
+            Ok(p) => p,
+            Err(e) => {
+                errors.leaf[t] = Some(e);
+                return;
+            }
+        };
+        if let Some(e) = leaf_problem(&page, tree, db.header.revision) {
+            errors.leaf[t] = Some(e);
+            return;
+        }
+        if errors.read[t].is_some() {
+            return;
+        }
+        let table = &self.tables[tree.table];
+        for itag in page.line_tags() {
+            let read = Node::parse(&page, itag).and_then(|node| {
+                if tree.rows && !node.is_deleted() {
+                    read_row(db, table, &page, node)
+                } else {
+                    Ok(())
+                }
+            });
+            if let Err(e) = read {
+                errors.read[t] = Some(e);
+                return;
+            }
+        }
+    }
+
+    /// The structure findings, given what each part of the pass found (in page order): each
+    /// tree that could not be walked, or one of whose leaves is not a page of it, is one
+    /// finding; a table whose trees all hold, one finding for the first node or row the
+    /// readers could not read (its rows first, then its indexes and long values).
+    fn findings(self, parts: Vec<TreeErrors>) -> Vec<Finding> {
+        // Per tree, what broke it as a tree (its walk, else its first bad leaf), and the first
+        // node or row that could not be read; the parts are in page order.
+        let mut broken = self.walk_errors;
+        let mut read: Vec<Option<EseError>> = vec![None; self.trees.len()];
+        for part in parts {
+            let each = broken
+                .iter_mut()
+                .zip(part.leaf)
+                .chain(read.iter_mut().zip(part.read));
+            for (kept, found) in each {
+                if kept.is_none() {
+                    *kept = found;
+                }
+            }
+        }
+        let mut out = self.early;
+        let mut first = 0;
+        for (t, tree) in self.trees.iter().enumerate() {
+            if let Some(e) = &broken[t] {
+                out.push(finding(&tree.context, e));
+            }
+            // The table's last tree: one finding for its first unreadable node or row, when
+            // all its trees hold.
+            if self
+                .trees
+                .get(t + 1)
+                .is_some_and(|next| next.table == tree.table)
+            {
+                continue;
+            }
+            let trees = first..t + 1;
+            first = t + 1;
+            if broken[trees.clone()].iter().any(Option::is_some) {
+                continue;
+            }
+            if let Some((u, e)) = trees
+                .clone()
+                .zip(&read[trees])
+                .find_map(|(u, e)| Some((u, e.as_ref()?)))
+            {
+                let context = if self.trees[u].rows {
+                    format!("table {} rows", self.tables[tree.table].name)
+                } else {
+                    self.trees[u].context.clone()
+                };
+                out.push(finding(&context, e));
+            }
+        }
+        out
+    }
+}
+
+/// What is wrong with a page linked into `tree` as a leaf, as a page of that tree: all zero,
+/// another object's, not a leaf (its parent says its children are leaves), a leaf of rows
+/// flagged as an index, long-value or space-tree page (which the patch would pass over), or,
+/// in an ESE97 file, tags reserved as only later engines reserve them (which would hide lines
+/// from the readers).
+fn leaf_problem(page: &Page, tree: &Tree, revision: u32) -> Option<EseError> {
+    use crate::ese::page::{flags, offsets};
+    let h = &page.header;
+    let wrong = |what| {
+        Some(EseError::Tree {
+            offset: page.offset(),
+            pgno: page.pgno,
+            objid: tree.objid,
+            what,
+        })
+    };
+    if h.flags == 0 && h.checksum == 0 {
+        return wrong("page is uninitialised (all zero) but linked into the tree");
+    }
+    if h.objid_fdp != tree.objid {
+        return Some(EseError::corrupt(
+            page.offset() + offsets::OBJID_FDP as u64,
+            Some(page.pgno),
+            "page objidFDP",
+            tree.objid.to_string(),
+            h.objid_fdp.to_string(),
+        ));
+    }
+    if !h.has(flags::LEAF) {
+        return wrong("page is linked as a leaf (its parent is flagged parent-of-leaf) but is not flagged a leaf");
+    }
+    if tree.rows && h.flags & (flags::INDEX | flags::LONG_VALUE | flags::SPACE_TREE) != 0 {
+        return wrong(
+            "leaf of the table's rows flagged as an index, long-value or space-tree page",
+        );
+    }
+    if revision <= crate::ese::patch::ESE97_LAST_REVISION && h.reserved_tags() > 1 {
+        return wrong("page reserves tags (itagState bits 12 to 14), which ESE97 pages never do");
+    }
+    None
+}
+
+/// Reads one row as the readers do: every column of `table` decoded, every separated long
+/// value followed into the long-value tree.
+fn read_row(db: &Database, table: &Table, page: &Page, node: Node) -> Result<(), EseError> {
+    let record = Record::parse(node.data, db.record_form(page))?;
+    // The tagged area decoded once, at the first tagged column (where a reader asking for that
+    // column by fid would decode it, and fail).
+    let mut tagged = None;
+    for c in &table.columns {
+        match c.storage {
+            Storage::Fixed => {
+                if let (Some(offset), Some(size)) = (c.fixed_offset, c.fixed_size) {
+                    record.fixed(c.fid, offset, size)?;
+                }
+            }
+            Storage::Variable => {
+                record.variable(c.fid)?;
+            }
+            Storage::Tagged => {
+                let columns = match &tagged {
+                    Some(t) => t,
+                    None => tagged.insert(record.tagged()?),
+                };
+                let column = columns.iter().find(|t| t.fid == c.fid);
+                for inst in column.iter().flat_map(|col| col.instances.iter()) {
+                    if inst.separated {
+                        read_long_value(db, table, inst.data)?;
+                    }
+                }
+            }
+        }
     }
     Ok(())
 }
 
-/// Every node of the leaves among `pages` (a tree's pages, owned by `objid`), deleted ones
-/// skipped as a walk skips them, handed to `visit`, on `threads` threads: each takes a run
-/// of the pages in order, and the first error in page order is the one returned.
-fn read_leaves(
-    db: &Database,
-    objid: u32,
-    pages: &[u32],
+/// The pass over the pages: split into `threads` runs of pages in order, each checking every
+/// page's checksum (with `checksums`) and reading the leaves of `layout`'s trees where they
+/// lie ([`Layout::read_leaf`]). `progress` is told of the pages each run passes.
+fn pass(
+    file: &[u8],
+    header: &DbHeader,
+    layout: &Layout,
     threads: usize,
-    visit: &(dyn Fn(&Page, Node) -> Result<(), EseError> + Sync),
-) -> Result<(), EseError> {
-    let read = |run: &[u32]| -> Result<(), EseError> {
-        for &pgno in run {
-            let page = db.page(pgno, 0, "leaf page")?;
-            if !page.header.has(crate::ese::page::flags::LEAF) || page.header.objid_fdp != objid {
-                continue;
-            }
-            for itag in page.line_tags() {
-                let node = Node::parse(&page, itag)?;
-                if !node.is_deleted() {
-                    visit(&page, node)?;
-                }
-            }
-        }
-        Ok(())
-    };
-    let per = pages.len().div_ceil(threads.max(1)).max(1);
-    if pages.len() <= per {
-        return read(pages);
-    }
+    checksums: bool,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Vec<PagesChecked> {
+    let cb = u64::from(header.page_size);
+    let pages = (file.len() as u64 / cb).saturating_sub(RESERVED_PAGES);
+    let threads = threads.clamp(1, 64) as u64;
+    let per = pages.div_ceil(threads).max(1);
     std::thread::scope(|s| {
-        let handles: Vec<_> = pages
-            .chunks(per)
-            .map(|run| s.spawn(move || read(run)))
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let first = 1 + t * per;
+                let last = ((t + 1) * per).min(pages);
+                s.spawn(move || check_pages(file, header, layout, first, last, checksums, progress))
+            })
             .collect();
-        // Joined in order: the first run's error is the first in page order.
-        let mut first = Ok(());
-        for h in handles {
-            // A panic here is a bug: it goes on to the structure walk's own thread, which
-            // reports it as an internal error.
-            let r = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-            if first.is_ok() {
-                first = r;
-            }
-        }
-        first
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| PagesChecked {
+                    findings: vec![internal_error("page checks")],
+                    ..PagesChecked::default()
+                })
+            })
+            .collect()
     })
 }
 
@@ -510,18 +647,28 @@ struct PagesChecked {
     findings: Vec<Finding>,
     notes: Vec<Finding>,
     max_dbtime: u64,
+    trees: TreeErrors,
 }
 
-/// Checks pages `first..=last`.
+/// Checks pages `first..=last`: with `checksums`, each page's checksum, format and dbtime;
+/// and each leaf of `layout`'s trees among them as a page of its tree and node by node.
 fn check_pages(
     file: &[u8],
     header: &DbHeader,
+    layout: &Layout,
     first: u64,
     last: u64,
+    checksums: bool,
     progress: &(dyn Fn(u64) + Sync),
 ) -> PagesChecked {
     let cb = u64::from(header.page_size);
-    let mut out = PagesChecked::default();
+    let mut out = PagesChecked {
+        trees: TreeErrors {
+            leaf: vec![None; layout.trees.len()],
+            read: vec![None; layout.trees.len()],
+        },
+        ..PagesChecked::default()
+    };
     let mut since = 0;
     let mut pgno = first;
     while pgno <= last {
@@ -531,30 +678,39 @@ fn check_pages(
         };
         // Page numbers fit u32 for every file whose header parsed (pages ≤ 2^32 by format).
         let pg = pgno as u32;
-        match check_page(page, pg) {
-            PageCheck::Uninitialised => out.zero += 1,
-            PageCheck::Good(_) => {
-                if let Some(flags) = crate::ese::patch::newer_page_flags(page, header.revision) {
-                    out.findings.push(Finding {
-                        offset: start + crate::ese::page::offsets::FLAGS as u64,
-                        page: Some(pg),
-                        problem: Problem::NewerPageFormat {
-                            flags,
-                            revision: header.revision,
-                        },
-                    });
+        if checksums {
+            match check_page(page, pg) {
+                PageCheck::Uninitialised => out.zero += 1,
+                PageCheck::Good(_) => {
+                    if let Some(flags) = crate::ese::patch::newer_page_flags(page, header.revision)
+                    {
+                        out.findings.push(Finding {
+                            offset: start + crate::ese::page::offsets::FLAGS as u64,
+                            page: Some(pg),
+                            problem: Problem::NewerPageFormat {
+                                flags,
+                                revision: header.revision,
+                            },
+                        });
+                    }
+                    let dbtime = page_dbtime_note(page, pg, start, header, &mut out.notes);
+                    out.max_dbtime = out.max_dbtime.max(dbtime);
                 }
-                let dbtime = page_dbtime_note(page, pg, start, header, &mut out.notes);
-                out.max_dbtime = out.max_dbtime.max(dbtime);
+                PageCheck::Bad(format, mismatches) => {
+                    for mismatch in mismatches {
+                        out.findings.push(Finding {
+                            offset: start + mismatch.at as u64,
+                            page: Some(pg),
+                            problem: Problem::PageChecksum { format, mismatch },
+                        });
+                    }
+                }
             }
-            PageCheck::Bad(format, mismatches) => {
-                for mismatch in mismatches {
-                    out.findings.push(Finding {
-                        offset: start + mismatch.at as u64,
-                        page: Some(pg),
-                        problem: Problem::PageChecksum { format, mismatch },
-                    });
-                }
+        }
+        // After the checksum, which reads the page front to back: the leaf is in the cache.
+        if let (Some(db), Some(&tree)) = (&layout.db, layout.leaf_of.get(pg as usize)) {
+            if tree != 0 {
+                layout.read_leaf(db, tree as usize - 1, pg, &mut out.trees);
             }
         }
         since += 1;
