@@ -442,7 +442,11 @@ fn undo(global: &GlobalArgs, journal: &std::path::Path) -> Result<Exit, Failure>
         }
         Err(e @ JournalError::NotJournal(_)) => Err(Failure::usage(e.to_string())),
         Err(e @ JournalError::Refused { .. }) => Err(Failure::refused(e.to_string())),
-        Err(e @ JournalError::Damaged { .. }) => Err(Failure::usage(e.to_string())),
+        Err(e @ JournalError::Locked { .. }) => Err(Failure::refused(e.to_string())),
+        Err(e @ JournalError::Damaged { .. }) => Err(Failure::usage(format!(
+            "{e}; nothing was written to any file. Keep the journal as it is; check the files \
+             it names with coldpatch verify, and restore any that do not verify from the backup"
+        ))),
         Err(e @ JournalError::Exists(_)) => Err(Failure::usage(e.to_string())),
         Err(e @ (JournalError::Io { .. } | JournalError::NotWritable { .. })) => {
             Err(Failure::write(format!(

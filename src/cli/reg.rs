@@ -112,7 +112,8 @@ pub fn import_failure(e: ImportError) -> Failure {
         ImportError::Dirty { .. }
         | ImportError::Hive { .. }
         | ImportError::Op { .. }
-        | ImportError::EditedInvalid { .. } => Failure::refused(message),
+        | ImportError::EditedInvalid { .. }
+        | ImportError::Locked { .. } => Failure::refused(message),
         ImportError::Out(_) | ImportError::InPlace { .. } => Failure::write(message),
     }
 }

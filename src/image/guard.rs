@@ -6,6 +6,9 @@
 //!   releases the lock when the process ends however it ends (a crash or SIGKILL leaves no
 //!   stale lock to clean up, unlike a lock file with a pid in it). The holder of a lock that
 //!   is refused is named from `/proc/locks` (its process id and command line) when it can be.
+//!   The runs that write files in place (`apply --in-place`, `reg import --in-place`, `undo`)
+//!   also lock the directory of each file they write, so that any two of them on the same
+//!   files exclude each other; a directory this process already holds is not locked twice.
 //! * A file an in-place run writes must be writable before anything starts: its permission
 //!   bits give someone write access (a file marked read-only is refused even for root, who
 //!   could write it anyway) and `access(W_OK)` agrees (a read-only mount is `EROFS` for root
@@ -34,21 +37,51 @@ pub enum LockError {
 /// Exclusive locks on directories, held until dropped (or until the process ends).
 #[derive(Debug)]
 pub struct DirLocks {
-    _held: Vec<File>,
+    held: Vec<(File, (u64, u64))>,
+}
+
+/// The directories (device, inode) this process holds locked: a lock asked for again (a
+/// file's directory that is also a volume's root) is already held, not refused by its own
+/// first lock.
+static HELD: std::sync::Mutex<Vec<(u64, u64)>> = std::sync::Mutex::new(Vec::new());
+
+fn held() -> std::sync::MutexGuard<'static, Vec<(u64, u64)>> {
+    HELD.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Drop for DirLocks {
+    fn drop(&mut self) {
+        let mut all = held();
+        for (_, id) in &self.held {
+            if let Some(i) = all.iter().position(|h| h == id) {
+                all.swap_remove(i);
+            }
+        }
+    }
 }
 
 /// Takes an exclusive lock on each of `dirs`, without waiting: a directory another process
-/// holds is [`LockError::Held`] (and every lock taken so far is let go again).
+/// holds is [`LockError::Held`] (and every lock taken so far is let go again). A directory
+/// this process already holds, or named twice, is skipped.
 pub fn lock_dirs<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> Result<DirLocks, LockError> {
-    let mut held = Vec::new();
+    use std::os::unix::fs::MetadataExt;
+    let mut locks = DirLocks { held: Vec::new() };
     for dir in dirs {
         let io = |source| LockError::Io {
             path: dir.to_path_buf(),
             source,
         };
         let f = File::open(dir).map_err(io)?;
+        let m = f.metadata().map_err(io)?;
+        let id = (m.dev(), m.ino());
+        if held().contains(&id) {
+            continue;
+        }
         match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => held.push(f),
+            Ok(()) => {
+                held().push(id);
+                locks.held.push((f, id));
+            }
             Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
                 return Err(LockError::Held {
                     path: dir.to_path_buf(),
@@ -58,7 +91,21 @@ pub fn lock_dirs<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> Result<DirLock
             Err(e) => return Err(io(e.into())),
         }
     }
-    Ok(DirLocks { _held: held })
+    Ok(locks)
+}
+
+/// [`lock_dirs`] on the directory of each of `files` (written in place).
+pub fn lock_file_dirs<'a>(
+    files: impl IntoIterator<Item = &'a Path>,
+) -> Result<DirLocks, LockError> {
+    let dirs: Vec<&Path> = files
+        .into_iter()
+        .map(|f| match f.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        })
+        .collect();
+    lock_dirs(dirs)
 }
 
 /// The process holding a flock on `f`'s file, as "process PID (COMMAND LINE)", from
@@ -155,14 +202,19 @@ pub fn ignore_file_size_signal() {
 mod tests {
     use super::*;
 
+    /// A lock on the directory's own open file, as another process's would be.
+    fn lock_elsewhere(dir: &Path) -> Result<File, rustix::io::Errno> {
+        let f = File::open(dir).unwrap();
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).map(|()| f)
+    }
+
     #[test]
-    fn a_second_lock_is_refused_and_let_go_on_drop() {
+    fn a_lock_held_elsewhere_is_refused_and_one_held_here_is_not_taken_twice() {
         let t = tempfile::tempdir().unwrap();
         let (a, b) = (t.path().join("a"), t.path().join("b"));
         std::fs::create_dir(&a).unwrap();
         std::fs::create_dir(&b).unwrap();
-        let first = lock_dirs([a.as_path()]).unwrap();
-        // flock locks belong to the open file: a second open in this process conflicts too.
+        let other = lock_elsewhere(&a).unwrap();
         let e = lock_dirs([b.as_path(), a.as_path()]).unwrap_err();
         let text = e.to_string();
         assert!(text.starts_with(&a.display().to_string()), "{text}");
@@ -171,9 +223,24 @@ mod tests {
             "{text}"
         );
         // `b` was let go when `a` was refused.
-        drop(lock_dirs([b.as_path()]).unwrap());
+        drop(lock_elsewhere(&b).unwrap());
+        drop(other);
+
+        let first = lock_dirs([a.as_path()]).unwrap();
+        // Asked again by this process (a file's directory that is a volume's root), or named
+        // twice: no conflict with itself.
+        let again = lock_file_dirs([
+            a.join("f").as_path(),
+            b.join("g").as_path(),
+            b.join("h").as_path(),
+        ])
+        .unwrap();
+        assert!(lock_elsewhere(&a).is_err() && lock_elsewhere(&b).is_err());
+        drop(again);
+        assert!(lock_elsewhere(&a).is_err(), "still held by the first lock");
+        drop(lock_elsewhere(&b).unwrap());
         drop(first);
-        drop(lock_dirs([a.as_path(), b.as_path()]).unwrap());
+        drop(lock_elsewhere(&a).unwrap());
     }
 
     #[test]

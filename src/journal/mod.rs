@@ -95,6 +95,10 @@ pub enum JournalError {
         #[source]
         source: std::io::Error,
     },
+    /// A file's directory is held by another run writing in place (an apply, a reg import,
+    /// another undo).
+    #[error("{}: locked by {holder}, another run writing these files; wait for it to end, then run undo again. Nothing was written to any file", path.display())]
+    Locked { path: PathBuf, holder: String },
     #[error("{file} at offset {offset:#x}: {what}; nothing was written to any file")]
     Refused {
         file: PathBuf,
@@ -942,6 +946,17 @@ pub struct UndoReport {
 /// module documentation).
 pub fn undo(path: &Path) -> Result<UndoReport, JournalError> {
     let j = read(path)?;
+    // No other in-place run on these files meanwhile (its own checks would refuse what this
+    // one wrote, and the other way round, but neither should have to).
+    let _locked = crate::image::guard::lock_file_dirs(j.paths.iter().map(PathBuf::as_path))
+        .map_err(|e| match e {
+            crate::image::guard::LockError::Held { path, holder } => {
+                JournalError::Locked { path, holder }
+            }
+            crate::image::guard::LockError::Io { path, source } => {
+                JournalError::Io { path, source }
+            }
+        })?;
     let mut report = UndoReport {
         sealed: j.sealed,
         committed: j.committed,

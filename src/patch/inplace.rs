@@ -161,6 +161,20 @@ pub fn apply_in_place(
     // The journal names the files (as the file table will, in its order) before anything is
     // read.
     let hosts: Vec<PathBuf> = inputs.iter().map(|(_, host)| host.clone()).collect();
+    // The volumes are locked; the files' own directories too, which a reg import or an undo
+    // of the same files locks.
+    let _locked = crate::image::guard::lock_file_dirs(hosts.iter().map(PathBuf::as_path)).map_err(
+        |e| match e {
+            crate::image::guard::LockError::Held { path, holder } => ApplyError::Refused(format!(
+                "{}: locked by {holder}, another run writing these files; wait for it to end, \
+                 then run again. Nothing was written",
+                path.display()
+            )),
+            crate::image::guard::LockError::Io { path, source } => {
+                ApplyError::Usage(format!("{}: {source}", path.display()))
+            }
+        },
+    )?;
     let audit_path = beside(&journal, &format!(".{AUDIT_FILE}"));
     let audit_tmp = tempfile::Builder::new()
         .prefix(".coldpatch-audit-")

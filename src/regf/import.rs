@@ -58,6 +58,13 @@ pub enum ImportError {
         path.display()
     )]
     NotWritable { path: PathBuf, why: String },
+    /// `--in-place` on a hive whose directory another run writing in place holds locked.
+    #[error(
+        "{}: locked by {holder}, another run writing these files; wait for it to end, then run \
+         again. Nothing was written",
+        path.display()
+    )]
+    Locked { path: PathBuf, holder: String },
     /// `--out` names a file that exists (and `--force` was not given).
     #[error("--out {}: the file exists; give --force to replace it; nothing was written", .0.display())]
     OutExists(PathBuf),
@@ -248,6 +255,15 @@ pub fn import_ops(
                     why,
                 });
             }
+            // No other in-place run (apply, reg import, undo) on this hive meanwhile.
+            let _locked = crate::image::guard::lock_file_dirs([hive]).map_err(|e| match e {
+                crate::image::guard::LockError::Held { path, holder } => {
+                    ImportError::Locked { path, holder }
+                }
+                crate::image::guard::LockError::Io { path, source } => {
+                    ImportError::Read { path, source }
+                }
+            })?;
             disk::write_in_place(hive, &original, &new, journal).map_err(|source| {
                 // The hive is written only after the journal is sealed; a journal that was
                 // already there is someone else's and says nothing about this run.

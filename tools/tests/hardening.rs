@@ -445,6 +445,76 @@ fn a_second_apply_on_the_image_is_refused_while_one_runs_and_the_lock_dies_with_
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
+/// An `apply --in-place` holds the directories of the files it writes, not only the volumes:
+/// an `undo` of an earlier journal on the same files, or a `reg import --in-place` of one of
+/// them, is refused while it runs (naming the holder; nothing written, no journal), and goes
+/// through once it has ended.
+#[test]
+fn undo_and_reg_import_in_place_wait_for_an_apply_in_place_on_the_same_files() {
+    let (tmp, image) = setup();
+    let hive = image.join(SYSTEM);
+    let reg = tmp.path().join("marker.reg");
+    std::fs::write(
+        &reg,
+        "Windows Registry Editor Version 5.00\r\n\r\n[\\ControlSet001\\Services\\Marker]\r\n\
+         \"Set\"=dword:00000001\r\n",
+    )
+    .unwrap();
+    let earlier = tmp.path().join("earlier.journal");
+    let o = run(&[
+        p("reg"),
+        p("import"),
+        &hive,
+        &reg,
+        p("--in-place"),
+        p("--journal"),
+        &earlier,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let journal = tmp.path().join("run.journal");
+    let first = Waiting::start(&[
+        p("apply"),
+        &image,
+        p("--in-place"),
+        p("--journal"),
+        &journal,
+    ]);
+    let pid = first.child.id();
+    let before = snapshot(tmp.path());
+    let held = format!("locked by process {pid} (");
+    let dir = hive.parent().unwrap().display().to_string();
+
+    let err = failed(&run(&[p("undo"), &earlier]), 1);
+    assert!(err.contains(&held) && err.contains(&dir), "{err}");
+    assert!(err.contains("run undo again"), "{err}");
+    let other = tmp.path().join("other.journal");
+    let err = failed(
+        &run(&[
+            p("reg"),
+            p("import"),
+            &hive,
+            &reg,
+            p("--in-place"),
+            p("--journal"),
+            &other,
+        ]),
+        1,
+    );
+    assert!(err.contains(&held) && err.contains(&dir), "{err}");
+    assert!(!other.exists());
+    assert_eq!(snapshot(tmp.path()), before);
+
+    // The apply dies before its journal is sealed (nothing written): the undo goes through.
+    let mut child = first.child;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let o = run(&[p("undo"), &earlier]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let original = std::fs::read(Path::new(FIXTURE).join(SYSTEM)).unwrap();
+    assert_eq!(std::fs::read(&hive).unwrap(), original);
+}
+
 /// Sets `DB Path` of the private store in both control sets of the image's SYSTEM hive to
 /// `value` (as REG_SZ bytes, so that any character can be put there) through `reg import`.
 fn set_db_path(image: &Path, value: &str) {
