@@ -1,7 +1,10 @@
-//! Whole-file verification: both header copies and every page checksum.
+//! Whole-file verification: both header copies, every page checksum, and the structure as the
+//! readers read it (catalog, trees, every leaf's nodes and rows).
 //!
-//! Works on the bytes of a whole file (normally a memory map). The page loop is split over
-//! threads by page range; each thread only reads, and findings are merged in page order.
+//! Works on the bytes of a whole file (normally a memory map). The trees are walked first,
+//! down to the parents of their leaves ([`Layout`]); then one loop over the pages, split over
+//! threads by page range, checks each page and reads each leaf where it lies, right after its
+//! checksum. Each thread only reads, and findings are merged in page order.
 //! Source for what is checked: reference/ese.md §1 (header copies), §2 (checksums), §3
 //! (`dbtimeDirtied` must not exceed the header dbtime).
 
@@ -153,9 +156,9 @@ pub fn verify_file(
     verify_file_observed(file, threads, progress, &|_| {})
 }
 
-/// [`verify_file`], telling `on_pages` of every page read — by the checksum threads (with
-/// `progress`) and by the structure walk (one at a time) — so that a memory map can release
-/// what was read as the check goes.
+/// [`verify_file`], telling `on_pages` of every page read — by the page loop (with
+/// `progress`) and by the walk of the catalog and branch pages (one at a time) — so that a
+/// memory map can release what was read as the check goes.
 pub fn verify_file_observed(
     file: &[u8],
     threads: usize,
