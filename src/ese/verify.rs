@@ -187,7 +187,7 @@ pub fn verify_file_observed(
     // The trees first (catalog and branch pages only); then one pass over the pages, on
     // `threads` threads, checks each page's checksum and reads each leaf where it lies.
     let layout = Layout::walk(file, on_pages);
-    let results = pass(file, &header, &layout, threads, true, &|n| {
+    let results = pass(file, &header, &layout, threads, &|n| {
         on_pages(n);
         progress(n)
     });
@@ -283,20 +283,43 @@ fn header_findings(file: &[u8], copies: &HeaderCopies) -> Vec<Finding> {
     out
 }
 
-/// The structure part of [`verify_file`] alone (no page checksums): what `apply --out` checks
-/// before it writes, its own pass checking the checksums of the pages it reads.
-pub fn structure_check(
-    file: &[u8],
-    threads: usize,
-    on_pages: &(dyn Fn(u64) + Sync),
-) -> Vec<Finding> {
-    let layout = Layout::walk(file, on_pages);
-    let Some(db) = &layout.db else {
-        return layout.findings(Vec::new());
-    };
-    let header = db.header.clone();
-    let results = pass(file, &header, &layout, threads, false, on_pages);
-    layout.findings(results.into_iter().map(|r| r.trees).collect())
+/// The structure part of [`verify_file`], for a pass of its own that reads the file's pages in
+/// order (`apply --out`'s, which reads with direct I/O and checks each page's checksum
+/// itself): [`LeafCheck::new`] walks the trees (the catalog and branch pages, from `file`),
+/// [`LeafCheck::page`] is handed every page in file order, and [`LeafCheck::findings`] are
+/// what [`verify_file`] would find in the structure.
+pub struct LeafCheck<'a> {
+    layout: Layout<'a>,
+    errors: TreeErrors,
+}
+
+impl<'a> LeafCheck<'a> {
+    /// Walks the trees of `file` (the whole database, normally a memory map, of which only the
+    /// catalog, branch pages and separated long values are read here); `on_pages` is told of
+    /// the pages read.
+    pub fn new(file: &'a [u8], on_pages: &'a (dyn Fn(u64) + Sync)) -> LeafCheck<'a> {
+        let layout = Layout::walk(file, on_pages);
+        let errors = TreeErrors::new(layout.trees.len());
+        LeafCheck { layout, errors }
+    }
+
+    /// Page `pgno` (`bytes`, at file offset `offset`): read as [`verify_file`] reads it when
+    /// it is a leaf of a tree.
+    pub fn page(&mut self, pgno: u32, bytes: &[u8], offset: u64) {
+        let Some(db) = &self.layout.db else {
+            return;
+        };
+        if let Some(&tree) = self.layout.leaf_of.get(pgno as usize).filter(|&&t| t != 0) {
+            let page = Page::parse(crate::bytes::Bytes::new(bytes, offset), pgno);
+            self.layout
+                .read_leaf(db, tree as usize - 1, page, &mut self.errors);
+        }
+    }
+
+    /// The structure findings (none: the structure is sound), once every page was handed over.
+    pub fn findings(self) -> Vec<Finding> {
+        self.layout.findings(vec![self.errors])
+    }
 }
 
 /// One tree of a table, as the structure check reads it.
@@ -333,6 +356,15 @@ struct Layout<'a> {
 struct TreeErrors {
     leaf: Vec<Option<EseError>>,
     read: Vec<Option<EseError>>,
+}
+
+impl TreeErrors {
+    fn new(trees: usize) -> TreeErrors {
+        TreeErrors {
+            leaf: vec![None; trees],
+            read: vec![None; trees],
+        }
+    }
 }
 
 fn finding(context: &str, e: &EseError) -> Finding {
@@ -434,15 +466,21 @@ impl<'a> Layout<'a> {
         layout
     }
 
-    /// Checks leaf `pgno` of tree `t` as a page of its tree, then reads its nodes as the
+    /// Checks `page`, a leaf of tree `t`, as a page of its tree, then reads its nodes as the
     /// readers do ([`read_row`] for a table's rows); the first problem of each kind per tree
     /// is kept in `errors`.
-    fn read_leaf(&self, db: &Database, t: usize, pgno: u32, errors: &mut TreeErrors) {
+    fn read_leaf(
+        &self,
+        db: &Database,
+        t: usize,
+        page: Result<Page, EseError>,
+        errors: &mut TreeErrors,
+    ) {
         if errors.leaf[t].is_some() || self.walk_errors[t].is_some() {
             return;
         }
         let tree = &self.trees[t];
-        let page = match db.page(pgno, 0, "leaf page") {
+        let page = match page {
             Ok(p) => p,
             Err(e) => {
                 errors.leaf[t] = Some(e);
@@ -606,14 +644,13 @@ fn read_row(db: &Database, table: &Table, page: &Page, node: Node) -> Result<(),
 }
 
 /// The pass over the pages: split into `threads` runs of pages in order, each checking every
-/// page's checksum (with `checksums`) and reading the leaves of `layout`'s trees where they
-/// lie ([`Layout::read_leaf`]). `progress` is told of the pages each run passes.
+/// page's checksum and reading the leaves of `layout`'s trees where they lie
+/// ([`Layout::read_leaf`]). `progress` is told of the pages each run passes.
 fn pass(
     file: &[u8],
     header: &DbHeader,
     layout: &Layout,
     threads: usize,
-    checksums: bool,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Vec<PagesChecked> {
     let cb = u64::from(header.page_size);
@@ -625,7 +662,7 @@ fn pass(
             .map(|t| {
                 let first = 1 + t * per;
                 let last = ((t + 1) * per).min(pages);
-                s.spawn(move || check_pages(file, header, layout, first, last, checksums, progress))
+                s.spawn(move || check_pages(file, header, layout, first, last, progress))
             })
             .collect();
         handles
@@ -653,23 +690,19 @@ struct PagesChecked {
     trees: TreeErrors,
 }
 
-/// Checks pages `first..=last`: with `checksums`, each page's checksum, format and dbtime;
-/// and each leaf of `layout`'s trees among them as a page of its tree and node by node.
+/// Checks pages `first..=last`: each page's checksum, format and dbtime, and each leaf of
+/// `layout`'s trees among them as a page of its tree and node by node.
 fn check_pages(
     file: &[u8],
     header: &DbHeader,
     layout: &Layout,
     first: u64,
     last: u64,
-    checksums: bool,
     progress: &(dyn Fn(u64) + Sync),
 ) -> PagesChecked {
     let cb = u64::from(header.page_size);
     let mut out = PagesChecked {
-        trees: TreeErrors {
-            leaf: vec![None; layout.trees.len()],
-            read: vec![None; layout.trees.len()],
-        },
+        trees: TreeErrors::new(layout.trees.len()),
         ..PagesChecked::default()
     };
     let mut since = 0;
@@ -681,39 +714,37 @@ fn check_pages(
         };
         // Page numbers fit u32 for every file whose header parsed (pages ≤ 2^32 by format).
         let pg = pgno as u32;
-        if checksums {
-            match check_page(page, pg) {
-                PageCheck::Uninitialised => out.zero += 1,
-                PageCheck::Good(_) => {
-                    if let Some(flags) = crate::ese::patch::newer_page_flags(page, header.revision)
-                    {
-                        out.findings.push(Finding {
-                            offset: start + crate::ese::page::offsets::FLAGS as u64,
-                            page: Some(pg),
-                            problem: Problem::NewerPageFormat {
-                                flags,
-                                revision: header.revision,
-                            },
-                        });
-                    }
-                    let dbtime = page_dbtime_note(page, pg, start, header, &mut out.notes);
-                    out.max_dbtime = out.max_dbtime.max(dbtime);
+        match check_page(page, pg) {
+            PageCheck::Uninitialised => out.zero += 1,
+            PageCheck::Good(_) => {
+                if let Some(flags) = crate::ese::patch::newer_page_flags(page, header.revision) {
+                    out.findings.push(Finding {
+                        offset: start + crate::ese::page::offsets::FLAGS as u64,
+                        page: Some(pg),
+                        problem: Problem::NewerPageFormat {
+                            flags,
+                            revision: header.revision,
+                        },
+                    });
                 }
-                PageCheck::Bad(format, mismatches) => {
-                    for mismatch in mismatches {
-                        out.findings.push(Finding {
-                            offset: start + mismatch.at as u64,
-                            page: Some(pg),
-                            problem: Problem::PageChecksum { format, mismatch },
-                        });
-                    }
+                let dbtime = page_dbtime_note(page, pg, start, header, &mut out.notes);
+                out.max_dbtime = out.max_dbtime.max(dbtime);
+            }
+            PageCheck::Bad(format, mismatches) => {
+                for mismatch in mismatches {
+                    out.findings.push(Finding {
+                        offset: start + mismatch.at as u64,
+                        page: Some(pg),
+                        problem: Problem::PageChecksum { format, mismatch },
+                    });
                 }
             }
         }
         // After the checksum, which reads the page front to back: the leaf is in the cache.
         if let (Some(db), Some(&tree)) = (&layout.db, layout.leaf_of.get(pg as usize)) {
             if tree != 0 {
-                layout.read_leaf(db, tree as usize - 1, pg, &mut out.trees);
+                let page = db.page(pg, 0, "leaf page");
+                layout.read_leaf(db, tree as usize - 1, page, &mut out.trees);
             }
         }
         since += 1;

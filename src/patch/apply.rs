@@ -8,6 +8,7 @@ use crate::ese::btree::Database;
 use crate::ese::catalog::Catalog;
 use crate::ese::census::{resolve_long_values, Matcher, Owners};
 use crate::ese::patch::{FixedField, PagePlan, RowEdit, TableEdits};
+use crate::ese::verify::LeafCheck;
 use crate::exchange::store::{FixedCol, StoreLayout};
 use crate::image::guard::{lock_dirs, DirLocks, LockError};
 use crate::image::write::{
@@ -229,15 +230,23 @@ pub fn stream_pass(
         ))
     };
     let report = |done: u64| progress(&rel, done, total);
+    // What the catalog walk and the long-value lookups of the structure check read through
+    // the map is let go as it goes.
+    let release = s.map.releasing(u64::from(s.header.page_size));
     let mut r = match out {
         Some((path, _)) => {
             let mut file = OutFile::create(path, 0).map_err(io)?;
+            // Discovery verified no page of this database (in place it verified them all):
+            // the structure is checked here, on the pages the pass reads.
+            s.map.advise_random();
+            let leaves = LeafCheck::new(s.map.bytes(), &release);
             let r = stream_database(
                 &s.resolved.host,
                 &rel,
                 s.header.page_size,
                 &plan,
                 Some(&scan),
+                Some(leaves),
                 &mut file,
                 changes,
                 &report,
@@ -252,6 +261,7 @@ pub fn stream_pass(
             s.header.page_size,
             &plan,
             Some(&scan),
+            None,
             &mut std::io::sink(),
             changes,
             &report,

@@ -16,6 +16,7 @@ use crate::ese::census::{tally_page, Matcher, Owners, Tally};
 use crate::ese::patch::{
     page_dbtime, page_objid, patch_header, patch_page, Change, EditCounts, PagePlan,
 };
+use crate::ese::verify::{Finding, LeafCheck};
 use crate::image::write::{is_unaligned, open_direct_read, read_full_at, AlignedBuf, Cache};
 use crate::manifest::pagemap::{PageClass, PageMap, PageMapBuilder};
 use crate::manifest::sums::hex;
@@ -248,28 +249,39 @@ impl Run {
 }
 
 /// The input's or the output's hashing thread: SHA-256 of the runs, and with a census, the
-/// tally of their pages. `stop` gets the census's refusal (input side only).
-fn hasher(
+/// tally of their pages. `stop` gets the census's refusal (input side only); `leaves` is
+/// handed every page (input side only) and given back.
+fn hasher<'a>(
     rx: Receiver<Run>,
     page_size: usize,
     census: Option<&CensusScan>,
     stop: Option<&std::sync::Mutex<Option<String>>>,
-) -> (String, Tally) {
+    mut leaves: Option<LeafCheck<'a>>,
+) -> (String, Tally, Option<LeafCheck<'a>>) {
     let mut h = Sha256::new();
     let mut tally = Tally::default();
     for run in rx {
         for piece in run.pieces(page_size) {
             h.update(piece);
         }
-        let Some(c) = census else { continue };
+        if census.is_none() && leaves.is_none() {
+            continue;
+        }
         for (i, page) in run.pages(page_size).enumerate() {
             let at = run.offset + (i * page_size) as u64;
             let index = at / page_size as u64;
             let pgno = index
                 .checked_sub(HEADER_PAGES)
                 .map(|p| (p + 1).min(u64::from(u32::MAX)) as u32);
-            tally_page(page, at, pgno, &c.owners, &c.matcher, &mut tally);
+            // The structure first: the page was just hashed, and is in the cache.
+            if let (Some(check), Some(pgno)) = (leaves.as_mut(), pgno) {
+                check.page(pgno, page, at);
+            }
+            if let Some(c) = census {
+                tally_page(page, at, pgno, &c.owners, &c.matcher, &mut tally);
+            }
         }
+        let Some(c) = census else { continue };
         if let Some(stop) = stop {
             if let Some(why) = (c.refuse)(&tally, &c.owners) {
                 if let Ok(mut slot) = stop.lock() {
@@ -278,7 +290,7 @@ fn hasher(
             }
         }
     }
-    (hex(&h.finalize()), tally)
+    (hex(&h.finalize()), tally, leaves)
 }
 
 /// The highest page dbtime in the file (a read of every page header).
@@ -308,7 +320,8 @@ pub fn max_page_dbtime(input: &Path, page_size: u32) -> Result<u64, PassError> {
 /// One pass over `input` (named `rel` in reports): every page verified and patched under
 /// `plan`, output to `out`, changes to `changes`. `progress` gets the bytes done. With
 /// [`Cache::Drop`] the input is read with direct I/O where the file system allows it (a copy
-/// reads it once: no page cache is filled).
+/// reads it once: no page cache is filled). With `leaves`, the structure is checked as
+/// `verify` checks it, on the pages read, and a finding refuses the pass at its end.
 #[allow(clippy::too_many_arguments)]
 pub fn stream_database(
     input: &Path,
@@ -316,6 +329,7 @@ pub fn stream_database(
     page_size: u32,
     plan: &PagePlan,
     census: Option<&CensusScan>,
+    leaves: Option<LeafCheck<'_>>,
     out: &mut dyn Write,
     changes: &mut dyn ChangeSink,
     progress: &dyn Fn(u64),
@@ -347,8 +361,8 @@ pub fn stream_database(
                 input, f, size, header_len, run_len, cache, full_tx, empty_rx,
             )
         });
-        let in_hash = s.spawn(move || hasher(in_rx, ps, census, Some(stop_ref)));
-        let out_hash = s.spawn(move || hasher(out_rx, ps, census, None));
+        let in_hash = s.spawn(move || hasher(in_rx, ps, census, Some(stop_ref), leaves));
+        let out_hash = s.spawn(move || hasher(out_rx, ps, census, None, None));
         let owners = census.map(|c| &c.owners);
         let map = PageMapBuilder::new(
             size,
@@ -364,13 +378,20 @@ pub fn stream_database(
         drop(full_rx);
         drop(in_tx);
         drop(out_tx);
-        let (input_sha256, before) = in_hash
+        let (input_sha256, before, leaves) = in_hash
             .join()
             .map_err(|_| PassError::Io("the input hashing thread failed".into()))?;
-        let (output_sha256, after) = out_hash
+        let (output_sha256, after, _) = out_hash
             .join()
             .map_err(|_| PassError::Io("the output hashing thread failed".into()))?;
         let (counts, pages_changed, page_map) = result?;
+        // A damaged structure (what verify would report), found on the pages read.
+        if let Some(leaves) = leaves {
+            let findings = leaves.findings();
+            if !findings.is_empty() {
+                return Err(PassError::Refused(structure_refusal(rel, &findings)));
+            }
+        }
         // An uncovered place in the last runs, found after the main loop ended.
         if let Some(why) = stop.lock().ok().and_then(|mut s| s.take()) {
             return Err(PassError::Refused(why));
@@ -389,6 +410,30 @@ pub fn stream_database(
             page_map: Some(page_map),
         })
     })
+}
+
+/// The refusal of a database whose structure `verify` would flag: its first findings, then
+/// how many more.
+fn structure_refusal(rel: &str, findings: &[Finding]) -> String {
+    const SHOWN: usize = 5;
+    let mut parts: Vec<String> = findings
+        .iter()
+        .take(SHOWN)
+        .map(|f| {
+            let page = f.page.map(|p| format!("page {p}, ")).unwrap_or_default();
+            format!("{rel}: {page}offset {:#x}: {}", f.offset, f.problem)
+        })
+        .collect();
+    if findings.len() > SHOWN {
+        parts.push(format!(
+            "{rel}: {} more",
+            crate::text::count((findings.len() - SHOWN) as u64, "problem", "problems")
+        ));
+    }
+    format!(
+        "{}; nothing is patched over damage (coldpatch verify lists every problem)",
+        parts.join("; ")
+    )
 }
 
 /// The page map being drawn during the pass, and the catalog that names pages' owners.
