@@ -386,3 +386,60 @@ fn verify_flags_leaves_whose_page_flags_do_not_fit_their_tree() {
         assert_eq!(findings, shown(3));
     }
 }
+
+/// `apply --out` checks the structure in its own pass ([`LeafCheck`], handed the pages it
+/// reads in order): for intact files and for every damaged one of the regression cases above,
+/// it finds exactly the structure findings `verify` finds.
+#[test]
+fn the_structure_check_of_a_pass_finds_what_verify_finds() {
+    use coldpatch::ese::verify::LeafCheck;
+    let structure = |bytes: &[u8]| -> Vec<String> {
+        verify_file(bytes, 2, &|_| {})
+            .unwrap()
+            .findings
+            .into_iter()
+            .filter(|f| matches!(f.problem, Problem::Structure(_)))
+            .map(|f| format!("{:#x} {}", f.offset, f.problem))
+            .collect()
+    };
+    let in_pass = |bytes: &[u8]| -> Vec<String> {
+        let cb = page_size(bytes);
+        let mut check = LeafCheck::new(bytes, &|_| {});
+        for (i, page) in bytes.chunks_exact(cb).enumerate().skip(2) {
+            check.page((i - 1) as u32, page, (i * cb) as u64);
+        }
+        check
+            .findings()
+            .into_iter()
+            .map(|f| format!("{:#x} {}", f.offset, f.problem))
+            .collect()
+    };
+    let fixture = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/cluster-small/E/exchsrvr/MDBDATA/PRIV.EDB"
+    ))
+    .unwrap();
+    let mut files = vec![fixture.clone(), sample_bytes("multi.edb.gz")];
+    for (pgno, offset, bit) in [(50, 0x24, 6), (55, 0x23, 5)] {
+        files.push(restamped_flip(&fixture, pgno, offset, bit));
+    }
+    for (name, pgno, offset, bit) in [
+        ("basic.edb.gz", 30, 0x22, 1),
+        ("binary.edb.gz", 27, 0xfa2, 6),
+        ("multi.edb.gz", 28, 0xfe2, 6),
+        ("text.edb.gz", 27, 0xfde, 4),
+    ] {
+        files.push(restamped_flip(&sample_bytes(name), pgno, offset, bit));
+    }
+    let mut damaged = 0;
+    for (i, bytes) in files.iter().enumerate() {
+        let expected = structure(bytes);
+        damaged += usize::from(!expected.is_empty());
+        assert_eq!(in_pass(bytes), expected, "file {i}");
+    }
+    assert_eq!(
+        damaged,
+        files.len() - 2,
+        "every mutant is damaged in its structure"
+    );
+}
