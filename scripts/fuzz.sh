@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes coldpatch's parsers with cargo fuzz (libFuzzer), one target at a time.
 #
-#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
+#   [FUZZ_JOBS=N] scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #
 # Builds the seed corpora (fuzz/seeds: the samples, the fixtures, fresh mkimage images, a plan
 # and a journal written by coldpatch), builds the targets (nightly, `cargo fuzz build`), runs
@@ -9,7 +9,8 @@
 # and the seeds, and prints one summary line per target (also appended to
 # fuzz/logs/summary.txt). A crash, hang (-timeout) or huge allocation (-rss_limit_mb,
 # -malloc_limit_mb) stops that target and is saved under fuzz/artifacts/TARGET; the exit status
-# is 1 when any target found one. Full libFuzzer output: fuzz/logs/TARGET.log.
+# is 1 when any target found one. Full libFuzzer output: fuzz/logs/TARGET.log. FUZZ_JOBS=N runs
+# N targets at a time (default 1; each is one libFuzzer process, one core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,10 +46,12 @@ python3 fuzz/seeds.py "$work"
 (cd fuzz && cargo +nightly fuzz build -s none)
 bin=fuzz/target/x86_64-unknown-linux-gnu/release
 
-status=0
-for t in "${targets[@]}"; do
+# One target: its run, its summary line; exit 1 when it found a crash, hang or huge allocation.
+fuzz_one() {
+    local t=$1
     mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
-    log="fuzz/logs/$t.log"
+    local log="fuzz/logs/$t.log"
+    local before after start ran rc execs rate cov ft corp found line
     before=$(ls "fuzz/artifacts/$t" | wc -l)
     start=$(date +%s)
     set +e
@@ -68,8 +71,23 @@ for t in "${targets[@]}"; do
     line="$(date -u +%FT%TZ) $t: ${ran}s, ${execs:-?} execs (${rate:-?}/s), cov ${cov:-?}, ft ${ft:-?}, corpus $corp, crashes $found, exit $rc"
     echo "$line" | tee -a fuzz/logs/summary.txt
     if [ "$found" -gt 0 ] || [ "$rc" -ne 0 ]; then
-        status=1
         ls -t "fuzz/artifacts/$t" | head -n "$((found > 0 ? found : 1))" | sed "s|^|    fuzz/artifacts/$t/|"
+        return 1
     fi
+}
+
+jobs=${FUZZ_JOBS:-1}
+status=0
+running=()
+for t in "${targets[@]}"; do
+    fuzz_one "$t" &
+    running+=($!)
+    if [ ${#running[@]} -ge "$jobs" ]; then
+        wait "${running[0]}" || status=1
+        running=("${running[@]:1}")
+    fi
+done
+for p in "${running[@]}"; do
+    wait "$p" || status=1
 done
 exit $status
