@@ -42,6 +42,19 @@ fn run(args: &[&Path]) -> Output {
         .unwrap()
 }
 
+/// `coldpatch reg import HIVE REG --in-place --journal JOURNAL`.
+fn reg_import_in_place(hive: &Path, reg: &Path, journal: &Path) -> Output {
+    run(&[
+        p("reg"),
+        p("import"),
+        hive,
+        reg,
+        p("--in-place"),
+        p("--journal"),
+        journal,
+    ])
+}
+
 /// `coldpatch ARGS` under `ulimit -f KIB` (bash counts in KiB).
 fn run_limited(kib: u64, args: &[&Path]) -> Output {
     Command::new("bash")
@@ -199,6 +212,18 @@ impl Waiting {
         Waiting { child, stderr }
     }
 
+    /// `apply IMAGE --in-place --journal JOURNAL`, waiting.
+    fn in_place(image: &Path, journal: &Path) -> Waiting {
+        Waiting::start(&[p("apply"), image, p("--in-place"), p("--journal"), journal])
+    }
+
+    /// Kills the run (SIGKILL) and waits for it to end.
+    fn kill(self) {
+        let mut child = self.child;
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
     /// Lets the run go on; its exit code and the rest of its stderr.
     fn resume(mut self) -> (Option<i32>, String) {
         self.child.stdin.take().unwrap().write_all(b"\n").unwrap();
@@ -301,16 +326,7 @@ fn a_read_only_or_hard_linked_target_is_refused_in_place_before_anything_starts(
     )
     .unwrap();
     let before_reg = snapshot(tmp.path());
-    let args = [
-        p("reg"),
-        p("import"),
-        &hive,
-        &reg,
-        p("--in-place"),
-        p("--journal"),
-        &journal,
-    ];
-    let err = failed(&run(&args), 2);
+    let err = failed(&reg_import_in_place(&hive, &reg, &journal), 2);
     assert!(
         err.contains(&format!("{}: cannot be patched in place", hive.display())),
         "{err}"
@@ -402,13 +418,7 @@ fn an_input_changed_during_apply_is_refused_naming_it() {
 fn a_second_apply_on_the_image_is_refused_while_one_runs_and_the_lock_dies_with_it() {
     let (tmp, image) = setup();
     let journal = tmp.path().join("run.journal");
-    let first = Waiting::start(&[
-        p("apply"),
-        &image,
-        p("--in-place"),
-        p("--journal"),
-        &journal,
-    ]);
+    let first = Waiting::in_place(&image, &journal);
     let pid = first.child.id();
     let before = snapshot(tmp.path());
 
@@ -438,9 +448,7 @@ fn a_second_apply_on_the_image_is_refused_while_one_runs_and_the_lock_dies_with_
     drop((other_tmp, third_tmp));
 
     // The first run dies (SIGKILL, before its journal was sealed): its lock goes with it.
-    let mut child = first.child;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    first.kill();
     let o = run(&[p("apply"), &image, p("--out"), &out]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
@@ -461,25 +469,11 @@ fn undo_and_reg_import_in_place_wait_for_an_apply_in_place_on_the_same_files() {
     )
     .unwrap();
     let earlier = tmp.path().join("earlier.journal");
-    let o = run(&[
-        p("reg"),
-        p("import"),
-        &hive,
-        &reg,
-        p("--in-place"),
-        p("--journal"),
-        &earlier,
-    ]);
+    let o = reg_import_in_place(&hive, &reg, &earlier);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     let journal = tmp.path().join("run.journal");
-    let first = Waiting::start(&[
-        p("apply"),
-        &image,
-        p("--in-place"),
-        p("--journal"),
-        &journal,
-    ]);
+    let first = Waiting::in_place(&image, &journal);
     let pid = first.child.id();
     let before = snapshot(tmp.path());
     let held = format!("locked by process {pid} (");
@@ -489,26 +483,13 @@ fn undo_and_reg_import_in_place_wait_for_an_apply_in_place_on_the_same_files() {
     assert!(err.contains(&held) && err.contains(&dir), "{err}");
     assert!(err.contains("run undo again"), "{err}");
     let other = tmp.path().join("other.journal");
-    let err = failed(
-        &run(&[
-            p("reg"),
-            p("import"),
-            &hive,
-            &reg,
-            p("--in-place"),
-            p("--journal"),
-            &other,
-        ]),
-        1,
-    );
+    let err = failed(&reg_import_in_place(&hive, &reg, &other), 1);
     assert!(err.contains(&held) && err.contains(&dir), "{err}");
     assert!(!other.exists());
     assert_eq!(snapshot(tmp.path()), before);
 
     // The apply dies before its journal is sealed (nothing written): the undo goes through.
-    let mut child = first.child;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    first.kill();
     let o = run(&[p("undo"), &earlier]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let original = std::fs::read(Path::new(FIXTURE).join(SYSTEM)).unwrap();
