@@ -291,6 +291,9 @@ fn header_findings(file: &[u8], copies: &HeaderCopies) -> Vec<Finding> {
 pub struct LeafCheck<'a> {
     layout: Layout<'a>,
     errors: TreeErrors,
+    /// Told of each page handed over, as of the pages the walk read: a memory map lets go of
+    /// what the long-value lookups mapped as the pass goes.
+    on_pages: &'a (dyn Fn(u64) + Sync),
 }
 
 impl<'a> LeafCheck<'a> {
@@ -300,12 +303,17 @@ impl<'a> LeafCheck<'a> {
     pub fn new(file: &'a [u8], on_pages: &'a (dyn Fn(u64) + Sync)) -> LeafCheck<'a> {
         let layout = Layout::walk(file, on_pages);
         let errors = TreeErrors::new(layout.trees.len());
-        LeafCheck { layout, errors }
+        LeafCheck {
+            layout,
+            errors,
+            on_pages,
+        }
     }
 
     /// Page `pgno` (`bytes`, at file offset `offset`): read as [`verify_file`] reads it when
     /// it is a leaf of a tree.
     pub fn page(&mut self, pgno: u32, bytes: &[u8], offset: u64) {
+        (self.on_pages)(1);
         let Some(db) = &self.layout.db else {
             return;
         };
