@@ -5,46 +5,16 @@
 //! refused with nothing written; crafted journals are refused with nothing written; and the
 //! intact journal then restores every byte.
 
+#[path = "runner/mod.rs"]
+mod runner;
+use runner::{coldpatch_bin, copy_tree};
+
 use coldpatch_tools::faults::{
     self, apply_args, differences, phase_of, remove_journal, run, run_killed, tree_hashes,
     undo_args, Phase, Rng,
 };
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
-
-/// The `coldpatch` binary beside `mkimage` (built here when a narrower test run did not).
-fn coldpatch_bin() -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_mkimage")).parent().unwrap();
-    let bin = dir.join("coldpatch");
-    if !bin.exists() {
-        let profile = if dir.ends_with("release") {
-            vec!["--release"]
-        } else {
-            vec![]
-        };
-        let st = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "coldpatch", "--bin", "coldpatch"])
-            .args(profile)
-            .status()
-            .unwrap();
-        assert!(st.success());
-    }
-    bin
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let t = to.join(p.file_name().unwrap());
-        if p.is_dir() {
-            copy_tree(&p, &t);
-        } else {
-            std::fs::copy(&p, &t).unwrap();
-        }
-    }
-}
 
 /// A copy of the cluster fixture and a scratch directory beside it (outside the image).
 fn image() -> (tempfile::TempDir, PathBuf, PathBuf) {

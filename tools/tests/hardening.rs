@@ -9,6 +9,10 @@
 //! standing beside them — is snapshotted before and after (files by SHA-256 and mode,
 //! symlinks by target, without following them).
 
+#[path = "runner/mod.rs"]
+mod runner;
+use runner::{coldpatch_bin, copy_tree};
+
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -19,20 +23,6 @@ use std::process::{Command, Output, Stdio};
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/cluster-small");
 const PRIV: &str = "E/exchsrvr/MDBDATA/PRIV.EDB";
 const SYSTEM: &str = "C/WINNT/system32/config/SYSTEM";
-
-/// The `coldpatch` binary beside `mkimage` (built here when a narrower test run did not).
-fn coldpatch_bin() -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_mkimage")).parent().unwrap();
-    let bin = dir.join("coldpatch");
-    if !bin.exists() {
-        let st = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "coldpatch", "--bin", "coldpatch"])
-            .status()
-            .unwrap();
-        assert!(st.success());
-    }
-    bin
-}
 
 fn run(args: &[&Path]) -> Output {
     Command::new(coldpatch_bin())
@@ -104,19 +94,6 @@ fn setup() -> (tempfile::TempDir, PathBuf) {
     std::fs::remove_file(image.join("image.json")).unwrap();
     std::fs::write(tmp.path().join("bystander"), b"not to be touched").unwrap();
     (tmp, image)
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let t = to.join(p.file_name().unwrap());
-        if p.is_dir() {
-            copy_tree(&p, &t);
-        } else {
-            std::fs::copy(&p, &t).unwrap();
-        }
-    }
 }
 
 /// Everything under `root`, not following symlinks: path → what it is.

@@ -3,8 +3,11 @@
 //! readers (hivexregedit, dissect.esedb) checking what was written, the audit log replayed
 //! onto the inputs, reproducible runs, and every refusal scenario.
 
+#[path = "runner/mod.rs"]
+mod runner;
 #[path = "support/mod.rs"]
 mod support;
+use runner::{coldpatch_bin, copy_tree};
 
 use coldpatch::exchange::Guid;
 use coldpatch::manifest::audit::{apply_entry, read_entries, AuditEntry, AUDIT_FILE};
@@ -26,27 +29,6 @@ fn mkimage(out: &Path, args: &[&str]) -> J {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     serde_json::from_slice(&std::fs::read(out.join("image.json")).unwrap()).unwrap()
-}
-
-/// The `coldpatch` binary beside `mkimage` (built by `cargo test --workspace`; built here
-/// when a narrower test run did not).
-fn coldpatch_bin() -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_mkimage")).parent().unwrap();
-    let bin = dir.join("coldpatch");
-    if !bin.exists() {
-        let profile = if dir.ends_with("release") {
-            vec!["--release"]
-        } else {
-            vec![]
-        };
-        let st = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "coldpatch", "--bin", "coldpatch"])
-            .args(profile)
-            .status()
-            .unwrap();
-        assert!(st.success());
-    }
-    bin
 }
 
 fn coldpatch(args: &[&std::ffi::OsStr]) -> Output {
@@ -135,20 +117,6 @@ fn sha256sum_check(dir: &Path, manifest: &Path) {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
-}
-
-/// Copies a directory tree.
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let t = to.join(p.file_name().unwrap());
-        if p.is_dir() {
-            copy_tree(&p, &t);
-        } else {
-            std::fs::copy(&p, &t).unwrap();
-        }
-    }
 }
 
 fn guid_bytes_hex(g: &str) -> String {

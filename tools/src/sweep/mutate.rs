@@ -40,6 +40,11 @@ impl Rng {
         z ^ (z >> 31)
     }
 
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
     /// A number in `0..n` (`n` > 0; 0 when `n` is 0).
     pub fn below(&mut self, n: u64) -> u64 {
         if n == 0 {

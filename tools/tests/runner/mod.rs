@@ -1,0 +1,41 @@
+//! What the tools' integration tests that run the `coldpatch` binary share: the binary, and a
+//! copy of a fixture tree. Include it with `#[path = "runner/mod.rs"] mod runner;`.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The `coldpatch` binary beside `mkimage` (built by `cargo test --workspace`; built here, in
+/// the same profile, when a narrower test run did not).
+pub fn coldpatch_bin() -> PathBuf {
+    let dir = Path::new(env!("CARGO_BIN_EXE_mkimage")).parent().unwrap();
+    let bin = dir.join("coldpatch");
+    if !bin.exists() {
+        let profile = if dir.ends_with("release") {
+            vec!["--release"]
+        } else {
+            vec![]
+        };
+        let st = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "coldpatch", "--bin", "coldpatch"])
+            .args(profile)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    bin
+}
+
+/// Copies the directory tree `from` to `to`.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let t = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_tree(&p, &t);
+        } else {
+            std::fs::copy(&p, &t).unwrap();
+        }
+    }
+}
