@@ -176,7 +176,8 @@ pub fn verify_path(
             map.advise_sequential();
             // The pages checked leave the process's resident memory as the check goes.
             let release = map.releasing(u64::from(ese_page_size(bytes)));
-            verify_ese_bytes_observed(path, bytes, progress, &release)
+            let release_reads = map.releasing_reads();
+            verify_ese_bytes_observed(path, bytes, progress, &release, &release_reads)
         }
         FileKind::Unknown => Err(VerifyError::UnknownKind {
             path: path.to_path_buf(),
@@ -199,21 +200,22 @@ pub fn verify_ese_bytes(
     bytes: &[u8],
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<FileReport, VerifyError> {
-    verify_ese_bytes_observed(path, bytes, progress, &|_| {})
+    verify_ese_bytes_observed(path, bytes, progress, &|_| {}, &|_| {})
 }
 
-/// [`verify_ese_bytes`], telling `on_pages` of every page read
-/// ([`ese::verify::verify_file_observed`]).
+/// [`verify_ese_bytes`], telling `on_pages` of the pages passed and `on_read` of the pages
+/// read out of order ([`ese::verify::verify_file_observed`]).
 fn verify_ese_bytes_observed(
     path: &Path,
     bytes: &[u8],
     progress: &(dyn Fn(u64, u64) + Sync),
     on_pages: &(dyn Fn(u64) + Sync),
+    on_read: &(dyn Fn(u64) + Sync),
 ) -> Result<FileReport, VerifyError> {
     let page_size = ese_page_size(bytes);
     let total = (bytes.len() as u64 / u64::from(page_size)).max(1);
     let step = |n: u64| progress(total, n);
-    let report = ese::verify::verify_file_observed(bytes, VERIFY_THREADS, &step, on_pages)
+    let report = ese::verify::verify_file_observed(bytes, VERIFY_THREADS, &step, on_pages, on_read)
         .map_err(|source| VerifyError::Ese {
             path: path.to_path_buf(),
             source,

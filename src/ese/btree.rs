@@ -44,8 +44,8 @@ pub struct Database<'a> {
     pub page_size: u32,
     /// Highest database page number in the file.
     pub last_pgno: u32,
-    /// Told of every page read through [`Database::page`] (a memory map releasing what a long
-    /// walk has read, say).
+    /// Told of the file offset of every page read through [`Database::page`] (a memory map
+    /// releasing what a long walk has read, say).
     on_page: Option<&'a (dyn Fn(u64) + Sync)>,
 }
 
@@ -70,8 +70,8 @@ impl<'a> Database<'a> {
         })
     }
 
-    /// The same database, with `on_page` called (with 1) for every page read through
-    /// [`Database::page`].
+    /// The same database, with `on_page` called with the file offset of every page read
+    /// through [`Database::page`].
     pub fn observed(self, on_page: &'a (dyn Fn(u64) + Sync)) -> Database<'a> {
         Database {
             on_page: Some(on_page),
@@ -97,7 +97,7 @@ impl<'a> Database<'a> {
         let off = self.page_offset(pgno);
         let b = Bytes::new(self.bytes, 0).sub("page", off as usize, self.page_size as usize)?;
         if let Some(f) = self.on_page {
-            f(1);
+            f(off);
         }
         Page::parse(b, pgno)
     }

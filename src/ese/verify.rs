@@ -153,17 +153,19 @@ pub fn verify_file(
     threads: usize,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<VerifyReport, HeaderError> {
-    verify_file_observed(file, threads, progress, &|_| {})
+    verify_file_observed(file, threads, progress, &|_| {}, &|_| {})
 }
 
-/// [`verify_file`], telling `on_pages` of every page read — by the page loop (with
-/// `progress`) and by the walk of the catalog and branch pages (one at a time) — so that a
-/// memory map can release what was read as the check goes.
+/// [`verify_file`], telling `on_pages` of the pages the page loop passes (with `progress`,
+/// counts) and `on_read` of the file offset of each page read out of order (the catalog and
+/// branch pages, the long values of rows), so that a memory map can release what was read as
+/// the check goes.
 pub fn verify_file_observed(
     file: &[u8],
     threads: usize,
     progress: &(dyn Fn(u64) + Sync),
     on_pages: &(dyn Fn(u64) + Sync),
+    on_read: &(dyn Fn(u64) + Sync),
 ) -> Result<VerifyReport, HeaderError> {
     let copies = HeaderCopies::read(file)?;
     let header = copies.header.clone();
@@ -186,7 +188,7 @@ pub fn verify_file_observed(
     let mut uninitialised = 0;
     // The trees first (catalog and branch pages only); then one pass over the pages, on
     // `threads` threads, checks each page's checksum and reads each leaf where it lies.
-    let layout = Layout::walk(file, on_pages);
+    let layout = Layout::walk(file, on_read);
     let results = pass(file, &header, &layout, threads, &|n| {
         on_pages(n);
         progress(n)
@@ -291,29 +293,22 @@ fn header_findings(file: &[u8], copies: &HeaderCopies) -> Vec<Finding> {
 pub struct LeafCheck<'a> {
     layout: Layout<'a>,
     errors: TreeErrors,
-    /// Told of each page handed over, as of the pages the walk read: a memory map lets go of
-    /// what the long-value lookups mapped as the pass goes.
-    on_pages: &'a (dyn Fn(u64) + Sync),
 }
 
 impl<'a> LeafCheck<'a> {
     /// Walks the trees of `file` (the whole database, normally a memory map, of which only the
-    /// catalog, branch pages and separated long values are read here); `on_pages` is told of
-    /// the pages read.
-    pub fn new(file: &'a [u8], on_pages: &'a (dyn Fn(u64) + Sync)) -> LeafCheck<'a> {
-        let layout = Layout::walk(file, on_pages);
+    /// catalog, branch pages and separated long values are read here); `on_read` is told of
+    /// the file offset of each page read from `file`, by the walk and by the long-value
+    /// lookups of the rows handed over.
+    pub fn new(file: &'a [u8], on_read: &'a (dyn Fn(u64) + Sync)) -> LeafCheck<'a> {
+        let layout = Layout::walk(file, on_read);
         let errors = TreeErrors::new(layout.trees.len());
-        LeafCheck {
-            layout,
-            errors,
-            on_pages,
-        }
+        LeafCheck { layout, errors }
     }
 
     /// Page `pgno` (`bytes`, at file offset `offset`): read as [`verify_file`] reads it when
     /// it is a leaf of a tree.
     pub fn page(&mut self, pgno: u32, bytes: &[u8], offset: u64) {
-        (self.on_pages)(1);
         let Some(db) = &self.layout.db else {
             return;
         };
@@ -387,8 +382,9 @@ fn finding(context: &str, e: &EseError) -> Finding {
 impl<'a> Layout<'a> {
     /// Reads the catalog and walks every tree it names (tables, indexes, long-value trees)
     /// down to the parents of its leaves: every branch page must be initialised, belong to its
-    /// tree, and be reached once. Pages read are told to `on_pages`.
-    fn walk(file: &'a [u8], on_pages: &'a (dyn Fn(u64) + Sync)) -> Layout<'a> {
+    /// tree, and be reached once. The offset of each page read, here and by the long-value
+    /// lookups of [`Layout::read_leaf`], is told to `on_read`.
+    fn walk(file: &'a [u8], on_read: &'a (dyn Fn(u64) + Sync)) -> Layout<'a> {
         let mut layout = Layout {
             db: None,
             tables: Vec::new(),
@@ -397,10 +393,10 @@ impl<'a> Layout<'a> {
             leaf_of: Vec::new(),
             early: Vec::new(),
         };
-        let Ok(plain) = Database::open(file) else {
+        let Ok(db) = Database::open(file) else {
             return layout;
         };
-        let db = plain.clone().observed(on_pages);
+        let db = db.observed(on_read);
         let mut push = |context: &str, e: EseError| layout.early.push(finding(context, &e));
         match crate::ese::space::database_last_owned_page(&db) {
             Ok(owned) if owned > db.last_pgno => {
@@ -423,7 +419,7 @@ impl<'a> Layout<'a> {
             Ok(c) => c,
             Err(e) => {
                 push("catalog (MSysObjects)", e);
-                layout.db = Some(plain);
+                layout.db = Some(db);
                 return layout;
             }
         };
@@ -470,7 +466,7 @@ impl<'a> Layout<'a> {
             }
         }
         layout.tables = catalog.tables;
-        layout.db = Some(plain);
+        layout.db = Some(db);
         layout
     }
 
@@ -751,7 +747,7 @@ fn check_pages(
         // After the checksum, which reads the page front to back: the leaf is in the cache.
         if let (Some(db), Some(&tree)) = (&layout.db, layout.leaf_of.get(pg as usize)) {
             if tree != 0 {
-                let page = db.page(pg, 0, "leaf page");
+                let page = Page::parse(crate::bytes::Bytes::new(page, start), pg);
                 layout.read_leaf(db, tree as usize - 1, page, &mut out.trees);
             }
         }

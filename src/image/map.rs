@@ -7,6 +7,14 @@ use std::path::{Path, PathBuf};
 /// How much of a mapped file a pass reads between two [`MappedFile::release`]s.
 pub const RELEASE_EVERY: u64 = 16 << 20;
 
+/// The most one read of a page can map: the span of one page table (2 MiB on x86-64). The
+/// kernel maps the whole large folio of the page cache that holds the page read (files just
+/// written with large writes sit in 2 MiB folios), else the pages cached around it.
+const READ_SPAN: u64 = 2 << 20;
+
+/// How many spans reads out of order may keep mapped before the map is released.
+const READ_SPANS: usize = (RELEASE_EVERY / READ_SPAN) as usize;
+
 /// A file opened read-only and mapped into memory.
 ///
 /// An empty file is not mapped (a zero-length map is an error on some systems); its bytes are
@@ -160,6 +168,36 @@ impl MappedFile {
         }
     }
 
+    /// A callback for reads out of file order (a tree walk, long-value lookups), given each
+    /// page's file offset: the map is released ([`MappedFile::release`]) once reads have
+    /// touched more than [`RELEASE_EVERY`] bytes' worth of distinct 2 MiB spans since the last
+    /// release. Counting pages would not do: one read can map a whole 2 MiB span, so 4,096
+    /// scattered reads could map 8 GiB. Reads that stay in a few spans (a root page, the
+    /// leaves in order) release nothing. Several threads may call it; the count is then
+    /// about right, never far under.
+    pub fn releasing_reads(&self) -> impl Fn(u64) + Sync + '_ {
+        use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+        let recent: [AtomicU64; READ_SPANS] = std::array::from_fn(|_| AtomicU64::new(u64::MAX));
+        let filled = AtomicUsize::new(0);
+        move |offset: u64| {
+            let span = offset / READ_SPAN;
+            if recent.iter().any(|s| s.load(Relaxed) == span) {
+                return;
+            }
+            let slot = filled.fetch_add(1, Relaxed);
+            if let Some(s) = recent.get(slot) {
+                s.store(span, Relaxed);
+                return;
+            }
+            self.release();
+            for s in &recent {
+                s.store(u64::MAX, Relaxed);
+            }
+            recent[0].store(span, Relaxed);
+            filled.store(1, Relaxed);
+        }
+    }
+
     /// Tells the kernel the map will be read front to back (a whole-file verify).
     pub fn advise_sequential(&self) {
         if let Some(map) = &self.map {
@@ -175,5 +213,50 @@ impl MappedFile {
         if let Some(map) = &self.map {
             let _ = map.advise(memmap2::Advice::Random);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Resident kilobytes of this process's mapping that starts at `start` (`/proc/self/smaps`).
+    fn resident_kb(start: *const u8) -> u64 {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let head = format!("{:x}-", start as usize);
+        smaps
+            .lines()
+            .skip_while(|l| !l.starts_with(&head))
+            .find_map(|l| l.strip_prefix("Rss:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
+    #[test]
+    fn reads_out_of_order_release_the_map_once_they_spread_over_16_mib_of_spans() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let span = READ_SPAN as usize;
+        std::fs::write(&path, vec![7u8; (READ_SPANS + 2) * span]).unwrap();
+        let map = MappedFile::open(&path).unwrap();
+        let read = map.releasing_reads();
+        let bytes = map.bytes();
+        let touch = |s: usize| {
+            let at = s * span + 4096;
+            read(at as u64);
+            std::hint::black_box(bytes.get(at).copied());
+        };
+        // To and fro among as many spans as may stay mapped: nothing is released.
+        for s in (0..READ_SPANS).chain((0..READ_SPANS).rev()) {
+            touch(s);
+        }
+        assert!(resident_kb(bytes.as_ptr()) >= 4 * READ_SPANS as u64);
+        // A read in one span more releases the map before it maps its page.
+        read((READ_SPANS * span) as u64);
+        assert_eq!(resident_kb(bytes.as_ptr()), 0);
+        // And the count starts again.
+        touch(READ_SPANS);
+        touch(0);
+        assert!(resident_kb(bytes.as_ptr()) >= 8);
     }
 }

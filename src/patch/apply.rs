@@ -232,7 +232,7 @@ pub fn stream_pass(
     let report = |done: u64| progress(&rel, done, total);
     // What the catalog walk and the long-value lookups of the structure check read through
     // the map is let go as it goes.
-    let release = s.map.releasing(u64::from(s.header.page_size));
+    let release = s.map.releasing_reads();
     let mut r = match out {
         Some((path, _)) => {
             let mut file = OutFile::create(path, 0).map_err(io)?;

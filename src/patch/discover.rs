@@ -572,8 +572,15 @@ fn open_store(
     let mut max_page_dbtime = None;
     if opts.verify_pages {
         let release = map.releasing(u64::from(header.page_size));
-        let report = crate::ese::verify::verify_file_observed(map.bytes(), 2, &|_| {}, &release)
-            .map_err(|e| format!("{at}: {e}"))?;
+        let release_reads = map.releasing_reads();
+        let report = crate::ese::verify::verify_file_observed(
+            map.bytes(),
+            2,
+            &|_| {},
+            &release,
+            &release_reads,
+        )
+        .map_err(|e| format!("{at}: {e}"))?;
         map.release();
         for f in report.findings.iter().take(5) {
             let page = f.page.map(|p| format!("page {p}, ")).unwrap_or_default();
@@ -592,7 +599,7 @@ fn open_store(
     // that verify flags.
 
     // Row counts and the census read every page: the map is released as they go.
-    let release = map.releasing(u64::from(header.page_size));
+    let release = map.releasing_reads();
     let db = Database::open(map.bytes())
         .map_err(|e| format!("{at}: {e}"))?
         .observed(&release);
