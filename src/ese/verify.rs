@@ -312,10 +312,9 @@ impl<'a> LeafCheck<'a> {
         let Some(db) = &self.layout.db else {
             return;
         };
-        if let Some(&tree) = self.layout.leaf_of.get(pgno as usize).filter(|&&t| t != 0) {
+        if let Some(tree) = self.layout.leaf_of.tree(pgno) {
             let page = Page::parse(crate::bytes::Bytes::new(bytes, offset), pgno);
-            self.layout
-                .read_leaf(db, tree as usize - 1, page, &mut self.errors);
+            self.layout.read_leaf(db, tree, page, &mut self.errors);
         }
     }
 
@@ -346,10 +345,66 @@ struct Layout<'a> {
     trees: Vec<Tree>,
     /// Per tree, what stopped its walk.
     walk_errors: Vec<Option<EseError>>,
-    /// Leaf page number → 1 + its tree's index (0: not a leaf of a tree walked).
-    leaf_of: Vec<u32>,
+    /// Which tree links each leaf page.
+    leaf_of: LeafOwners,
     /// Findings of the database space tree and the catalog.
     early: Vec<Finding>,
+}
+
+/// Leaf page number → the index of the tree that links it: 1 + the index per page (0: no tree
+/// links the page), in one byte per page when the catalog names fewer than 255 trees (every
+/// real store; 4 MiB for a 16 GiB database), else in four.
+enum LeafOwners {
+    Narrow(Vec<u8>),
+    Wide(Vec<u32>),
+}
+
+impl LeafOwners {
+    /// No page linked yet, for pages 0..=`last_pgno` and `trees` trees.
+    fn new(last_pgno: u32, trees: usize) -> LeafOwners {
+        let pages = if trees == 0 {
+            0
+        } else {
+            last_pgno as usize + 1
+        };
+        if trees < usize::from(u8::MAX) {
+            LeafOwners::Narrow(vec![0; pages])
+        } else {
+            LeafOwners::Wide(vec![0; pages])
+        }
+    }
+
+    /// The tree that links leaf `pgno`, if one does.
+    fn tree(&self, pgno: u32) -> Option<usize> {
+        let tag = match self {
+            LeafOwners::Narrow(v) => v.get(pgno as usize).map(|&t| u32::from(t)),
+            LeafOwners::Wide(v) => v.get(pgno as usize).copied(),
+        };
+        tag.filter(|&t| t != 0).map(|t| t as usize - 1)
+    }
+
+    /// Records that tree `tree` links leaf `pgno`: `false` when another tree links it (or the
+    /// page is past the end).
+    fn link(&mut self, pgno: u32, tree: usize) -> bool {
+        // `new` chose the width by the number of trees, so the tag fits.
+        let tag = tree as u32 + 1;
+        match self {
+            LeafOwners::Narrow(v) => match v.get_mut(pgno as usize) {
+                Some(owner) if u32::from(*owner) == tag || *owner == 0 => {
+                    *owner = tag as u8;
+                    true
+                }
+                _ => false,
+            },
+            LeafOwners::Wide(v) => match v.get_mut(pgno as usize) {
+                Some(owner) if *owner == tag || *owner == 0 => {
+                    *owner = tag;
+                    true
+                }
+                _ => false,
+            },
+        }
+    }
 }
 
 /// What one part of the pass found in the trees' leaves: per tree, the first problem with a
@@ -390,7 +445,7 @@ impl<'a> Layout<'a> {
             tables: Vec::new(),
             trees: Vec::new(),
             walk_errors: Vec::new(),
-            leaf_of: Vec::new(),
+            leaf_of: LeafOwners::new(0, 0),
             early: Vec::new(),
         };
         let Ok(db) = Database::open(file) else {
@@ -423,47 +478,47 @@ impl<'a> Layout<'a> {
                 return layout;
             }
         };
-        layout.leaf_of = vec![0; db.last_pgno as usize + 1];
+        // Each table's trees: its rows first, then its indexes with trees of their own, then
+        // its long values.
+        let mut trees = Vec::new();
         for (ti, t) in catalog.tables.iter().enumerate() {
-            let mut trees = vec![(format!("table {}", t.name), t.pgno_fdp, t.objid)];
-            for i in &t.indexes {
-                if i.pgno_fdp != t.pgno_fdp {
-                    trees.push((
-                        format!("table {} index {}", t.name, i.name),
-                        i.pgno_fdp,
-                        i.objid,
-                    ));
-                }
+            trees.push((ti, true, format!("table {}", t.name), t.pgno_fdp, t.objid));
+            for i in t.indexes.iter().filter(|i| i.pgno_fdp != t.pgno_fdp) {
+                let context = format!("table {} index {}", t.name, i.name);
+                trees.push((ti, false, context, i.pgno_fdp, i.objid));
             }
             if let Some((pgno, objid)) = t.long_values {
-                trees.push((format!("table {} long values", t.name), pgno, objid));
+                trees.push((
+                    ti,
+                    false,
+                    format!("table {} long values", t.name),
+                    pgno,
+                    objid,
+                ));
             }
-            for (k, (context, root, objid)) in trees.into_iter().enumerate() {
-                let index = layout.trees.len();
-                let tag = index as u32 + 1;
-                let leaf_of = &mut layout.leaf_of;
-                let walked = db.tree_leaves(root, objid, &mut |pgno| match leaf_of
-                    .get_mut(pgno as usize)
-                {
-                    Some(owner) if *owner == 0 || *owner == tag => {
-                        *owner = tag;
-                        Ok(())
-                    }
-                    _ => Err(EseError::Tree {
+        }
+        layout.leaf_of = LeafOwners::new(db.last_pgno, trees.len());
+        for (index, (table, rows, context, root, objid)) in trees.into_iter().enumerate() {
+            let leaf_of = &mut layout.leaf_of;
+            let walked = db.tree_leaves(root, objid, &mut |pgno| {
+                if leaf_of.link(pgno, index) {
+                    Ok(())
+                } else {
+                    Err(EseError::Tree {
                         offset: db.page_offset(pgno),
                         pgno,
                         objid,
                         what: "leaf page linked into another tree too",
-                    }),
-                });
-                layout.walk_errors.push(walked.err());
-                layout.trees.push(Tree {
-                    table: ti,
-                    rows: k == 0,
-                    objid,
-                    context,
-                });
-            }
+                    })
+                }
+            });
+            layout.walk_errors.push(walked.err());
+            layout.trees.push(Tree {
+                table,
+                rows,
+                objid,
+                context,
+            });
         }
         layout.tables = catalog.tables;
         layout.db = Some(db);
@@ -745,11 +800,9 @@ fn check_pages(
             }
         }
         // After the checksum, which reads the page front to back: the leaf is in the cache.
-        if let (Some(db), Some(&tree)) = (&layout.db, layout.leaf_of.get(pg as usize)) {
-            if tree != 0 {
-                let page = Page::parse(crate::bytes::Bytes::new(page, start), pg);
-                layout.read_leaf(db, tree as usize - 1, page, &mut out.trees);
-            }
+        if let (Some(db), Some(tree)) = (&layout.db, layout.leaf_of.tree(pg)) {
+            let page = Page::parse(crate::bytes::Bytes::new(page, start), pg);
+            layout.read_leaf(db, tree, page, &mut out.trees);
         }
         since += 1;
         if since == PROGRESS_STEP {
@@ -793,6 +846,24 @@ mod tests {
     use super::*;
     use crate::ese::checksum::{stamp_header, stamp_page};
     use std::io::Read;
+
+    #[test]
+    fn each_leaf_page_is_linked_by_one_tree_whatever_the_number_of_trees() {
+        for trees in [1, 254, 255, 70_000] {
+            let mut leaves = LeafOwners::new(9, trees);
+            assert_eq!(matches!(leaves, LeafOwners::Narrow(_)), trees < 255);
+            let last = trees - 1;
+            assert!(leaves.link(3, last));
+            assert!(leaves.link(3, last), "the same tree again");
+            if trees > 1 {
+                assert!(!leaves.link(3, 0), "{trees} trees: another tree");
+            }
+            assert!(!leaves.link(10, 0), "past the last page");
+            assert_eq!(leaves.tree(3), Some(last));
+            assert_eq!(leaves.tree(4), None);
+            assert_eq!(leaves.tree(10), None);
+        }
+    }
 
     fn basic() -> Vec<u8> {
         let path = concat!(
