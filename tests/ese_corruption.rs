@@ -387,6 +387,73 @@ fn verify_flags_leaves_whose_page_flags_do_not_fit_their_tree() {
     }
 }
 
+/// verify decides per record whether its fixed columns can all be read (one comparison
+/// against the table's fixed-column bounds) and reads them one by one only when not: a record
+/// whose `fidFixedLastInRec` claims more fixed columns than its fixed area holds is still
+/// flagged, by the column that does not fit, in verify and in apply's in-pass check alike.
+#[test]
+fn verify_flags_a_record_whose_fixed_columns_overrun_its_fixed_area() {
+    use coldpatch::ese::record::{Record, FID_FIXED_LAST};
+    use coldpatch::ese::verify::LeafCheck;
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/cluster-small/E/exchsrvr/MDBDATA/PRIV.EDB"
+    );
+    let bytes = std::fs::read(path).unwrap();
+    assert!(verify_file(&bytes, 2, &|_| {}).unwrap().ok());
+    let db = Database::open(&bytes).unwrap();
+    let catalog = Catalog::read(&db).unwrap();
+    let msg = catalog.table("Msg").unwrap();
+    // The first row of Msg: its page and where its record starts in the file.
+    let mut first = None;
+    db.walk(
+        msg.pgno_fdp,
+        msg.objid,
+        |_| {},
+        |e| {
+            if !e.node.is_deleted() {
+                first = Some((e.page.pgno, e.node.data.base(), e.node.data));
+                return Ok(ControlFlow::Break(()));
+            }
+            Ok(ControlFlow::Continue(()))
+        },
+    )
+    .unwrap();
+    let (pgno, at, data) = first.unwrap();
+    let record = Record::parse(data, db.record_form(&db.page(pgno, 0, "leaf").unwrap())).unwrap();
+    // Eight more fixed fids: a NULL bitmap one byte longer, in a fixed area of the same size.
+    let claimed = (u16::from(record.fid_fixed_last) + 8).min(FID_FIXED_LAST) as u8;
+    assert!(claimed > record.fid_fixed_last);
+    let mut bad = bytes.clone();
+    bad[at as usize] = claimed;
+    let cb = page_size(&bytes);
+    let start = (pgno as usize + 1) * cb;
+    stamp_page(&mut bad[start..start + cb], pgno);
+
+    let findings: Vec<String> = verify_file(&bad, 2, &|_| {})
+        .unwrap()
+        .findings
+        .iter()
+        .map(|f| f.problem.to_string())
+        .collect();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.contains("table Msg rows") && f.contains("fixed column")),
+        "{findings:?}"
+    );
+    let mut check = LeafCheck::new(&bad, &|_| {});
+    for (i, page) in bad.chunks_exact(cb).enumerate().skip(2) {
+        check.page((i - 1) as u32, page, (i * cb) as u64);
+    }
+    let in_pass: Vec<String> = check
+        .findings()
+        .iter()
+        .map(|f| f.problem.to_string())
+        .collect();
+    assert_eq!(in_pass, findings);
+}
+
 /// `apply --out` checks the structure in its own pass ([`LeafCheck`], handed the pages it
 /// reads in order): for intact files and for every damaged one of the regression cases above,
 /// it finds exactly the structure findings `verify` finds.

@@ -342,6 +342,8 @@ struct Layout<'a> {
     /// `None` when the database cannot be opened (the header findings say why).
     db: Option<Database<'a>>,
     tables: Vec<Table>,
+    /// Per table, its fixed columns' bounds.
+    fixed: Vec<FixedBounds>,
     trees: Vec<Tree>,
     /// Per tree, what stopped its walk.
     walk_errors: Vec<Option<EseError>>,
@@ -349,6 +351,62 @@ struct Layout<'a> {
     leaf_of: LeafOwners,
     /// Findings of the database space tree and the catalog.
     early: Vec<Finding>,
+}
+
+/// The fixed columns of a table as records hold them: for each `fidFixedLastInRec` (0 to
+/// 127), the lowest offset and the highest end of the table's fixed columns up to that fid
+/// (`None`: no such column), so that one comparison per record tells whether
+/// [`Record::fixed`] can fail for any of them.
+struct FixedBounds(Vec<Option<(usize, usize)>>);
+
+impl FixedBounds {
+    fn of(table: &Table) -> FixedBounds {
+        use crate::ese::record::FID_FIXED_LAST;
+        let last = usize::from(FID_FIXED_LAST);
+        let mut at_fid: Vec<Option<(usize, usize)>> = vec![None; last + 1];
+        for c in &table.columns {
+            if let (Storage::Fixed, Some(offset), Some(size)) =
+                (&c.storage, c.fixed_offset, c.fixed_size)
+            {
+                if let Some(slot) = at_fid.get_mut(usize::from(c.fid)).filter(|_| c.fid != 0) {
+                    *slot = Some(merge(*slot, (offset, offset.saturating_add(size))));
+                }
+            }
+        }
+        let mut upto = None;
+        let bounds = at_fid
+            .into_iter()
+            .map(|b| {
+                if let Some(b) = b {
+                    upto = Some(merge(upto, b));
+                }
+                upto
+            })
+            .collect();
+        FixedBounds(bounds)
+    }
+
+    /// Whether every fixed column `record` holds (fids up to its `fidFixedLastInRec`) lies
+    /// inside its fixed area, before the NULL bitmap.
+    fn fit(&self, record: &Record) -> bool {
+        use crate::ese::record::FIXED_DATA_START;
+        let last = usize::from(record.fid_fixed_last);
+        let Some(bounds) = self.0.get(last) else {
+            return false;
+        };
+        let Some((lowest, highest)) = *bounds else {
+            return true;
+        };
+        record
+            .ib_end_fixed
+            .checked_sub(last.div_ceil(8))
+            .is_some_and(|end| lowest >= FIXED_DATA_START && highest <= end)
+    }
+}
+
+/// The lowest start and the highest end of two byte ranges.
+fn merge(a: Option<(usize, usize)>, b: (usize, usize)) -> (usize, usize) {
+    a.map_or(b, |a| (a.0.min(b.0), a.1.max(b.1)))
 }
 
 /// Leaf page number → the index of the tree that links it: 1 + the index per page (0: no tree
@@ -443,6 +501,7 @@ impl<'a> Layout<'a> {
         let mut layout = Layout {
             db: None,
             tables: Vec::new(),
+            fixed: Vec::new(),
             trees: Vec::new(),
             walk_errors: Vec::new(),
             leaf_of: LeafOwners::new(0, 0),
@@ -520,6 +579,7 @@ impl<'a> Layout<'a> {
                 context,
             });
         }
+        layout.fixed = catalog.tables.iter().map(FixedBounds::of).collect();
         layout.tables = catalog.tables;
         layout.db = Some(db);
         layout
@@ -557,7 +617,7 @@ impl<'a> Layout<'a> {
         for itag in page.line_tags() {
             let read = Node::parse(&page, itag).and_then(|node| {
                 if tree.rows && !node.is_deleted() {
-                    read_row(db, table, &page, node)
+                    read_row(db, table, &self.fixed[tree.table], &page, node)
                 } else {
                     Ok(())
                 }
@@ -670,13 +730,23 @@ fn leaf_problem(page: &Page, tree: &Tree, revision: u32) -> Option<EseError> {
 
 /// Reads one row as the readers do: every column of `table` decoded, every separated long
 /// value followed into the long-value tree.
-fn read_row(db: &Database, table: &Table, page: &Page, node: Node) -> Result<(), EseError> {
+fn read_row(
+    db: &Database,
+    table: &Table,
+    fixed: &FixedBounds,
+    page: &Page,
+    node: Node,
+) -> Result<(), EseError> {
     let record = Record::parse(node.data, db.record_form(page))?;
+    // When every fixed column the record can hold lies inside its fixed area, no fixed column
+    // can fail to read; else each is read, for the error of the first that fails.
+    let fixed_fit = fixed.fit(&record);
     // The tagged area decoded once, at the first tagged column (where a reader asking for that
     // column by fid would decode it, and fail).
     let mut tagged = None;
     for c in &table.columns {
         match c.storage {
+            Storage::Fixed if fixed_fit => {}
             Storage::Fixed => {
                 if let (Some(offset), Some(size)) = (c.fixed_offset, c.fixed_size) {
                     record.fixed(c.fid, offset, size)?;
