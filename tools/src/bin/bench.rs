@@ -16,7 +16,7 @@
 //!   `dd iflag=direct oflag=direct bs=4M` copy of the databases and against `cp` + `sync`;
 //! * `apply --in-place` (on a copy of the image; warm) against one `openssl` pass, with the
 //!   bytes of the journal and of the changed pages; `undo` of it; `inspect` cold;
-//! * `verify` of the databases against `cat` (warm).
+//! * `verify` of the databases against `cat` (warm; each the median of five runs in turns).
 //!
 //! Then, once, `reg import` of 100,000 values into the largest sample hive against
 //! `hivexregedit --merge` ([`coldpatch_tools::reg_bench`]; `--no-reg` skips it).
