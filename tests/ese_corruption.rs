@@ -288,6 +288,30 @@ fn restamped_flip(bytes: &[u8], pgno: u32, offset: usize, bit: u8) -> Vec<u8> {
     bad
 }
 
+/// The `cluster-small` fixture's `PRIV.EDB` (an ESE97 store that verifies clean).
+fn cluster_small_priv() -> Vec<u8> {
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/cluster-small/E/exchsrvr/MDBDATA/PRIV.EDB"
+    ))
+    .unwrap()
+}
+
+/// The structure findings of `apply --out`'s in-pass check ([`LeafCheck`]), handed the pages
+/// of `bytes` in order, as "offset problem".
+fn in_pass_findings(bytes: &[u8]) -> Vec<String> {
+    let cb = page_size(bytes);
+    let mut check = coldpatch::ese::verify::LeafCheck::new(bytes, &|_| {});
+    for (i, page) in bytes.chunks_exact(cb).enumerate().skip(2) {
+        check.page((i - 1) as u32, page, (i * cb) as u64);
+    }
+    check
+        .findings()
+        .into_iter()
+        .map(|f| format!("{:#x} {}", f.offset, f.problem))
+        .collect()
+}
+
 /// Regression (corruption sweep): a node whose key lengths or tag no longer fit its page, or a
 /// record whose column offsets no longer fit the record, with the page checksum made to match,
 /// verified clean while `inspect` (and the patch pass) failed to read the table. verify now
@@ -338,11 +362,7 @@ fn verify_flags_nodes_and_records_the_readers_reject_when_the_page_checksum_was_
 #[test]
 fn verify_flags_leaves_whose_page_flags_do_not_fit_their_tree() {
     use coldpatch::ese::page::flags;
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/cluster-small/E/exchsrvr/MDBDATA/PRIV.EDB"
-    );
-    let bytes = std::fs::read(path).unwrap();
+    let bytes = cluster_small_priv();
     assert!(verify_file(&bytes, 2, &|_| {}).unwrap().ok());
     let db = Database::open(&bytes).unwrap();
     assert!(db.header.revision <= 2, "the fixture is an ESE97 store");
@@ -394,12 +414,7 @@ fn verify_flags_leaves_whose_page_flags_do_not_fit_their_tree() {
 #[test]
 fn verify_flags_a_record_whose_fixed_columns_overrun_its_fixed_area() {
     use coldpatch::ese::record::{Record, FID_FIXED_LAST};
-    use coldpatch::ese::verify::LeafCheck;
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/cluster-small/E/exchsrvr/MDBDATA/PRIV.EDB"
-    );
-    let bytes = std::fs::read(path).unwrap();
+    let bytes = cluster_small_priv();
     assert!(verify_file(&bytes, 2, &|_| {}).unwrap().ok());
     let db = Database::open(&bytes).unwrap();
     let catalog = Catalog::read(&db).unwrap();
@@ -434,7 +449,7 @@ fn verify_flags_a_record_whose_fixed_columns_overrun_its_fixed_area() {
         .unwrap()
         .findings
         .iter()
-        .map(|f| f.problem.to_string())
+        .map(|f| format!("{:#x} {}", f.offset, f.problem))
         .collect();
     assert!(
         findings
@@ -442,16 +457,7 @@ fn verify_flags_a_record_whose_fixed_columns_overrun_its_fixed_area() {
             .any(|f| f.contains("table Msg rows") && f.contains("fixed column")),
         "{findings:?}"
     );
-    let mut check = LeafCheck::new(&bad, &|_| {});
-    for (i, page) in bad.chunks_exact(cb).enumerate().skip(2) {
-        check.page((i - 1) as u32, page, (i * cb) as u64);
-    }
-    let in_pass: Vec<String> = check
-        .findings()
-        .iter()
-        .map(|f| f.problem.to_string())
-        .collect();
-    assert_eq!(in_pass, findings);
+    assert_eq!(in_pass_findings(&bad), findings);
 }
 
 /// `apply --out` checks the structure in its own pass ([`LeafCheck`], handed the pages it
@@ -459,7 +465,6 @@ fn verify_flags_a_record_whose_fixed_columns_overrun_its_fixed_area() {
 /// it finds exactly the structure findings `verify` finds.
 #[test]
 fn the_structure_check_of_a_pass_finds_what_verify_finds() {
-    use coldpatch::ese::verify::LeafCheck;
     let structure = |bytes: &[u8]| -> Vec<String> {
         verify_file(bytes, 2, &|_| {})
             .unwrap()
@@ -469,23 +474,7 @@ fn the_structure_check_of_a_pass_finds_what_verify_finds() {
             .map(|f| format!("{:#x} {}", f.offset, f.problem))
             .collect()
     };
-    let in_pass = |bytes: &[u8]| -> Vec<String> {
-        let cb = page_size(bytes);
-        let mut check = LeafCheck::new(bytes, &|_| {});
-        for (i, page) in bytes.chunks_exact(cb).enumerate().skip(2) {
-            check.page((i - 1) as u32, page, (i * cb) as u64);
-        }
-        check
-            .findings()
-            .into_iter()
-            .map(|f| format!("{:#x} {}", f.offset, f.problem))
-            .collect()
-    };
-    let fixture = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/cluster-small/E/exchsrvr/MDBDATA/PRIV.EDB"
-    ))
-    .unwrap();
+    let fixture = cluster_small_priv();
     let mut files = vec![fixture.clone(), sample_bytes("multi.edb.gz")];
     for (pgno, offset, bit) in [(50, 0x24, 6), (55, 0x23, 5)] {
         files.push(restamped_flip(&fixture, pgno, offset, bit));
@@ -502,7 +491,7 @@ fn the_structure_check_of_a_pass_finds_what_verify_finds() {
     for (i, bytes) in files.iter().enumerate() {
         let expected = structure(bytes);
         damaged += usize::from(!expected.is_empty());
-        assert_eq!(in_pass(bytes), expected, "file {i}");
+        assert_eq!(in_pass_findings(bytes), expected, "file {i}");
     }
     assert_eq!(
         damaged,
