@@ -5,15 +5,23 @@
 //! `check` is the first 8 bytes of SHA-256 over kind, length and payload (a torn or damaged
 //! tail is found). Frames: `PATHS` first (the absolute path of every file the run may write,
 //! by file index; the journal appears under its name only with this frame written and
-//! fsynced, so a journal without it was cut short), `RANGE` (file index u32, offset u64, old
-//! length u32, new length u32,
-//! old bytes, new bytes), then `FILES` (the file table: absolute path, size and SHA-256 before
-//! and after), `SEALED` (everything recorded; only now may targets be written) and, once the
-//! writes are fsynced, `COMMITTED`. A file's ranges are recorded in ascending offset order and
-//! never overlap (the net difference of each page or hive). Old bytes stop at the file's old
-//! end (a hive that grows); new bytes are stored too: ranges are mostly a few bytes, so they
-//! cost no more than a hash would, and they let undo tell a half-written range from a file
+//! fsynced, so a journal without it was cut short), `RANGES` (a batch of ranges, see below),
+//! then `FILES` (the file table: absolute path, size and SHA-256 before and after), `SEALED`
+//! (everything recorded; only now may targets be written) and, once the writes are fsynced,
+//! `COMMITTED`. A file's ranges are recorded in ascending offset order and never overlap (the
+//! net difference of each page or hive). Old bytes stop at the file's old end (a hive that
+//! grows); new bytes are stored too: they let undo tell a half-written range from a file
 //! changed by someone else, byte by byte.
+//!
+//! A `RANGES` frame is `raw length u32 LE` and a zstd frame of that many bytes (at most
+//! [`MAX_BATCH`]): ranges one after another, each `head varint` — the offset's distance from
+//! the previous range's, times two, when it is the same file further on, else the file index
+//! times two plus one followed by the offset as a varint — then `old length varint`, `new
+//! length − old length varint`, the old bytes and the new bytes (varints are LEB128). A patch
+//! changes a few bytes in every page, mostly the same GUIDs: batched and compressed, the
+//! journal is about half the bytes that change instead of four times them, with one frame
+//! check per batch instead of per range. The older `RANGE` frame (one range: file index u32,
+//! offset u64, old length u32, new length u32, old bytes, new bytes) is still read.
 //!
 //! [`undo`] of a journal that ends before its seal writes nothing, and says so only after
 //! checking that every recorded range of the named files still holds its old bytes (a journal
@@ -45,9 +53,16 @@ const KIND_FILES: u8 = 2;
 const KIND_SEALED: u8 = 3;
 const KIND_COMMITTED: u8 = 4;
 const KIND_PATHS: u8 = 5;
+const KIND_RANGES: u8 = 6;
 const CHECK_LEN: usize = 8;
-/// Longest frame payload accepted (a range of a whole large page twice, with room).
-const MAX_FRAME: u32 = 1 << 20;
+/// A batch of ranges is compressed and framed once it holds this many bytes.
+const BATCH: usize = 1 << 20;
+/// The most bytes a batch of ranges may hold uncompressed (and so the largest range).
+pub const MAX_BATCH: usize = 16 << 20;
+/// Longest frame payload accepted (a batch that did not compress, with room).
+const MAX_FRAME: u32 = (MAX_BATCH + (1 << 16)) as u32;
+/// zstd's level for the batches: its fastest, which already finds the repeated GUIDs.
+const BATCH_LEVEL: i32 = 1;
 const HASH_BUF: usize = 1 << 20;
 
 /// One file of the journal.
@@ -60,13 +75,13 @@ pub struct JournalFile {
     pub sha256_after: [u8; 32],
 }
 
-/// One recorded range.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Range {
+/// One recorded range, borrowed from the frame or batch it was read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Range<'a> {
     pub file: u32,
     pub offset: u64,
-    pub old: Vec<u8>,
-    pub new: Vec<u8>,
+    pub old: &'a [u8],
+    pub new: &'a [u8],
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +152,11 @@ pub fn frame_bytes(kind: u8, payload: &[u8]) -> Vec<u8> {
 pub struct JournalWriter {
     path: PathBuf,
     out: BufWriter<File>,
+    /// Ranges recorded and not yet framed, encoded as a `RANGES` frame's body.
+    batch: Vec<u8>,
+    /// The file and offset of the batch's last range.
+    last: Option<(u32, u64)>,
+    zstd: zstd::bulk::Compressor<'static>,
 }
 
 impl JournalWriter {
@@ -178,6 +198,9 @@ impl JournalWriter {
         Ok(JournalWriter {
             path: path.to_path_buf(),
             out: BufWriter::with_capacity(1 << 20, file),
+            batch: Vec::with_capacity(BATCH + (1 << 16)),
+            last: None,
+            zstd: zstd::bulk::Compressor::new(BATCH_LEVEL).map_err(io(path))?,
         })
     }
 
@@ -187,7 +210,8 @@ impl JournalWriter {
             .map_err(io(&self.path))
     }
 
-    /// Appends one range (buffered). `old` may be shorter than `new` past the file's old end.
+    /// Appends one range (buffered, framed with the others of its batch). `old` may be shorter
+    /// than `new` past the file's old end; a range must fit in [`MAX_BATCH`].
     pub fn record(
         &mut self,
         file: u32,
@@ -195,18 +219,65 @@ impl JournalWriter {
         old: &[u8],
         new: &[u8],
     ) -> Result<(), JournalError> {
-        let mut p = Vec::with_capacity(20 + old.len() + new.len());
-        p.extend_from_slice(&file.to_le_bytes());
-        p.extend_from_slice(&offset.to_le_bytes());
-        p.extend_from_slice(&(old.len() as u32).to_le_bytes());
-        p.extend_from_slice(&(new.len() as u32).to_le_bytes());
-        p.extend_from_slice(old);
-        p.extend_from_slice(new);
-        self.frame(KIND_RANGE, &p)
+        const HEAD_MOST: usize = 4 * 10;
+        let need = old.len() + new.len() + HEAD_MOST;
+        if old.len() > new.len() || need > MAX_BATCH {
+            return Err(io(&self.path)(std::io::Error::other(format!(
+                "a range of {} old and {} new bytes at {offset:#x} of file {file}: a journal \
+                 records ranges of at most {} bytes that never shrink",
+                old.len(),
+                new.len(),
+                MAX_BATCH - HEAD_MOST
+            ))));
+        }
+        if self.batch.len() + need > MAX_BATCH {
+            self.frame_batch()?;
+        }
+        let b = &mut self.batch;
+        match self.last {
+            Some((f, at)) if f == file && offset >= at && offset - at < 1 << 62 => {
+                push_varint(b, (offset - at) << 1)
+            }
+            _ => {
+                push_varint(b, (u64::from(file) << 1) | 1);
+                push_varint(b, offset);
+            }
+        }
+        push_varint(b, old.len() as u64);
+        push_varint(b, (new.len() - old.len()) as u64);
+        b.extend_from_slice(old);
+        b.extend_from_slice(new);
+        self.last = Some((file, offset));
+        if self.batch.len() >= BATCH {
+            self.frame_batch()?;
+        }
+        Ok(())
+    }
+
+    /// The recorded ranges not yet framed, compressed into one `RANGES` frame.
+    fn frame_batch(&mut self) -> Result<(), JournalError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let packed = self.zstd.compress(&self.batch).map_err(io(&self.path))?;
+        let mut p = Vec::with_capacity(4 + packed.len());
+        p.extend_from_slice(&(self.batch.len() as u32).to_le_bytes());
+        p.extend_from_slice(&packed);
+        self.batch.clear();
+        self.last = None;
+        self.frame(KIND_RANGES, &p)
+    }
+
+    /// Every range recorded so far framed and handed to the file (not fsynced): what a run
+    /// stopped before its seal may have left.
+    pub fn flush(&mut self) -> Result<(), JournalError> {
+        self.frame_batch()?;
+        self.out.flush().map_err(io(&self.path))
     }
 
     fn sync(&mut self) -> Result<(), JournalError> {
         let p = self.path.clone();
+        self.frame_batch()?;
         self.out.flush().map_err(io(&p))?;
         self.out.get_ref().sync_all().map_err(io(&p))?;
         sync_dir(&parent_dir(&p))
@@ -215,6 +286,7 @@ impl JournalWriter {
     /// The file table and the SEALED marker, fsynced with the journal's directory. Only after
     /// this may the targets be written.
     pub fn seal(&mut self, files: &[JournalFile]) -> Result<(), JournalError> {
+        self.frame_batch()?;
         let mut p = Vec::new();
         p.extend_from_slice(&(files.len() as u32).to_le_bytes());
         for f in files {
@@ -236,6 +308,32 @@ impl JournalWriter {
         self.frame(KIND_COMMITTED, &[])?;
         self.sync()
     }
+}
+
+fn push_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// The LEB128 number at `*at` in `b`, moving `at` past it; `None` past the end or above 64 bits.
+fn varint(b: &[u8], at: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *b.get(*at)?;
+        *at += 1;
+        let bits = u64::from(byte & 0x7f);
+        if shift == 63 && bits > 1 {
+            return None;
+        }
+        v |= bits << shift;
+        if byte & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
 }
 
 fn push_frame(out: &mut Vec<u8>, kind: u8, payload: &[u8]) {
@@ -318,7 +416,7 @@ impl<R: Read> Frames<R> {
         }
         let kind = head[0];
         let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]);
-        if !(KIND_RANGE..=KIND_PATHS).contains(&kind) || len > MAX_FRAME {
+        if !(KIND_RANGE..=KIND_RANGES).contains(&kind) || len > MAX_FRAME {
             return Err((
                 self.damaged(format!("frame kind {kind}, length {len}: not a frame")),
                 false,
@@ -343,14 +441,23 @@ impl<R: Read> Frames<R> {
     fn each_range(
         mut self,
         torn_ends: bool,
-        mut f: impl FnMut(Range, u64) -> Result<(), JournalError>,
+        mut f: impl FnMut(Range<'_>, u64) -> Result<(), JournalError>,
     ) -> Result<(), JournalError> {
+        let mut unpack = Unpacker::new(&self.path)?;
         loop {
             let at = self.at;
             match self.next() {
                 Ok(Some((KIND_RANGE, p))) => {
                     let r = parse_range(&p).ok_or_else(|| self.damaged("a range frame"))?;
                     f(r, at)?;
+                }
+                Ok(Some((KIND_RANGES, p))) => {
+                    let ranges = unpack
+                        .ranges(&p)
+                        .ok_or_else(|| damaged_at(&self.path, at, "a batch of ranges"))?;
+                    for r in ranges {
+                        f(r, at)?;
+                    }
                 }
                 Ok(Some(_)) => {}
                 Ok(None) => return Ok(()),
@@ -382,7 +489,7 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
 }
 
-fn parse_range(p: &[u8]) -> Option<Range> {
+fn parse_range(p: &[u8]) -> Option<Range<'_>> {
     let file = u32_at(p, 0)?;
     let offset = u64_at(p, 4)?;
     let old_len = u32_at(p, 12)? as usize;
@@ -393,9 +500,76 @@ fn parse_range(p: &[u8]) -> Option<Range> {
     Some(Range {
         file,
         offset,
-        old: p[20..20 + old_len].to_vec(),
-        new: p[20 + old_len..].to_vec(),
+        old: &p[20..20 + old_len],
+        new: &p[20 + old_len..],
     })
+}
+
+fn damaged_at(path: &Path, offset: u64, what: &str) -> JournalError {
+    JournalError::Damaged {
+        path: path.to_path_buf(),
+        offset,
+        what: what.into(),
+    }
+}
+
+/// Reads `RANGES` frames: one decompressor and one buffer for all of them.
+struct Unpacker {
+    zstd: zstd::bulk::Decompressor<'static>,
+    body: Vec<u8>,
+}
+
+impl Unpacker {
+    fn new(path: &Path) -> Result<Unpacker, JournalError> {
+        Ok(Unpacker {
+            zstd: zstd::bulk::Decompressor::new().map_err(io(path))?,
+            body: Vec::new(),
+        })
+    }
+
+    /// The ranges of one `RANGES` frame's payload, in order; `None` when it does not decode
+    /// whole (its raw length above [`MAX_BATCH`] or not the one found, a range cut short).
+    fn ranges(&mut self, payload: &[u8]) -> Option<Vec<Range<'_>>> {
+        let raw = u32_at(payload, 0)? as usize;
+        if raw > MAX_BATCH {
+            return None;
+        }
+        self.body.clear();
+        self.body.reserve(raw);
+        let n = self
+            .zstd
+            .decompress_to_buffer(payload.get(4..)?, &mut self.body)
+            .ok()?;
+        if n != raw {
+            return None;
+        }
+        let b = &self.body[..];
+        let (mut at, mut out) = (0, Vec::new());
+        let mut last: Option<(u32, u64)> = None;
+        while at < b.len() {
+            let head = varint(b, &mut at)?;
+            let (file, offset) = if head & 1 == 0 {
+                let (file, prev) = last?;
+                (file, prev.checked_add(head >> 1)?)
+            } else {
+                (u32::try_from(head >> 1).ok()?, varint(b, &mut at)?)
+            };
+            let old_len = usize::try_from(varint(b, &mut at)?).ok()?;
+            let grow = usize::try_from(varint(b, &mut at)?).ok()?;
+            let new_len = old_len.checked_add(grow)?;
+            let old_end = at.checked_add(old_len)?;
+            let new_end = old_end.checked_add(new_len)?;
+            out.push(Range {
+                file,
+                offset,
+                old: b.get(at..old_end)?,
+                new: b.get(old_end..new_end)?,
+            });
+            at = new_end;
+            last = Some((file, offset));
+        }
+        Some(out)
+    }
 }
 
 /// The byte string at `at` in `p` after its `u32` length, and the offset past it.
@@ -460,6 +634,7 @@ fn read_from<R: Read>(
     open: &dyn Fn() -> Result<Frames<R>, JournalError>,
 ) -> Result<Journal, JournalError> {
     let mut frames = open()?;
+    let mut unpack = Unpacker::new(path)?;
     let mut files: Option<Vec<JournalFile>> = None;
     let mut paths: Option<Vec<PathBuf>> = None;
     let (mut sealed, mut committed, mut ranges) = (false, false, 0u64);
@@ -489,6 +664,13 @@ fn read_from<R: Read>(
                 order(files.is_none(), "a range after the file table")?;
                 parse_range(&payload).ok_or_else(|| frames.damaged("a range frame"))?;
                 ranges += 1;
+            }
+            KIND_RANGES => {
+                order(files.is_none(), "a range after the file table")?;
+                let batch = unpack
+                    .ranges(&payload)
+                    .ok_or_else(|| frames.damaged("a batch of ranges"))?;
+                ranges += batch.len() as u64;
             }
             KIND_FILES => {
                 order(files.is_none(), "a second file table")?;
@@ -592,7 +774,7 @@ impl Journal {
     /// Calls `f` with every range and the journal offset of its frame, in order.
     pub fn for_each_range(
         &self,
-        f: impl FnMut(Range, u64) -> Result<(), JournalError>,
+        f: impl FnMut(Range<'_>, u64) -> Result<(), JournalError>,
     ) -> Result<(), JournalError> {
         self.ranges_until(false, f)
     }
@@ -602,7 +784,7 @@ impl Journal {
     fn ranges_until(
         &self,
         torn_ends: bool,
-        f: impl FnMut(Range, u64) -> Result<(), JournalError>,
+        f: impl FnMut(Range<'_>, u64) -> Result<(), JournalError>,
     ) -> Result<(), JournalError> {
         Frames::open(&self.path)?.each_range(torn_ends, f)
     }
@@ -678,8 +860,8 @@ fn check_before(j: &Journal, stamps: &BTreeMap<u32, FileStamp>) -> Result<(), Jo
         }
         let at = (r.offset - *start) as usize;
         let found = bytes.get(at..at + r.old.len()).unwrap_or(&[]);
-        if found != &r.old[..] {
-            let first = crate::bytes::common_prefix(found, &r.old);
+        if found != r.old {
+            let first = crate::bytes::common_prefix(found, r.old);
             return Err(changed(f, r.offset + first as u64));
         }
         Ok(())
@@ -868,7 +1050,7 @@ pub fn apply_sealed(
         if from < r.new.len() {
             let p = &j.files[i].path;
             match writers.get_mut(i).and_then(Option::as_mut) {
-                Some(w) => w.put(r.offset, &r.new)?,
+                Some(w) => w.put(r.offset, r.new)?,
                 None => writable(&mut direct, r.file, p)?
                     .write_all_at(&r.new[from..], r.offset + from as u64)
                     .map_err(io(p))?,
@@ -1008,7 +1190,7 @@ pub fn undo(path: &Path) -> Result<UndoReport, JournalError> {
         let mut ranges = 0;
         j.for_each_range(|r, _| {
             if r.file == i && !r.old.is_empty() {
-                h.write_all_at(&r.old, r.offset).map_err(io(&f.path))?;
+                h.write_all_at(r.old, r.offset).map_err(io(&f.path))?;
             }
             ranges += u64::from(r.file == i);
             Ok(())
@@ -1040,7 +1222,7 @@ pub fn undo(path: &Path) -> Result<UndoReport, JournalError> {
         let mut ranges = 0;
         j.for_each_range(|r, _| {
             if r.file == i {
-                w.put(r.offset, &r.old)?;
+                w.put(r.offset, r.old)?;
                 ranges += 1;
             }
             Ok(())
@@ -1118,8 +1300,8 @@ fn check_unsealed(j: &Journal) -> Result<(), JournalError> {
         }
         let from = (r.offset - start) as usize;
         let found = window.get(from..from + r.old.len()).unwrap_or(&[]);
-        if found != &r.old[..] {
-            let k = crate::bytes::common_prefix(found, &r.old);
+        if found != r.old {
+            let k = crate::bytes::common_prefix(found, r.old);
             let held = found
                 .get(k)
                 .map_or("nothing (the file ends there)".to_string(), |b| {
@@ -1200,7 +1382,7 @@ fn check_ranges(j: &Journal, i: u32, f: &JournalFile) -> Result<bool, JournalErr
                 ));
             }
         }
-        original &= cur == &r.old[..];
+        original &= cur == r.old;
         Ok(())
     })?;
     Ok(original)
@@ -1266,7 +1448,7 @@ fn check_restorable(j: &Journal, i: u32, f: &JournalFile, size: u64) -> Result<(
                 ));
             }
         }
-        h.update(&r.old);
+        h.update(r.old);
         pos = r.offset + r.old.len() as u64;
         Ok(())
     })?;

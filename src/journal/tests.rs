@@ -33,6 +33,8 @@ fn case(seal: bool) -> Case {
     let mut w = JournalWriter::create(&journal, &[a.clone(), b.clone()]).unwrap();
     w.record(0, 100, &a0[100..116], &a1[100..116]).unwrap();
     w.record(0, 9000, &a0[9000..9004], &a1[9000..9004]).unwrap();
+    // Two batches, as a large run writes them.
+    w.flush().unwrap();
     w.record(1, 10, &b0[10..11], &b1[10..11]).unwrap();
     w.record(1, 4096, &[], &b1[4096..]).unwrap();
     if seal {
@@ -55,7 +57,7 @@ fn case(seal: bool) -> Case {
         w.seal(&files).unwrap();
         w.commit().unwrap();
     } else {
-        w.out.flush().unwrap();
+        w.flush().unwrap();
     }
     Case {
         _dir: dir,
@@ -143,6 +145,20 @@ fn an_unsealed_journal_undoes_nothing_and_writes_nothing() {
     originals(&c);
 }
 
+/// Each frame of a journal's bytes: kind, start and end.
+fn frame_spans(bytes: &[u8]) -> Vec<(u8, usize, usize)> {
+    let mut at = MAGIC.len();
+    let mut out = Vec::new();
+    while at + 5 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at + 1..at + 5].try_into().unwrap()) as usize;
+        let end = at + 5 + len + CHECK_LEN;
+        out.push((bytes[at], at, end));
+        at = end;
+    }
+    assert_eq!(at, bytes.len());
+    out
+}
+
 /// The bytes of every file of a case, to show that nothing was written.
 fn contents(c: &Case) -> (Vec<u8>, Vec<u8>) {
     (std::fs::read(&c.a).unwrap(), std::fs::read(&c.b).unwrap())
@@ -157,31 +173,21 @@ fn a_journal_cut_before_its_seal_from_a_run_that_wrote_is_refused_and_nothing_is
     apply_sealed(&c.journal, &BTreeMap::new(), &BTreeMap::new(), &|_| {}).unwrap();
     let whole = std::fs::read(&c.journal).unwrap();
     let patched = contents(&c);
-    let sealed_at = {
-        // The file table, SEALED and COMMITTED are the last frames; every cut before the end
-        // of the last range is one before the seal.
-        let mut at = 0;
-        read(&c.journal)
-            .unwrap()
-            .for_each_range(|r, off| {
-                at = off + 5 + 20 + (r.old.len() + r.new.len() + CHECK_LEN) as u64;
-                Ok(())
-            })
-            .unwrap();
-        at as usize
+    let frames = frame_spans(&whole);
+    let end_of = |kind: u8, first: bool| {
+        let mut ends = frames.iter().filter(|f| f.0 == kind).map(|f| f.2);
+        if first {
+            ends.next().unwrap()
+        } else {
+            ends.next_back().unwrap()
+        }
     };
-    let first_range_end = {
-        let mut end = None;
-        read(&c.journal)
-            .unwrap()
-            .for_each_range(|r, off| {
-                end.get_or_insert(off + 5 + 20 + (r.old.len() + r.new.len() + CHECK_LEN) as u64);
-                Ok(())
-            })
-            .unwrap();
-        end.unwrap() as usize
-    };
-    let paths_end = first_range_end - (5 + 20 + 16 + 16 + CHECK_LEN);
+    let paths_end = end_of(KIND_PATHS, true);
+    let first_range_end = end_of(KIND_RANGES, true);
+    // The file table, SEALED and COMMITTED are the last frames; every cut before the end of
+    // the last batch of ranges is one before the seal.
+    let sealed_at = end_of(KIND_RANGES, false);
+    assert!(paths_end < first_range_end && first_range_end < sealed_at);
     // Without its COMMITTED frame alone it is the journal of a run stopped after its writes:
     // undo restores (checked below, last).
     let uncommitted = whole.len() - (5 + CHECK_LEN);
@@ -532,4 +538,88 @@ fn a_large_file_is_written_by_window_and_undone_by_ranges() {
         e => panic!("{e}"),
     }
     assert!(std::fs::read(&path).unwrap() == before, "nothing written");
+}
+
+/// Batches: ranges of several files, offsets near 2^64 and far apart, a range that grows, a
+/// range too large for one batch refused, a batch that fills and is framed on its own — every
+/// range reads back as written, in order.
+#[test]
+fn batches_of_ranges_read_back_exactly_as_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("j");
+    let paths = [dir.path().join("x"), dir.path().join("y")];
+    let mut w = JournalWriter::create(&journal, &paths).unwrap();
+    let mut want: Vec<(u32, u64, Vec<u8>, Vec<u8>)> = Vec::new();
+    let big = vec![0x5Au8; BATCH / 2];
+    let mut put = |w: &mut JournalWriter, file: u32, offset: u64, old: &[u8], new: &[u8]| {
+        w.record(file, offset, old, new).unwrap();
+        want.push((file, offset, old.to_vec(), new.to_vec()));
+    };
+    put(&mut w, 0, 0, &[1], &[2]);
+    put(&mut w, 0, 7, &[3, 4], &[5, 6]);
+    put(&mut w, 1, 3, &[], &[9; 300]);
+    put(&mut w, 0, 1 << 40, &big, &big);
+    put(&mut w, 0, (1 << 40) + big.len() as u64, &big, &big);
+    put(&mut w, 1, u64::MAX - 8, &[1, 2], &[3, 4, 5]);
+    put(&mut w, 0, u64::MAX - 4, &[7], &[8]);
+    for k in 0..20_000u64 {
+        put(
+            &mut w,
+            1,
+            u64::MAX / 2 + 64 * k,
+            &k.to_le_bytes(),
+            &(!k).to_le_bytes(),
+        );
+    }
+    let too_big = vec![0u8; MAX_BATCH];
+    assert!(w.record(0, 0, &[], &too_big).is_err());
+    assert!(w.record(0, 0, &[1, 2], &[1]).is_err());
+    w.flush().unwrap();
+    let bytes = std::fs::read(&journal).unwrap();
+    let batches = frame_spans(&bytes)
+        .iter()
+        .filter(|f| f.0 == KIND_RANGES)
+        .count();
+    assert!(batches >= 2, "{batches} batches");
+    let mut got = Vec::new();
+    Frames::open(&journal)
+        .unwrap()
+        .each_range(false, |r, _| {
+            got.push((r.file, r.offset, r.old.to_vec(), r.new.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(got.len(), want.len());
+    assert!(got == want);
+    assert_eq!(read(&journal).unwrap().ranges, want.len() as u64);
+}
+
+/// A batch whose frame check holds but whose body does not decode (its raw length not the
+/// one found, a range cut short) is a damaged journal, not a panic.
+#[test]
+fn a_batch_that_does_not_decode_is_damage() {
+    let body = {
+        let mut b = Vec::new();
+        push_varint(&mut b, (3 << 1) | 1);
+        push_varint(&mut b, 4096);
+        push_varint(&mut b, 4);
+        push_varint(&mut b, 0);
+        b.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7]); // one byte short of old and new
+        b
+    };
+    let packed = zstd::bulk::compress(&body, 1).unwrap();
+    let frame = |raw: u32| {
+        let mut p = raw.to_le_bytes().to_vec();
+        p.extend_from_slice(&packed);
+        let mut j = MAGIC.to_vec();
+        j.extend_from_slice(&frame_bytes(KIND_RANGES, &p));
+        j
+    };
+    for raw in [body.len() as u32, body.len() as u32 + 1, u32::MAX] {
+        let r = read_bytes(Path::new("crafted"), &frame(raw));
+        assert!(
+            matches!(&r, Err(JournalError::Damaged { what, .. }) if what.contains("batch")),
+            "{raw}: {r:?}"
+        );
+    }
 }

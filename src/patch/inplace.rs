@@ -186,7 +186,12 @@ pub fn apply_in_place(
         .and_then(AuditWriter::new)
         .map_err(|e| ApplyError::Write(format!("{}: {}", audit_path.display(), reason(&e))))?;
     let sink = JournalSink {
-        journal: JournalWriter::create(&journal, &hosts).map_err(journal_error)?,
+        journal: JournalWriter::create(&journal, &hosts).map_err(|e| match journal_error(e) {
+            ApplyError::Write(m) => {
+                ApplyError::Write(format!("{m}; nothing was written to the image"))
+            }
+            other => other,
+        })?,
         audit,
         index,
     };

@@ -265,8 +265,8 @@ fn held_by_file(j: &Journal) -> std::io::Result<Vec<Held>> {
         .map(|f| std::fs::File::open(&f.path))
         .collect::<Result<_, _>>()?;
     let mut seen = vec![0u64; j.files.len()];
-    let mut last: Vec<Option<journal::Range>> = j.files.iter().map(|_| None).collect();
-    let judge = |r: &journal::Range, out: &mut Vec<Held>| -> std::io::Result<()> {
+    let mut last: Vec<Option<RangeBytes>> = j.files.iter().map(|_| None).collect();
+    let judge = |r: &RangeBytes, out: &mut Vec<Held>| -> std::io::Result<()> {
         let i = r.file as usize;
         let mut cur = vec![0u8; r.new.len()];
         let size = handles[i].metadata()?.len();
@@ -289,12 +289,12 @@ fn held_by_file(j: &Journal) -> std::io::Result<Vec<Held>> {
         let sample = j.files[i].size_before <= journal::WHOLE_CHECK_MOST || seen[i] % 64 == 0;
         seen[i] += 1;
         if sample {
-            if let Err(e) = judge(&r, &mut out) {
+            if let Err(e) = judge(&RangeBytes::of(&r), &mut out) {
                 err.get_or_insert(e);
             }
             last[i] = None;
         } else {
-            last[i] = Some(r);
+            last[i] = Some(RangeBytes::of(&r));
         }
         Ok(())
     });
@@ -308,10 +308,31 @@ fn held_by_file(j: &Journal) -> std::io::Result<Vec<Held>> {
     }
 }
 
-/// A journal's frames as read back, to be written again altered.
+/// A journal's range as read back, its bytes copied out of the batch it came in.
+#[derive(Clone, Debug)]
+pub struct RangeBytes {
+    pub file: u32,
+    pub offset: u64,
+    pub old: Vec<u8>,
+    pub new: Vec<u8>,
+}
+
+impl RangeBytes {
+    fn of(r: &journal::Range) -> RangeBytes {
+        RangeBytes {
+            file: r.file,
+            offset: r.offset,
+            old: r.old.to_vec(),
+            new: r.new.to_vec(),
+        }
+    }
+}
+
+/// A journal's frames as read back, to be written again altered (its ranges one per frame,
+/// in the older `RANGE` form every reader still takes).
 pub struct Parts {
     pub paths: Vec<PathBuf>,
-    pub ranges: Vec<journal::Range>,
+    pub ranges: Vec<RangeBytes>,
     pub files: Vec<JournalFile>,
 }
 
@@ -320,7 +341,7 @@ impl Parts {
         let j = journal::read(path).map_err(|e| e.to_string())?;
         let mut ranges = Vec::new();
         j.for_each_range(|r, _| {
-            ranges.push(r);
+            ranges.push(RangeBytes::of(&r));
             Ok(())
         })
         .map_err(|e| e.to_string())?;
@@ -366,7 +387,7 @@ impl Frames {
         self.frame(5, &p);
     }
 
-    pub fn range(&mut self, r: &journal::Range) {
+    pub fn range(&mut self, r: &RangeBytes) {
         let mut p = Vec::with_capacity(20 + r.old.len() + r.new.len());
         p.extend_from_slice(&r.file.to_le_bytes());
         p.extend_from_slice(&r.offset.to_le_bytes());
@@ -563,7 +584,7 @@ pub fn crafted(
     for (name, i) in [("the largest file", big), ("a hive", small)] {
         let path = parts.files[i].path.clone();
         let size = parts.files[i].size_after;
-        let mine: Vec<&journal::Range> = parts
+        let mine: Vec<&RangeBytes> = parts
             .ranges
             .iter()
             .filter(|r| r.file as usize == i && !r.old.is_empty())
@@ -662,12 +683,22 @@ pub fn torn(
 pub fn silent_cuts(journal: &Path) -> Result<std::ops::Range<u64>, String> {
     let j = journal::read(journal).map_err(|e| e.to_string())?;
     let mut first = None;
-    j.for_each_range(|r, at| {
-        first.get_or_insert((at, at + 5 + 20 + (r.old.len() + r.new.len() + 8) as u64));
+    j.for_each_range(|_, at| {
+        first.get_or_insert(at);
         Ok(())
     })
     .map_err(|e| e.to_string())?;
-    Ok(first.map_or(0..0, |(a, b)| a..b))
+    let Some(at) = first else {
+        return Ok(0..0);
+    };
+    // The frame's end from its header: kind u8, length u32 LE, payload, an 8-byte check.
+    let bytes = std::fs::read(journal).map_err(|e| format!("{}: {e}", journal.display()))?;
+    let len = bytes
+        .get(at as usize + 1..at as usize + 5)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(u32::from_le_bytes)
+        .ok_or_else(|| format!("{}: no frame at {at:#x}", journal.display()))?;
+    Ok(at..at + 5 + u64::from(len) + 8)
 }
 
 /// Removes a journal and what apply leaves beside it (records, temporary files of a killed
