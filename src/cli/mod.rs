@@ -64,6 +64,12 @@ pub enum Verb {
         target: Option<PathBuf>,
         #[command(flatten)]
         image: ImageFlags,
+        /// An image read in seconds whatever its size: the hives, each database's header,
+        /// catalog and Globals, and the patch needed and why; not the page checks, the row
+        /// counts and the census, which read every page (`rows` and `census` are null,
+        /// `pages_read` false; plan and apply still check every page).
+        #[arg(long)]
+        quick: bool,
     },
     /// Compute the patch of an image and print it; --out saves it for `apply --plan`.
     Plan {
@@ -282,16 +288,30 @@ pub fn run(cli: &Cli) -> Result<Exit, Failure> {
     match &cli.verb {
         Verb::Verify { files } => verify::run(&cli.global, files),
         Verb::Census { file, guid } => census(&cli.global, file, guid),
-        Verb::Inspect { target, image } => {
+        Verb::Inspect {
+            target,
+            image,
+            quick,
+        } => {
             let is_file = target.as_deref().is_some_and(|t| t.is_file());
             match target {
-                Some(t) if is_file && image.volume.is_empty() => inspect::run(&cli.global, t),
+                Some(t) if is_file && image.volume.is_empty() => {
+                    if *quick {
+                        return Err(Failure::usage(format!(
+                            "{}: --quick is for an image (a directory of volumes); a database \
+                             alone is shown from its header and catalog without it",
+                            t.display()
+                        )));
+                    }
+                    inspect::run(&cli.global, t)
+                }
                 _ => patch::inspect(
                     &cli.global,
                     &ImageArgs {
                         image: target.clone(),
                         flags: image.clone(),
                     },
+                    *quick,
                 ),
             }
         }

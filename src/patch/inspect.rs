@@ -47,9 +47,10 @@ pub struct StoreInspect {
     pub dbtime: u64,
     pub format: FormatReport,
     pub os_version: String,
-    pub rows: BTreeMap<String, u64>,
-    /// Table → rows carrying this store's own base GUID.
-    pub own_rows: BTreeMap<String, u64>,
+    /// Table → rows; null when the pages were not read (`inspect --quick`).
+    pub rows: Option<BTreeMap<String, u64>>,
+    /// Table → rows carrying this store's own base GUID; null as `rows`.
+    pub own_rows: Option<BTreeMap<String, u64>>,
     /// Where the old base GUID lives: every column of every table, and raw bytes elsewhere.
     pub census: Option<crate::ese::census::CensusReport>,
     /// Columns outside the store model holding it (a refusal unless `--allow-uncovered`).
@@ -86,6 +87,10 @@ pub struct InspectImage {
     pub cluster: Option<ClusterReport>,
     pub stores: Vec<StoreInspect>,
     pub registry: RegistryReport,
+    /// Whether every page of each database was read: checked, rows counted, the census taken
+    /// (false with `--quick`: `problems` then holds what the hives, the headers, the catalogs
+    /// and `Globals` show, and pages may still hold a refusal that plan and apply find).
+    pub pages_read: bool,
     pub patch_needed: bool,
     pub reasons: Vec<String>,
     pub problems: Vec<String>,
@@ -93,7 +98,9 @@ pub struct InspectImage {
 }
 
 impl InspectImage {
-    pub fn build(inst: &Installation, profile: &Profile) -> InspectImage {
+    /// The report of a discovery; `pages_read` says whether it read every page (rows, census
+    /// and page checks) or only the headers, catalogs and `Globals`.
+    pub fn build(inst: &Installation, profile: &Profile, pages_read: bool) -> InspectImage {
         let cluster = inst.cluster.as_ref().map(|c| ClusterReport {
             name: c.info.name.clone(),
             virtual_server: c.exchange.as_ref().map(|x| x.virtual_server.clone()),
@@ -144,8 +151,8 @@ impl InspectImage {
                         h.os_version.build,
                         h.os_version.service_pack
                     ),
-                    rows: s.rows.clone(),
-                    own_rows,
+                    rows: pages_read.then(|| s.rows.clone()),
+                    own_rows: pages_read.then_some(own_rows),
                     census: s.census.clone(),
                     uncovered: s.uncovered.clone(),
                     census_notes: s
@@ -208,6 +215,7 @@ impl InspectImage {
             cluster,
             stores,
             registry,
+            pages_read,
             patch_needed: !reasons.is_empty(),
             reasons,
             problems: inst.problems.clone(),
@@ -285,10 +293,12 @@ impl InspectImage {
                 s.patch_state.map_or("?".into(), |v| v.to_string()),
                 s.patch_count.map_or("?".into(), |v| v.to_string())
             );
+            let own = s.own_rows.as_ref();
             let rows: Vec<String> = s
                 .rows
                 .iter()
-                .map(|(t, n)| match s.own_rows.get(t) {
+                .flatten()
+                .map(|(t, n)| match own.and_then(|o| o.get(t)) {
                     Some(own) => format!("{t} {n} ({own} own)"),
                     None => format!("{t} {n}"),
                 })
@@ -349,6 +359,13 @@ impl InspectImage {
         }
         for w in &self.warnings {
             let _ = writeln!(o, "warning: {w}");
+        }
+        if !self.pages_read {
+            let _ = writeln!(
+                o,
+                "Pages not read (--quick): no page checks, row counts or census; inspect \
+                 without --quick, or plan, reads every page."
+            );
         }
         if !self.problems.is_empty() {
             let _ = writeln!(o, "Problems (the patch is refused until they are fixed):");

@@ -1356,3 +1356,70 @@ fn uncovered_places_are_refused_unless_allowed_then_patched_warned_and_recorded(
         );
     }
 }
+
+/// `inspect --quick` reads the hives and each database's header, catalog and `Globals` only:
+/// the same report as the full inspect but for the rows, the census and the page checks (null,
+/// and `pages_read` false). A bad checksum in a user leaf page, which the full inspect finds,
+/// is not seen: the quick report says its pages were not read, and apply still refuses.
+#[test]
+fn inspect_quick_agrees_with_the_full_inspect_without_reading_the_pages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("img");
+    mkimage(&image, &["--seed", "quick"]);
+    let quick_json = |image: &Path| -> (Option<i32>, J) {
+        let o = coldpatch(&[
+            os("--json"),
+            os("inspect"),
+            image.as_os_str(),
+            os("--quick"),
+        ]);
+        (o.status.code(), serde_json::from_slice(&o.stdout).unwrap())
+    };
+    let strip = |mut j: J| {
+        for s in j["stores"].as_array_mut().unwrap() {
+            for k in ["rows", "own_rows", "census", "census_notes", "uncovered"] {
+                s.as_object_mut().unwrap().remove(k);
+            }
+        }
+        j.as_object_mut().unwrap().remove("pages_read");
+        j
+    };
+    let full = inspect_json(&image);
+    let (code, quick) = quick_json(&image);
+    assert_eq!(code, Some(0));
+    assert_eq!(full["pages_read"], J::Bool(true));
+    assert_eq!(quick["pages_read"], J::Bool(false));
+    assert_eq!(quick["patch_needed"], J::Bool(true));
+    for s in quick["stores"].as_array().unwrap() {
+        assert!(s["rows"].is_null() && s["own_rows"].is_null() && s["census"].is_null());
+        assert!(s["base_guid"].is_string());
+    }
+    assert!(full["stores"][0]["rows"].as_object().unwrap().len() > 3);
+    assert_eq!(strip(quick), strip(full));
+    let text = ok(&coldpatch(&[
+        os("inspect"),
+        image.as_os_str(),
+        os("--quick"),
+    ]));
+    assert!(text.contains("Pages not read (--quick)"), "{text}");
+
+    // A user leaf page with a bad checksum: the full inspect names it, the quick one cannot.
+    let path = image.join("E/exchsrvr/MDBDATA/PRIV.EDB");
+    let mut db = std::fs::read(&path).unwrap();
+    let pg = first_user_leaf(&db);
+    db[page_range(pg).end - 1] ^= 0x55;
+    std::fs::write(&path, &db).unwrap();
+    let full = coldpatch(&[os("inspect"), image.as_os_str()]);
+    assert_eq!(full.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&full.stdout).contains(&format!("page {pg},")));
+    let (code, quick) = quick_json(&image);
+    assert_eq!(code, Some(0));
+    assert_eq!(quick["problems"], J::Array(vec![]));
+    let o = apply_out(&image, &tmp.path().join("out"), &[]);
+    assert_eq!(o.status.code(), Some(1));
+
+    // A database alone: --quick is for an image.
+    let o = coldpatch(&[os("inspect"), path.as_os_str(), os("--quick")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--quick is for an image"));
+}
