@@ -293,6 +293,7 @@ fn header_findings(file: &[u8], copies: &HeaderCopies) -> Vec<Finding> {
 pub struct LeafCheck<'a> {
     layout: Layout<'a>,
     errors: TreeErrors,
+    hint: OwnerHint,
 }
 
 impl<'a> LeafCheck<'a> {
@@ -303,7 +304,11 @@ impl<'a> LeafCheck<'a> {
     pub fn new(file: &'a [u8], on_read: &'a (dyn Fn(u64) + Sync)) -> LeafCheck<'a> {
         let layout = Layout::walk(file, on_read);
         let errors = TreeErrors::new(layout.trees.len());
-        LeafCheck { layout, errors }
+        LeafCheck {
+            layout,
+            errors,
+            hint: OwnerHint::default(),
+        }
     }
 
     /// Page `pgno` (`bytes`, at file offset `offset`): read as [`verify_file`] reads it when
@@ -312,7 +317,7 @@ impl<'a> LeafCheck<'a> {
         let Some(db) = &self.layout.db else {
             return;
         };
-        if let Some(tree) = self.layout.leaf_of.tree(pgno) {
+        if let Some(tree) = self.layout.leaf_of.tree_near(pgno, &mut self.hint) {
             let page = Page::parse(crate::bytes::Bytes::new(bytes, offset), pgno);
             self.layout.read_leaf(db, tree, page, &mut self.errors);
         }
@@ -409,32 +414,161 @@ fn merge(a: Option<(usize, usize)>, b: (usize, usize)) -> (usize, usize) {
     a.map_or(b, |a| (a.0.min(b.0), a.1.max(b.1)))
 }
 
-/// Leaf page number → the index of the tree that links it: 1 + the index per page (0: no tree
-/// links the page), in one byte per page when the catalog names fewer than 255 trees (every
-/// real store; 4 MiB for a 16 GiB database), else in four.
+/// Leaf page number → the index of the tree that links it. Kept as runs of consecutive pages
+/// linked by one tree: a tree's leaves mostly follow each other, so a store has a few runs per
+/// tree whatever its size, and the map stays the same few KiB from 1 to 16 GiB. Once the runs
+/// would take more memory than one entry per page (a store whose trees interleave page by
+/// page), it becomes one byte per page (four past 254 trees): 1 + the tree's index (0: no
+/// tree links the page).
 enum LeafOwners {
+    Runs(Runs),
     Narrow(Vec<u8>),
     Wide(Vec<u32>),
+}
+
+/// Pages `start..end` linked by tree `tree`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Run {
+    start: u32,
+    end: u32,
+    tree: u32,
+}
+
+struct Runs {
+    /// Pages `0..pages` may be linked.
+    pages: u32,
+    trees: usize,
+    /// Finished runs by their first page: `start → (end, tree)`, none overlapping.
+    done: std::collections::BTreeMap<u32, (u32, u32)>,
+    /// The run the walk is extending (not in `done`), and the first page of the next run in
+    /// `done` after it, which it must stop before.
+    cur: Option<Run>,
+    limit: u32,
+}
+
+/// Pages `lo..hi` share one owner (`None`: no tree): what the last lookup of one reader found,
+/// so that pages looked up in order cost one comparison each.
+#[derive(Clone, Copy, Debug, Default)]
+struct OwnerHint {
+    lo: u32,
+    hi: u32,
+    tree: Option<u32>,
+}
+
+/// Runs become a page map when there are more than one per this many pages (a run in the
+/// tree map takes about 20 bytes).
+const PAGES_PER_RUN_MOST: u32 = 32;
+
+impl Runs {
+    /// The run holding `pgno`, or the pages around it that no run holds.
+    fn around(&self, pgno: u32) -> OwnerHint {
+        if let Some(c) = self.cur.filter(|c| c.start <= pgno && pgno < c.end) {
+            return OwnerHint {
+                lo: c.start,
+                hi: c.end,
+                tree: Some(c.tree),
+            };
+        }
+        let cur = self.cur.map(|c| (c.start, (c.end, c.tree)));
+        let before = self
+            .done
+            .range(..=pgno)
+            .next_back()
+            .map(|(&s, &v)| (s, v))
+            .into_iter()
+            .chain(cur.filter(|c| c.0 <= pgno))
+            .max_by_key(|r| r.0);
+        if let Some((start, (end, tree))) = before.filter(|r| pgno < r.1 .0) {
+            return OwnerHint {
+                lo: start,
+                hi: end,
+                tree: Some(tree),
+            };
+        }
+        let after = self
+            .done
+            .range(pgno..)
+            .next()
+            .map(|(&s, _)| s)
+            .into_iter()
+            .chain(cur.filter(|c| c.0 > pgno).map(|c| c.0))
+            .min();
+        OwnerHint {
+            lo: before.map_or(0, |r| r.1 .0),
+            hi: after.unwrap_or(u32::MAX),
+            tree: None,
+        }
+    }
+
+    fn link(&mut self, pgno: u32, tag: u32) -> bool {
+        if let Some(c) = &mut self.cur {
+            if c.start <= pgno && pgno < c.end {
+                return c.tree == tag;
+            }
+            if pgno == c.end && c.tree == tag && pgno < self.limit {
+                c.end += 1;
+                return true;
+            }
+        }
+        let found = self.around(pgno);
+        if let Some(owner) = found.tree {
+            return owner == tag;
+        }
+        if let Some(c) = self.cur.take() {
+            self.done.insert(c.start, (c.end, c.tree));
+        }
+        self.cur = Some(Run {
+            start: pgno,
+            end: pgno + 1,
+            tree: tag,
+        });
+        self.limit = self.done.range(pgno..).next().map_or(u32::MAX, |(&s, _)| s);
+        true
+    }
+
+    /// Every run, as one entry per page: `1 + tree` (0: none).
+    fn fill<T: Copy + Default + TryFrom<u32>>(&self) -> Vec<T> {
+        let mut v = vec![T::default(); self.pages as usize];
+        let runs = self.done.iter().map(|(&s, &(e, t))| (s, e, t));
+        for (s, e, t) in runs.chain(self.cur.map(|c| (c.start, c.end, c.tree))) {
+            let tag = T::try_from(t + 1).unwrap_or_default();
+            v[s as usize..e as usize].fill(tag);
+        }
+        v
+    }
 }
 
 impl LeafOwners {
     /// No page linked yet, for pages 0..=`last_pgno` and `trees` trees.
     fn new(last_pgno: u32, trees: usize) -> LeafOwners {
-        let pages = if trees == 0 {
-            0
-        } else {
-            last_pgno as usize + 1
-        };
-        if trees < usize::from(u8::MAX) {
-            LeafOwners::Narrow(vec![0; pages])
-        } else {
-            LeafOwners::Wide(vec![0; pages])
-        }
+        LeafOwners::Runs(Runs {
+            pages: if trees == 0 {
+                0
+            } else {
+                last_pgno.saturating_add(1)
+            },
+            trees,
+            done: std::collections::BTreeMap::new(),
+            cur: None,
+            limit: u32::MAX,
+        })
     }
 
     /// The tree that links leaf `pgno`, if one does.
+    #[cfg(test)]
     fn tree(&self, pgno: u32) -> Option<usize> {
+        self.tree_near(pgno, &mut OwnerHint::default())
+    }
+
+    /// [`LeafOwners::tree`], through the hint of a reader that looks pages up in order.
+    fn tree_near(&self, pgno: u32, hint: &mut OwnerHint) -> Option<usize> {
         let tag = match self {
+            LeafOwners::Runs(r) => {
+                if !(hint.lo <= pgno && pgno < hint.hi) {
+                    *hint = r.around(pgno);
+                }
+                return hint.tree.map(|t| t as usize);
+            }
             LeafOwners::Narrow(v) => v.get(pgno as usize).map(|&t| u32::from(t)),
             LeafOwners::Wide(v) => v.get(pgno as usize).copied(),
         };
@@ -444,19 +578,33 @@ impl LeafOwners {
     /// Records that tree `tree` links leaf `pgno`: `false` when another tree links it (or the
     /// page is past the end).
     fn link(&mut self, pgno: u32, tree: usize) -> bool {
-        // `new` chose the width by the number of trees, so the tag fits.
-        let tag = tree as u32 + 1;
+        let tag = tree as u32;
         match self {
+            LeafOwners::Runs(r) => {
+                if pgno >= r.pages {
+                    return false;
+                }
+                let linked = r.link(pgno, tag);
+                if r.done.len() as u32 > r.pages / PAGES_PER_RUN_MOST {
+                    *self = if r.trees < usize::from(u8::MAX) {
+                        LeafOwners::Narrow(r.fill())
+                    } else {
+                        LeafOwners::Wide(r.fill())
+                    };
+                }
+                linked
+            }
+            // The width was chosen by the number of trees, so the tag fits.
             LeafOwners::Narrow(v) => match v.get_mut(pgno as usize) {
-                Some(owner) if u32::from(*owner) == tag || *owner == 0 => {
-                    *owner = tag as u8;
+                Some(owner) if u32::from(*owner) == tag + 1 || *owner == 0 => {
+                    *owner = (tag + 1) as u8;
                     true
                 }
                 _ => false,
             },
             LeafOwners::Wide(v) => match v.get_mut(pgno as usize) {
-                Some(owner) if *owner == tag || *owner == 0 => {
-                    *owner = tag;
+                Some(owner) if *owner == tag + 1 || *owner == 0 => {
+                    *owner = tag + 1;
                     true
                 }
                 _ => false,
@@ -835,6 +983,7 @@ fn check_pages(
         ..PagesChecked::default()
     };
     let mut since = 0;
+    let mut hint = OwnerHint::default();
     let mut pgno = first;
     while pgno <= last {
         let start = (pgno + RESERVED_PAGES - 1) * cb;
@@ -870,7 +1019,7 @@ fn check_pages(
             }
         }
         // After the checksum, which reads the page front to back: the leaf is in the cache.
-        if let (Some(db), Some(tree)) = (&layout.db, layout.leaf_of.tree(pg)) {
+        if let (Some(db), Some(tree)) = (&layout.db, layout.leaf_of.tree_near(pg, &mut hint)) {
             let page = Page::parse(crate::bytes::Bytes::new(page, start), pg);
             layout.read_leaf(db, tree, page, &mut out.trees);
         }
@@ -921,7 +1070,6 @@ mod tests {
     fn each_leaf_page_is_linked_by_one_tree_whatever_the_number_of_trees() {
         for trees in [1, 254, 255, 70_000] {
             let mut leaves = LeafOwners::new(9, trees);
-            assert_eq!(matches!(leaves, LeafOwners::Narrow(_)), trees < 255);
             let last = trees - 1;
             assert!(leaves.link(3, last));
             assert!(leaves.link(3, last), "the same tree again");
@@ -932,6 +1080,63 @@ mod tests {
             assert_eq!(leaves.tree(3), Some(last));
             assert_eq!(leaves.tree(4), None);
             assert_eq!(leaves.tree(10), None);
+        }
+    }
+
+    /// The runs answer as one entry per page would, link by link and page by page (looked up
+    /// alone and in order through a hint), for trees whose leaves follow each other (a few
+    /// runs) and for trees interleaved page by page (the runs become a page map, one byte or
+    /// four per page by the number of trees).
+    #[test]
+    fn the_leaf_runs_answer_as_a_map_of_every_page() {
+        let pages = 4096u32;
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move |n: u32| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % u64::from(n)) as u32
+        };
+        for (trees, interleaved) in [(5usize, false), (5, true), (300, true), (300, false)] {
+            let mut leaves = LeafOwners::new(pages - 1, trees);
+            let mut model: Vec<Option<usize>> = vec![None; pages as usize];
+            for round in 0..6000u32 {
+                let tree = next(trees as u32) as usize;
+                let (first, len) = if interleaved {
+                    (next(pages + 8), 1)
+                } else {
+                    (next(pages + 8), 1 + next(200))
+                };
+                for pgno in first..first + len {
+                    let want = match model.get(pgno as usize) {
+                        None => false,
+                        Some(None) => true,
+                        Some(Some(t)) => *t == tree,
+                    };
+                    assert_eq!(leaves.link(pgno, tree), want, "round {round}, page {pgno}");
+                    if want {
+                        model[pgno as usize] = Some(tree);
+                    }
+                }
+            }
+            let dense = !matches!(leaves, LeafOwners::Runs(_));
+            assert_eq!(
+                dense, interleaved,
+                "{trees} trees, interleaved {interleaved}"
+            );
+            if dense {
+                assert_eq!(matches!(leaves, LeafOwners::Narrow(_)), trees < 255);
+            }
+            let mut hint = OwnerHint::default();
+            for pgno in 0..pages + 8 {
+                let want = model.get(pgno as usize).copied().flatten();
+                assert_eq!(leaves.tree(pgno), want, "page {pgno}");
+                assert_eq!(
+                    leaves.tree_near(pgno, &mut hint),
+                    want,
+                    "page {pgno}, in order"
+                );
+            }
         }
     }
 
