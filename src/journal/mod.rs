@@ -59,8 +59,9 @@ const CHECK_LEN: usize = 8;
 const BATCH: usize = 1 << 20;
 /// The most bytes a batch of ranges may hold uncompressed (and so the largest range).
 pub const MAX_BATCH: usize = 16 << 20;
-/// Longest frame payload accepted (a batch that did not compress, with room).
-const MAX_FRAME: u32 = (MAX_BATCH + (1 << 16)) as u32;
+/// Longest frame payload accepted: a batch that did not compress (zstd's bound for it is
+/// `MAX_BATCH` + 1/256 of it and a few bytes), with room.
+const MAX_FRAME: u32 = (MAX_BATCH + (1 << 17)) as u32;
 /// zstd's level for the batches: its fastest, which already finds the repeated GUIDs.
 const BATCH_LEVEL: i32 = 1;
 const HASH_BUF: usize = 1 << 20;
@@ -875,6 +876,8 @@ pub const WHOLE_CHECK_MOST: u64 = 64 << 20;
 
 /// The granularity of [`RangeWriter`]'s writes (the smallest database page).
 const WRITE_BLOCK: u64 = 4096;
+/// [`RangeWriter`]'s windows end on multiples of this (the largest folio of the page cache).
+const WINDOW_ALIGN: u64 = 2 << 20;
 
 /// Writes ranges of one file — ascending, not overlapping, inside the file — a window at a
 /// time: the window is read, the ranges are laid into it, and each run of touched 4 KiB blocks
@@ -907,7 +910,11 @@ impl<'a> RangeWriter<'a> {
         if offset < self.start || end > self.start + self.window.len() as u64 {
             self.flush()?;
             self.start = offset - offset % WRITE_BLOCK;
-            let len = (CHECK_WINDOW as u64).max(end - self.start) as usize;
+            // The window ends on a multiple of its size: the page cache's large folios are
+            // aligned to their size, so none straddles two windows, and none is sent to the
+            // disk (see `flush`) before the next window changes its other part.
+            let aligned_end = (offset / WINDOW_ALIGN + 1) * WINDOW_ALIGN;
+            let len = (aligned_end - self.start).max(end - self.start) as usize;
             self.window.resize(len, 0);
             let n = read_full_at(self.file, &mut self.window, self.start).map_err(io(self.path))?;
             self.window.truncate(n);
