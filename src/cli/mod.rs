@@ -277,10 +277,17 @@ pub fn main() -> i32 {
     match run(&cli) {
         Ok(exit) => exit.code(),
         Err(failure) => {
-            eprintln!("coldpatch: {failure}");
+            say(format_args!("coldpatch: {failure}"));
             failure.exit.code()
         }
     }
+}
+
+/// One line on stderr. A stderr that cannot be written (a file past `ulimit -f`, a full disk)
+/// loses the line but not the exit code, as `eprintln!` would by panicking.
+pub fn say(line: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// Runs one parsed command.

@@ -395,7 +395,7 @@ pub fn apply(global: &GlobalArgs, a: &ApplyArgs) -> Result<Exit, Failure> {
         }
     }
     for w in &plan.warnings {
-        eprintln!("coldpatch: warning: {w}");
+        super::say(format_args!("coldpatch: warning: {w}"));
     }
     let bar = progress_bar(global);
     let progress = |what: &str, done: u64, total: u64| {
@@ -422,7 +422,7 @@ pub fn apply(global: &GlobalArgs, a: &ApplyArgs) -> Result<Exit, Failure> {
         .iter()
         .filter(|w| !plan.warnings.contains(w))
     {
-        eprintln!("coldpatch: warning: {w}");
+        super::say(format_args!("coldpatch: warning: {w}"));
     }
     if global.json {
         print_json(&report)?;

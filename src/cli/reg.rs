@@ -129,7 +129,10 @@ struct ReadHive {
 }
 
 fn warn(hive: &Path, what: &str) {
-    eprintln!("coldpatch: warning: {}: {what}", hive.display());
+    super::say(format_args!(
+        "coldpatch: warning: {}: {what}",
+        hive.display()
+    ));
 }
 
 /// Reads a hive for a read-only verb. A file that is no hive at all is unreadable input (exit

@@ -37,7 +37,7 @@ fn print_report(r: &FileReport, global: &GlobalArgs) {
     if r.unreadable {
         // Each message names the file already.
         for e in &r.errors {
-            eprintln!("coldpatch: {}", e.what);
+            super::say(format_args!("coldpatch: {}", e.what));
         }
         return;
     }

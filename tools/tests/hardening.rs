@@ -257,6 +257,21 @@ fn a_journal_that_cannot_be_written_leaves_the_image_untouched_and_undo_mends_a_
     assert!(err.contains("nothing was written to the image"), "{err}");
     assert!(!journal.exists());
     assert_eq!(snapshot(tmp.path()), before);
+    // The same with stderr a file under the same limit: the message is lost, not the exit
+    // code (no panic while reporting).
+    let errors = tempfile::NamedTempFile::new().unwrap();
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg("ulimit -f 0 && exec \"$0\" \"$@\" 2>\"$ERRORS\"")
+        .arg(coldpatch_bin())
+        .args(args)
+        .env("ERRORS", errors.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(!journal.exists());
+    assert_eq!(snapshot(tmp.path()), before);
 
     // 100 KiB: the journal is sealed, then a database write past the limit fails: the message
     // names the database and the undo, which restores every byte.
