@@ -692,13 +692,11 @@ pub fn silent_cuts(journal: &Path) -> Result<std::ops::Range<u64>, String> {
         return Ok(0..0);
     };
     // The frame's end from its header: kind u8, length u32 LE, payload, an 8-byte check.
-    let bytes = std::fs::read(journal).map_err(|e| format!("{}: {e}", journal.display()))?;
-    let len = bytes
-        .get(at as usize + 1..at as usize + 5)
-        .and_then(|b| <[u8; 4]>::try_from(b).ok())
-        .map(u32::from_le_bytes)
-        .ok_or_else(|| format!("{}: no frame at {at:#x}", journal.display()))?;
-    Ok(at..at + 5 + u64::from(len) + 8)
+    let mut len = [0u8; 4];
+    std::fs::File::open(journal)
+        .and_then(|f| std::os::unix::fs::FileExt::read_exact_at(&f, &mut len, at + 1))
+        .map_err(|e| format!("{}: the frame at {at:#x}: {e}", journal.display()))?;
+    Ok(at..at + 5 + u64::from(u32::from_le_bytes(len)) + 8)
 }
 
 /// Removes a journal and what apply leaves beside it (records, temporary files of a killed

@@ -47,14 +47,26 @@ fn reg_import_in_place(hive: &Path, reg: &Path, journal: &Path) -> Output {
 
 /// `coldpatch ARGS` under `ulimit -f KIB` (bash counts in KiB).
 fn run_limited(kib: u64, args: &[&Path]) -> Output {
-    Command::new("bash")
-        .arg("-c")
-        .arg(format!("ulimit -f {kib} && exec \"$0\" \"$@\""))
+    run_limited_stderr(kib, args, None)
+}
+
+/// [`run_limited`], with stderr sent to `stderr` (a file under the same limit) when given.
+fn run_limited_stderr(kib: u64, args: &[&Path], stderr: Option<&Path>) -> Output {
+    let redirect = if stderr.is_some() {
+        " 2>\"$ERRORS\""
+    } else {
+        ""
+    };
+    let mut c = Command::new("bash");
+    c.arg("-c")
+        .arg(format!("ulimit -f {kib} && exec \"$0\" \"$@\"{redirect}"))
         .arg(coldpatch_bin())
         .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+        .stdin(Stdio::null());
+    if let Some(e) = stderr {
+        c.env("ERRORS", e);
+    }
+    c.output().unwrap()
 }
 
 fn p(s: &str) -> &Path {
@@ -260,15 +272,7 @@ fn a_journal_that_cannot_be_written_leaves_the_image_untouched_and_undo_mends_a_
     // The same with stderr a file under the same limit: the message is lost, not the exit
     // code (no panic while reporting).
     let errors = tempfile::NamedTempFile::new().unwrap();
-    let o = Command::new("bash")
-        .arg("-c")
-        .arg("ulimit -f 0 && exec \"$0\" \"$@\" 2>\"$ERRORS\"")
-        .arg(coldpatch_bin())
-        .args(args)
-        .env("ERRORS", errors.path())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let o = run_limited_stderr(0, &args, Some(errors.path()));
     assert_eq!(o.status.code(), Some(3));
     assert!(!journal.exists());
     assert_eq!(snapshot(tmp.path()), before);
