@@ -131,6 +131,12 @@ impl MappedFile {
         &self.path
     }
 
+    /// The file's stamp when it was opened (that of the file mapped, whatever the path names
+    /// now).
+    pub fn stamp(&self) -> &FileStamp {
+        &self.opened
+    }
+
     pub fn bytes(&self) -> &[u8] {
         self.map.as_deref().unwrap_or(&[])
     }

@@ -37,6 +37,7 @@
 //! checked range by range instead (every byte of every range old or new, the size unchanged),
 //! so that undo reads and writes only the pages the patch changed.
 
+use crate::image::map::MappedFile;
 use crate::image::write::read_full_at;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -808,26 +809,30 @@ pub struct HeadLast {
 
 pub use crate::image::map::FileStamp;
 
-/// Bytes read at once when checking the old bytes of a stamped file's ranges.
+/// Bytes read at once when undo checks the bytes of a file's ranges.
 const CHECK_WINDOW: usize = 1 << 20;
 
 /// Checks, before anything is written, that every file is in its before state. A file with a
 /// stamp (in `stamps`, by file index: one read and hashed moments ago, in the same run) must
-/// still have that stamp and hold the old bytes of each of its ranges — reading only the
-/// ranges, not the whole file; any other file is hashed whole.
+/// still have that stamp and hold the old bytes of each of its ranges — compared in a map of
+/// the file (no copy of what is read), only the ranges; any other file is hashed whole.
 fn check_before(j: &Journal, stamps: &BTreeMap<u32, FileStamp>) -> Result<(), JournalError> {
     let changed = |f: &JournalFile, offset: u64| JournalError::Refused {
         file: f.path.clone(),
         offset,
         what: "the file changed since it was read".into(),
     };
+    let mut maps: BTreeMap<u32, MappedFile> = BTreeMap::new();
     for (i, f) in j.files.iter().enumerate() {
         match stamps.get(&(i as u32)) {
             Some(stamp) => {
-                let now = FileStamp::of(&f.path).map_err(io(&f.path))?;
-                if now != *stamp || now.size() != f.size_before {
+                // The map is of the file the stamp names: it is taken first, then compared.
+                let map = MappedFile::open(&f.path).map_err(|e| io(&f.path)(e.source))?;
+                if map.stamp() != stamp || stamp.size() != f.size_before {
                     return Err(changed(f, 0));
                 }
+                map.advise_sequential();
+                maps.insert(i as u32, map);
             }
             None => {
                 let (size, sha) = hash_file(&f.path)?;
@@ -837,34 +842,26 @@ fn check_before(j: &Journal, stamps: &BTreeMap<u32, FileStamp>) -> Result<(), Jo
             }
         }
     }
-    // The stamped files' ranges, through a window of the file read in one go.
-    let mut handles: BTreeMap<u32, File> = BTreeMap::new();
-    let mut window: (u32, u64, Vec<u8>) = (u32::MAX, 0, Vec::new());
+    // Each map's pages are let go as the ranges pass them, so that the whole file does not
+    // count in the process's memory.
+    let releases: BTreeMap<u32, _> = maps
+        .iter()
+        .map(|(&i, m)| (i, m.releasing_total()))
+        .collect();
     j.for_each_range(|r, _| {
-        if !stamps.contains_key(&r.file) || r.old.is_empty() {
+        let (Some(map), Some(release)) = (maps.get(&r.file), releases.get(&r.file)) else {
             return Ok(());
-        }
+        };
         let f = &j.files[r.file as usize];
-        let (wf, start, bytes) = &mut window;
-        let end = r.offset + r.old.len() as u64;
-        if *wf != r.file || r.offset < *start || end > *start + bytes.len() as u64 {
-            let h = match handles.entry(r.file) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(File::open(&f.path).map_err(io(&f.path))?)
-                }
-            };
-            bytes.resize(CHECK_WINDOW.max(r.old.len()), 0);
-            let n = read_full_at(h, bytes, r.offset).map_err(io(&f.path))?;
-            bytes.truncate(n);
-            (*wf, *start) = (r.file, r.offset);
-        }
-        let at = (r.offset - *start) as usize;
-        let found = bytes.get(at..at + r.old.len()).unwrap_or(&[]);
+        let found = usize::try_from(r.offset)
+            .ok()
+            .and_then(|at| map.bytes().get(at..at.checked_add(r.old.len())?))
+            .unwrap_or(&[]);
         if found != r.old {
             let first = crate::bytes::common_prefix(found, r.old);
             return Err(changed(f, r.offset + first as u64));
         }
+        release(r.offset);
         Ok(())
     })
 }
