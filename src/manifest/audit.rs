@@ -46,6 +46,30 @@ pub struct AuditWriter<W: Write + Send + 'static> {
     bytes_changed: u64,
     /// Lines not yet handed to the compressor.
     text: Vec<u8>,
+    /// The last file and reason written, and their JSON strings: most lines repeat the file
+    /// of the line before, and many its reason, which are then not escaped again.
+    file: Escaped,
+    why: Escaped,
+}
+
+/// A string and its JSON form.
+#[derive(Default)]
+struct Escaped {
+    text: String,
+    json: Vec<u8>,
+}
+
+impl Escaped {
+    /// Appends `s` as a JSON string to `out`.
+    fn push(&mut self, out: &mut Vec<u8>, s: &str) {
+        if self.text != s || self.json.is_empty() {
+            self.text.clear();
+            self.text.push_str(s);
+            self.json.clear();
+            push_json_str(&mut self.json, s);
+        }
+        out.extend_from_slice(&self.json);
+    }
 }
 
 /// One zstd frame being written: the compressor thread and the batches on their way to it.
@@ -93,6 +117,8 @@ impl<W: Write + Send + 'static> AuditWriter<W> {
             entries: 0,
             bytes_changed: 0,
             text: Vec::with_capacity(BATCH + 4096),
+            file: Escaped::default(),
+            why: Escaped::default(),
         })
     }
 
@@ -131,7 +157,7 @@ impl<W: Write + Send + 'static> AuditWriter<W> {
         let line = &mut self.text;
         let mut number = itoa::Buffer::new();
         line.extend_from_slice(b"{\"file\":");
-        push_json_str(line, file);
+        self.file.push(line, file);
         line.extend_from_slice(b",\"offset\":");
         line.extend_from_slice(number.format(offset).as_bytes());
         line.extend_from_slice(b",\"length\":");
@@ -141,7 +167,7 @@ impl<W: Write + Send + 'static> AuditWriter<W> {
         line.extend_from_slice(b"\",\"new\":\"");
         push_hex(line, new);
         line.extend_from_slice(b"\",\"why\":");
-        push_json_str(line, why);
+        self.why.push(line, why);
         line.extend_from_slice(b"}\n");
         self.entries += 1;
         self.bytes_changed += new.len() as u64;
@@ -291,19 +317,24 @@ pub fn apply_entry(file: &mut Vec<u8>, e: &AuditEntry) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    /// The hand-made line is byte for byte what `serde_json` writes for the same entry.
+    /// The hand-made line is byte for byte what `serde_json` writes for the same entry, in
+    /// one log, with files and reasons repeated from the line before or not.
     #[test]
     fn lines_are_what_serde_json_writes() {
         let whys = [
+            "",
+            "Msg.SourceGuid row MsgId=12",
             "Msg.SourceGuid row MsgId=12",
             "quote \" backslash \\ tab \t nl \n cr \r bs \u{8} ff \u{c} nul \u{0} us \u{1f} del \u{7f}",
             "ünïcødé ✓ 𝄞",
+            "ünïcødé ✓ 𝄞",
             "",
         ];
+        let mut w = AuditWriter::new(Vec::new()).unwrap();
+        let mut want = Vec::new();
         for (i, why) in whys.iter().enumerate() {
             let (old, new) = (vec![0u8, 0x7f, 0xff, i as u8], vec![0xab; i + 1]);
-            let mut w = AuditWriter::new(Vec::new()).unwrap();
-            let file = format!("C/dir\\{why}");
+            let file = format!("C/dir\\{}", whys[i / 2 * 2]);
             w.write(&file, u64::MAX - i as u64, &old, &new, why)
                 .unwrap();
             let entry = AuditEntry {
@@ -314,14 +345,14 @@ mod tests {
                 new: crate::manifest::sums::hex(&new),
                 why: why.to_string(),
             };
-            let mut want = serde_json::to_vec(&entry).unwrap();
+            want.extend(serde_json::to_vec(&entry).unwrap());
             want.push(b'\n');
-            let text = zstd::stream::decode_all(&w.finish().unwrap()[..]).unwrap();
-            assert_eq!(
-                String::from_utf8(text).unwrap(),
-                String::from_utf8(want).unwrap()
-            );
         }
+        let text = zstd::stream::decode_all(&w.finish().unwrap()[..]).unwrap();
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            String::from_utf8(want).unwrap()
+        );
     }
 
     #[test]
