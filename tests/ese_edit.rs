@@ -211,10 +211,11 @@ fn overwriting_a_fixed_column_changes_that_value_and_nothing_else() {
             let col_abs = old.base() as usize..old.base() as usize + size;
 
             let mut session = EditSession::new(&db);
-            let changes = session
+            let mut changes = Vec::new();
+            session
                 .page(pgno)
                 .unwrap()
-                .set_fixed_column(itag, col, &value)
+                .set_fixed_column(itag, col, &value, &mut changes)
                 .unwrap();
             // The primitive reports exactly the column's bytes.
             assert_eq!(
@@ -282,7 +283,9 @@ fn set_variable(file: &[u8], table: &str, fid: u16, value: &[u8]) -> Result<Vec<
     let rec = Record::parse(node.data, form).unwrap();
     let new_record = record_with_variable(&rec, fid, Some(value))?;
     let mut session = EditSession::new(&db);
-    session.page(pgno)?.replace_record(itag, &new_record)?;
+    session
+        .page(pgno)?
+        .replace_record(itag, &new_record, &mut Vec::new())?;
     let changes = session.finish()?;
     let mut out = file.to_vec();
     apply(&mut out, &changes)?;
@@ -401,18 +404,19 @@ fn same_length_variable_and_tagged_overwrites_change_only_their_bytes() {
     let new_tagged: Vec<u8> = inst.as_slice().iter().map(|b| b ^ 0x5A).collect();
     let mut session = EditSession::new(&db);
     let page_buf = session.page(pgno).unwrap();
-    let c1 = page_buf
-        .overwrite_in_record(itag, var_range.start, &new_var)
+    let (mut c1, mut c2) = (Vec::new(), Vec::new());
+    page_buf
+        .overwrite_in_record(itag, var_range.start, &new_var, &mut c1)
         .unwrap();
-    let c2 = page_buf
-        .overwrite_in_record(itag, tagged_at, &new_tagged)
+    page_buf
+        .overwrite_in_record(itag, tagged_at, &new_tagged, &mut c2)
         .unwrap();
     assert_eq!(c1.len(), 1);
     assert_eq!(c1[0].offset, rec_at + var_range.start as u64);
     assert_eq!(c2[0].offset, inst.base());
     // Past the record's end: refused.
     assert!(page_buf
-        .overwrite_in_record(itag, rec.bytes.len() - 1, &[0, 0])
+        .overwrite_in_record(itag, rec.bytes.len() - 1, &[0, 0], &mut Vec::new())
         .is_err());
     let mut edited = original.clone();
     apply(&mut edited, &session.finish().unwrap()).unwrap();

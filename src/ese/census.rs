@@ -386,21 +386,87 @@ pub fn tally_page(
     matcher: &Matcher,
     tally: &mut Tally,
 ) {
-    tally.pages += 1;
     let mut hits = Vec::new();
     matcher.find(bytes, &mut hits);
+    tally_hits(bytes, offset, pgno, owners, &hits, tally);
+}
+
+/// The longest form of a needle, in bytes (the text form in UTF-16LE).
+const LONGEST_FORM: usize = 2 * TEXT_LEN;
+
+/// The occurrences in a page after a patch, from those before it: `before` are the page's
+/// hits as [`Matcher::find`] gave them, `after` the patched page, `changed` the byte ranges
+/// of the page the patch may have changed (ascending). An occurrence that touches no changed
+/// byte was there before, unchanged; any other lies within the longest form's reach of a
+/// changed range, and only there is the page searched again. Appends to `out` what
+/// [`Matcher::find`] on `after` would give, in its order.
+pub fn hits_after(
+    before: &[Hit],
+    after: &[u8],
+    changed: &[Range<usize>],
+    matcher: &Matcher,
+    out: &mut Vec<Hit>,
+) {
+    let touches = |at: &Range<usize>| {
+        changed
+            .iter()
+            .any(|c| c.start < at.end && at.start < c.end && c.start < c.end)
+    };
+    let first = out.len();
+    out.extend(before.iter().filter(|h| !touches(&h.at)).cloned());
+    // Windows around the changed ranges, merged where they meet, searched once each.
+    let reach = LONGEST_FORM - 1;
+    let mut windows: Vec<Range<usize>> = Vec::new();
+    for c in changed.iter().filter(|c| c.start < c.end) {
+        let w = c.start.saturating_sub(reach)..c.end.saturating_add(reach).min(after.len());
+        match windows.last_mut() {
+            Some(last) if w.start <= last.end => last.end = last.end.max(w.end),
+            _ => windows.push(w),
+        }
+    }
+    let mut found = Vec::new();
+    for w in windows {
+        let Some(bytes) = after.get(w.clone()) else {
+            continue;
+        };
+        found.clear();
+        matcher.find(bytes, &mut found);
+        out.extend(found.drain(..).filter_map(|mut h| {
+            h.at = h.at.start + w.start..h.at.end + w.start;
+            touches(&h.at).then_some(h)
+        }));
+    }
+    // Matcher::find's order: the binary form needle by needle, then the text forms, each
+    // in the order they start.
+    out[first..].sort_by_key(|h| {
+        let binary = h.form == Form::Binary;
+        (!binary, if binary { h.needle } else { 0 }, h.at.start)
+    });
+}
+
+/// [`tally_page`] of occurrences already found in the page (`hits`, as [`Matcher::find`]
+/// gives them).
+pub fn tally_hits(
+    bytes: &[u8],
+    offset: u64,
+    pgno: Option<u32>,
+    owners: &Owners,
+    hits: &[Hit],
+    tally: &mut Tally,
+) {
+    tally.pages += 1;
     if hits.is_empty() {
         return;
     }
     tally.pages_with_hits += 1;
     let Some(pgno) = pgno else {
-        for h in &hits {
+        for h in hits {
             tally.raw(Place::FileHeader, "file header".into(), h.needle);
         }
         return;
     };
-    if tally_parsed(bytes, offset, pgno, owners, &hits, tally).is_err() {
-        for h in &hits {
+    if tally_parsed(bytes, offset, pgno, owners, hits, tally).is_err() {
+        for h in hits {
             tally.raw(Place::Unparsable, format!("page {pgno}"), h.needle);
         }
     }
@@ -906,5 +972,83 @@ mod tests {
             hits.retain(|h| h.form != Form::Binary);
             assert_eq!(hits, text_hits_by_brute_force(&needles, &hay), "{hay:02x?}");
         }
+    }
+
+    /// What `hits_after` derives from the hits before and the changed ranges is what a whole
+    /// search of the patched page finds, in the same order: occurrences made, broken, kept,
+    /// next to a change or across its edge, at the page's ends, in every form.
+    #[test]
+    fn hits_after_a_patch_are_those_a_whole_search_finds() {
+        let needles = [
+            needle(),
+            Needle {
+                label: "new".into(),
+                bytes: [
+                    0x5d, 0x10, 0xc7, 0x2a, 0x91, 0x03, 0x44, 0xe8, 0x7f, 0x36, 0xb2, 0x0c, 0xd9,
+                    0x65, 0x18, 0xa4,
+                ],
+            },
+        ];
+        let m = Matcher::new(&needles);
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        // A piece of page: noise, or a needle in one of its forms, sometimes spoiled.
+        let piece = |next: &mut dyn FnMut() -> u64| -> Vec<u8> {
+            let n = &needles[(next() % 2) as usize];
+            let mut p = match next() % 5 {
+                0 => (0..(next() % 40)).map(|_| next() as u8).collect(),
+                1 => n.bytes.to_vec(),
+                2 => n.text().into_bytes(),
+                3 => n
+                    .text()
+                    .to_uppercase()
+                    .bytes()
+                    .flat_map(|c| [c, 0])
+                    .collect(),
+                _ => vec![b'-'; (next() % 3 + 1) as usize],
+            };
+            if !p.is_empty() && next() % 5 == 0 {
+                let i = (next() as usize) % p.len();
+                p[i] ^= 0x20;
+            }
+            p
+        };
+        let mut derived_any = 0;
+        for _ in 0..2000 {
+            let mut before = Vec::new();
+            while before.len() < 700 {
+                before.extend(piece(&mut next));
+            }
+            before.truncate(700);
+            let mut after = before.clone();
+            let mut changed: Vec<Range<usize>> = Vec::new();
+            let mut at = (next() % 40) as usize;
+            while at < after.len() && changed.len() < 6 {
+                let p = piece(&mut next);
+                let end = (at + p.len()).min(after.len());
+                after[at..end].copy_from_slice(&p[..end - at]);
+                changed.push(at..end);
+                at = end + (next() % 120) as usize;
+            }
+            let mut hits_before = Vec::new();
+            m.find(&before, &mut hits_before);
+            let mut want = Vec::new();
+            m.find(&after, &mut want);
+            let mut got = vec![Hit {
+                at: 0..1,
+                needle: 9,
+                form: Form::Text,
+            }];
+            hits_after(&hits_before, &after, &changed, &m, &mut got);
+            assert_eq!(got.remove(0).needle, 9, "what was in `out` stays first");
+            assert_eq!(got, want, "changed {changed:?}");
+            derived_any += usize::from(want != hits_before);
+        }
+        assert!(derived_any > 500, "the changes made and broke occurrences");
     }
 }

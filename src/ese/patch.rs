@@ -11,7 +11,7 @@
 
 use crate::ese::catalog::{Column, Storage};
 use crate::ese::checksum::{check_page, is_all_zero, ChecksumMismatch, PageCheck};
-use crate::ese::edit::{record_with_variable, ByteChange, EditError, HeaderBuf, PageBuf};
+use crate::ese::edit::{record_with_variable, ChangeOut, EditError, HeaderBuf, PageBuf};
 use crate::ese::error::EseError;
 use crate::ese::node::Node;
 use crate::ese::page::{flags, offsets};
@@ -94,12 +94,137 @@ impl PagePlan {
 }
 
 /// One changed byte range and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Change {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Change<'a> {
     pub offset: u64,
-    pub old: Vec<u8>,
-    pub new: Vec<u8>,
-    pub why: String,
+    pub old: &'a [u8],
+    pub new: &'a [u8],
+    pub why: &'a str,
+}
+
+/// Changed byte ranges and their reasons, in the order they were made, kept in buffers that
+/// are cleared and reused: a pass reports about a million changes per GB, and none costs an
+/// allocation once the buffers have grown to a page's worth.
+#[derive(Clone, Debug, Default)]
+pub struct Changes {
+    entries: Vec<Entry>,
+    /// Each change's old bytes, then its new bytes.
+    bytes: Vec<u8>,
+    reasons: String,
+}
+
+/// Where one change's parts are in [`Changes`]'s buffers.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    offset: u64,
+    at: usize,
+    old_len: usize,
+    new_len: usize,
+    why: Reason,
+}
+
+/// A reason written into a [`Changes`], to be given to the changes it explains.
+#[derive(Clone, Copy, Debug)]
+pub struct Reason {
+    start: usize,
+    end: usize,
+}
+
+impl Changes {
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes.clear();
+        self.reasons.clear();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The changes, in the order they were made.
+    pub fn iter(&self) -> impl Iterator<Item = Change<'_>> + '_ {
+        self.entries.iter().map(|e| Change {
+            offset: e.offset,
+            old: &self.bytes[e.at..e.at + e.old_len],
+            new: &self.bytes[e.at + e.old_len..e.at + e.old_len + e.new_len],
+            why: &self.reasons[e.why.start..e.why.end],
+        })
+    }
+
+    /// A reason, written by `text` into the buffer of reasons.
+    pub fn reason(&mut self, text: impl FnOnce(&mut String)) -> Reason {
+        let start = self.reasons.len();
+        text(&mut self.reasons);
+        Reason {
+            start,
+            end: self.reasons.len(),
+        }
+    }
+
+    /// One change, explained by `why` (a reason of this buffer).
+    pub fn push(&mut self, offset: u64, old: &[u8], new: &[u8], why: Reason) {
+        let at = self.bytes.len();
+        self.bytes.extend_from_slice(old);
+        self.bytes.extend_from_slice(new);
+        self.entries.push(Entry {
+            offset,
+            at,
+            old_len: old.len(),
+            new_len: new.len(),
+            why,
+        });
+    }
+
+    /// An edit's output: each range it changes is pushed with reason `why`.
+    fn under(&mut self, why: Reason) -> Under<'_> {
+        Under { changes: self, why }
+    }
+}
+
+/// [`Changes::under`].
+struct Under<'a> {
+    changes: &'a mut Changes,
+    why: Reason,
+}
+
+impl ChangeOut for Under<'_> {
+    fn range(&mut self, offset: u64, old: &[u8], new: &[u8]) {
+        self.changes.push(offset, old, new, self.why);
+    }
+}
+
+/// What [`patch_page`] keeps from one page to the next: the page being edited and its
+/// changes, in buffers reused for every page.
+pub struct PagePatch {
+    buf: PageBuf,
+    changes: Changes,
+    key_text: String,
+}
+
+impl Default for PagePatch {
+    fn default() -> PagePatch {
+        PagePatch {
+            buf: PageBuf::from_bytes(0, 0, Vec::new()),
+            changes: Changes::default(),
+            key_text: String::new(),
+        }
+    }
+}
+
+impl PagePatch {
+    /// The last page's changes (none when it stayed as it was).
+    pub fn changes(&self) -> &Changes {
+        &self.changes
+    }
+
+    /// The last page as patched (meaningful when [`patch_page`] said it changed).
+    pub fn page(&self) -> &[u8] {
+        &self.buf.bytes
+    }
 }
 
 /// Rows the patch changed and looked at, per edit, summed over the pages it was given.
@@ -156,28 +281,21 @@ fn column_of(f: &FixedField) -> Column {
     }
 }
 
-fn push(out: &mut Vec<Change>, changes: Vec<ByteChange>, why: &str) {
-    out.extend(changes.into_iter().map(|c| Change {
-        offset: c.offset,
-        old: c.old,
-        new: c.new,
-        why: why.to_string(),
-    }));
-}
-
-/// Checks one page and patches it under `plan`: the new page when anything changed (with
-/// the changes appended to `changes` and the rows counted in `counts`), `None` when the page
-/// stays as it is. See the module documentation.
+/// Checks one page and patches it under `plan`: true when anything changed, the new page
+/// and its changes then in `work` ([`PagePatch::page`], [`PagePatch::changes`]; no changes
+/// when the page stays as it is), the rows counted in `counts`. See the module
+/// documentation.
 pub fn patch_page(
     page: &[u8],
     pgno: u32,
     file_offset: u64,
     plan: &PagePlan,
-    changes: &mut Vec<Change>,
+    work: &mut PagePatch,
     counts: &mut EditCounts,
-) -> Result<Option<Vec<u8>>, EditError> {
+) -> Result<bool, EditError> {
+    work.changes.clear();
     if is_all_zero(page) {
-        return Ok(None);
+        return Ok(false);
     }
     if let PageCheck::Bad(format, bad) = check_page(page, pgno) {
         let m = bad.first().copied().unwrap_or(ChecksumMismatch {
@@ -210,7 +328,7 @@ pub fn patch_page(
     let objid = page_objid(page);
     let not_records = flags::SPACE_TREE | flags::INDEX | flags::LONG_VALUE;
     if page_flags & flags::LEAF == 0 || page_flags & not_records != 0 {
-        return Ok(None);
+        return Ok(false);
     }
     let mut first_edit = 0;
     let Some(table) = plan.tables.iter().find(|t| {
@@ -220,9 +338,14 @@ pub fn patch_page(
         first_edit += t.edits.len();
         false
     }) else {
-        return Ok(None);
+        return Ok(false);
     };
-    let mut buf = PageBuf::from_bytes(pgno, file_offset, page.to_vec());
+    let PagePatch {
+        buf,
+        changes,
+        key_text,
+    } = work;
+    buf.reset(pgno, file_offset, page);
     let lines = buf.page()?.line_tags();
     // The reasons of this table's changes: "Table.Column row KeyColumn=key".
     let key_name = table
@@ -230,7 +353,6 @@ pub fn patch_page(
         .as_ref()
         .and_then(|k| table.column_names.get(&k.fid))
         .map_or("row".to_string(), |n| format!("row {n}"));
-    let mut key_text = String::new();
     for itag in lines {
         let deleted = {
             let p = buf.page()?;
@@ -240,7 +362,7 @@ pub fn patch_page(
                 Some(k) => {
                     let rec = Record::parse(node.data, p.record_form())?;
                     match rec.fixed(k.fid, k.offset, k.size)? {
-                        Some(b) => push_key_value(&mut key_text, b.as_slice()),
+                        Some(b) => push_key_value(key_text, b.as_slice()),
                         None => key_text.push_str("NULL"),
                     }
                 }
@@ -254,29 +376,22 @@ pub fn patch_page(
         if deleted {
             continue;
         }
-        let why = |fid: u16| {
-            let column = table.column_names.get(&fid);
-            let mut s = String::with_capacity(
-                table.name.len()
-                    + column.map_or(12, String::len)
-                    + key_name.len()
-                    + key_text.len()
-                    + 3,
-            );
-            s.push_str(&table.name);
-            s.push('.');
-            match column {
-                Some(c) => s.push_str(c),
-                None => {
-                    s.push_str("column ");
-                    s.push_str(itoa::Buffer::new().format(fid));
+        let why = |changes: &mut Changes, fid: u16| {
+            changes.reason(|s| {
+                s.push_str(&table.name);
+                s.push('.');
+                match table.column_names.get(&fid) {
+                    Some(c) => s.push_str(c),
+                    None => {
+                        s.push_str("column ");
+                        s.push_str(itoa::Buffer::new().format(fid));
+                    }
                 }
-            }
-            s.push(' ');
-            s.push_str(&key_name);
-            s.push('=');
-            s.push_str(&key_text);
-            s
+                s.push(' ');
+                s.push_str(&key_name);
+                s.push('=');
+                s.push_str(key_text);
+            })
         };
         for (i, edit) in table.edits.iter().enumerate() {
             counts.seen[first_edit + i] += 1;
@@ -297,18 +412,18 @@ pub fn patch_page(
                     if !holds {
                         continue;
                     }
-                    let c = buf.set_fixed_column(itag, &column_of(field), new)?;
-                    push(changes, c, &why(field.fid));
+                    let r = why(changes, field.fid);
+                    buf.set_fixed_column(itag, &column_of(field), new, &mut changes.under(r))?;
                     for (f, v) in also {
-                        let c = buf.set_fixed_column(itag, &column_of(f), v)?;
-                        push(changes, c, &why(f.fid));
+                        let r = why(changes, f.fid);
+                        buf.set_fixed_column(itag, &column_of(f), v, &mut changes.under(r))?;
                     }
                     counts.rows[first_edit + i] += 1;
                 }
                 RowEdit::SetAll { fixed, variable } => {
                     for (f, v) in fixed {
-                        let c = buf.set_fixed_column(itag, &column_of(f), v)?;
-                        push(changes, c, &why(f.fid));
+                        let r = why(changes, f.fid);
+                        buf.set_fixed_column(itag, &column_of(f), v, &mut changes.under(r))?;
                     }
                     for (fid, v) in variable {
                         let record = {
@@ -317,8 +432,8 @@ pub fn patch_page(
                             let rec = Record::parse(node.data, p.record_form())?;
                             record_with_variable(&rec, *fid, v.as_deref())?
                         };
-                        let c = buf.replace_record(itag, &record)?;
-                        push(changes, c, &why(*fid));
+                        let r = why(changes, *fid);
+                        buf.replace_record(itag, &record, &mut changes.under(r))?;
                     }
                     counts.rows[first_edit + i] += 1;
                 }
@@ -326,13 +441,13 @@ pub fn patch_page(
         }
     }
     if !buf.is_touched() {
-        return Ok(None);
+        return Ok(false);
     }
-    let c = buf.stamp_dbtime(plan.dbtime);
-    push(changes, c, PAGE_DBTIME_WHY);
-    let c = buf.restamp_checksum();
-    push(changes, c, PAGE_CHECKSUM_WHY);
-    Ok(Some(buf.bytes))
+    let r = changes.reason(|s| s.push_str(PAGE_DBTIME_WHY));
+    buf.stamp_dbtime(plan.dbtime, &mut changes.under(r));
+    let r = changes.reason(|s| s.push_str(PAGE_CHECKSUM_WHY));
+    buf.restamp_checksum(&mut changes.under(r));
+    Ok(true)
 }
 
 /// Appends a row key as text: little-endian integers of 4 or 8 bytes in decimal, else hex.
@@ -347,11 +462,7 @@ fn push_key_value(out: &mut String, b: &[u8]) {
 
 /// The two header pages with `dbtime` in both copies (checksums restamped); refuses a header
 /// the edit would hide damage in ([`HeaderBuf::read`]). Changes are reported with reasons.
-pub fn patch_header(
-    head: &[u8],
-    dbtime: u64,
-    changes: &mut Vec<Change>,
-) -> Result<Vec<u8>, EditError> {
+pub fn patch_header(head: &[u8], dbtime: u64, changes: &mut Changes) -> Result<Vec<u8>, EditError> {
     let mut h = HeaderBuf::read(head)?;
     h.set_dbtime(dbtime);
     let page_size = head.len() / 2;
@@ -369,12 +480,12 @@ pub fn patch_header(
         } else {
             "dbtime"
         };
-        changes.push(Change {
-            offset: c.offset,
-            old: c.old,
-            new: c.new,
-            why: format!("{copy} {what}"),
+        let why = changes.reason(|s| {
+            s.push_str(copy);
+            s.push(' ');
+            s.push_str(what);
         });
+        changes.push(c.offset, &c.old, &c.new, why);
     }
     Ok(out)
 }
@@ -418,15 +529,100 @@ mod tests {
     #[test]
     fn a_page_nothing_matches_on_is_left_byte_for_byte() {
         let p = page1();
-        let mut changes = Vec::new();
+        let mut work = PagePatch::default();
         for objid in [1, 77] {
             let plan = plan(9, objid);
             let mut counts = EditCounts::new(&plan);
-            let o = patch_page(&p, 1, 0x2000, &plan, &mut changes, &mut counts).unwrap();
-            assert_eq!(o, None);
+            let changed = patch_page(&p, 1, 0x2000, &plan, &mut work, &mut counts).unwrap();
+            assert!(!changed);
             assert_eq!(counts.rows, vec![0]);
+            assert!(work.changes().is_empty());
         }
-        assert!(changes.is_empty());
+    }
+
+    /// The first leaf page of the catalog (objid 2, whose rows all have fixed column 1 at
+    /// offset 4) of a real database with rows on it: its page number and bytes.
+    fn catalog_leaf() -> (u32, Vec<u8>) {
+        use std::io::Read;
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/samples/ese/basic.edb.gz"
+        );
+        let gz = std::fs::read(path).expect("ESE sample beside the checkout");
+        let mut file = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut file)
+            .unwrap();
+        let cb = 4096;
+        let not_records = flags::SPACE_TREE | flags::INDEX | flags::LONG_VALUE;
+        file.chunks_exact(cb)
+            .enumerate()
+            .skip(2)
+            .map(|(i, page)| ((i - 1) as u32, page.to_vec()))
+            .find(|(_, page)| {
+                let f = LittleEndian::read_u32(&page[offsets::FLAGS..offsets::FLAGS + 4]);
+                page_objid(page) == 2 && f & flags::LEAF != 0 && f & not_records == 0
+            })
+            .expect("a catalog leaf")
+    }
+
+    /// Every row's fixed column 1 set: each row of the catalog page changes.
+    fn set_all(value: u32) -> PagePlan {
+        let mut p = plan(0x14, 2);
+        p.tables[0].edits = vec![RowEdit::SetAll {
+            fixed: vec![(
+                FixedField {
+                    fid: 1,
+                    offset: 4,
+                    size: 4,
+                },
+                value.to_le_bytes().to_vec(),
+            )],
+            variable: vec![],
+        }];
+        p
+    }
+
+    /// One `PagePatch` used for page after page gives what a new one gives for each: nothing
+    /// of an earlier page (its bytes, its changes, its reasons) is left in the next.
+    #[test]
+    fn a_reused_page_patch_holds_only_the_last_page() {
+        let (pgno, p) = catalog_leaf();
+        let at = u64::from(pgno + 1) * 4096;
+        let mut reused = PagePatch::default();
+        for value in [7u32, 0x0102_0304, 7] {
+            let plan = set_all(value);
+            let mut counts = EditCounts::new(&plan);
+            let mut fresh = PagePatch::default();
+            assert!(patch_page(&p, pgno, at, &plan, &mut fresh, &mut counts).unwrap());
+            assert!(patch_page(&p, pgno, at, &plan, &mut reused, &mut counts).unwrap());
+            assert_eq!(reused.page(), fresh.page());
+            let list = |w: &PagePatch| {
+                w.changes()
+                    .iter()
+                    .map(|c| format!("{c:?}"))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(list(&reused), list(&fresh));
+            assert!(fresh.changes().len() > 2, "rows, dbtime and checksum");
+            // The reasons name the column's row and the stamps, in order.
+            let whys: Vec<&str> = fresh.changes().iter().map(|c| c.why).collect();
+            assert!(whys[0].starts_with("t.column 1 row="), "{whys:?}");
+            assert_eq!(whys[whys.len() - 1], PAGE_CHECKSUM_WHY);
+            // The changes take the old page to the new one.
+            let mut back = p.clone();
+            for c in fresh.changes().iter() {
+                let i = (c.offset - at) as usize;
+                assert_eq!(&back[i..i + c.old.len()], c.old);
+                back[i..i + c.new.len()].copy_from_slice(c.new);
+            }
+            assert_eq!(back, fresh.page());
+        }
+        // A page nothing changes on leaves no change of the one before.
+        let plan = plan(0x14, 77);
+        let mut counts = EditCounts::new(&plan);
+        assert!(!patch_page(&p, pgno, at, &plan, &mut reused, &mut counts).unwrap());
+        assert!(reused.changes().is_empty());
     }
 
     #[test]
@@ -435,7 +631,8 @@ mod tests {
         p[100] ^= 1;
         let plan = plan(9, 1);
         let mut counts = EditCounts::new(&plan);
-        let e = patch_page(&p, 1, 0x2000, &plan, &mut Vec::new(), &mut counts).unwrap_err();
+        let e =
+            patch_page(&p, 1, 0x2000, &plan, &mut PagePatch::default(), &mut counts).unwrap_err();
         let text = e.to_string();
         assert!(
             text.contains("page 1") && text.contains("checksum"),
@@ -450,7 +647,8 @@ mod tests {
         assert_eq!(newer_page_flags(&p, 2), Some(0x803));
         let plan = plan(2, 1);
         let mut counts = EditCounts::new(&plan);
-        let e = patch_page(&p, 1, 0x2000, &plan, &mut Vec::new(), &mut counts).unwrap_err();
+        let e =
+            patch_page(&p, 1, 0x2000, &plan, &mut PagePatch::default(), &mut counts).unwrap_err();
         assert!(e.to_string().contains("newer format"), "{e}");
     }
 

@@ -12,9 +12,9 @@
 //! a page above it stops the pass with [`PassError::DbtimeAbove`], and the caller runs it again
 //! with a dbtime above the highest page (found by [`max_page_dbtime`]).
 
-use crate::ese::census::{tally_page, Matcher, Owners, Tally};
+use crate::ese::census::{hits_after, tally_hits, tally_page, Hit, Matcher, Owners, Tally};
 use crate::ese::patch::{
-    page_dbtime, page_objid, patch_header, patch_page, Change, EditCounts, PagePlan,
+    page_dbtime, page_objid, patch_header, patch_page, Changes, EditCounts, PagePatch, PagePlan,
 };
 use crate::ese::verify::{Finding, LeafCheck};
 use crate::image::write::{is_unaligned, open_direct_read, read_full_at, AlignedBuf, Cache};
@@ -215,6 +215,34 @@ struct Run {
     offset: u64,
     bytes: Arc<AlignedBuf>,
     replaced: Vec<(usize, Vec<u8>)>,
+    /// Output side: the ranges of the replaced pages the patch may have changed (index in
+    /// the run, byte range in the page; in order), from which the census of the run is
+    /// derived from the input's; `None` where the run's bytes are not the input's with pages
+    /// replaced (the header pages), whose census searches them whole.
+    changed: Option<Vec<(usize, std::ops::Range<usize>)>>,
+}
+
+/// The census's occurrences in the pages of one run, as the input side found them, for the
+/// output side: page `i`'s are `hits[ends[i - 1]..ends[i]]`.
+struct RunHits {
+    offset: u64,
+    hits: Vec<Hit>,
+    ends: Vec<usize>,
+}
+
+impl RunHits {
+    fn page(&self, i: usize) -> &[Hit] {
+        let start = i.checked_sub(1).map_or(0, |j| self.ends[j]);
+        &self.hits[start..self.ends[i]]
+    }
+}
+
+/// How a hashing thread's census shares the occurrences it finds: the input side hands
+/// each run's to the output side, which searches only around the bytes the patch changed.
+enum HitShare {
+    None,
+    Give(SyncSender<RunHits>),
+    Take(Receiver<RunHits>),
 }
 
 impl Run {
@@ -250,16 +278,20 @@ impl Run {
 
 /// The input's or the output's hashing thread: SHA-256 of the runs, and with a census, the
 /// tally of their pages. `stop` gets the census's refusal (input side only); `leaves` is
-/// handed every page (input side only) and given back.
+/// handed every page (input side only) and given back; `share` passes the occurrences found
+/// from the input side to the output side.
 fn hasher<'a>(
     rx: Receiver<Run>,
     page_size: usize,
     census: Option<&CensusScan>,
     stop: Option<&std::sync::Mutex<Option<String>>>,
     mut leaves: Option<LeafCheck<'a>>,
+    mut share: HitShare,
 ) -> (String, Tally, Option<LeafCheck<'a>>) {
     let mut h = Sha256::new();
     let mut tally = Tally::default();
+    let mut scratch: Vec<Hit> = Vec::new();
+    let mut ranges = Vec::new();
     for run in rx {
         for piece in run.pieces(page_size) {
             h.update(piece);
@@ -267,6 +299,18 @@ fn hasher<'a>(
         if census.is_none() && leaves.is_none() {
             continue;
         }
+        // The input side's occurrences in this run (they come in the runs' order; a side
+        // that stopped gives none, and the run is searched whole).
+        let given = match &share {
+            HitShare::Take(rx) => rx.recv().ok().filter(|g| g.offset == run.offset),
+            _ => None,
+        };
+        let mut found = RunHits {
+            offset: run.offset,
+            hits: Vec::new(),
+            ends: Vec::new(),
+        };
+        let mut changed = run.changed.as_deref().unwrap_or(&[]).iter().peekable();
         for (i, page) in run.pages(page_size).enumerate() {
             let at = run.offset + (i * page_size) as u64;
             let index = at / page_size as u64;
@@ -277,8 +321,36 @@ fn hasher<'a>(
             if let (Some(check), Some(pgno)) = (leaves.as_mut(), pgno) {
                 check.page(pgno, page, at);
             }
-            if let Some(c) = census {
-                tally_page(page, at, pgno, &c.owners, &c.matcher, &mut tally);
+            let Some(c) = census else { continue };
+            match (&given, &run.changed) {
+                (Some(given), Some(_)) => {
+                    ranges.clear();
+                    while let Some((_, r)) = changed.next_if(|(j, _)| *j == i) {
+                        ranges.push(r.clone());
+                    }
+                    let before = given.page(i);
+                    let hits = if ranges.is_empty() {
+                        before
+                    } else {
+                        scratch.clear();
+                        hits_after(before, page, &ranges, &c.matcher, &mut scratch);
+                        &scratch[..]
+                    };
+                    tally_hits(page, at, pgno, &c.owners, hits, &mut tally);
+                }
+                _ if matches!(share, HitShare::Give(_)) => {
+                    let start = found.hits.len();
+                    c.matcher.find(page, &mut found.hits);
+                    found.ends.push(found.hits.len());
+                    tally_hits(page, at, pgno, &c.owners, &found.hits[start..], &mut tally);
+                }
+                _ => tally_page(page, at, pgno, &c.owners, &c.matcher, &mut tally),
+            }
+        }
+        if let HitShare::Give(tx) = &share {
+            if tx.send(found).is_err() {
+                // The output side has stopped: nothing more to give it.
+                share = HitShare::None;
             }
         }
         let Some(c) = census else { continue };
@@ -361,8 +433,17 @@ pub fn stream_database(
                 input, f, size, header_len, run_len, cache, full_tx, empty_rx,
             )
         });
-        let in_hash = s.spawn(move || hasher(in_rx, ps, census, Some(stop_ref), leaves));
-        let out_hash = s.spawn(move || hasher(out_rx, ps, census, None, None));
+        // The census's occurrences go from the input side to the output side, as many runs
+        // ahead as the runs in flight.
+        let (give, take) = match census {
+            Some(_) => {
+                let (tx, rx) = sync_channel::<RunHits>(RUNS_IN_FLIGHT);
+                (HitShare::Give(tx), HitShare::Take(rx))
+            }
+            None => (HitShare::None, HitShare::None),
+        };
+        let in_hash = s.spawn(move || hasher(in_rx, ps, census, Some(stop_ref), leaves, give));
+        let out_hash = s.spawn(move || hasher(out_rx, ps, census, None, None, take));
         let owners = census.map(|c| &c.owners);
         let map = PageMapBuilder::new(
             size,
@@ -444,11 +525,11 @@ struct Pages<'a> {
 
 impl Pages<'_> {
     /// One page after the header pages: `changes` are its changes (empty when untouched).
-    fn page(&mut self, index: u64, page: &[u8], changes: &[Change]) {
+    fn page(&mut self, index: u64, page: &[u8], changes: &Changes) {
         let class = if changes.is_empty() {
             PageClass::Untouched
         } else {
-            PageClass::of_changes(index, changes.iter().map(|c| c.why.as_str()))
+            PageClass::of_changes(index, changes.iter().map(|c| c.why))
         };
         let objid = page_objid(page);
         let owner = match (objid, self.owners.and_then(|o| o.table_of(objid))) {
@@ -487,11 +568,10 @@ fn run_pages(
         |c: &dyn std::fmt::Display| PassError::Refused(format!("{}: {c}", input.display()));
     let mut counts = EditCounts::new(plan);
     let mut pages_changed = 0u64;
-    let mut found: Vec<Change> = Vec::new();
-    let emit = |found: &mut Vec<Change>, changes: &mut dyn ChangeSink| {
-        for c in found.drain(..) {
+    let emit = |found: &Changes, changes: &mut dyn ChangeSink| {
+        for c in found.iter() {
             changes
-                .change(rel, c.offset, &c.old, &c.new, &c.why)
+                .change(rel, c.offset, c.old, c.new, c.why)
                 .map_err(|e| PassError::Io(format!("writing the audit log: {e}")))?;
         }
         Ok::<(), PassError>(())
@@ -507,6 +587,7 @@ fn run_pages(
     if head.len() != HEADER_PAGES as usize * ps {
         return Err(refused(&"the file ends inside its header pages"));
     }
+    let mut found = Changes::default();
     let new_head = patch_header(&head, plan.dbtime, &mut found).map_err(|e| refused(&e))?;
     for (old, new) in head.chunks_exact(ps).zip(new_head.chunks_exact(ps)) {
         let class = if old == new {
@@ -517,7 +598,7 @@ fn run_pages(
         let header = pages.map.header();
         pages.map.page(class, header);
     }
-    emit(&mut found, changes)?;
+    emit(&found, changes)?;
     changes
         .page(rel, 0, &head, &new_head)
         .map_err(|e| PassError::Io(format!("writing the journal: {e}")))?;
@@ -527,6 +608,7 @@ fn run_pages(
     let mut done = HEADER_PAGES * ps as u64;
     progress(done);
 
+    let mut work = PagePatch::default();
     let mut in_flight: Vec<Arc<AlignedBuf>> = Vec::new();
     let mut pgno: u32 = 1;
     loop {
@@ -554,6 +636,7 @@ fn run_pages(
         let run_at = done;
         send(in_tx, as_read(run_at, Arc::clone(&input_run)))?;
         let mut replaced = Vec::new();
+        let mut spans = Vec::new();
         for (i, page) in input_run.chunks_exact(ps).enumerate() {
             let dbtime = page_dbtime(page);
             if dbtime >= plan.dbtime {
@@ -563,16 +646,17 @@ fn run_pages(
                 });
             }
             let offset = done;
-            let new = patch_page(page, pgno, offset, plan, &mut found, &mut counts)
+            let changed = patch_page(page, pgno, offset, plan, &mut work, &mut counts)
                 .map_err(|e| refused(&e))?;
-            pages.page(offset / ps as u64, page, &found);
-            emit(&mut found, changes)?;
-            if let Some(new) = new {
+            pages.page(offset / ps as u64, page, work.changes());
+            emit(work.changes(), changes)?;
+            if changed {
                 pages_changed += 1;
                 changes
-                    .page(rel, offset, page, &new)
+                    .page(rel, offset, page, work.page())
                     .map_err(|e| PassError::Io(format!("writing the journal: {e}")))?;
-                replaced.push((i, new));
+                replaced.push((i, work.page().to_vec()));
+                changed_ranges(work.changes(), offset, i, &mut spans);
             }
             done += ps as u64;
             pgno = pgno
@@ -583,6 +667,7 @@ fn run_pages(
             offset: run_at,
             bytes: input_run,
             replaced,
+            changed: Some(spans),
         };
         for piece in output.pieces(ps) {
             out.write_all(piece).map_err(io_out)?;
@@ -599,7 +684,36 @@ fn as_read(offset: u64, bytes: Arc<AlignedBuf>) -> Run {
         offset,
         bytes,
         replaced: Vec::new(),
+        changed: None,
     }
+}
+
+/// Appends the ranges `changes` cover in the page at file offset `page_at` (page `i` of its
+/// run), merged and in order: every byte the patch changed is in one of them.
+fn changed_ranges(
+    changes: &Changes,
+    page_at: u64,
+    i: usize,
+    out: &mut Vec<(usize, std::ops::Range<usize>)>,
+) {
+    let first = out.len();
+    for c in changes.iter() {
+        let start = c.offset.saturating_sub(page_at) as usize;
+        out.push((i, start..start + c.old.len().max(c.new.len())));
+    }
+    out[first..].sort_by_key(|(_, r)| r.start);
+    let mut merged = first;
+    for k in first..out.len() {
+        let r = out[k].1.clone();
+        match out[first..merged].last_mut() {
+            Some((_, last)) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => {
+                out[merged] = (i, r);
+                merged += 1;
+            }
+        }
+    }
+    out.truncate(merged);
 }
 
 #[cfg(test)]

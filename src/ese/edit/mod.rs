@@ -86,11 +86,36 @@ pub enum EditError {
     },
 }
 
+/// Where an edit's changed ranges go as they are found: a `Vec<ByteChange>` keeps each as an
+/// owned change; a pass that edits millions of rows keeps them in buffers it reuses
+/// ([`crate::ese::patch::Changes`]).
+pub trait ChangeOut {
+    /// One changed range at file offset `offset`: its bytes before and after (same length).
+    fn range(&mut self, offset: u64, old: &[u8], new: &[u8]);
+}
+
+impl ChangeOut for Vec<ByteChange> {
+    fn range(&mut self, offset: u64, old: &[u8], new: &[u8]) {
+        self.push(ByteChange {
+            offset,
+            old: old.to_vec(),
+            new: new.to_vec(),
+        });
+    }
+}
+
 /// The changed ranges between `before` and `after` (same length), at file offset `base`.
 /// Runs closer than 8 bytes are merged into one change.
 pub fn diff(base: u64, before: &[u8], after: &[u8]) -> Vec<ByteChange> {
+    let mut out = Vec::new();
+    diff_into(base, before, after, &mut out);
+    out
+}
+
+/// [`diff`], each range handed to `out`; how many there were.
+pub fn diff_into(base: u64, before: &[u8], after: &[u8], out: &mut dyn ChangeOut) -> usize {
     const MERGE_GAP: usize = 8;
-    let mut out: Vec<ByteChange> = Vec::new();
+    let mut count = 0;
     let mut i = 0;
     let n = before.len().min(after.len());
     while i < n {
@@ -107,14 +132,11 @@ pub fn diff(base: u64, before: &[u8], after: &[u8]) -> Vec<ByteChange> {
             }
             j += 1;
         }
-        out.push(ByteChange {
-            offset: base + start as u64,
-            old: before[start..end].to_vec(),
-            new: after[start..end].to_vec(),
-        });
+        out.range(base + start as u64, &before[start..end], &after[start..end]);
+        count += 1;
         i = end;
     }
-    out
+    count
 }
 
 /// Writes `changes` into `file`, after checking that each range still holds its old bytes.
@@ -183,8 +205,9 @@ impl<'a, 'd> EditSession<'a, 'd> {
             if page.changes().is_empty() {
                 continue;
             }
-            page.stamp_dbtime(dbtime);
-            page.restamp_checksum();
+            // The net difference is taken below, from the page as read.
+            page.stamp_dbtime(dbtime, &mut Vec::new());
+            page.restamp_checksum(&mut Vec::new());
             out.extend(page.changes());
         }
         if out.is_empty() {
@@ -208,11 +231,13 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/samples/ese/page.1");
         let page = std::fs::read(path).unwrap();
         let mut buf = PageBuf::from_bytes(1, 0x2000, page.clone());
-        let stamped = buf.stamp_dbtime(0x1234_5678_9ABC);
+        let mut stamped = Vec::new();
+        buf.stamp_dbtime(0x1234_5678_9ABC, &mut stamped);
         assert_eq!(stamped.len(), 1);
         assert_eq!(stamped[0].offset, 0x2000 + 8);
         assert!(matches!(check_page(&buf.bytes, 1), PageCheck::Bad(..)));
-        let sums = buf.restamp_checksum();
+        let mut sums = Vec::new();
+        buf.restamp_checksum(&mut sums);
         assert!(sums.iter().all(|c| c.offset < 0x2000 + 4));
         assert_eq!(
             check_page(&buf.bytes, 1),

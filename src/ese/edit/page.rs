@@ -1,7 +1,7 @@
 //! Page edits: records rewritten in place or moved, free space reorganised, dbtime and
 //! checksum restamped. See the parent module for the rules.
 
-use super::{diff, ByteChange, EditError};
+use super::{diff, diff_into, ByteChange, ChangeOut, EditError};
 use crate::bytes::Bytes;
 use crate::ese::btree::Database;
 use crate::ese::catalog::{Column, Storage};
@@ -82,6 +82,8 @@ pub struct PageBuf {
     /// Whether an edit has changed a byte (an edit that puts back what another changed still
     /// counts; [`PageBuf::changes`] has the net difference).
     touched: bool,
+    /// The bytes an edit is about to change, kept between edits (no allocation per edit).
+    before: Vec<u8>,
 }
 
 impl PageBuf {
@@ -111,6 +113,7 @@ impl PageBuf {
             original: bytes.clone(),
             bytes,
             touched: false,
+            before: Vec::new(),
         })
     }
 
@@ -122,7 +125,20 @@ impl PageBuf {
             original: bytes.clone(),
             bytes,
             touched: false,
+            before: Vec::new(),
         }
+    }
+
+    /// Makes this the page `bytes` (page `pgno` at file offset `offset`), reusing this one's
+    /// buffers: a pass over every page of a file edits them one after another in one buffer.
+    pub fn reset(&mut self, pgno: u32, offset: u64, bytes: &[u8]) {
+        self.pgno = pgno;
+        self.offset = offset;
+        for b in [&mut self.original, &mut self.bytes] {
+            b.clear();
+            b.extend_from_slice(bytes);
+        }
+        self.touched = false;
     }
 
     /// A read-only parse of the current contents.
@@ -141,21 +157,21 @@ impl PageBuf {
         self.touched
     }
 
-    /// Notes `changes` (from one edit) and passes them on.
-    fn noted(&mut self, changes: Vec<ByteChange>) -> Vec<ByteChange> {
-        self.touched |= !changes.is_empty();
-        changes
-    }
-
-    /// Runs `edit`, which may move anything on the page, and reports what it changed.
+    /// Runs `edit`, which may move anything on the page, and reports what it changed to `out`.
     fn tracked(
         &mut self,
         edit: impl FnOnce(&mut PageBuf) -> Result<(), EditError>,
-    ) -> Result<Vec<ByteChange>, EditError> {
-        let before = self.bytes.clone();
-        edit(self)?;
-        let changes = diff(self.offset, &before, &self.bytes);
-        Ok(self.noted(changes))
+        out: &mut dyn ChangeOut,
+    ) -> Result<(), EditError> {
+        let mut before = std::mem::take(&mut self.before);
+        before.clear();
+        before.extend_from_slice(&self.bytes);
+        let edited = edit(self);
+        if edited.is_ok() {
+            self.touched |= diff_into(self.offset, &before, &self.bytes, out) > 0;
+        }
+        self.before = before;
+        edited
     }
 
     /// Runs an infallible `edit` that writes only inside `ranges` of the page, and reports
@@ -164,14 +180,22 @@ impl PageBuf {
         &mut self,
         ranges: impl Iterator<Item = std::ops::Range<usize>> + Clone,
         edit: impl FnOnce(&mut [u8]),
-    ) -> Vec<ByteChange> {
-        let before: Vec<Vec<u8>> = ranges.clone().map(|r| self.bytes[r].to_vec()).collect();
-        edit(&mut self.bytes);
-        let mut changes = Vec::new();
-        for (r, old) in ranges.zip(&before) {
-            changes.extend(diff(self.offset + r.start as u64, old, &self.bytes[r]));
+        out: &mut dyn ChangeOut,
+    ) {
+        let mut before = std::mem::take(&mut self.before);
+        before.clear();
+        for r in ranges.clone() {
+            before.extend_from_slice(&self.bytes[r]);
         }
-        self.noted(changes)
+        edit(&mut self.bytes);
+        let mut at = 0;
+        for r in ranges {
+            let old = &before[at..at + r.len()];
+            at += r.len();
+            let base = self.offset + r.start as u64;
+            self.touched |= diff_into(base, old, &self.bytes[r], out) > 0;
+        }
+        self.before = before;
     }
 
     /// Overwrites fixed column `column` of the record in line `itag` with `value` (same
@@ -181,7 +205,8 @@ impl PageBuf {
         itag: usize,
         column: &Column,
         value: &[u8],
-    ) -> Result<Vec<ByteChange>, EditError> {
+        out: &mut dyn ChangeOut,
+    ) -> Result<(), EditError> {
         let (Storage::Fixed, Some(offset), Some(size)) =
             (column.storage, column.fixed_offset, column.fixed_size)
         else {
@@ -210,9 +235,12 @@ impl PageBuf {
                 found: value.len(),
             });
         }
-        Ok(self.changed_in(std::iter::once(at..at + size), |b| {
-            b[at..at + size].copy_from_slice(value)
-        }))
+        self.changed_in(
+            std::iter::once(at..at + size),
+            |b| b[at..at + size].copy_from_slice(value),
+            out,
+        );
+        Ok(())
     }
 
     /// Overwrites `value.len()` bytes at `at` inside the record of line `itag` (a same-length
@@ -224,7 +252,8 @@ impl PageBuf {
         itag: usize,
         at: usize,
         value: &[u8],
-    ) -> Result<Vec<ByteChange>, EditError> {
+        out: &mut dyn ChangeOut,
+    ) -> Result<(), EditError> {
         let (start, rec_len, rec_base) = {
             let page = self.page()?;
             let node = Node::parse(&page, itag)?;
@@ -245,9 +274,12 @@ impl PageBuf {
             )));
         };
         let range = start + at..start + end;
-        Ok(self.changed_in(std::iter::once(range.clone()), |b| {
-            b[range].copy_from_slice(value)
-        }))
+        self.changed_in(
+            std::iter::once(range.clone()),
+            |b| b[range].copy_from_slice(value),
+            out,
+        );
+        Ok(())
     }
 
     /// Replaces the record (node data) of line `itag` with `record`, keeping its key. A line
@@ -258,7 +290,8 @@ impl PageBuf {
         &mut self,
         itag: usize,
         record: &[u8],
-    ) -> Result<Vec<ByteChange>, EditError> {
+        out: &mut dyn ChangeOut,
+    ) -> Result<(), EditError> {
         let (line_start, key_len, old_len, tag_count, header_len, hdr) = {
             let page = self.page()?;
             let node = Node::parse(&page, itag)?;
@@ -287,31 +320,34 @@ impl PageBuf {
         }
         let tags_start = self.bytes.len() - TAG_LEN * tag_count;
         let mic_free = header_len + usize::from(hdr.ib_mic_free);
-        self.tracked(|p| {
-            if new_len <= old_len {
-                p.bytes[line_start..line_start + new_len].copy_from_slice(&line);
-                p.set_tag(itag, line_start - header_len, new_len);
-            } else if tags_start.saturating_sub(mic_free) >= new_len {
-                p.bytes[mic_free..mic_free + new_len].copy_from_slice(&line);
-                p.set_tag(itag, mic_free - header_len, new_len);
-                p.set_u16(
-                    offsets::IB_MIC_FREE,
-                    (mic_free - header_len + new_len) as u16,
-                );
-            } else {
-                if hdr.cb_uncommitted_free != 0 {
-                    return Err(EditError::UncommittedFree {
-                        offset: p.offset + offsets::CB_UNCOMMITTED_FREE as u64,
-                        pgno: p.pgno,
-                        found: hdr.cb_uncommitted_free,
-                    });
+        self.tracked(
+            |p| {
+                if new_len <= old_len {
+                    p.bytes[line_start..line_start + new_len].copy_from_slice(&line);
+                    p.set_tag(itag, line_start - header_len, new_len);
+                } else if tags_start.saturating_sub(mic_free) >= new_len {
+                    p.bytes[mic_free..mic_free + new_len].copy_from_slice(&line);
+                    p.set_tag(itag, mic_free - header_len, new_len);
+                    p.set_u16(
+                        offsets::IB_MIC_FREE,
+                        (mic_free - header_len + new_len) as u16,
+                    );
+                } else {
+                    if hdr.cb_uncommitted_free != 0 {
+                        return Err(EditError::UncommittedFree {
+                            offset: p.offset + offsets::CB_UNCOMMITTED_FREE as u64,
+                            pgno: p.pgno,
+                            found: hdr.cb_uncommitted_free,
+                        });
+                    }
+                    p.reorganise(tag_count, header_len, itag, &line)?;
                 }
-                p.reorganise(tag_count, header_len, itag, &line)?;
-            }
-            let free = cb_free + old_len - new_len;
-            p.set_u16(offsets::CB_FREE, free as u16);
-            Ok(())
-        })
+                let free = cb_free + old_len - new_len;
+                p.set_u16(offsets::CB_FREE, free as u16);
+                Ok(())
+            },
+            out,
+        )
     }
 
     /// Rewrites every line contiguously from the start of the data area, in tag order, with
@@ -383,16 +419,18 @@ impl PageBuf {
     }
 
     /// Stamps the page's `dbtimeDirtied`.
-    pub fn stamp_dbtime(&mut self, dbtime: u64) -> Vec<ByteChange> {
+    pub fn stamp_dbtime(&mut self, dbtime: u64, out: &mut dyn ChangeOut) {
         let range = offsets::DBTIME..offsets::DBTIME + 8;
-        self.changed_in(std::iter::once(range.clone()), |b| {
-            LittleEndian::write_u64(&mut b[range], dbtime)
-        })
+        self.changed_in(
+            std::iter::once(range.clone()),
+            |b| LittleEndian::write_u64(&mut b[range], dbtime),
+            out,
+        )
     }
 
     /// Recomputes the page checksum in the page's own format (old XOR or XOR+ECC).
-    pub fn restamp_checksum(&mut self) -> Vec<ByteChange> {
+    pub fn restamp_checksum(&mut self, out: &mut dyn ChangeOut) {
         let pgno = self.pgno;
-        self.changed_in(stamp_ranges(self.bytes.len()), |b| stamp_page(b, pgno))
+        self.changed_in(stamp_ranges(self.bytes.len()), |b| stamp_page(b, pgno), out)
     }
 }
