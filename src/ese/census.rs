@@ -490,8 +490,7 @@ fn tally_parsed(
 ) -> Result<(), EseError> {
     let page = Page::parse(Bytes::new(bytes, offset), pgno)?;
     let h = page.header;
-    let owner = owners.by_objid.get(&h.objid_fdp).cloned();
-    let owner_name = owners.owner_name(h.objid_fdp);
+    let owner = owners.by_objid.get(&h.objid_fdp);
     // Lines, parsed once (most pages with a hit have one).
     let mut lines: Vec<(usize, Range<usize>)> = Vec::new();
     for itag in 0..page.tag_count() {
@@ -506,7 +505,9 @@ fn tally_parsed(
     let mut seen: Vec<(usize, u16, usize)> = Vec::new();
     let mut seen_forms: Vec<(usize, u16, usize, Form)> = Vec::new();
     for hit in hits {
-        let raw = |tally: &mut Tally, place| tally.raw(place, owner_name.clone(), hit.needle);
+        // The owner's name is made only for a raw occurrence (most are in columns).
+        let raw =
+            |tally: &mut Tally, place| tally.raw(place, owners.owner_name(h.objid_fdp), hit.needle);
         if hit.at.start < page.header_len() {
             raw(tally, Place::PageHeader);
             continue;
@@ -550,7 +551,7 @@ fn tally_parsed(
             continue;
         }
         let _ = line;
-        match &owner {
+        match owner {
             Some((t, Tree::Data)) => {
                 let record = Record::parse(node.data, page.record_form())?;
                 let at = hit.at.start - data_start..hit.at.end - data_start;
