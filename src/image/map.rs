@@ -152,6 +152,26 @@ impl MappedFile {
         }
     }
 
+    /// Drops this process's mapping of the file's bytes `start..end` (as
+    /// [`MappedFile::release`]); both ends are rounded inwards to whole memory pages.
+    pub fn release_range(&self, start: u64, end: u64) {
+        let Some(map) = &self.map else { return };
+        const PAGE: u64 = 4096;
+        let start = start.div_ceil(PAGE) * PAGE;
+        let end = (end.min(map.len() as u64) / PAGE) * PAGE;
+        if end <= start {
+            return;
+        }
+        // SAFETY: as in `release`: a read-only shared file mapping, a range inside it.
+        let _ = unsafe {
+            map.unchecked_advise_range(
+                memmap2::UncheckedAdvice::DontNeed,
+                start as usize,
+                (end - start) as usize,
+            )
+        };
+    }
+
     /// A progress callback for a pass over the map that counts `unit`-byte steps and releases
     /// the map ([`MappedFile::release`]) every [`RELEASE_EVERY`] bytes.
     pub fn releasing(&self, unit: u64) -> impl Fn(u64) + Sync + '_ {
@@ -304,5 +324,29 @@ mod tests {
         touch(READ_SPANS);
         touch(0);
         assert!(resident() >= in_order + 8);
+    }
+
+    #[test]
+    fn a_released_range_leaves_the_rest_mapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        std::fs::write(&path, vec![7u8; 64 * 4096]).unwrap();
+        let map = MappedFile::open(&path).unwrap();
+        let bytes = map.bytes();
+        let resident = || resident_kb(bytes.as_ptr());
+        for at in (0..bytes.len()).step_by(4096) {
+            std::hint::black_box(bytes[at]);
+        }
+        assert_eq!(resident(), 256);
+        // Pages 0..16; then, of a range from inside page 16 to inside page 32, only the
+        // whole pages 17..32 (the ends are rounded inwards).
+        map.release_range(0, 16 * 4096);
+        assert_eq!(resident(), 192);
+        map.release_range(16 * 4096 + 1, 33 * 4096 - 1);
+        assert_eq!(resident(), 192 - 15 * 4);
+        // Past the end: up to the end.
+        map.release_range(60 * 4096, u64::MAX);
+        assert_eq!(resident(), 192 - 19 * 4);
+        assert_eq!(bytes[0], 7, "a released page reads again");
     }
 }

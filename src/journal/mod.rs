@@ -842,16 +842,29 @@ fn check_before(j: &Journal, stamps: &BTreeMap<u32, FileStamp>) -> Result<(), Jo
             }
         }
     }
-    // Each map's pages are let go as the ranges pass them, so that the whole file does not
-    // count in the process's memory.
-    let releases: BTreeMap<u32, _> = maps
-        .iter()
-        .map(|(&i, m)| (i, m.releasing_total()))
-        .collect();
+    // Each map's pages are let go as the ranges (ascending in each file) pass them, a step at
+    // a time, and the whole map when the ranges move to another file: the files do not count
+    // in the process's memory.
+    const STEP: u64 = 2 << 20;
+    let mut released: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut last_file = None;
     j.for_each_range(|r, _| {
-        let (Some(map), Some(release)) = (maps.get(&r.file), releases.get(&r.file)) else {
+        let Some(map) = maps.get(&r.file) else {
             return Ok(());
         };
+        if let Some(prev) = last_file
+            .filter(|&l| l != r.file)
+            .and_then(|l| maps.get(&l))
+        {
+            prev.release();
+        }
+        last_file = Some(r.file);
+        let done = released.entry(r.file).or_insert(0);
+        let below = r.offset / STEP * STEP;
+        if below > *done {
+            map.release_range(*done, below);
+            *done = below;
+        }
         let f = &j.files[r.file as usize];
         let found = usize::try_from(r.offset)
             .ok()
@@ -861,7 +874,6 @@ fn check_before(j: &Journal, stamps: &BTreeMap<u32, FileStamp>) -> Result<(), Jo
             let first = crate::bytes::common_prefix(found, r.old);
             return Err(changed(f, r.offset + first as u64));
         }
-        release(r.offset);
         Ok(())
     })
 }
