@@ -912,6 +912,16 @@ mod tests {
         hits
     }
 
+    /// A small deterministic generator (xorshift64) from `seed` (not zero).
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
     #[test]
     fn text_forms_are_found_where_a_byte_by_byte_search_finds_them() {
         let needles = [
@@ -922,16 +932,10 @@ mod tests {
             },
         ];
         let m = Matcher::new(&needles);
-        // A small deterministic generator: pages of dashes, zeros, hex digits and GUID texts
-        // (either needle, either form, random case, some with one character changed), glued
-        // together with no gap, at page edges too.
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        // Pages of dashes, zeros, hex digits and GUID texts (either needle, either form,
+        // random case, some with one character changed), glued together with no gap, at page
+        // edges too.
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         for _ in 0..300 {
             let mut hay = Vec::new();
             while hay.len() < 600 {
@@ -991,13 +995,7 @@ mod tests {
             },
         ];
         let m = Matcher::new(&needles);
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         // A piece of page: noise, or a needle in one of its forms, sometimes spoiled.
         let piece = |next: &mut dyn FnMut() -> u64| -> Vec<u8> {
             let n = &needles[(next() % 2) as usize];

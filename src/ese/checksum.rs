@@ -431,20 +431,6 @@ mod tests {
         );
     }
 
-    fn sample(name: &str) -> Vec<u8> {
-        use std::io::Read;
-        let path = format!(
-            "{}/../shared/samples/ese/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let gz = std::fs::read(&path).expect("ESE sample beside the checkout");
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&gz[..])
-            .read_to_end(&mut out)
-            .expect("gzip sample");
-        out
-    }
-
     /// Known answers: every initialised page of a 4 KiB and an 8 KiB real database carries
     /// the XOR+ECC checksum we compute; a flipped bit changes both halves.
     #[test]
@@ -453,7 +439,7 @@ mod tests {
             ("basic.edb.gz", 4096usize),
             ("decompress_test.edb.gz", 8192),
         ] {
-            let file = sample(name);
+            let file = crate::ese::samples::gunzipped(name);
             let mut good = 0;
             for (i, page) in file.chunks_exact(cb).enumerate().skip(2) {
                 let pgno = (i - 1) as u32;

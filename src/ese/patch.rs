@@ -543,16 +543,7 @@ mod tests {
     /// The first leaf page of the catalog (objid 2, whose rows all have fixed column 1 at
     /// offset 4) of a real database with rows on it: its page number and bytes.
     fn catalog_leaf() -> (u32, Vec<u8>) {
-        use std::io::Read;
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/samples/ese/basic.edb.gz"
-        );
-        let gz = std::fs::read(path).expect("ESE sample beside the checkout");
-        let mut file = Vec::new();
-        flate2::read::GzDecoder::new(&gz[..])
-            .read_to_end(&mut file)
-            .unwrap();
+        let file = crate::ese::samples::gunzipped("basic.edb.gz");
         let cb = 4096;
         let not_records = flags::SPACE_TREE | flags::INDEX | flags::LONG_VALUE;
         file.chunks_exact(cb)

@@ -1064,7 +1064,6 @@ fn page_dbtime_note(
 mod tests {
     use super::*;
     use crate::ese::checksum::{stamp_header, stamp_page};
-    use std::io::Read;
 
     #[test]
     fn each_leaf_page_is_linked_by_one_tree_whatever_the_number_of_trees() {
@@ -1141,16 +1140,7 @@ mod tests {
     }
 
     fn basic() -> Vec<u8> {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/samples/ese/basic.edb.gz"
-        );
-        let gz = std::fs::read(path).expect("ESE sample beside the checkout");
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&gz[..])
-            .read_to_end(&mut out)
-            .unwrap();
-        out
+        crate::ese::samples::gunzipped("basic.edb.gz")
     }
 
     /// A page dirtied after the database's dbtime is a note for a clean database (with its

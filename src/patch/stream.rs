@@ -656,7 +656,7 @@ fn run_pages(
                     .page(rel, offset, page, work.page())
                     .map_err(|e| PassError::Io(format!("writing the journal: {e}")))?;
                 replaced.push((i, work.page().to_vec()));
-                changed_ranges(work.changes(), offset, i, &mut spans);
+                changed_ranges(work.changes(), offset, i, ps, &mut spans);
             }
             done += ps as u64;
             pgno = pgno
@@ -689,13 +689,19 @@ fn as_read(offset: u64, bytes: Arc<AlignedBuf>) -> Run {
 }
 
 /// Appends the ranges `changes` cover in the page at file offset `page_at` (page `i` of its
-/// run), merged and in order: every byte the patch changed is in one of them.
+/// run, `page_len` bytes), merged and in order: every byte the patch changed is in one of
+/// them. A replaced page without changes (never made by the patch) is one range, all of it.
 fn changed_ranges(
     changes: &Changes,
     page_at: u64,
     i: usize,
+    page_len: usize,
     out: &mut Vec<(usize, std::ops::Range<usize>)>,
 ) {
+    if changes.is_empty() {
+        out.push((i, 0..page_len));
+        return;
+    }
     let first = out.len();
     for c in changes.iter() {
         let start = c.offset.saturating_sub(page_at) as usize;
