@@ -153,12 +153,14 @@ impl MappedFile {
     }
 
     /// Drops this process's mapping of the file's bytes `start..end` (as
-    /// [`MappedFile::release`]); both ends are rounded inwards to whole memory pages.
+    /// [`MappedFile::release`]); both ends are rounded inwards to whole memory pages, except an
+    /// end at or past the end of the file, which takes its last page, whole or not.
     pub fn release_range(&self, start: u64, end: u64) {
         let Some(map) = &self.map else { return };
         const PAGE: u64 = 4096;
+        let len = map.len() as u64;
         let start = start.div_ceil(PAGE) * PAGE;
-        let end = (end.min(map.len() as u64) / PAGE) * PAGE;
+        let end = if end >= len { len } else { end / PAGE * PAGE };
         if end <= start {
             return;
         }
@@ -206,23 +208,10 @@ impl MappedFile {
         let Some(map) = &self.map else { return };
         let base = map.as_ptr() as u64;
         let first = span.saturating_mul(READ_SPAN);
-        let start = first.saturating_sub(base);
-        let end = first
-            .saturating_add(READ_SPAN)
-            .saturating_sub(base)
-            .min(map.len() as u64);
-        if end <= start {
-            return;
-        }
-        let len = end - start;
-        // SAFETY: as in `release`: a read-only shared file mapping, a range inside it.
-        let _ = unsafe {
-            map.unchecked_advise_range(
-                memmap2::UncheckedAdvice::DontNeed,
-                start as usize,
-                len as usize,
-            )
-        };
+        self.release_range(
+            first.saturating_sub(base),
+            first.saturating_add(READ_SPAN).saturating_sub(base),
+        );
     }
 
     /// A callback for reads out of file order (a tree walk, long-value lookups), given each

@@ -656,7 +656,7 @@ fn run_pages(
                     .page(rel, offset, page, work.page())
                     .map_err(|e| PassError::Io(format!("writing the journal: {e}")))?;
                 replaced.push((i, work.page().to_vec()));
-                changed_ranges(work.changes(), offset, i, ps, &mut spans);
+                changed_spans(work.changes(), offset, i, ps, &mut spans);
             }
             done += ps as u64;
             pgno = pgno
@@ -691,7 +691,7 @@ fn as_read(offset: u64, bytes: Arc<AlignedBuf>) -> Run {
 /// Appends the ranges `changes` cover in the page at file offset `page_at` (page `i` of its
 /// run, `page_len` bytes), merged and in order: every byte the patch changed is in one of
 /// them. A replaced page without changes (never made by the patch) is one range, all of it.
-fn changed_ranges(
+fn changed_spans(
     changes: &Changes,
     page_at: u64,
     i: usize,
