@@ -2,7 +2,9 @@
 //! (`mkimage`'s databases):
 //!
 //! * [`OutFile`]: a sequential stream (plus a few blocks written at known offsets) handed in
-//!   large aligned buffers to a writer thread, so the kernel's copy overlaps the caller's work.
+//!   large aligned buffers to a writer thread, so the kernel's copy overlaps the caller's work;
+//!   a caller that holds its bytes in an aligned buffer already hands that buffer over
+//!   ([`OutFile::append_shared`]), with no copy.
 //!   The file is opened for direct I/O where the file system allows it (no copy into the page
 //!   cache); where it does not, the writer syncs and drops what it wrote every
 //!   [`WRITEBACK_CHUNK`], so a large output does not fill the page cache with fresh memory (the
@@ -13,7 +15,7 @@
 
 use sha2::{Digest, Sha256};
 use std::fs::File;
-use std::io::{IoSlice, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
@@ -22,21 +24,13 @@ use std::thread::JoinHandle;
 pub const BLOCK: usize = 4096;
 /// One stream buffer: large enough that the disk sees big sequential writes.
 const CHUNK_BYTES: usize = 8 << 20;
-const CHUNK_BLOCKS: usize = CHUNK_BYTES / BLOCK;
 /// Stream buffers in use at once (one being filled, the others queued for or in the writer).
 const BUFFERS: usize = 3;
-/// Slices per vectored write (Linux `UIO_MAXIOV`).
-const IOV_MOST: usize = 1024;
+/// Writes queued for the writer thread (stream buffers, shared buffers, blocks at offsets).
+const JOBS_QUEUED: usize = 4;
 /// Buffered writes only: every this much more of the stream, wait for it to reach the disk and
 /// drop it from the page cache.
 pub const WRITEBACK_CHUNK: u64 = 64 << 20;
-
-/// One block in block-aligned memory, as direct I/O needs.
-#[derive(Clone, Copy)]
-#[repr(C, align(4096))]
-struct Block([u8; BLOCK]);
-
-const ZERO_BLOCK: Block = Block([0; BLOCK]);
 
 /// A write that failed: the file, what was being done, and where.
 #[derive(Debug, thiserror::Error)]
@@ -57,13 +51,32 @@ struct Failure {
     source: std::io::Error,
 }
 
-/// One write for the writer thread: the first `len` bytes of `blocks` at `offset`. Stream
-/// buffers go back to the pool afterwards.
+/// One write for the writer thread: the bytes `data` shows, at `offset`; `len` of them belong
+/// to the file (a direct write of a partial last block writes it whole, zeros after `len`).
+/// Stream buffers go back to the pool afterwards; shared ones go back to their owner when
+/// the last holder lets go.
 struct Job {
     offset: u64,
-    blocks: Vec<Block>,
+    data: JobData,
     len: usize,
     stream: bool,
+}
+
+enum JobData {
+    /// A stream buffer of the pool, or a copy of blocks written at an offset.
+    Own(AlignedBuf),
+    /// A buffer the caller filled and shares ([`OutFile::append_shared`]).
+    Shared(std::sync::Arc<AlignedBuf>),
+}
+
+impl std::ops::Deref for JobData {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            JobData::Own(b) => b,
+            JobData::Shared(b) => b,
+        }
+    }
 }
 
 /// A byte buffer whose start is aligned for direct I/O ([`BLOCK`]), of a capacity fixed at
@@ -238,37 +251,14 @@ fn is_einval(_: &std::io::Error) -> bool {
     false
 }
 
-/// Writes the first `len` bytes of `blocks` at `offset` with vectored writes. A direct write the
-/// file system refuses (`EINVAL`) is retried buffered, with `direct` cleared.
-fn write_blocks(
-    file: &mut File,
-    direct: &mut bool,
-    offset: u64,
-    blocks: &[Block],
-    len: usize,
-) -> Result<(), Failure> {
+/// Writes `bytes` at `offset`. A direct write the file system refuses (`EINVAL`) is retried
+/// buffered, with `direct` cleared.
+fn write_bytes(file: &File, direct: &mut bool, offset: u64, bytes: &[u8]) -> Result<(), Failure> {
+    use std::os::unix::fs::FileExt;
     let mut done = 0usize;
-    let mut slices = Vec::with_capacity(IOV_MOST);
-    while done < len {
+    while done < bytes.len() {
         let at = offset + done as u64;
-        file.seek(SeekFrom::Start(at)).map_err(|source| Failure {
-            op: "seek",
-            offset: at,
-            source,
-        })?;
-        let (first, within) = (done / BLOCK, done % BLOCK);
-        slices.clear();
-        let mut left = len - done;
-        for b in blocks.iter().skip(first).take(IOV_MOST) {
-            let skip = if slices.is_empty() { within } else { 0 };
-            let take = (BLOCK - skip).min(left);
-            slices.push(IoSlice::new(&b.0[skip..skip + take]));
-            left -= take;
-            if left == 0 {
-                break;
-            }
-        }
-        match file.write_vectored(&slices) {
+        match file.write_at(&bytes[done..], at) {
             Ok(0) => {
                 return Err(Failure {
                     op: "write",
@@ -294,10 +284,10 @@ fn write_blocks(
 /// The writer thread: performs the jobs in order, returns stream buffers to the pool, and keeps
 /// a buffered stream from piling up in the page cache.
 fn write_jobs(
-    mut file: File,
+    file: File,
     mut direct: bool,
     jobs: Receiver<Job>,
-    free: SyncSender<Vec<Block>>,
+    free: SyncSender<AlignedBuf>,
     stream_start: u64,
 ) -> Result<File, Failure> {
     let mut dropped = stream_start;
@@ -309,7 +299,7 @@ fn write_jobs(
         } else {
             job.len
         };
-        write_blocks(&mut file, &mut direct, job.offset, &job.blocks, len)?;
+        write_bytes(&file, &mut direct, job.offset, &job.data[..len])?;
         if !job.stream {
             continue;
         }
@@ -324,24 +314,29 @@ fn write_jobs(
             dropped = stream_end;
         }
         // The pool is full only if the owner is gone; the buffer is then freed.
-        let _ = free.try_send(job.blocks);
+        if let JobData::Own(b) = job.data {
+            let _ = free.try_send(b);
+        }
     }
     Ok(file)
 }
 
 /// A file written as one sequential stream from `stream_start` (bytes of any length, appended
 /// in order), plus whole blocks written at known offsets ([`OutFile::write_at`]). Memory is
-/// [`BUFFERS`] buffers of 8 MiB whatever the file's size. Nothing is durable before
+/// at most [`BUFFERS`] buffers of 8 MiB whatever the file's size (taken as the stream needs
+/// them), besides the shared buffers queued ([`OutFile::append_shared`]). Nothing is durable
+/// before
 /// [`OutFile::finish`], which writes everything, cuts the file to its length and fsyncs it.
 pub struct OutFile {
     path: PathBuf,
-    /// The stream being filled: its first `filled` bytes, from file offset `buf_start`.
-    buf: Vec<Block>,
+    /// The stream being filled (empty until the stream needs it): its first `filled` bytes,
+    /// from file offset `buf_start`.
+    buf: Option<AlignedBuf>,
     filled: usize,
     buf_start: u64,
     buffers: usize,
     jobs: Option<SyncSender<Job>>,
-    free: Receiver<Vec<Block>>,
+    free: Receiver<AlignedBuf>,
     writer: Option<JoinHandle<Result<File, Failure>>>,
     /// The end of the file: the furthest byte the stream or a block reached.
     end: u64,
@@ -366,7 +361,7 @@ impl OutFile {
             ));
         }
         let (file, direct) = open_output(path).map_err(|e| fail("create", e))?;
-        let (jobs, job_rx) = mpsc::sync_channel(BUFFERS);
+        let (jobs, job_rx) = mpsc::sync_channel(JOBS_QUEUED);
         let (free_tx, free) = mpsc::sync_channel(BUFFERS);
         let writer = std::thread::Builder::new()
             .name("image-writer".into())
@@ -374,10 +369,10 @@ impl OutFile {
             .map_err(|e| fail("start the writer thread for", e))?;
         Ok(OutFile {
             path: path.to_path_buf(),
-            buf: vec![ZERO_BLOCK; CHUNK_BLOCKS],
+            buf: None,
             filled: 0,
             buf_start: stream_start,
-            buffers: 1,
+            buffers: 0,
             jobs: Some(jobs),
             free,
             writer: Some(writer),
@@ -433,52 +428,58 @@ impl OutFile {
         Ok(())
     }
 
-    /// Hands the filled part of the stream buffer to the writer thread and takes an empty one.
+    /// Hands the filled part of the stream buffer to the writer thread.
     fn flush_stream(&mut self) -> Result<(), WriteError> {
-        if self.filled == 0 {
+        let Some(mut buf) = self.buf.take().filter(|_| self.filled > 0) else {
             return Ok(());
-        }
-        let next = match self.free.try_recv() {
-            Ok(b) => b,
-            Err(_) if self.buffers < BUFFERS => {
-                self.buffers += 1;
-                vec![ZERO_BLOCK; CHUNK_BLOCKS]
-            }
-            Err(_) => match self.free.recv() {
-                Ok(b) => b,
-                Err(_) => return Err(self.writer_failed()),
-            },
         };
         let len = std::mem::take(&mut self.filled);
         // A partial last block is written whole by direct I/O: zeros after the stream, not
         // whatever a recycled buffer held.
-        if let Some(last) = self.buf.get_mut(len / BLOCK) {
-            last.0[len % BLOCK..].fill(0);
-        }
-        let blocks = std::mem::replace(&mut self.buf, next);
+        let whole = len.div_ceil(BLOCK) * BLOCK;
+        buf.set_len(whole);
+        buf[len..].fill(0);
         let offset = self.buf_start;
         self.buf_start += len as u64;
         self.send(Job {
             offset,
-            blocks,
+            data: JobData::Own(buf),
             len,
             stream: true,
         })
     }
 
+    /// The stream buffer: a free one of the pool, a new one while the pool has fewer than
+    /// [`BUFFERS`], else the next the writer thread gives back.
+    fn stream_buf(&mut self) -> Result<&mut AlignedBuf, WriteError> {
+        let buf = match self.buf.take() {
+            Some(b) => b,
+            None => {
+                let mut b = match self.free.try_recv() {
+                    Ok(b) => b,
+                    Err(_) if self.buffers < BUFFERS => {
+                        self.buffers += 1;
+                        AlignedBuf::new(CHUNK_BYTES)
+                    }
+                    Err(_) => match self.free.recv() {
+                        Ok(b) => b,
+                        Err(_) => return Err(self.writer_failed()),
+                    },
+                };
+                b.set_len(CHUNK_BYTES);
+                b
+            }
+        };
+        Ok(self.buf.insert(buf))
+    }
+
     /// Appends `bytes` to the stream.
     pub fn append(&mut self, mut bytes: &[u8]) -> Result<(), WriteError> {
         while !bytes.is_empty() {
-            let (block, within) = (self.filled / BLOCK, self.filled % BLOCK);
-            let Some(slot) = self.buf.get_mut(block) else {
-                return Err(self.fail(
-                    "write",
-                    self.stream_position(),
-                    std::io::Error::other("internal: the stream buffer is full"),
-                ));
-            };
-            let n = (BLOCK - within).min(bytes.len());
-            slot.0[within..within + n].copy_from_slice(&bytes[..n]);
+            let filled = self.filled;
+            let buf = self.stream_buf()?;
+            let n = (CHUNK_BYTES - filled).min(bytes.len());
+            buf[filled..filled + n].copy_from_slice(&bytes[..n]);
             self.filled += n;
             bytes = &bytes[n..];
             if self.filled == CHUNK_BYTES {
@@ -486,6 +487,25 @@ impl OutFile {
             }
         }
         Ok(())
+    }
+
+    /// Appends the bytes of `shared` to the stream without copying them: the buffer goes to
+    /// the writer thread as it is, and `shared` is the caller's again once the write is done
+    /// (when the writer lets go of its clone). Copied like [`OutFile::append`] when the stream
+    /// is not at a block boundary or `shared` is not whole blocks.
+    pub fn append_shared(&mut self, shared: &std::sync::Arc<AlignedBuf>) -> Result<(), WriteError> {
+        if self.filled % BLOCK != 0 || shared.len() % BLOCK != 0 {
+            return self.append(shared);
+        }
+        self.flush_stream()?;
+        let offset = self.buf_start;
+        self.buf_start += shared.len() as u64;
+        self.send(Job {
+            offset,
+            data: JobData::Shared(std::sync::Arc::clone(shared)),
+            len: shared.len(),
+            stream: true,
+        })
     }
 
     /// Writes `bytes` (whole blocks) at `offset` (block-aligned), outside the stream. The stream
@@ -504,17 +524,9 @@ impl OutFile {
             ));
         }
         self.flush_stream()?;
-        let blocks: Vec<Block> = bytes
-            .chunks_exact(BLOCK)
-            .map(|c| {
-                let mut b = ZERO_BLOCK;
-                b.0.copy_from_slice(c);
-                b
-            })
-            .collect();
         self.send(Job {
             offset,
-            blocks,
+            data: JobData::Own(AlignedBuf::copy_of(bytes)),
             len: bytes.len(),
             stream: false,
         })
@@ -625,26 +637,19 @@ mod tests {
     fn a_refused_direct_write_is_retried_buffered() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out");
-        let (mut file, direct) = open_output(&path).unwrap();
-        let mut blocks = vec![ZERO_BLOCK; 3];
-        for (i, b) in blocks.iter_mut().enumerate() {
-            b.0.fill(i as u8 + 1);
+        let (file, direct) = open_output(&path).unwrap();
+        let mut blocks = AlignedBuf::new(3 * BLOCK);
+        for (i, b) in blocks.chunks_exact_mut(BLOCK).enumerate() {
+            b.fill(i as u8 + 1);
         }
         // Offset 100 is not block-aligned: a direct write of it is refused (EINVAL).
         let mut still_direct = direct;
-        write_blocks(&mut file, &mut still_direct, 100, &blocks, 3 * BLOCK).unwrap();
+        write_bytes(&file, &mut still_direct, 100, &blocks).unwrap();
         if direct {
             assert!(!still_direct, "the misaligned direct write was not refused");
         }
         // Aligned writes keep going, whichever mode the file is in now.
-        write_blocks(
-            &mut file,
-            &mut still_direct,
-            4 * BLOCK as u64,
-            &blocks,
-            BLOCK,
-        )
-        .unwrap();
+        write_bytes(&file, &mut still_direct, 4 * BLOCK as u64, &blocks[..BLOCK]).unwrap();
         drop(file);
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(bytes.len(), 5 * BLOCK);
@@ -693,6 +698,39 @@ mod tests {
         assert!(bytes[..BLOCK] == stream[..BLOCK]);
         assert!(bytes[BLOCK..3 * BLOCK] == head[..]);
         assert!(bytes[3 * BLOCK..] == stream[3 * BLOCK..4 * BLOCK]);
+    }
+
+    #[test]
+    fn shared_buffers_are_written_in_place_and_given_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        let stream = pattern(6 * BLOCK + 10, 3);
+        let shared = |range: std::ops::Range<usize>| {
+            std::sync::Arc::new(AlignedBuf::copy_of(&stream[range]))
+        };
+        let mut out = OutFile::create(&path, 0).unwrap();
+        // Copied: after a partial block (the stream is not at a block boundary).
+        out.append(&stream[..BLOCK]).unwrap();
+        let (a, b, c) = (
+            shared(BLOCK..3 * BLOCK),
+            shared(3 * BLOCK..4 * BLOCK),
+            shared(4 * BLOCK..4 * BLOCK + 10),
+        );
+        out.append_shared(&a).unwrap();
+        out.append_shared(&b).unwrap();
+        // Not whole blocks: copied, and the stream goes on from its end.
+        out.append_shared(&c).unwrap();
+        out.append(&stream[4 * BLOCK + 10..5 * BLOCK]).unwrap();
+        let d = shared(5 * BLOCK..6 * BLOCK + 10);
+        out.append_shared(&d).unwrap();
+        assert_eq!(out.stream_position(), stream.len() as u64);
+        let (_, len) = out.finish().unwrap();
+        assert_eq!(len, stream.len() as u64);
+        assert!(std::fs::read(&path).unwrap() == stream);
+        // The writer let go of every buffer it was handed.
+        for s in [&a, &b, &c, &d] {
+            assert_eq!(std::sync::Arc::strong_count(s), 1);
+        }
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::patch::discover::{HiveFile, Installation, StoreFile};
 use crate::patch::hives::{apply_edits, range_reason, type_name};
 use crate::patch::plan::{Plan, StorePlan};
 use crate::patch::stream::{
-    max_page_dbtime, stream_database, CensusScan, ChangeSink, PassError, PassResult,
+    max_page_dbtime, stream_database, CensusScan, ChangeSink, NoOutput, PassError, PassResult,
 };
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -262,7 +262,7 @@ pub fn stream_pass(
             &plan,
             Some(&scan),
             None,
-            &mut std::io::sink(),
+            &mut NoOutput,
             changes,
             &report,
             // The in-place writes read the changed pages again.

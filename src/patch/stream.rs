@@ -3,9 +3,10 @@
 //! hash the input and the output (and take the census of the pages read and of the pages
 //! written, with a [`CensusScan`]), the output goes to a sink (a new file for `apply --out`,
 //! nothing for the read-only pass of `apply --in-place`), and every changed range is reported.
-//! The output run is the input run with the changed pages replaced, never copied whole; run
-//! buffers go back to the reading thread once both hashers are done with them. Memory is a
-//! few runs of pages, whatever the database's size.
+//! Each output run is assembled once, in an aligned buffer that the output hashing thread and
+//! the writer thread share (the writer writes it as it is, with no copy); input and output
+//! buffers are used again once every thread is done with them. Memory is a few runs of pages,
+//! whatever the database's size.
 //!
 //! Database time: every changed page and the header get one new dbtime, above every dbtime in
 //! the file. The pass assumes the header's dbtime is the highest (the common case: one pass);
@@ -17,11 +18,12 @@ use crate::ese::patch::{
     page_dbtime, page_objid, patch_header, patch_page, Changes, EditCounts, PagePatch, PagePlan,
 };
 use crate::ese::verify::{Finding, LeafCheck};
-use crate::image::write::{is_unaligned, open_direct_read, read_full_at, AlignedBuf, Cache};
+use crate::image::write::{
+    is_unaligned, open_direct_read, read_full_at, AlignedBuf, Cache, OutFile,
+};
 use crate::manifest::pagemap::{PageClass, PageMap, PageMapBuilder};
 use crate::manifest::sums::hex;
 use sha2::{Digest, Sha256};
-use std::io::Write;
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
@@ -161,6 +163,38 @@ pub trait ChangeSink {
     }
 }
 
+/// Where a pass's output goes: the new file of `apply --out`, or nowhere ([`NoOutput`], the
+/// read-only pass of `apply --in-place`).
+pub trait PassOut {
+    /// Bytes to append (the header pages).
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()>;
+    /// A run of pages to append, in a buffer the pass uses again once every holder lets go.
+    fn run(&mut self, run: &Arc<AlignedBuf>) -> std::io::Result<()>;
+}
+
+impl PassOut for OutFile {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.append(bytes).map_err(std::io::Error::other)
+    }
+
+    fn run(&mut self, run: &Arc<AlignedBuf>) -> std::io::Result<()> {
+        self.append_shared(run).map_err(std::io::Error::other)
+    }
+}
+
+/// No output: the pass reads, patches in memory, hashes and reports.
+pub struct NoOutput;
+
+impl PassOut for NoOutput {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn run(&mut self, _: &Arc<AlignedBuf>) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Why a pass stopped.
 #[derive(Debug)]
 pub enum PassError {
@@ -208,13 +242,10 @@ pub struct CensusScan {
 /// leave.
 pub type RefuseFn = dyn Fn(&Tally, &Owners) -> Option<String> + Sync;
 
-/// A run of pages for a hashing thread: its file offset, the bytes read, and on the output
-/// side the pages the patch replaced (index in the run and new bytes, in order), so that
-/// the output is never copied whole.
+/// A run of pages for a hashing thread: its file offset and its bytes on that side.
 struct Run {
     offset: u64,
     bytes: Arc<AlignedBuf>,
-    replaced: Vec<(usize, Vec<u8>)>,
     /// Output side: the ranges of the replaced pages the patch may have changed (index in
     /// the run, byte range in the page; in order), from which the census of the run is
     /// derived from the input's; `None` where the run's bytes are not the input's with pages
@@ -245,37 +276,6 @@ enum HitShare {
     Take(Receiver<RunHits>),
 }
 
-impl Run {
-    /// The run's bytes on its side, in order, as few contiguous pieces as the replaced pages
-    /// allow.
-    fn pieces(&self, page_size: usize) -> impl Iterator<Item = &[u8]> {
-        let mut at = 0;
-        let mut out = Vec::with_capacity(2 * self.replaced.len() + 1);
-        for (i, page) in &self.replaced {
-            out.push(&self.bytes[at..i * page_size]);
-            out.push(&page[..]);
-            at = (i + 1) * page_size;
-        }
-        out.push(&self.bytes[at..]);
-        out.into_iter().filter(|p| !p.is_empty())
-    }
-
-    /// The run's pages on its side, in order.
-    fn pages(&self, page_size: usize) -> impl Iterator<Item = &[u8]> {
-        let mut replaced = self.replaced.iter().peekable();
-        self.bytes
-            .chunks_exact(page_size)
-            .enumerate()
-            .map(move |(i, original)| match replaced.peek() {
-                Some((j, page)) if *j == i => {
-                    replaced.next();
-                    &page[..]
-                }
-                _ => original,
-            })
-    }
-}
-
 /// The input's or the output's hashing thread: SHA-256 of the runs, and with a census, the
 /// tally of their pages. `stop` gets the census's refusal (input side only); `leaves` is
 /// handed every page (input side only) and given back; `share` passes the occurrences found
@@ -293,9 +293,7 @@ fn hasher<'a>(
     let mut scratch: Vec<Hit> = Vec::new();
     let mut ranges = Vec::new();
     for run in rx {
-        for piece in run.pieces(page_size) {
-            h.update(piece);
-        }
+        h.update(&run.bytes[..]);
         if census.is_none() && leaves.is_none() {
             continue;
         }
@@ -311,7 +309,7 @@ fn hasher<'a>(
             ends: Vec::new(),
         };
         let mut changed = run.changed.as_deref().unwrap_or(&[]).iter().peekable();
-        for (i, page) in run.pages(page_size).enumerate() {
+        for (i, page) in run.bytes.chunks_exact(page_size).enumerate() {
             let at = run.offset + (i * page_size) as u64;
             let index = at / page_size as u64;
             let pgno = index
@@ -402,7 +400,7 @@ pub fn stream_database(
     plan: &PagePlan,
     census: Option<&CensusScan>,
     leaves: Option<LeafCheck<'_>>,
-    out: &mut dyn Write,
+    out: &mut dyn PassOut,
     changes: &mut dyn ChangeSink,
     progress: &dyn Fn(u64),
     cache: Cache,
@@ -551,7 +549,7 @@ fn run_pages(
     ps: usize,
     plan: &PagePlan,
     stop: &std::sync::Mutex<Option<String>>,
-    out: &mut dyn Write,
+    out: &mut dyn PassOut,
     changes: &mut dyn ChangeSink,
     progress: &dyn Fn(u64),
     in_tx: &SyncSender<Run>,
@@ -602,7 +600,7 @@ fn run_pages(
     changes
         .page(rel, 0, &head, &new_head)
         .map_err(|e| PassError::Io(format!("writing the journal: {e}")))?;
-    out.write_all(&new_head).map_err(io_out)?;
+    out.write(&new_head).map_err(io_out)?;
     send(in_tx, as_read(0, Arc::new(head)))?;
     send(out_tx, as_read(0, Arc::new(AlignedBuf::copy_of(&new_head))))?;
     let mut done = HEADER_PAGES * ps as u64;
@@ -610,32 +608,35 @@ fn run_pages(
 
     let mut work = PagePatch::default();
     let mut in_flight: Vec<Arc<AlignedBuf>> = Vec::new();
+    let mut out_flight: Vec<Arc<AlignedBuf>> = Vec::new();
+    let mut out_free: Vec<AlignedBuf> = Vec::new();
     let mut pgno: u32 = 1;
     loop {
         let bytes = next()?;
         if bytes.is_empty() {
             break;
         }
-        // Runs both hashing threads are done with go back to the reading thread.
-        in_flight = in_flight
-            .into_iter()
-            .filter_map(|r| match Arc::try_unwrap(r) {
-                Ok(b) => {
-                    let _ = empty.send(b);
-                    None
-                }
-                Err(r) => Some(r),
-            })
-            .collect();
+        // Input runs both hashing threads are done with go back to the reading thread;
+        // output runs the output hashing thread and the writer are done with are used again.
+        take_returned(&mut in_flight, |b| {
+            let _ = empty.send(b);
+        });
+        take_returned(&mut out_flight, |b| out_free.push(b));
         let input_run = Arc::new(bytes);
         in_flight.push(Arc::clone(&input_run));
+        let mut output = out_free
+            .pop()
+            .filter(|b| b.capacity() >= input_run.len())
+            .unwrap_or_else(|| AlignedBuf::new(input_run.len()));
+        output.set_len(input_run.len());
+        // Input bytes up to here are in `output` already.
+        let mut copied = 0;
         // The input thread's census found a place the patch may not leave: stop now.
         if let Some(why) = stop.lock().ok().and_then(|mut s| s.take()) {
             return Err(PassError::Refused(why));
         }
         let run_at = done;
         send(in_tx, as_read(run_at, Arc::clone(&input_run)))?;
-        let mut replaced = Vec::new();
         let mut spans = Vec::new();
         for (i, page) in input_run.chunks_exact(ps).enumerate() {
             let dbtime = page_dbtime(page);
@@ -655,7 +656,10 @@ fn run_pages(
                 changes
                     .page(rel, offset, page, work.page())
                     .map_err(|e| PassError::Io(format!("writing the journal: {e}")))?;
-                replaced.push((i, work.page().to_vec()));
+                let at = i * ps;
+                output[copied..at].copy_from_slice(&input_run[copied..at]);
+                output[at..at + ps].copy_from_slice(work.page());
+                copied = at + ps;
                 changed_spans(work.changes(), offset, i, ps, &mut spans);
             }
             done += ps as u64;
@@ -663,19 +667,37 @@ fn run_pages(
                 .checked_add(1)
                 .ok_or_else(|| refused(&"more than 2^32 pages"))?;
         }
-        let output = Run {
-            offset: run_at,
-            bytes: input_run,
-            replaced,
-            changed: Some(spans),
-        };
-        for piece in output.pieces(ps) {
-            out.write_all(piece).map_err(io_out)?;
-        }
-        send(out_tx, output)?;
+        let end = input_run.len();
+        output[copied..].copy_from_slice(&input_run[copied..end]);
+        let output = Arc::new(output);
+        out_flight.push(Arc::clone(&output));
+        out.run(&output).map_err(io_out)?;
+        send(
+            out_tx,
+            Run {
+                offset: run_at,
+                bytes: output,
+                changed: Some(spans),
+            },
+        )?;
         progress(done);
     }
     Ok((counts, pages_changed, pages.map.finish()))
+}
+
+/// Takes the buffers no other thread holds any more out of `flight`, and hands each to `free`.
+fn take_returned(flight: &mut Vec<Arc<AlignedBuf>>, mut free: impl FnMut(AlignedBuf)) {
+    let mut i = 0;
+    while i < flight.len() {
+        if Arc::strong_count(&flight[i]) > 1 {
+            i += 1;
+            continue;
+        }
+        // Only this thread holds it: the unwrap cannot fail.
+        if let Ok(b) = Arc::try_unwrap(flight.swap_remove(i)) {
+            free(b);
+        }
+    }
 }
 
 /// A run with no page replaced.
@@ -683,7 +705,6 @@ fn as_read(offset: u64, bytes: Arc<AlignedBuf>) -> Run {
     Run {
         offset,
         bytes,
-        replaced: Vec::new(),
         changed: None,
     }
 }
