@@ -747,6 +747,50 @@ fn changed_spans(
 mod tests {
     use super::*;
 
+    /// The spans of random changes (overlapping, touching, at the page's ends) are the runs
+    /// of changed bytes a byte-by-byte marking finds, in order.
+    #[test]
+    fn changed_spans_are_the_runs_of_changed_bytes() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut changes = Changes::default();
+        for round in 0..2000 {
+            let page_len = [4096, 8192, 200][round % 3];
+            let page_at = 3 * page_len as u64;
+            changes.clear();
+            let why = changes.reason(|s| s.push_str("test"));
+            let mut want = vec![false; page_len];
+            for _ in 0..1 + next(12) {
+                let len = 1 + next(72) as usize;
+                let start = next((page_len - len + 1) as u64) as usize;
+                let new = vec![1u8; len];
+                let old = vec![0u8; 1 + next(len as u64) as usize];
+                changes.push(page_at + start as u64, &old, &new, why);
+                want[start..start + len].iter_mut().for_each(|b| *b = true);
+            }
+            let mut runs = Vec::new();
+            let mut at = 0;
+            while at < page_len {
+                if !want[at] {
+                    at += 1;
+                    continue;
+                }
+                let end = (at..page_len).find(|&e| !want[e]).unwrap_or(page_len);
+                runs.push((7, at..end));
+                at = end;
+            }
+            let mut got = vec![(1, 0..1)];
+            changed_spans(&changes, page_at, 7, page_len, &mut got);
+            assert_eq!(got[0], (1, 0..1), "what was there is kept");
+            assert_eq!(got[1..], runs[..], "round {round}");
+        }
+    }
+
     /// What the reading thread hands over for a file of `actual` bytes read as one of `size`.
     fn reads(actual: usize, size: u64) -> Vec<Result<usize, String>> {
         let dir = tempfile::tempdir().unwrap();
