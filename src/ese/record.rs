@@ -6,6 +6,7 @@
 
 use crate::bytes::Bytes;
 use crate::ese::error::EseError;
+use smallvec::{smallvec, SmallVec};
 use std::ops::Range;
 
 /// Fixed column ids are 1..=127, variable 128..=255, tagged 256 and up.
@@ -86,6 +87,9 @@ pub struct Instance<'a> {
     pub compressed: bool,
 }
 
+/// A tagged column's values: nearly always one, held without an allocation.
+pub type Instances<'a> = SmallVec<[Instance<'a>; 1]>;
+
 /// One tagged column of a record.
 #[derive(Clone)]
 pub struct TaggedColumn<'a> {
@@ -93,7 +97,7 @@ pub struct TaggedColumn<'a> {
     pub derived: bool,
     /// An explicit NULL (overriding a default).
     pub null: bool,
-    pub instances: Vec<Instance<'a>>,
+    pub instances: Instances<'a>,
     /// Byte range of this column's data in the record (ESE98: from its ib; ESE97: the entry).
     pub range: Range<usize>,
 }
@@ -260,9 +264,18 @@ impl<'a> Record<'a> {
 
     /// Every tagged column of the record, in stored (fid) order.
     pub fn tagged(&self) -> Result<Vec<TaggedColumn<'a>>, EseError> {
+        let mut out = Vec::new();
+        self.tagged_into(&mut out)?;
+        Ok(out)
+    }
+
+    /// [`Record::tagged`] into `out` (cleared first), whose allocation a caller reading many
+    /// records uses again.
+    pub fn tagged_into(&self, out: &mut Vec<TaggedColumn<'a>>) -> Result<(), EseError> {
+        out.clear();
         match self.form {
-            RecordForm::Ese97 => self.tagged_ese97(),
-            RecordForm::Ese98 { large_page } => self.tagged_ese98(large_page),
+            RecordForm::Ese97 => self.tagged_ese97(out),
+            RecordForm::Ese98 { large_page } => self.tagged_ese98(large_page, out),
         }
     }
 
@@ -271,8 +284,7 @@ impl<'a> Record<'a> {
         Ok(self.tagged()?.into_iter().find(|c| c.fid == fid))
     }
 
-    fn tagged_ese97(&self) -> Result<Vec<TaggedColumn<'a>>, EseError> {
-        let mut out: Vec<TaggedColumn<'a>> = Vec::new();
+    fn tagged_ese97(&self, out: &mut Vec<TaggedColumn<'a>>) -> Result<(), EseError> {
         let mut at = self.tagged_start;
         while at < self.bytes.len() {
             let fid = self.bytes.u16("TAGFLD_OLD.fid", at)?;
@@ -322,13 +334,17 @@ impl<'a> Record<'a> {
             }
             at = end;
         }
-        Ok(out)
+        Ok(())
     }
 
-    fn tagged_ese98(&self, large_page: bool) -> Result<Vec<TaggedColumn<'a>>, EseError> {
+    fn tagged_ese98(
+        &self,
+        large_page: bool,
+        out: &mut Vec<TaggedColumn<'a>>,
+    ) -> Result<(), EseError> {
         let area = self.bytes.tail("tagged area", self.tagged_start)?;
         if area.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let ib_mask = if large_page {
             TAGFLD_IB_MASK_LARGE
@@ -345,19 +361,21 @@ impl<'a> Record<'a> {
                 first_ib.to_string(),
             ));
         }
+        // The TAGFLD array lies inside the area (`first_ib` was checked against its length).
         let count = first_ib / 4;
-        let mut entries = Vec::with_capacity(count);
+        let entry = |i: usize| -> Result<(u16, u16), EseError> {
+            Ok((
+                area.u16("TAGFLD.fid", 4 * i)?,
+                area.u16("TAGFLD.ib", 4 * i + 2)?,
+            ))
+        };
         for i in 0..count {
-            let fid = area.u16("TAGFLD.fid", 4 * i)?;
-            let ib = area.u16("TAGFLD.ib", 4 * i + 2)?;
-            entries.push((fid, ib));
-        }
-        let mut out = Vec::with_capacity(count);
-        for (i, &(fid, ib)) in entries.iter().enumerate() {
+            let (fid, ib) = entry(i)?;
             let start = usize::from(ib & ib_mask);
-            let end = match entries.get(i + 1) {
-                Some(&(_, next)) => usize::from(next & ib_mask),
-                None => area.len(),
+            let end = if i + 1 < count {
+                usize::from(entry(i + 1)?.1 & ib_mask)
+            } else {
+                area.len()
             };
             if start < first_ib || end < start || end > area.len() {
                 return Err(EseError::corrupt(
@@ -371,7 +389,7 @@ impl<'a> Record<'a> {
             let data = area.sub("tagged column", start, end - start)?;
             let extended = large_page || ib & TAGFLD_EXTENDED_INFO != 0;
             let mut null = !large_page && ib & TAGFLD_NULL_SMALL != 0;
-            let mut instances = Vec::new();
+            let mut instances = Instances::new();
             if extended && !data.is_empty() {
                 let header = data.u8("TAGFLD_HEADER", 0)?;
                 let body = data.tail("tagged column", 1)?;
@@ -394,12 +412,12 @@ impl<'a> Record<'a> {
                 range: self.tagged_start + start..self.tagged_start + end,
             });
         }
-        Ok(out)
+        Ok(())
     }
 }
 
 /// Splits an ESE98 tagged column body into its instances per its `TAGFLD_HEADER` byte.
-fn decode_instances(header: u8, body: Bytes<'_>) -> Result<Vec<Instance<'_>>, EseError> {
+fn decode_instances(header: u8, body: Bytes<'_>) -> Result<Instances<'_>, EseError> {
     use tagfld_header::*;
     let separated = header & SEPARATED != 0;
     let compressed = header & COMPRESSED != 0;
@@ -407,7 +425,7 @@ fn decode_instances(header: u8, body: Bytes<'_>) -> Result<Vec<Instance<'_>>, Es
         let first_len = usize::from(body.u8("two-values length", 0)?);
         let first = body.sub("first of two values", 1, first_len)?;
         let second = body.tail("second of two values", 1 + first_len)?;
-        return Ok(vec![
+        return Ok(smallvec![
             Instance {
                 data: first,
                 separated: false,
@@ -436,7 +454,7 @@ fn decode_instances(header: u8, body: Bytes<'_>) -> Result<Vec<Instance<'_>>, Es
         for i in 0..n {
             offs.push(body.u16("multi-value offset", 2 * i)?);
         }
-        let mut out = Vec::with_capacity(n);
+        let mut out = Instances::with_capacity(n);
         for i in 0..n {
             let start = usize::from(offs[i] & MULTI_OFFSET_MASK);
             let end = offs
@@ -459,7 +477,7 @@ fn decode_instances(header: u8, body: Bytes<'_>) -> Result<Vec<Instance<'_>>, Es
         }
         return Ok(out);
     }
-    Ok(vec![Instance {
+    Ok(smallvec![Instance {
         data: body,
         separated,
         compressed,

@@ -16,7 +16,7 @@ use crate::ese::header::{DbHeader, DbState, HeaderCopies, HeaderError};
 use crate::ese::longvalue::read_long_value;
 use crate::ese::node::Node;
 use crate::ese::page::Page;
-use crate::ese::record::Record;
+use crate::ese::record::{Record, TaggedColumn};
 use byteorder::{ByteOrder, LittleEndian};
 use std::fmt;
 
@@ -762,10 +762,12 @@ impl<'a> Layout<'a> {
             return;
         }
         let table = &self.tables[tree.table];
+        // The rows' tagged columns, decoded into one vector page by page.
+        let mut tagged = Vec::new();
         for itag in page.line_tags() {
             let read = Node::parse(&page, itag).and_then(|node| {
                 if tree.rows && !node.is_deleted() {
-                    read_row(db, table, &self.fixed[tree.table], &page, node)
+                    read_row(db, table, &self.fixed[tree.table], &page, node, &mut tagged)
                 } else {
                     Ok(())
                 }
@@ -877,13 +879,14 @@ fn leaf_problem(page: &Page, tree: &Tree, revision: u32) -> Option<EseError> {
 }
 
 /// Reads one row as the readers do: every column of `table` decoded, every separated long
-/// value followed into the long-value tree.
-fn read_row(
+/// value followed into the long-value tree. `tagged` is scratch for the row's tagged columns.
+fn read_row<'a>(
     db: &Database,
     table: &Table,
     fixed: &FixedBounds,
-    page: &Page,
-    node: Node,
+    page: &Page<'a>,
+    node: Node<'a>,
+    tagged: &mut Vec<TaggedColumn<'a>>,
 ) -> Result<(), EseError> {
     let record = Record::parse(node.data, db.record_form(page))?;
     // When every fixed column the record can hold lies inside its fixed area, no fixed column
@@ -891,7 +894,7 @@ fn read_row(
     let fixed_fit = fixed.fit(&record);
     // The tagged area decoded once, at the first tagged column (where a reader asking for that
     // column by fid would decode it, and fail).
-    let mut tagged = None;
+    let mut decoded = false;
     for c in &table.columns {
         match c.storage {
             Storage::Fixed if fixed_fit => {}
@@ -904,11 +907,11 @@ fn read_row(
                 record.variable(c.fid)?;
             }
             Storage::Tagged => {
-                let columns = match &tagged {
-                    Some(t) => t,
-                    None => tagged.insert(record.tagged()?),
-                };
-                let column = columns.iter().find(|t| t.fid == c.fid);
+                if !decoded {
+                    record.tagged_into(tagged)?;
+                    decoded = true;
+                }
+                let column = tagged.iter().find(|t| t.fid == c.fid);
                 for inst in column.iter().flat_map(|col| col.instances.iter()) {
                     if inst.separated {
                         read_long_value(db, table, inst.data)?;
