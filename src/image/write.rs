@@ -325,8 +325,8 @@ fn write_jobs(
 /// in order), plus whole blocks written at known offsets ([`OutFile::write_at`]). Memory is
 /// at most [`BUFFERS`] buffers of 8 MiB whatever the file's size (taken as the stream needs
 /// them), besides the shared buffers queued ([`OutFile::append_shared`]). Nothing is durable
-/// before
-/// [`OutFile::finish`], which writes everything, cuts the file to its length and fsyncs it.
+/// before [`OutFile::finish`], which writes everything, cuts the file to its length and
+/// fsyncs it.
 pub struct OutFile {
     path: PathBuf,
     /// The stream being filled (empty until the stream needs it): its first `filled` bytes,
@@ -704,31 +704,33 @@ mod tests {
     fn shared_buffers_are_written_in_place_and_given_back() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out");
-        let stream = pattern(6 * BLOCK + 10, 3);
+        let stream = pattern(7 * BLOCK + 10, 3);
         let shared = |range: std::ops::Range<usize>| {
             std::sync::Arc::new(AlignedBuf::copy_of(&stream[range]))
         };
         let mut out = OutFile::create(&path, 0).unwrap();
-        // Copied: after a partial block (the stream is not at a block boundary).
         out.append(&stream[..BLOCK]).unwrap();
-        let (a, b, c) = (
-            shared(BLOCK..3 * BLOCK),
-            shared(3 * BLOCK..4 * BLOCK),
-            shared(4 * BLOCK..4 * BLOCK + 10),
-        );
+        // At a block boundary, whole blocks: handed over as they are.
+        let (a, b) = (shared(BLOCK..3 * BLOCK), shared(3 * BLOCK..4 * BLOCK));
         out.append_shared(&a).unwrap();
         out.append_shared(&b).unwrap();
-        // Not whole blocks: copied, and the stream goes on from its end.
+        // Not whole blocks: copied into the stream, which is then inside a block...
+        let c = shared(4 * BLOCK..4 * BLOCK + 10);
         out.append_shared(&c).unwrap();
-        out.append(&stream[4 * BLOCK + 10..5 * BLOCK]).unwrap();
-        let d = shared(5 * BLOCK..6 * BLOCK + 10);
+        // ... so whole blocks are copied too, until the stream is at a boundary again.
+        let d = shared(4 * BLOCK + 10..5 * BLOCK + 10);
         out.append_shared(&d).unwrap();
+        out.append(&stream[5 * BLOCK + 10..6 * BLOCK]).unwrap();
+        let e = shared(6 * BLOCK..7 * BLOCK);
+        out.append_shared(&e).unwrap();
+        // A partial last block: the file is cut to the stream's end.
+        out.append(&stream[7 * BLOCK..]).unwrap();
         assert_eq!(out.stream_position(), stream.len() as u64);
         let (_, len) = out.finish().unwrap();
         assert_eq!(len, stream.len() as u64);
         assert!(std::fs::read(&path).unwrap() == stream);
         // The writer let go of every buffer it was handed.
-        for s in [&a, &b, &c, &d] {
+        for s in [&a, &b, &c, &d, &e] {
             assert_eq!(std::sync::Arc::strong_count(s), 1);
         }
     }
