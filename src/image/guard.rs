@@ -52,7 +52,12 @@ fn held() -> std::sync::MutexGuard<'static, Vec<(u64, u64)>> {
 impl Drop for DirLocks {
     fn drop(&mut self) {
         let mut all = held();
-        for (_, id) in &self.held {
+        for (f, id) in &self.held {
+            // Unlocked before the file is closed: a flock belongs to the open file, which a
+            // child process forked meanwhile (by another thread, before its exec closes it)
+            // also holds; closing only this descriptor would leave the directory locked
+            // until that child execs.
+            let _ = rustix::fs::flock(f, rustix::fs::FlockOperation::Unlock);
             if let Some(i) = all.iter().position(|h| h == id) {
                 all.swap_remove(i);
             }
@@ -206,6 +211,22 @@ mod tests {
     fn lock_elsewhere(dir: &Path) -> Result<File, rustix::io::Errno> {
         let f = File::open(dir).unwrap();
         rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).map(|()| f)
+    }
+
+    /// A child forked while the lock is held shares its open file: letting go of the lock
+    /// frees the directory, whether or not that copy is still open.
+    #[test]
+    fn a_lock_let_go_is_free_while_a_forked_copy_is_still_open() {
+        let t = tempfile::tempdir().unwrap();
+        let locks = lock_dirs([t.path()]).unwrap();
+        // What a child forked now holds: the same open file.
+        let inherited = locks.held[0].0.try_clone().unwrap();
+        drop(locks);
+        assert!(
+            lock_elsewhere(t.path()).is_ok(),
+            "the directory is still locked"
+        );
+        drop(inherited);
     }
 
     #[test]
