@@ -270,6 +270,27 @@ impl JournalWriter {
         self.frame(KIND_RANGES, &p)
     }
 
+    /// Where the journal ends with every range so far framed: a database pass run again
+    /// (above a higher dbtime) is cut back to it with [`JournalWriter::rewind`].
+    pub fn mark(&mut self) -> Result<u64, JournalError> {
+        use std::io::Seek;
+        self.frame_batch()?;
+        self.out.stream_position().map_err(io(&self.path))
+    }
+
+    /// Drops every range recorded after `mark` (the journal is not sealed: nothing was
+    /// written from them).
+    pub fn rewind(&mut self, mark: u64) -> Result<(), JournalError> {
+        use std::io::{Seek, SeekFrom};
+        self.batch.clear();
+        self.last = None;
+        self.out.flush().map_err(io(&self.path))?;
+        let file = self.out.get_mut();
+        file.set_len(mark).map_err(io(&self.path))?;
+        file.seek(SeekFrom::Start(mark)).map_err(io(&self.path))?;
+        Ok(())
+    }
+
     /// Every range recorded so far framed and handed to the file (not fsynced): what a run
     /// stopped before its seal may have left.
     pub fn flush(&mut self) -> Result<(), JournalError> {
@@ -816,7 +837,11 @@ const CHECK_WINDOW: usize = 1 << 20;
 /// stamp (in `stamps`, by file index: one read and hashed moments ago, in the same run) must
 /// still have that stamp and hold the old bytes of each of its ranges — compared in a map of
 /// the file (no copy of what is read), only the ranges; any other file is hashed whole.
-fn check_before(j: &Journal, stamps: &BTreeMap<u32, FileStamp>) -> Result<(), JournalError> {
+fn check_before(
+    j: &Journal,
+    stamps: &BTreeMap<u32, FileStamp>,
+    mut each: impl FnMut(&Range<'_>),
+) -> Result<(), JournalError> {
     let changed = |f: &JournalFile, offset: u64| JournalError::Refused {
         file: f.path.clone(),
         offset,
@@ -849,6 +874,7 @@ fn check_before(j: &Journal, stamps: &BTreeMap<u32, FileStamp>) -> Result<(), Jo
     let mut released: BTreeMap<u32, u64> = BTreeMap::new();
     let mut last_file = None;
     j.for_each_range(|r, _| {
+        each(&r);
         let Some(map) = maps.get(&r.file) else {
             return Ok(());
         };
@@ -982,8 +1008,8 @@ pub fn apply_sealed(
             what: "not sealed: nothing may be written from it".into(),
         });
     }
-    check_before(&j, stamps)?;
-    // The new bytes of each held-back header, from the ranges; every byte must be covered.
+    // The new bytes of each held-back header, from the ranges (gathered as the check reads
+    // them); every byte must be covered.
     let mut finals: BTreeMap<u32, (Vec<u8>, usize)> = BTreeMap::new();
     for (&i, head) in heads {
         if j.files.get(i as usize).is_none() {
@@ -995,7 +1021,7 @@ pub fn apply_sealed(
         }
         finals.insert(i, (vec![0u8; head.interim.len()], 0));
     }
-    j.for_each_range(|r, _| {
+    check_before(&j, stamps, |r| {
         if let Some((bytes, covered)) = finals.get_mut(&r.file) {
             let len = bytes.len() as u64;
             if r.offset < len {
@@ -1005,7 +1031,6 @@ pub fn apply_sealed(
                 *covered += part.len();
             }
         }
-        Ok(())
     })?;
     for (i, (bytes, covered)) in &finals {
         if *covered != bytes.len() {

@@ -594,6 +594,43 @@ fn batches_of_ranges_read_back_exactly_as_recorded() {
     assert_eq!(read(&journal).unwrap().ranges, want.len() as u64);
 }
 
+/// A pass run again is cut back to its mark: the ranges recorded after it (framed or still
+/// batched) are gone, those before it and after the rewind read back in order.
+#[test]
+fn ranges_after_a_mark_are_dropped_by_a_rewind() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("j");
+    let paths = [dir.path().join("x"), dir.path().join("y")];
+    let mut w = JournalWriter::create(&journal, &paths).unwrap();
+    let big = vec![0x33u8; BATCH / 2];
+    w.record(0, 10, &[1], &[2]).unwrap();
+    w.record(0, 20, &[3, 4], &[5, 6]).unwrap();
+    let mark = w.mark().unwrap();
+    // Past the mark: a whole batch framed, and more still batched.
+    for k in 0..3u64 {
+        w.record(1, k << 20, &big, &big).unwrap();
+    }
+    w.record(1, 99, &[7], &[8]).unwrap();
+    w.rewind(mark).unwrap();
+    assert_eq!(std::fs::metadata(&journal).unwrap().len(), mark);
+    w.record(1, 5, &[9], &[10]).unwrap();
+    w.flush().unwrap();
+    let mut got = Vec::new();
+    Frames::open(&journal)
+        .unwrap()
+        .each_range(false, |r, _| {
+            got.push((r.file, r.offset, r.old.to_vec(), r.new.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+    let want = vec![
+        (0, 10, vec![1], vec![2]),
+        (0, 20, vec![3, 4], vec![5, 6]),
+        (1, 5, vec![9], vec![10]),
+    ];
+    assert_eq!(got, want);
+}
+
 /// A batch whose frame check holds but whose body does not decode (its raw length not the
 /// one found, a range cut short) is a damaged journal, not a panic.
 #[test]

@@ -133,15 +133,39 @@ pub struct AuditSink {
     writer: AuditWriter<File>,
 }
 
+/// A change sink that a database pass run again (above a higher dbtime) cuts back to where
+/// the first run began.
+pub trait Rewind: ChangeSink {
+    /// What the sink records, for messages.
+    const WHAT: &'static str;
+    type Mark;
+    /// Where the sink stands now.
+    fn mark(&mut self) -> std::io::Result<Self::Mark>;
+    /// Drops everything recorded after `mark`.
+    fn rewind(&mut self, mark: Self::Mark) -> std::io::Result<()>;
+}
+
 impl AuditSink {
+    pub fn new(writer: AuditWriter<File>) -> AuditSink {
+        AuditSink { writer }
+    }
+
+    pub fn into_writer(self) -> AuditWriter<File> {
+        self.writer
+    }
+}
+
+impl Rewind for AuditSink {
+    const WHAT: &'static str = "audit log";
     /// The end of the log so far (a frame ends there) and its counts.
-    fn mark(&mut self) -> std::io::Result<(u64, u64, u64)> {
+    type Mark = (u64, u64, u64);
+
+    fn mark(&mut self) -> std::io::Result<Self::Mark> {
         let pos = self.writer.between_frames(|f| f.stream_position())?;
         Ok((pos, self.writer.entries(), self.writer.bytes_changed()))
     }
 
-    /// Cuts the log back to `mark`.
-    fn rewind(&mut self, mark: (u64, u64, u64)) -> std::io::Result<()> {
+    fn rewind(&mut self, mark: Self::Mark) -> std::io::Result<()> {
         self.writer.between_frames(|f| {
             f.set_len(mark.0)?;
             f.seek(SeekFrom::Start(mark.0)).map(|_| ())
@@ -233,13 +257,13 @@ pub fn stream_pass(
     // What the catalog walk and the long-value lookups of the structure check read through
     // the map is let go as it goes.
     let release = s.map.releasing_reads();
+    // Discovery verified no page of this database: the structure is checked here, on the
+    // pages the pass reads.
+    s.map.advise_random();
+    let leaves = LeafCheck::new(s.map.bytes(), &release);
     let mut r = match out {
         Some((path, _)) => {
             let mut file = OutFile::create(path, 0).map_err(io)?;
-            // Discovery verified no page of this database (in place it verified them all):
-            // the structure is checked here, on the pages the pass reads.
-            s.map.advise_random();
-            let leaves = LeafCheck::new(s.map.bytes(), &release);
             let r = stream_database(
                 &s.resolved.host,
                 &rel,
@@ -261,7 +285,7 @@ pub fn stream_pass(
             s.header.page_size,
             &plan,
             Some(&scan),
-            None,
+            Some(leaves),
             &mut NoOutput,
             changes,
             &report,
@@ -297,19 +321,20 @@ pub fn stream_pass(
 }
 
 /// [`stream_pass`] at the header's dbtime + 1, run again above the highest page dbtime when a
-/// page is above the header's (the audit log rewound to where the first pass began).
-pub fn stream_with_dbtime(
+/// page is above the header's (the sink — audit log, journal — rewound to where the first
+/// pass began).
+pub fn stream_with_dbtime<S: Rewind>(
     s: &StoreFile,
     sp: &StorePlan,
     time_ole: f64,
     allow: &[String],
     out: Option<(&Path, &Path)>,
-    audit: &mut AuditSink,
+    audit: &mut S,
     progress: Progress,
 ) -> Result<(PassResult, u64), ApplyError> {
     let mark = audit
         .mark()
-        .map_err(|e| ApplyError::Write(format!("audit log: {e}")))?;
+        .map_err(|e| ApplyError::Write(format!("{}: {e}", S::WHAT)))?;
     let first = s.header.dbtime.saturating_add(1);
     match stream_pass(s, sp, time_ole, first, allow, out, audit, progress) {
         Ok(r) => Ok((r, first)),
@@ -318,7 +343,7 @@ pub fn stream_with_dbtime(
             let dbtime = max.max(s.header.dbtime).saturating_add(1);
             audit
                 .rewind(mark)
-                .map_err(|e| ApplyError::Write(format!("audit log: {e}")))?;
+                .map_err(|e| ApplyError::Write(format!("{}: {e}", S::WHAT)))?;
             let r = stream_pass(s, sp, time_ole, dbtime, allow, out, audit, progress)
                 .map_err(pass_error)?;
             Ok((r, dbtime))

@@ -71,8 +71,6 @@ pub struct StoreFile {
     pub counts: BTreeMap<String, GuidCounts>,
     /// Every table of the catalog → rows.
     pub rows: BTreeMap<String, u64>,
-    /// The highest page dbtime (when the pages were verified).
-    pub max_page_dbtime: Option<u64>,
     /// The census of the old base GUID (when discovery ran it).
     pub census: Option<crate::ese::census::CensusReport>,
     /// Columns outside the profile holding the old base GUID (from the census).
@@ -123,8 +121,8 @@ pub struct Installation {
 #[derive(Clone, Debug, Default)]
 pub struct DiscoverOptions {
     pub server_name: Option<String>,
-    /// Verify every page of each database (inspect, plan, in-place apply); `apply --out`
-    /// verifies pages in its own pass instead.
+    /// Verify every page of each database (inspect, plan); `apply` verifies pages in its
+    /// own pass instead.
     pub verify_pages: bool,
     /// Count rows per GUID (inspect, plan); `apply` counts in its pass.
     pub count_rows: bool,
@@ -569,7 +567,6 @@ fn open_store(
             u64::from(header.page_size) + d as u64
         ));
     }
-    let mut max_page_dbtime = None;
     if opts.verify_pages {
         let release = map.releasing(u64::from(header.page_size));
         let release_reads = map.releasing_reads();
@@ -592,11 +589,10 @@ fn open_store(
         if report.findings.len() > 5 {
             problems.push(format!("{at}: {} more problems", report.findings.len() - 5));
         }
-        max_page_dbtime = Some(report.max_page_dbtime);
     }
-    // Without `verify_pages` (`apply --out`), the pass checks every page it reads and the
-    // structure as verify does (`ese::verify::LeafCheck`), and writes nothing from a database
-    // that verify flags.
+    // Without `verify_pages` (`apply`), the pass checks every page it reads and the structure
+    // as verify does (`ese::verify::LeafCheck`), and writes nothing from a database that
+    // verify flags.
 
     // Row counts and the census read every page: the map is released as they go.
     let release = map.releasing_reads();
@@ -660,7 +656,6 @@ fn open_store(
         globals,
         counts,
         rows,
-        max_page_dbtime,
         census,
         uncovered,
     }))

@@ -1,13 +1,15 @@
 //! `apply --in-place --journal FILE`: the image's files patched where they are, behind one undo
 //! journal for the whole image (databases and hives).
 //!
-//! Order: every page was verified by discovery before anything starts; one read-only pass
-//! per database (and the hive edits in memory) records every changed range — old and new
-//! bytes — in the journal and the audit log, and gives the before and after SHA-256 of every
-//! file; the journal is sealed (fsynced) with that file table; only then are the targets
-//! written, from the journal, and fsynced (each database checked first by the stamp its pass
-//! took and its ranges' old bytes, not hashed again); then the journal is marked committed. `coldpatch
-//! undo FILE` restores the exact original bytes at any point, also after a crash.
+//! Order: one read-only pass per database (and the hive edits in memory) verifies every page
+//! and the structure as it reads them, records every changed range — old and new bytes — in
+//! the journal and the audit log, and gives the before and after SHA-256 of every file (a
+//! database that does not verify, or a place the profile does not cover, stops the run with
+//! the unsealed journal removed); the journal is sealed (fsynced) with that file table; only
+//! then are the targets written, from the journal, and fsynced (each database checked first by
+//! the stamp its pass took and its ranges' old bytes, not hashed again); then the journal is
+//! marked committed. `coldpatch undo FILE` restores the exact original bytes at any point,
+//! also after a crash.
 //!
 //! The report, case file, audit log and manifests go beside the journal: `FILE.report.json`,
 //! `FILE.report.html`,
@@ -21,7 +23,7 @@ use crate::manifest::report::Report;
 use crate::manifest::sums::{manifest, FileDigest};
 use crate::patch::apply::{
     build_report, changed_ranges, check_inputs_unchanged, check_plan_inputs, full_hint, hive_bytes,
-    pass_error, store_report, stream_pass, ApplyError, Progress,
+    store_report, stream_with_dbtime, ApplyError, AuditSink, Progress, Rewind,
 };
 use crate::patch::discover::Installation;
 use crate::patch::hives::{apply_edits, range_reason};
@@ -31,17 +33,33 @@ use crate::regf::base_block::BASE_BLOCK_SIZE;
 use crate::regf::disk::in_progress_base_block;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::patch::pause::{pause_here, wait_here};
+use crate::patch::pause::{pause_at_range, pause_here, wait_here};
 
 /// Changes go to the audit log one by one; the journal records each changed page's (or
 /// hive's) net difference, so that a file's ranges ascend and never overlap.
 struct JournalSink {
     journal: JournalWriter,
-    audit: AuditWriter<File>,
+    audit: AuditSink,
     index: BTreeMap<String, u32>,
+}
+
+impl Rewind for JournalSink {
+    const WHAT: &'static str = "audit log or journal";
+    type Mark = (<AuditSink as Rewind>::Mark, u64);
+
+    fn mark(&mut self) -> std::io::Result<Self::Mark> {
+        let journal = self.journal.mark().map_err(std::io::Error::other)?;
+        Ok((self.audit.mark()?, journal))
+    }
+
+    fn rewind(&mut self, (audit, journal): Self::Mark) -> std::io::Result<()> {
+        self.journal
+            .rewind(journal)
+            .map_err(std::io::Error::other)?;
+        self.audit.rewind(audit)
+    }
 }
 
 impl ChangeSink for JournalSink {
@@ -53,7 +71,7 @@ impl ChangeSink for JournalSink {
         new: &[u8],
         why: &str,
     ) -> std::io::Result<()> {
-        self.audit.write(file, offset, old, new, why)
+        self.audit.change(file, offset, old, new, why)
     }
 
     fn page(
@@ -192,7 +210,7 @@ pub fn apply_in_place(
             }
             other => other,
         })?,
-        audit,
+        audit: AuditSink::new(audit),
         index,
     };
     // Until the journal is sealed nothing is written to the image: on any error the unsealed
@@ -231,8 +249,7 @@ pub fn apply_in_place(
             journal.display()
         ))
     };
-    let pause = |n: u64| pause_here(&format!("range:{n}"));
-    apply_sealed(&journal, &heads, &stamps, &pause).map_err(undo_hint)?;
+    apply_sealed(&journal, &heads, &stamps, &pause_at_range).map_err(undo_hint)?;
     pause_here("written");
     jw.commit().map_err(undo_hint)?;
 
@@ -329,6 +346,7 @@ fn record_and_seal(
         audit,
         ..
     } = sink;
+    let audit = audit.into_writer();
     let audit_entries = audit.entries();
     let audit_bytes = audit.bytes_changed();
     audit
@@ -385,28 +403,21 @@ fn record_all(
                     .iter()
                     .find(|p| p.name == s.kind)
                     .ok_or_else(|| ApplyError::Refused(format!("{rel}: not in the plan")))?;
-                let dbtime = s
-                    .header
-                    .dbtime
-                    .max(s.max_page_dbtime.unwrap_or(0))
-                    .saturating_add(1);
                 let stamp = |when: &str| {
                     FileStamp::of(&host).map_err(|e| {
                         ApplyError::Write(format!("{} ({when} the pass): {e}", host.display()))
                     })
                 };
                 let before_pass = stamp("before")?;
-                let r = stream_pass(
+                let (r, dbtime) = stream_with_dbtime(
                     s,
                     sp,
                     time_ole,
-                    dbtime,
                     &plan.allowed_uncovered,
                     None,
                     sink,
                     progress,
-                )
-                .map_err(pass_error)?;
+                )?;
                 if stamp("after")? != before_pass {
                     return Err(ApplyError::Refused(format!(
                         "{rel}: the file changed while it was read; nothing was written"

@@ -15,13 +15,32 @@ pub const PAUSE_VAR: &str = "COLDPATCH_TEST_PAUSE_AT";
 /// The variable of [`wait_here`].
 pub const WAIT_VAR: &str = "COLDPATCH_TEST_WAIT_AT";
 
+/// The point [`PAUSE_VAR`] names, read once (a run asks after every range it writes).
+fn pause_point() -> Option<&'static str> {
+    static POINT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    POINT
+        .get_or_init(|| std::env::var(PAUSE_VAR).ok())
+        .as_deref()
+}
+
 /// Stops the run for good at `point` when [`PAUSE_VAR`] names it.
 pub fn pause_here(point: &str) {
-    if std::env::var(PAUSE_VAR).ok().as_deref() == Some(point) {
+    if pause_point() == Some(point) {
         eprintln!("coldpatch: paused at {point}");
         loop {
             std::thread::sleep(std::time::Duration::from_secs(3600));
         }
+    }
+}
+
+/// [`pause_here`] at `range:N`, after the `n`th range written (no name is made for the
+/// ranges of a run that was not asked to stop).
+pub fn pause_at_range(n: u64) {
+    let asked = pause_point()
+        .and_then(|p| p.strip_prefix("range:"))
+        .and_then(|k| k.parse::<u64>().ok());
+    if asked == Some(n) {
+        pause_here(&format!("range:{n}"));
     }
 }
 

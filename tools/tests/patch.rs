@@ -436,6 +436,26 @@ fn every_refusal_scenario_is_refused_with_nothing_written() {
                 "{scenario} {verb}: wrote output"
             );
         }
+        // In place: refused the same way (a damaged page by the pass, before the journal is
+        // sealed), and nothing is left beside the journal either.
+        let beside = tmp.path().join("journal");
+        std::fs::create_dir(&beside).unwrap();
+        let journal = beside.join("j");
+        let o = coldpatch(&[
+            os("apply"),
+            image.as_os_str(),
+            os("--in-place"),
+            os("--journal"),
+            journal.as_os_str(),
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{scenario} in place: {err}");
+        assert!(err.contains(needle), "{scenario} in place: {err}");
+        assert_eq!(
+            std::fs::read_dir(&beside).unwrap().count(),
+            0,
+            "{scenario} in place: left files beside the journal"
+        );
         assert_eq!(tree_hashes(&image), before, "{scenario}: the image changed");
     }
 }
@@ -765,7 +785,7 @@ fn pages_above_the_header_dbtime_are_a_note_and_the_patch_stamps_above_them() {
     assert_eq!(j[0]["notes"].as_array().unwrap().len(), 1);
 
     let out = tmp.path().join("out");
-    ok(&apply_out(&image, &out, &[]));
+    ok(&apply_out(&image, &out, &[os("--seed"), os("dbtime")]));
     let report: J =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     let priv_store = report["stores"]
@@ -793,6 +813,57 @@ fn pages_above_the_header_dbtime_are_a_note_and_the_patch_stamps_above_them() {
         "every page is now at or below the header"
     );
     replay_audit(&image, &out);
+
+    // In place the pass runs twice too (it finds the page, then stamps above it): the
+    // journal and the audit log keep only the second run's ranges, so the files come out as
+    // the copy's and undo gives the original back.
+    let work = tmp.path().join("work");
+    copy_tree(&image, &work);
+    let journal = tmp.path().join("j");
+    ok(&coldpatch(&[
+        os("apply"),
+        work.as_os_str(),
+        os("--in-place"),
+        os("--journal"),
+        journal.as_os_str(),
+        os("--seed"),
+        os("dbtime"),
+    ]));
+    let now = tree_hashes(&work);
+    let patched: Vec<(String, String)> = tree_hashes(&out)
+        .into_iter()
+        .filter(|(rel, _)| now.contains_key(rel) && rel != "image.json")
+        .collect();
+    assert!(patched.len() >= 4, "{patched:?}");
+    for (rel, sha) in patched {
+        assert_eq!(now.get(&rel), Some(&sha), "{rel}");
+    }
+    let entries = |p: PathBuf| -> Vec<AuditEntry> {
+        let mut v: Vec<AuditEntry> = read_entries(std::fs::File::open(p).unwrap())
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        v.sort_by(|a, b| (&a.file, a.offset).cmp(&(&b.file, b.offset)));
+        v
+    };
+    assert!(
+        entries(tmp.path().join(format!("j.{AUDIT_FILE}"))) == entries(out.join(AUDIT_FILE)),
+        "the audit logs differ"
+    );
+    // Each file's ranges ascend and never overlap: none left from the first run.
+    let mut end: BTreeMap<u32, u64> = BTreeMap::new();
+    coldpatch::journal::read(&journal)
+        .unwrap()
+        .for_each_range(|r, _| {
+            let last = end.entry(r.file).or_insert(0);
+            assert!(r.offset >= *last, "file {} offset {:#x}", r.file, r.offset);
+            *last = r.offset + r.new.len() as u64;
+            Ok(())
+        })
+        .unwrap();
+    ok(&coldpatch(&[os("undo"), journal.as_os_str()]));
+    let original = tree_hashes(&image);
+    assert_eq!(tree_hashes(&work), original);
 }
 
 #[test]
