@@ -65,7 +65,15 @@ fn read_runs(
     }
     let mut len = header_len;
     let mut at = 0u64;
+    // Through the page cache, the disk is asked for the bytes `PREFETCH` ahead of the reads,
+    // so that it keeps reading while the pass works on what it has.
+    let mut asked = 0u64;
     loop {
+        if !use_direct && asked < size && asked < at + PREFETCH {
+            let to = (at + 2 * PREFETCH).min(size);
+            advise_will_need(f, asked, to - asked);
+            asked = to;
+        }
         // Exactly the `size` bytes the pass was planned for; a file that changed size while
         // it was read is an error, not a shorter or longer copy.
         if at == size {
@@ -135,6 +143,21 @@ fn advise_sequential(f: &std::fs::File) {
 
 #[cfg(not(target_os = "linux"))]
 fn advise_sequential(_: &std::fs::File) {}
+
+/// How far ahead of a pass's reads through the page cache the disk is asked to read.
+const PREFETCH: u64 = 16 << 20;
+
+/// Asks the kernel to start reading `[offset, offset + len)` of `f` into the page cache now.
+/// Advice only: nothing depends on it but the time.
+#[cfg(target_os = "linux")]
+fn advise_will_need(f: &std::fs::File, offset: u64, len: u64) {
+    if let Some(len) = std::num::NonZeroU64::new(len) {
+        let _ = rustix::fs::fadvise(f, offset, Some(len), rustix::fs::Advice::WillNeed);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_will_need(_: &std::fs::File, _: u64, _: u64) {}
 /// The two header pages (the header and its shadow copy).
 const HEADER_PAGES: u64 = 2;
 
