@@ -543,6 +543,19 @@ fn a_large_file_is_written_by_window_and_undone_by_ranges() {
 /// Batches: ranges of several files, offsets near 2^64 and far apart, a range that grows, a
 /// range too large for one batch refused, a batch that fills and is framed on its own — every
 /// range reads back as written, in order.
+/// Every range of a journal, as (file, offset, old, new), in order.
+fn ranges_of(journal: &Path) -> Vec<(u32, u64, Vec<u8>, Vec<u8>)> {
+    let mut got = Vec::new();
+    Frames::open(journal)
+        .unwrap()
+        .each_range(false, |r, _| {
+            got.push((r.file, r.offset, r.old.to_vec(), r.new.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+    got
+}
+
 #[test]
 fn batches_of_ranges_read_back_exactly_as_recorded() {
     let dir = tempfile::tempdir().unwrap();
@@ -581,14 +594,7 @@ fn batches_of_ranges_read_back_exactly_as_recorded() {
         .filter(|f| f.0 == KIND_RANGES)
         .count();
     assert!(batches >= 2, "{batches} batches");
-    let mut got = Vec::new();
-    Frames::open(&journal)
-        .unwrap()
-        .each_range(false, |r, _| {
-            got.push((r.file, r.offset, r.old.to_vec(), r.new.to_vec()));
-            Ok(())
-        })
-        .unwrap();
+    let got = ranges_of(&journal);
     assert_eq!(got.len(), want.len());
     assert!(got == want);
     assert_eq!(read(&journal).unwrap().ranges, want.len() as u64);
@@ -615,14 +621,7 @@ fn ranges_after_a_mark_are_dropped_by_a_rewind() {
     assert_eq!(std::fs::metadata(&journal).unwrap().len(), mark);
     w.record(1, 5, &[9], &[10]).unwrap();
     w.flush().unwrap();
-    let mut got = Vec::new();
-    Frames::open(&journal)
-        .unwrap()
-        .each_range(false, |r, _| {
-            got.push((r.file, r.offset, r.old.to_vec(), r.new.to_vec()));
-            Ok(())
-        })
-        .unwrap();
+    let got = ranges_of(&journal);
     let want = vec![
         (0, 10, vec![1], vec![2]),
         (0, 20, vec![3, 4], vec![5, 6]),

@@ -46,6 +46,19 @@ fn apply_out(image: &Path, out: &Path, extra: &[&std::ffi::OsStr]) -> Output {
     coldpatch(&args)
 }
 
+/// `coldpatch apply IMAGE --in-place --journal JOURNAL EXTRA...`.
+fn apply_in_place(image: &Path, journal: &Path, extra: &[&std::ffi::OsStr]) -> Output {
+    let mut args = vec![
+        os("apply"),
+        image.as_os_str(),
+        os("--in-place"),
+        os("--journal"),
+        journal.as_os_str(),
+    ];
+    args.extend_from_slice(extra);
+    coldpatch(&args)
+}
+
 fn os(s: &str) -> &std::ffi::OsStr {
     s.as_ref()
 }
@@ -441,13 +454,7 @@ fn every_refusal_scenario_is_refused_with_nothing_written() {
         let beside = tmp.path().join("journal");
         std::fs::create_dir(&beside).unwrap();
         let journal = beside.join("j");
-        let o = coldpatch(&[
-            os("apply"),
-            image.as_os_str(),
-            os("--in-place"),
-            os("--journal"),
-            journal.as_os_str(),
-        ]);
+        let o = apply_in_place(&image, &journal, &[]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{scenario} in place: {err}");
         assert!(err.contains(needle), "{scenario} in place: {err}");
@@ -820,15 +827,11 @@ fn pages_above_the_header_dbtime_are_a_note_and_the_patch_stamps_above_them() {
     let work = tmp.path().join("work");
     copy_tree(&image, &work);
     let journal = tmp.path().join("j");
-    ok(&coldpatch(&[
-        os("apply"),
-        work.as_os_str(),
-        os("--in-place"),
-        os("--journal"),
-        journal.as_os_str(),
-        os("--seed"),
-        os("dbtime"),
-    ]));
+    ok(&apply_in_place(
+        &work,
+        &journal,
+        &[os("--seed"), os("dbtime")],
+    ));
     let now = tree_hashes(&work);
     let patched: Vec<(String, String)> = tree_hashes(&out)
         .into_iter()
@@ -1029,15 +1032,11 @@ fn in_place_equals_out_and_undo_restores_every_byte_even_after_sigkill() {
     let work = tmp.path().join("work");
     copy_tree(&image, &work);
     let journal = tmp.path().join("full.journal");
-    ok(&coldpatch(&[
-        os("apply"),
-        work.as_os_str(),
-        os("--in-place"),
-        os("--journal"),
-        journal.as_os_str(),
-        os("--seed"),
-        os("inplace"),
-    ]));
+    ok(&apply_in_place(
+        &work,
+        &journal,
+        &[os("--seed"), os("inplace")],
+    ));
     let now = tree_hashes(&work);
     for (rel, sha) in &patched {
         if !rel.contains("SHA256SUMS")
@@ -1113,13 +1112,7 @@ fn in_place_equals_out_and_undo_restores_every_byte_even_after_sigkill() {
     let work = tmp.path().join("work-changed");
     copy_tree(&image, &work);
     let journal = tmp.path().join("changed.journal");
-    ok(&coldpatch(&[
-        os("apply"),
-        work.as_os_str(),
-        os("--in-place"),
-        os("--journal"),
-        journal.as_os_str(),
-    ]));
+    ok(&apply_in_place(&work, &journal, &[]));
     let priv_edb = work.join("E/exchsrvr/MDBDATA/PRIV.EDB");
     let mut b = std::fs::read(&priv_edb).unwrap();
     let last = b.len() - 1;
@@ -1136,14 +1129,7 @@ fn in_place_equals_out_and_undo_restores_every_byte_even_after_sigkill() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("PRIV.EDB"));
     assert_eq!(tree_hashes(&work), before);
     // An existing journal is never written over.
-    let o = coldpatch(&[
-        os("apply"),
-        work.as_os_str(),
-        os("--in-place"),
-        os("--journal"),
-        journal.as_os_str(),
-        os("--force"),
-    ]);
+    let o = apply_in_place(&work, &journal, &[os("--force")]);
     assert_eq!(o.status.code(), Some(2));
 }
 
