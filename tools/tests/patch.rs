@@ -869,6 +869,55 @@ fn pages_above_the_header_dbtime_are_a_note_and_the_patch_stamps_above_them() {
     assert_eq!(tree_hashes(&work), original);
 }
 
+/// A flaw only the structure check sees (a page whose checksum holds): `apply --in-place`,
+/// which no longer verifies every page before its pass, refuses it from the pass, before the
+/// journal is sealed — the image as it was, nothing beside the journal; `apply --out` too.
+#[test]
+fn a_structure_flaw_under_a_good_checksum_is_refused_in_place_with_nothing_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("img");
+    copy_tree(
+        Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/cluster-small"
+        )),
+        &image,
+    );
+    let path = image.join("E/exchsrvr/MDBDATA/PRIV.EDB");
+    let mut db = std::fs::read(&path).unwrap();
+    // A bit of a record header (the last variable column a row of MSysObjectsShadow claims,
+    // a table the patch does not edit), the page restamped: only the structure check sees it.
+    let pg = 28;
+    let r = page_range(pg);
+    db[r.start + 0x28] ^= 1 << 4;
+    coldpatch::ese::checksum::stamp_page(&mut db[r], pg as u32);
+    std::fs::write(&path, &db).unwrap();
+    let v = coldpatch(&[os("verify"), path.as_os_str()]);
+    let found = String::from_utf8_lossy(&v.stdout).to_string();
+    assert_eq!(v.status.code(), Some(1), "{found}");
+    assert!(
+        found.contains("MSysObjectsShadow") && !found.contains("checksum"),
+        "{found}"
+    );
+
+    let before = tree_hashes(&image);
+    let beside = tmp.path().join("journal");
+    std::fs::create_dir(&beside).unwrap();
+    let o = apply_in_place(&image, &beside.join("j"), &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("PRIV.EDB") && err.contains("MSysObjectsShadow"),
+        "{err}"
+    );
+    assert_eq!(tree_hashes(&image), before);
+    assert_eq!(std::fs::read_dir(&beside).unwrap().count(), 0);
+    let out = tmp.path().join("out");
+    let o = apply_out(&image, &out, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(tree_hashes(&out).is_empty());
+}
+
 #[test]
 fn a_longer_server_name_grows_the_globals_record_and_reads_back() {
     let tmp = tempfile::tempdir().unwrap();

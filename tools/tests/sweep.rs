@@ -6,6 +6,7 @@
 
 use coldpatch_tools::sweep::mutate::{mutant, FileKind, Layout};
 use coldpatch_tools::sweep::{image_target, sample_targets, Target};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -120,6 +121,23 @@ fn coldpatch_bin() -> PathBuf {
         assert!(st.success());
     }
     bin
+}
+
+/// Every file under `dir` with its bytes, by path.
+fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
 }
 
 /// Runs the real binary with a time bound: (exit code, stdout + stderr).
@@ -248,6 +266,36 @@ fn a_few_hundred_mutants_through_the_coldpatch_binary_exit_0_1_or_2_with_a_messa
                     .map(|rd| rd.flatten().map(|e| e.path()).collect())
                     .unwrap_or_default();
                 assert!(left.is_empty(), "apply --out of {what} left {left:?}");
+                // In place the file is refused as well, before the journal is sealed: the
+                // image as it was, no journal and nothing beside it.
+                let beside = dir.path().join("journal");
+                std::fs::create_dir_all(&beside).unwrap();
+                let before = tree(&image);
+                let (code, text) = run(
+                    &[
+                        "apply".as_ref(),
+                        image.as_os_str(),
+                        "--in-place".as_ref(),
+                        "--journal".as_ref(),
+                        beside.join("j").as_os_str(),
+                        "--seed".as_ref(),
+                        "sweep".as_ref(),
+                    ],
+                    &what,
+                );
+                check_exit(code, &text, &format!("apply --in-place {what}"));
+                assert_ne!(code, 0, "verify flags {what} but apply --in-place succeeds");
+                assert!(
+                    tree(&image) == before,
+                    "apply --in-place of {what} changed the image"
+                );
+                let left: Vec<_> = std::fs::read_dir(&beside)
+                    .unwrap()
+                    .flatten()
+                    .map(|e| e.path())
+                    .collect();
+                assert!(left.is_empty(), "apply --in-place of {what} left {left:?}");
+                runs += 1;
             }
             let _ = std::fs::remove_dir_all(&out);
             std::fs::write(&path, bytes).unwrap();
