@@ -540,9 +540,6 @@ fn a_large_file_is_written_by_window_and_undone_by_ranges() {
     assert!(std::fs::read(&path).unwrap() == before, "nothing written");
 }
 
-/// Batches: ranges of several files, offsets near 2^64 and far apart, a range that grows, a
-/// range too large for one batch refused, a batch that fills and is framed on its own — every
-/// range reads back as written, in order.
 /// Every range of a journal, as (file, offset, old, new), in order.
 fn ranges_of(journal: &Path) -> Vec<(u32, u64, Vec<u8>, Vec<u8>)> {
     let mut got = Vec::new();
@@ -556,6 +553,9 @@ fn ranges_of(journal: &Path) -> Vec<(u32, u64, Vec<u8>, Vec<u8>)> {
     got
 }
 
+/// Batches: ranges of several files, offsets near 2^64 and far apart, a range that grows, a
+/// range too large for one batch refused, a batch that fills and is framed on its own — every
+/// range reads back as written, in order.
 #[test]
 fn batches_of_ranges_read_back_exactly_as_recorded() {
     let dir = tempfile::tempdir().unwrap();

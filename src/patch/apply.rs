@@ -329,22 +329,21 @@ pub fn stream_with_dbtime<S: Rewind>(
     time_ole: f64,
     allow: &[String],
     out: Option<(&Path, &Path)>,
-    audit: &mut S,
+    sink: &mut S,
     progress: Progress,
 ) -> Result<(PassResult, u64), ApplyError> {
-    let mark = audit
+    let mark = sink
         .mark()
         .map_err(|e| ApplyError::Write(format!("{}: {e}", S::WHAT)))?;
     let first = s.header.dbtime.saturating_add(1);
-    match stream_pass(s, sp, time_ole, first, allow, out, audit, progress) {
+    match stream_pass(s, sp, time_ole, first, allow, out, sink, progress) {
         Ok(r) => Ok((r, first)),
         Err(PassError::DbtimeAbove { .. }) => {
             let max = max_page_dbtime(&s.resolved.host, s.header.page_size).map_err(pass_error)?;
             let dbtime = max.max(s.header.dbtime).saturating_add(1);
-            audit
-                .rewind(mark)
+            sink.rewind(mark)
                 .map_err(|e| ApplyError::Write(format!("{}: {e}", S::WHAT)))?;
-            let r = stream_pass(s, sp, time_ole, dbtime, allow, out, audit, progress)
+            let r = stream_pass(s, sp, time_ole, dbtime, allow, out, sink, progress)
                 .map_err(pass_error)?;
             Ok((r, dbtime))
         }

@@ -158,6 +158,7 @@ fn advise_will_need(f: &std::fs::File, offset: u64, len: u64) {
 
 #[cfg(not(target_os = "linux"))]
 fn advise_will_need(_: &std::fs::File, _: u64, _: u64) {}
+
 /// The two header pages (the header and its shadow copy).
 const HEADER_PAGES: u64 = 2;
 
