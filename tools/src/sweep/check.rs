@@ -210,6 +210,57 @@ impl Sweep {
         }
     }
 
+    /// Property 2 in place: `apply --in-place` on an image holding a file `verify` flags
+    /// (`path`, the mutant) exits non-zero before its journal is sealed — the mutant as it
+    /// was, nothing left beside the journal. An image it wrote is copied again from `source`.
+    #[allow(clippy::too_many_arguments)]
+    fn in_place_refuses(
+        &mut self,
+        label: &str,
+        m: &Mutant,
+        vcode: i32,
+        image: &Path,
+        path: &Path,
+        scratch: &Path,
+        source: &Path,
+    ) {
+        let beside = scratch.join("journal");
+        let _ = std::fs::remove_dir_all(&beside);
+        let _ = std::fs::create_dir_all(&beside);
+        let a = cli(&[
+            "--quiet".as_ref(),
+            "apply".as_ref(),
+            image.as_os_str(),
+            "--in-place".as_ref(),
+            "--journal".as_ref(),
+            beside.join("j").as_os_str(),
+            "--seed".as_ref(),
+            "sweep".as_ref(),
+        ]);
+        if let Some(code) = self.record(label, m, "apply --in-place", &a) {
+            let left = files_under(&beside);
+            let intact = std::fs::read(path).is_ok_and(|b| b == m.bytes);
+            if code == 0 || !left.is_empty() || !intact {
+                self.violate(
+                    label,
+                    m,
+                    "apply --in-place",
+                    format!(
+                        "verify flags the file (exit {vcode}) but apply --in-place exits {code}, \
+                         leaves {} file(s) beside the journal{}",
+                        left.len(),
+                        if intact { "" } else { " and changed the file" }
+                    ),
+                );
+            }
+            if code == 0 {
+                let _ = std::fs::remove_dir_all(image);
+                let _ = copy_tree(source, image);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&beside);
+    }
+
     fn violate(&mut self, target: &str, m: &Mutant, verb: &'static str, problem: String) {
         if let Some(dir) = &self.keep {
             let name = format!("{}.{}", target.replace('/', "_"), m.index);
@@ -397,6 +448,9 @@ impl Sweep {
                         }
                     }
                     let _ = std::fs::remove_dir_all(&out);
+                    if vcode != 0 {
+                        self.in_place_refuses(&label, &m, vcode, &image, &path, scratch, dir);
+                    }
                     let _ = std::fs::write(&path, bytes);
                 }
                 set_current(None);

@@ -1,12 +1,13 @@
 //! The corruption sweeps (`sweep`, README "Corruption sweeps"): seeded mutants of every sample
 //! file and of every file of the bundled fixture images, each run in-process through the
-//! library behind `verify`, `inspect`, `reg export` and `apply --out`, and held to the
-//! hardening issue's properties:
+//! library behind `verify`, `inspect`, `reg export` and `apply` (`--out`, and `--in-place` on
+//! the image mutants `verify` flags), and held to the hardening issue's properties:
 //!
 //! 1. no panic, and an exit code in {0, 1, 2}, with a message when it is not 0 (the per-mutant
 //!    time bound and the memory bound are the driver's: a watchdog and `RLIMIT_AS`);
 //! 2. `apply --out` on an image one of whose databases or hives `verify` flags leaves nothing
-//!    in the output directory;
+//!    in the output directory; `apply --in-place` on it exits non-zero, the file as it was and
+//!    nothing left beside the journal;
 //! 3. a file `verify` passes is read by `inspect` (a database) and `reg export` (a hive)
 //!    without an error, and `apply --out` does not fail reading it.
 //!
