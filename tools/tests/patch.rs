@@ -7,7 +7,7 @@
 mod runner;
 #[path = "support/mod.rs"]
 mod support;
-use runner::{coldpatch_bin, copy_tree};
+use runner::{coldpatch_bin, copy_tree, tree_hashes};
 
 use coldpatch::exchange::Guid;
 use coldpatch::manifest::audit::{apply_entry, read_entries, AuditEntry, AUDIT_FILE};
@@ -90,28 +90,6 @@ fn read_prefix(path: &Path, n: usize) -> Vec<u8> {
     let mut b = std::fs::read(path).unwrap();
     b.truncate(n);
     b
-}
-
-fn tree_hashes(dir: &Path) -> BTreeMap<String, String> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-                out.insert(
-                    rel,
-                    coldpatch::manifest::sha256_hex(&std::fs::read(&p).unwrap()),
-                );
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    if dir.exists() {
-        walk(dir, dir, &mut out);
-    }
-    out
 }
 
 fn sha256sum_check(dir: &Path, manifest: &Path) {

@@ -1,12 +1,16 @@
 //! The corruption sweeps (README "Corruption sweeps"): 10,000 seeded mutants of every sample
-//! and of every fixture image through `verify`, `inspect`, `reg export` and `apply --out`,
-//! in-process in the `sweep` driver (two child processes, each under an address-space limit
-//! and a per-mutant time bound), and a deterministic few hundred through the real `coldpatch`
-//! binary for its exit codes and messages.
+//! and of every fixture image through `verify`, `inspect`, `reg export` and `apply` (`--out`,
+//! and `--in-place` on what `verify` flags), in-process in the `sweep` driver (two child
+//! processes, each under an address-space limit and a per-mutant time bound), and a
+//! deterministic few hundred through the real `coldpatch` binary for its exit codes and
+//! messages.
+
+#[path = "runner/mod.rs"]
+mod runner;
 
 use coldpatch_tools::sweep::mutate::{mutant, FileKind, Layout};
 use coldpatch_tools::sweep::{image_target, sample_targets, Target};
-use std::collections::BTreeMap;
+use runner::{coldpatch_bin, tree_hashes};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -106,38 +110,6 @@ fn ten_thousand_mutants_of_every_sample_and_fixture_keep_the_properties() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(mutants, MUTANTS * expected_targets as u64);
-}
-
-/// The `coldpatch` binary beside `sweep` (built by `cargo test --workspace`; built here when a
-/// narrower test run did not).
-fn coldpatch_bin() -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_sweep")).parent().unwrap();
-    let bin = dir.join("coldpatch");
-    if !bin.exists() {
-        let st = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "coldpatch", "--bin", "coldpatch"])
-            .status()
-            .unwrap();
-        assert!(st.success());
-    }
-    bin
-}
-
-/// Every file under `dir` with its bytes, by path.
-fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                todo.push(p);
-            } else {
-                out.insert(p.clone(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
 }
 
 /// Runs the real binary with a time bound: (exit code, stdout + stderr).
@@ -270,7 +242,7 @@ fn a_few_hundred_mutants_through_the_coldpatch_binary_exit_0_1_or_2_with_a_messa
                 // image as it was, no journal and nothing beside it.
                 let beside = dir.path().join("journal");
                 std::fs::create_dir_all(&beside).unwrap();
-                let before = tree(&image);
+                let before = tree_hashes(&image);
                 let (code, text) = run(
                     &[
                         "apply".as_ref(),
@@ -286,7 +258,7 @@ fn a_few_hundred_mutants_through_the_coldpatch_binary_exit_0_1_or_2_with_a_messa
                 check_exit(code, &text, &format!("apply --in-place {what}"));
                 assert_ne!(code, 0, "verify flags {what} but apply --in-place succeeds");
                 assert!(
-                    tree(&image) == before,
+                    tree_hashes(&image) == before,
                     "apply --in-place of {what} changed the image"
                 );
                 let left: Vec<_> = std::fs::read_dir(&beside)

@@ -1,7 +1,8 @@
-//! What the tools' integration tests that run the `coldpatch` binary share: the binary, and a
-//! copy of a fixture tree. Include it with `#[path = "runner/mod.rs"] mod runner;`.
+//! What the tools' integration tests that run the `coldpatch` binary share: the binary, a copy
+//! of a fixture tree, and a tree's file hashes. Include it with `#[path = "runner/mod.rs"] mod runner;`.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -38,4 +39,28 @@ pub fn copy_tree(from: &Path, to: &Path) {
             std::fs::copy(&p, &t).unwrap();
         }
     }
+}
+
+/// Every file under `dir` (none when it does not exist), by path relative to it, with its
+/// SHA-256 in hex.
+pub fn tree_hashes(dir: &Path) -> BTreeMap<String, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                out.insert(
+                    rel,
+                    coldpatch::manifest::sha256_hex(&std::fs::read(&p).unwrap()),
+                );
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if dir.exists() {
+        walk(dir, dir, &mut out);
+    }
+    out
 }
