@@ -327,6 +327,18 @@ pub struct Tally {
     long_values: BTreeMap<(usize, Vec<u8>, usize), BTreeMap<Form, u64>>,
     pub pages: u64,
     pub pages_with_hits: u64,
+    /// Buffers the tally of a page reuses from page to page (no allocation per page).
+    scratch: PageScratch,
+}
+
+/// [`Tally::scratch`]: what [`tally_parsed`] keeps of one page while it counts its hits.
+#[derive(Clone, Debug, Default)]
+struct PageScratch {
+    /// (itag, byte range in the page) of every line.
+    lines: Vec<(usize, Range<usize>)>,
+    /// (record itag, fid, needle) and (…, form) seen on the page: a record counts once.
+    seen: Vec<(usize, u16, usize)>,
+    seen_forms: Vec<(usize, u16, usize, Form)>,
 }
 
 impl Tally {
@@ -465,7 +477,10 @@ pub fn tally_hits(
         }
         return;
     };
-    if tally_parsed(bytes, offset, pgno, owners, hits, tally).is_err() {
+    let mut scratch = std::mem::take(&mut tally.scratch);
+    let parsed = tally_parsed(bytes, offset, pgno, owners, hits, tally, &mut scratch);
+    tally.scratch = scratch;
+    if parsed.is_err() {
         for h in hits {
             tally.raw(Place::Unparsable, format!("page {pgno}"), h.needle);
         }
@@ -487,12 +502,20 @@ fn tally_parsed(
     owners: &Owners,
     hits: &[Hit],
     tally: &mut Tally,
+    scratch: &mut PageScratch,
 ) -> Result<(), EseError> {
     let page = Page::parse(Bytes::new(bytes, offset), pgno)?;
     let h = page.header;
     let owner = owners.by_objid.get(&h.objid_fdp);
+    let PageScratch {
+        lines,
+        seen,
+        seen_forms,
+    } = scratch;
+    lines.clear();
+    seen.clear();
+    seen_forms.clear();
     // Lines, parsed once (most pages with a hit have one).
-    let mut lines: Vec<(usize, Range<usize>)> = Vec::new();
     for itag in 0..page.tag_count() {
         let (tag, _) = page.tag_data(itag)?;
         let start = page.header_len() + tag.ib;
@@ -501,9 +524,6 @@ fn tally_parsed(
     let tags_start = bytes
         .len()
         .saturating_sub(page.tag_count() * crate::ese::page::TAG_LEN);
-    // (record itag, fid, needle) and (…, form) seen on this page: a record counts once.
-    let mut seen: Vec<(usize, u16, usize)> = Vec::new();
-    let mut seen_forms: Vec<(usize, u16, usize, Form)> = Vec::new();
     for hit in hits {
         // The owner's name is made only for a raw occurrence (most are in columns).
         let raw =

@@ -2,7 +2,7 @@
 //!
 //! Source: reference/ese.md §2 ([MS] `checksum.cxx`, `checksumu.cxx`).
 
-use crate::bytes::le_u32_words;
+use crate::bytes::xor_le_u32_words;
 use crate::ese::page;
 use byteorder::{ByteOrder, LittleEndian};
 
@@ -14,8 +14,7 @@ pub const XOR_SEED: u32 = 0x89AB_CDEF;
 ///
 /// `buf.len()` must be a multiple of 4; trailing bytes that do not make a word are ignored.
 pub fn old_format_xor(buf: &[u8]) -> u32 {
-    let words = buf.get(4..).unwrap_or(&[]);
-    le_u32_words(words).fold(XOR_SEED, |acc, w| acc ^ w)
+    xor_le_u32_words(XOR_SEED, buf.get(4..).unwrap_or(&[]))
 }
 
 /// What an old-format page stores in its first 8 bytes: the XOR (bytes 0..4) and the page's

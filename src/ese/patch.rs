@@ -348,11 +348,10 @@ pub fn patch_page(
     buf.reset(pgno, file_offset, page);
     let lines = buf.page()?.line_tags();
     // The reasons of this table's changes: "Table.Column row KeyColumn=key".
-    let key_name = table
+    let key_column = table
         .row_key
         .as_ref()
-        .and_then(|k| table.column_names.get(&k.fid))
-        .map_or("row".to_string(), |n| format!("row {n}"));
+        .and_then(|k| table.column_names.get(&k.fid));
     for itag in lines {
         let deleted = {
             let p = buf.page()?;
@@ -387,8 +386,11 @@ pub fn patch_page(
                         s.push_str(itoa::Buffer::new().format(fid));
                     }
                 }
-                s.push(' ');
-                s.push_str(&key_name);
+                s.push_str(" row");
+                if let Some(k) = key_column {
+                    s.push(' ');
+                    s.push_str(k);
+                }
                 s.push('=');
                 s.push_str(key_text);
             })

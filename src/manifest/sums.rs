@@ -24,12 +24,25 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Appends `bytes` as lower-case hex.
 pub fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let start = out.len();
     out.resize(start + 2 * bytes.len(), 0);
     for (pair, &b) in out[start..].chunks_exact_mut(2).zip(bytes) {
-        pair.copy_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
     }
+}
+
+/// Each byte's two hex digits (the audit log writes millions of hex strings).
+static HEX_PAIRS: [[u8; 2]; 256] = hex_pairs();
+
+const fn hex_pairs() -> [[u8; 2]; 256] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut pairs = [[0u8; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        pairs[b] = [DIGITS[b >> 4], DIGITS[b & 15]];
+        b += 1;
+    }
+    pairs
 }
 
 /// SHA-256 of `bytes`, lower-case hex.
