@@ -4,7 +4,8 @@
 //! [`apply_entry`] is that replay, used by the tests and by anyone checking a run.
 //!
 //! On a large store the log runs to millions of lines (about 170 MB of text per GB of
-//! database): compressed it is a fifteenth of that, and it stays out of the way of the disk.
+//! database): compressed it is about an eighteenth of that, and it stays out of the way of the
+//! disk.
 //! The file is a series of zstd frames ([`AuditWriter::between_frames`] starts a new one), which
 //! `zstd -dc` and [`read_entries`] read as one text.
 //!
@@ -19,9 +20,13 @@ use std::thread::JoinHandle;
 
 /// The file name of the audit log.
 pub const AUDIT_FILE: &str = "audit.jsonl.zst";
-/// zstd's level 1: 180 MB of log text per GB of database in about 0.2 s of one core, to a
-/// fifteenth of its size.
+/// zstd's level 1: 180 MB of log text per GB of database in about 0.17 s of one core, to an
+/// eighteenth of its size, with the hash table below.
 const LEVEL: i32 = 1;
+/// A hash table of 2^10 entries instead of level 1's 2^14: a line's matches are in the lines
+/// just before it, and the small table stays in the core's cache. On the log of a 1 GB
+/// database: about a quarter less time than level 1's own table, and 15 % fewer bytes.
+const HASH_LOG: u32 = 10;
 /// Lines are handed to the compressor in batches of about this much text.
 const BATCH: usize = 256 << 10;
 
@@ -88,6 +93,7 @@ impl<W: Write + Send + 'static> Frame<W> {
             .name("audit-zstd".into())
             .spawn(move || {
                 let mut e = zstd::stream::write::Encoder::new(out, LEVEL)?;
+                e.set_parameter(zstd::zstd_safe::CParameter::HashLog(HASH_LOG))?;
                 // Self-checking: a content checksum per frame.
                 e.include_checksum(true)?;
                 for text in rx {
