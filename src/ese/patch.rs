@@ -353,24 +353,36 @@ pub fn patch_page(
         .as_ref()
         .and_then(|k| table.column_names.get(&k.fid));
     for itag in lines {
-        let deleted = {
+        // The row's key, and the first edit's test (on the row as the input has it), from
+        // one parse of the row.
+        let (deleted, first_holds) = {
             let p = buf.page()?;
             let node = Node::parse(&p, itag)?;
+            let deleted = node.is_deleted();
+            let first_test = match table.edits.first() {
+                Some(RowEdit::ReplaceWhere { field, old, .. }) if !deleted => Some((field, old)),
+                _ => None,
+            };
+            let rec = match (&table.row_key, first_test) {
+                (None, None) => None,
+                _ => Some(Record::parse(node.data, p.record_form())?),
+            };
             key_text.clear();
-            match &table.row_key {
-                Some(k) => {
-                    let rec = Record::parse(node.data, p.record_form())?;
-                    match rec.fixed(k.fid, k.offset, k.size)? {
-                        Some(b) => push_key_value(key_text, b.as_slice()),
-                        None => key_text.push_str("NULL"),
-                    }
-                }
-                None => {
+            match (&table.row_key, &rec) {
+                (Some(k), Some(rec)) => match rec.fixed(k.fid, k.offset, k.size)? {
+                    Some(b) => push_key_value(key_text, b.as_slice()),
+                    None => key_text.push_str("NULL"),
+                },
+                _ => {
                     key_text.push_str("line ");
                     key_text.push_str(itoa::Buffer::new().format(itag));
                 }
             }
-            node.is_deleted()
+            let first_holds = match (first_test, &rec) {
+                (Some((field, old)), Some(rec)) => Some(holds(rec, field, old)?),
+                _ => None,
+            };
+            (deleted, first_holds)
         };
         if deleted {
             continue;
@@ -404,12 +416,13 @@ pub fn patch_page(
                     new,
                     also,
                 } => {
-                    let holds = {
-                        let p = buf.page()?;
-                        let node = Node::parse(&p, itag)?;
-                        let rec = Record::parse(node.data, p.record_form())?;
-                        rec.fixed(field.fid, field.offset, field.size)?
-                            .is_some_and(|b| b.as_slice() == &old[..])
+                    let holds = match (i, first_holds) {
+                        (0, Some(h)) => h,
+                        _ => {
+                            let p = buf.page()?;
+                            let node = Node::parse(&p, itag)?;
+                            holds(&Record::parse(node.data, p.record_form())?, field, old)?
+                        }
                     };
                     if !holds {
                         continue;
@@ -450,6 +463,13 @@ pub fn patch_page(
     let r = changes.reason(|s| s.push_str(PAGE_CHECKSUM_WHY));
     buf.restamp_checksum(&mut changes.under(r));
     Ok(true)
+}
+
+/// Whether `field` of `rec` holds `old` (a NULL field holds nothing).
+fn holds(rec: &Record, field: &FixedField, old: &[u8]) -> Result<bool, EseError> {
+    Ok(rec
+        .fixed(field.fid, field.offset, field.size)?
+        .is_some_and(|b| b.as_slice() == old))
 }
 
 /// Appends a row key as text: little-endian integers of 4 or 8 bytes in decimal, else hex.

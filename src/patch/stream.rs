@@ -24,7 +24,6 @@ use crate::image::write::{
 use crate::manifest::pagemap::{PageClass, PageMap, PageMapBuilder};
 use crate::manifest::sums::hex;
 use sha2::{Digest, Sha256};
-use smallvec::SmallVec;
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
@@ -748,25 +747,24 @@ fn changed_spans(
         out.push((i, 0..page_len));
         return;
     }
-    // Sorted as (start, end) packed in one u64: a page has a handful of changes, and moving
-    // eight bytes costs less than moving the ranges.
-    let mut ranges: SmallVec<[u64; 16]> = changes
-        .iter()
-        .map(|c| {
-            let start = c.offset.saturating_sub(page_at) as usize;
-            let end = start + c.old.len().max(c.new.len());
-            (start as u64) << 32 | end as u64
-        })
-        .collect();
-    ranges.sort_unstable();
     let first = out.len();
-    for packed in ranges {
-        let r = (packed >> 32) as usize..(packed & u64::from(u32::MAX)) as usize;
-        match out[first..].last_mut() {
+    for c in changes.iter() {
+        let start = c.offset.saturating_sub(page_at) as usize;
+        out.push((i, start..start + c.old.len().max(c.new.len())));
+    }
+    out[first..].sort_by_key(|(_, r)| r.start);
+    let mut merged = first;
+    for k in first..out.len() {
+        let r = out[k].1.clone();
+        match out[first..merged].last_mut() {
             Some((_, last)) if r.start <= last.end => last.end = last.end.max(r.end),
-            _ => out.push((i, r)),
+            _ => {
+                out[merged] = (i, r);
+                merged += 1;
+            }
         }
     }
+    out.truncate(merged);
 }
 
 #[cfg(test)]
