@@ -141,7 +141,8 @@ impl BinarySearch {
                     }
                     from = at + 1;
                 }
-                // Needle by needle (a stable sort: each needle's stay in the order found).
+                // Needle by needle (a stable sort: each needle's occurrences stay in the order
+                // found).
                 if out[first..].windows(2).any(|w| w[0].needle > w[1].needle) {
                     out[first..].sort_by_key(|h| h.needle);
                 }
