@@ -21,7 +21,6 @@ use crate::ese::error::EseError;
 use crate::ese::node::Node;
 use crate::ese::page::{flags, Page};
 use crate::ese::record::{Record, FID_TAGGED_FIRST, FID_VAR_FIRST, FID_VAR_LAST};
-use aho_corasick::{packed, Span};
 use memchr::{memchr_iter, memmem};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -75,80 +74,10 @@ pub struct Hit {
 
 /// Finds every needle in every form.
 pub struct Matcher {
-    binary: BinarySearch,
+    binary: Vec<memmem::Finder<'static>>,
     /// Each needle's text form (lower case), by needle index.
     text: Vec<[u8; TEXT_LEN]>,
     labels: Vec<String>,
-}
-
-/// The search for the binary forms. Every needle in one pass where the packed (SIMD)
-/// multi-pattern searcher takes them and no two needles are the same, else one `memmem` pass
-/// per needle. Both find what the second finds: needle by needle, each one's occurrences
-/// leftmost first, none overlapping the one before (of the same needle).
-enum BinarySearch {
-    OnePass(packed::Searcher),
-    EachNeedle(Vec<memmem::Finder<'static>>),
-}
-
-impl BinarySearch {
-    fn new(needles: &[Needle]) -> BinarySearch {
-        let distinct = needles
-            .iter()
-            .enumerate()
-            .all(|(i, n)| needles[..i].iter().all(|m| m.bytes != n.bytes));
-        let mut builder = packed::Config::new().builder();
-        for n in needles {
-            builder.add(n.bytes);
-        }
-        match builder.build() {
-            Some(searcher) if distinct && !needles.is_empty() => BinarySearch::OnePass(searcher),
-            _ => BinarySearch::EachNeedle(
-                needles
-                    .iter()
-                    .map(|n| memmem::Finder::new(&n.bytes).into_owned())
-                    .collect(),
-            ),
-        }
-    }
-
-    /// Appends the occurrences in `bytes` to `out`.
-    fn find(&self, bytes: &[u8], out: &mut Vec<Hit>) {
-        let hit = |at: usize, needle: usize| Hit {
-            at: at..at + 16,
-            needle,
-            form: Form::Binary,
-        };
-        match self {
-            BinarySearch::EachNeedle(finders) => {
-                for (i, f) in finders.iter().enumerate() {
-                    out.extend(f.find_iter(bytes).map(|at| hit(at, i)));
-                }
-            }
-            BinarySearch::OnePass(searcher) => {
-                let first = out.len();
-                let mut from = 0;
-                while let Some(m) = searcher.find_in(bytes, Span::from(from..bytes.len())) {
-                    let (at, needle) = (m.start(), m.pattern().as_usize());
-                    // Distinct needles of one length never start at the same byte; one
-                    // that overlaps its own last occurrence is not another (as memmem).
-                    let overlaps = out[first..]
-                        .iter()
-                        .rev()
-                        .find(|h| h.needle == needle)
-                        .is_some_and(|h| at < h.at.end);
-                    if !overlaps {
-                        out.push(hit(at, needle));
-                    }
-                    from = at + 1;
-                }
-                // Needle by needle (a stable sort: each needle's occurrences stay in the order
-                // found).
-                if out[first..].windows(2).any(|w| w[0].needle > w[1].needle) {
-                    out[first..].sort_by_key(|h| h.needle);
-                }
-            }
-        }
-    }
 }
 
 /// Characters of a GUID's text form, and where its first dash is.
@@ -170,7 +99,10 @@ impl Matcher {
             })
             .collect();
         Matcher {
-            binary: BinarySearch::new(needles),
+            binary: needles
+                .iter()
+                .map(|n| memmem::Finder::new(&n.bytes).into_owned())
+                .collect(),
             text,
             labels: needles.iter().map(|n| n.label.clone()).collect(),
         }
@@ -184,7 +116,13 @@ impl Matcher {
     /// Every occurrence in `bytes`, appended to `out` (binary ones first, then text in the
     /// order they start).
     pub fn find(&self, bytes: &[u8], out: &mut Vec<Hit>) {
-        self.binary.find(bytes, out);
+        for (i, f) in self.binary.iter().enumerate() {
+            out.extend(f.find_iter(bytes).map(|at| Hit {
+                at: at..at + 16,
+                needle: i,
+                form: Form::Binary,
+            }));
+        }
         if self.text.is_empty() {
             return;
         }
@@ -1002,69 +940,6 @@ mod tests {
             state ^= state << 17;
             state
         }
-    }
-
-    /// The binary forms as one `memmem` pass per needle finds them, in its order.
-    fn binary_hits_by_memmem(needles: &[Needle], hay: &[u8]) -> Vec<Hit> {
-        let mut out = Vec::new();
-        for (i, n) in needles.iter().enumerate() {
-            out.extend(memmem::find_iter(hay, &n.bytes).map(|at| Hit {
-                at: at..at + 16,
-                needle: i,
-                form: Form::Binary,
-            }));
-        }
-        out
-    }
-
-    /// The one-pass search finds the binary forms `memmem` finds needle by needle: with
-    /// needles that overlap each other or themselves (a periodic needle in a run of its
-    /// period), at the haystack's ends, in haystacks shorter than the packed searcher takes;
-    /// and the same needle twice is searched needle by needle.
-    #[test]
-    fn binary_forms_in_one_pass_are_those_memmem_finds_needle_by_needle() {
-        let periodic = Needle {
-            label: "periodic".into(),
-            bytes: [
-                0xab, 0xcd, 0xab, 0xcd, 0xab, 0xcd, 0xab, 0xcd, 0xab, 0xcd, 0xab, 0xcd, 0xab, 0xcd,
-                0xab, 0xcd,
-            ],
-        };
-        let mut shifted = needle();
-        shifted.bytes.rotate_left(5);
-        shifted.label = "shifted".into();
-        let sets = [
-            vec![needle(), periodic.clone(), shifted.clone()],
-            vec![periodic.clone(), needle()],
-            vec![needle(), needle()],
-        ];
-        let mut next = xorshift(0x6a09_e667_f3bc_c908);
-        let mut found_any = 0;
-        for needles in &sets {
-            let m = Matcher::new(needles);
-            let one_pass = matches!(m.binary, BinarySearch::OnePass(_));
-            assert_eq!(one_pass, needles[0].bytes != needles[1].bytes);
-            for _ in 0..400 {
-                let mut hay = Vec::new();
-                let len = (next() % 300) as usize;
-                while hay.len() < len {
-                    let n = &needles[(next() % needles.len() as u64) as usize];
-                    match next() % 4 {
-                        0 => hay.push(next() as u8),
-                        1 => hay.extend_from_slice(&n.bytes[(next() % 16) as usize..]),
-                        2 => hay.extend_from_slice(&n.bytes[..(next() % 17) as usize]),
-                        _ => hay.extend_from_slice(&n.bytes),
-                    }
-                }
-                let mut hits = Vec::new();
-                m.find(&hay, &mut hits);
-                hits.retain(|h| h.form == Form::Binary);
-                let want = binary_hits_by_memmem(needles, &hay);
-                found_any += want.len();
-                assert_eq!(hits, want, "{hay:02x?}");
-            }
-        }
-        assert!(found_any > 1000, "{found_any}");
     }
 
     #[test]
