@@ -379,7 +379,7 @@ pub fn patch_page(
                 }
             }
             let first_holds = match (first_test, &rec) {
-                (Some((field, old)), Some(rec)) => Some(holds(rec, field, old)?),
+                (Some((field, old)), Some(rec)) => Some(field_holds(rec, field, old)?),
                 _ => None,
             };
             (deleted, first_holds)
@@ -421,7 +421,7 @@ pub fn patch_page(
                         _ => {
                             let p = buf.page()?;
                             let node = Node::parse(&p, itag)?;
-                            holds(&Record::parse(node.data, p.record_form())?, field, old)?
+                            field_holds(&Record::parse(node.data, p.record_form())?, field, old)?
                         }
                     };
                     if !holds {
@@ -466,7 +466,7 @@ pub fn patch_page(
 }
 
 /// Whether `field` of `rec` holds `old` (a NULL field holds nothing).
-fn holds(rec: &Record, field: &FixedField, old: &[u8]) -> Result<bool, EseError> {
+fn field_holds(rec: &Record, field: &FixedField, old: &[u8]) -> Result<bool, EseError> {
     Ok(rec
         .fixed(field.fid, field.offset, field.size)?
         .is_some_and(|b| b.as_slice() == old))
