@@ -9,7 +9,7 @@
 mod runner;
 
 use coldpatch_tools::sweep::mutate::{mutant, FileKind, Layout};
-use coldpatch_tools::sweep::{image_target, sample_targets, Target};
+use coldpatch_tools::sweep::{apply_args, image_target, sample_targets, Target};
 use runner::{coldpatch_bin, tree_hashes};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -221,14 +221,7 @@ fn a_few_hundred_mutants_through_the_coldpatch_binary_exit_0_1_or_2_with_a_messa
             check_exit(vcode, &text, &format!("verify {what}"));
             let out = dir.path().join("out");
             let (code, text) = run(
-                &[
-                    "apply".as_ref(),
-                    image.as_os_str(),
-                    "--out".as_ref(),
-                    out.as_os_str(),
-                    "--seed".as_ref(),
-                    "sweep".as_ref(),
-                ],
+                &apply_args(&image, &["--out".as_ref(), out.as_os_str()]),
                 &what,
             );
             check_exit(code, &text, &format!("apply --out {what}"));
@@ -243,18 +236,13 @@ fn a_few_hundred_mutants_through_the_coldpatch_binary_exit_0_1_or_2_with_a_messa
                 let beside = dir.path().join("journal");
                 std::fs::create_dir_all(&beside).unwrap();
                 let before = tree_hashes(&image);
-                let (code, text) = run(
-                    &[
-                        "apply".as_ref(),
-                        image.as_os_str(),
-                        "--in-place".as_ref(),
-                        "--journal".as_ref(),
-                        beside.join("j").as_os_str(),
-                        "--seed".as_ref(),
-                        "sweep".as_ref(),
-                    ],
-                    &what,
-                );
+                let journal = beside.join("j");
+                let in_place = [
+                    "--in-place".as_ref(),
+                    "--journal".as_ref(),
+                    journal.as_os_str(),
+                ];
+                let (code, text) = run(&apply_args(&image, &in_place), &what);
                 check_exit(code, &text, &format!("apply --in-place {what}"));
                 assert_ne!(code, 0, "verify flags {what} but apply --in-place succeeds");
                 assert!(
@@ -297,14 +285,7 @@ fn apply_refuses_damaged(rel: &str, damage: impl Fn(&mut [u8])) {
     assert_eq!(code, 1, "verify {rel}:\n{text}");
     let out = dir.path().join("out");
     let (code, text) = run(
-        &[
-            "apply".as_ref(),
-            image.as_os_str(),
-            "--out".as_ref(),
-            out.as_os_str(),
-            "--seed".as_ref(),
-            "sweep".as_ref(),
-        ],
+        &apply_args(&image, &["--out".as_ref(), out.as_os_str()]),
         rel,
     );
     assert_eq!(code, 1, "apply --out with {rel} damaged:\n{text}");

@@ -2,10 +2,11 @@
 //! properties ([`super`]). A panic is caught only to be reported as a failure.
 
 use super::mutate::{mutant, FileKind, Layout, Mutant};
-use super::Target;
+use super::{apply_args, Target};
 use clap::Parser;
 use coldpatch::cli::{Cli, GlobalArgs};
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -107,6 +108,11 @@ pub fn verify(path: &Path) -> Outcome {
 
 /// The message of a verb that printed its own findings and returned a non-zero code.
 pub const PRINTED_BY_THE_VERB: &str = "(findings printed by the verb on stderr)";
+
+/// `args` after `--quiet` (no progress on stderr).
+fn quiet(args: Vec<&OsStr>) -> Vec<&OsStr> {
+    std::iter::once("--quiet".as_ref()).chain(args).collect()
+}
 
 /// Any verb, from its command line (without the program name), through `coldpatch::cli::run`.
 pub fn cli(args: &[&std::ffi::OsStr]) -> Outcome {
@@ -227,16 +233,13 @@ impl Sweep {
         let beside = scratch.join("journal");
         let _ = std::fs::remove_dir_all(&beside);
         let _ = std::fs::create_dir_all(&beside);
-        let a = cli(&[
-            "--quiet".as_ref(),
-            "apply".as_ref(),
-            image.as_os_str(),
+        let journal = beside.join("j");
+        let in_place = [
             "--in-place".as_ref(),
             "--journal".as_ref(),
-            beside.join("j").as_os_str(),
-            "--seed".as_ref(),
-            "sweep".as_ref(),
-        ]);
+            journal.as_os_str(),
+        ];
+        let a = cli(&quiet(apply_args(image, &in_place)));
         if let Some(code) = self.record(label, m, "apply --in-place", &a) {
             let left = files_under(&beside);
             let intact = std::fs::read(path).is_ok_and(|b| b == m.bytes);
@@ -290,12 +293,11 @@ impl Sweep {
         } else {
             (
                 "reg export",
-                cli(&[
-                    "--quiet".as_ref(),
+                cli(&quiet(vec![
                     "reg".as_ref(),
                     "export".as_ref(),
                     path.as_os_str(),
-                ]),
+                ])),
             )
         };
         let rcode = self.record(target, m, verb, &o);
@@ -399,15 +401,10 @@ impl Sweep {
                         self.verified_mutants += 1;
                     }
                     let _ = std::fs::remove_dir_all(&out);
-                    let a = cli(&[
-                        "--quiet".as_ref(),
-                        "apply".as_ref(),
-                        image.as_os_str(),
-                        "--out".as_ref(),
-                        out.as_os_str(),
-                        "--seed".as_ref(),
-                        "sweep".as_ref(),
-                    ]);
+                    let a = cli(&quiet(apply_args(
+                        &image,
+                        &["--out".as_ref(), out.as_os_str()],
+                    )));
                     if let Some(code) = self.record(&label, &m, "apply --out", &a) {
                         let left = files_under(&out);
                         if vcode != 0 && (code == 0 || !left.is_empty()) {

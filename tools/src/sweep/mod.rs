@@ -17,6 +17,7 @@ pub mod check;
 pub mod mutate;
 
 use mutate::FileKind;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 /// One thing swept: a sample file (with the files that must sit beside it, e.g. its logs), or
@@ -47,6 +48,15 @@ impl Target {
             Target::File { name, .. } | Target::Image { name, .. } => name,
         }
     }
+}
+
+/// The arguments of `apply` on a swept image: `image`, then `target` (`--out DIR`, or
+/// `--in-place --journal FILE`), with the sweeps' fixed seed.
+pub fn apply_args<'a>(image: &'a Path, target: &[&'a OsStr]) -> Vec<&'a OsStr> {
+    let mut args = vec!["apply".as_ref(), image.as_os_str()];
+    args.extend_from_slice(target);
+    args.extend_from_slice(&[OsStr::new("--seed"), OsStr::new("sweep")]);
+    args
 }
 
 /// The bytes of a sample, gunzipped when its name ends in `.gz`.
