@@ -3,9 +3,10 @@
 //! hash the input and the output (and take the census of the pages read and of the pages
 //! written, with a [`CensusScan`]), the output goes to a sink (a new file for `apply --out`,
 //! nothing for the read-only pass of `apply --in-place`), and every changed range is reported.
-//! Each output run is assembled once, in an aligned buffer that the output hashing thread and
-//! the writer thread share (the writer writes it as it is, with no copy); input and output
-//! buffers are used again once every thread is done with them. Memory is a few runs of pages,
+//! A run of pages is read once into an aligned buffer; the input hashing thread hashes it
+//! first, then its changed pages are patched in that same buffer, which the output hashing
+//! thread and the writer thread then share (the writer writes it as it is, with no copy). A
+//! buffer is used again once every thread is done with it. Memory is a few runs of pages,
 //! whatever the database's size.
 //!
 //! Database time: every changed page and the header get one new dbtime, above every dbtime in
@@ -303,7 +304,8 @@ enum HitShare {
 /// The input's or the output's hashing thread: SHA-256 of the runs, and with a census, the
 /// tally of their pages. `stop` gets the census's refusal (input side only); `leaves` is
 /// handed every page (input side only) and given back; `share` passes the occurrences found
-/// from the input side to the output side.
+/// from the input side to the output side. With `back`, each run is sent back there once
+/// this thread is done with its bytes (the input side: the pass then patches them in place).
 fn hasher<'a>(
     rx: Receiver<Run>,
     page_size: usize,
@@ -311,19 +313,55 @@ fn hasher<'a>(
     stop: Option<&std::sync::Mutex<Option<String>>>,
     mut leaves: Option<LeafCheck<'a>>,
     mut share: HitShare,
+    mut back: Option<SyncSender<Run>>,
 ) -> (String, Tally, Option<LeafCheck<'a>>) {
     let mut h = Sha256::new();
-    let mut tally = Tally::default();
-    let mut scratch: Vec<Hit> = Vec::new();
-    let mut ranges = Vec::new();
+    let mut look = Look {
+        page_size,
+        census,
+        tally: Tally::default(),
+        scratch: Vec::new(),
+        ranges: Vec::new(),
+    };
     for run in rx {
         h.update(&run.bytes[..]);
-        if census.is_none() && leaves.is_none() {
-            continue;
+        if census.is_some() || leaves.is_some() {
+            look.run(&run, leaves.as_mut(), &mut share);
+            if let (Some(c), Some(stop)) = (census, stop) {
+                if let Some(why) = (c.refuse)(&look.tally, &c.owners) {
+                    if let Ok(mut slot) = stop.lock() {
+                        slot.get_or_insert(why);
+                    }
+                }
+            }
         }
+        if let Some(tx) = &back {
+            if tx.send(run).is_err() {
+                // The pass has stopped: nothing more to give back.
+                back = None;
+            }
+        }
+    }
+    (hex(&h.finalize()), look.tally, leaves)
+}
+
+/// What a hashing thread looks at in its runs' pages besides hashing them: the structure
+/// and the census, with buffers kept from one page to the next.
+struct Look<'c> {
+    page_size: usize,
+    census: Option<&'c CensusScan>,
+    tally: Tally,
+    scratch: Vec<Hit>,
+    ranges: Vec<std::ops::Range<usize>>,
+}
+
+impl Look<'_> {
+    /// The structure check (`leaves`, input side) and the census of one run's pages.
+    fn run(&mut self, run: &Run, mut leaves: Option<&mut LeafCheck<'_>>, share: &mut HitShare) {
+        let page_size = self.page_size;
         // The input side's occurrences in this run (they come in the runs' order; a side
         // that stopped gives none, and the run is searched whole).
-        let given = match &share {
+        let given = match &*share {
             HitShare::Take(rx) => rx.recv().ok().filter(|g| g.offset == run.offset),
             _ => None,
         };
@@ -343,48 +381,40 @@ fn hasher<'a>(
             if let (Some(check), Some(pgno)) = (leaves.as_mut(), pgno) {
                 check.page(pgno, page, at);
             }
-            let Some(c) = census else { continue };
+            let Some(c) = self.census else { continue };
             match (&given, &run.changed) {
                 (Some(given), Some(_)) => {
-                    ranges.clear();
+                    self.ranges.clear();
                     while let Some((_, r)) = changed.next_if(|(j, _)| *j == i) {
-                        ranges.push(r.clone());
+                        self.ranges.push(r.clone());
                     }
                     let before = given.page(i);
-                    let hits = if ranges.is_empty() {
+                    let hits = if self.ranges.is_empty() {
                         before
                     } else {
-                        scratch.clear();
-                        hits_after(before, page, &ranges, &c.matcher, &mut scratch);
-                        &scratch[..]
+                        self.scratch.clear();
+                        hits_after(before, page, &self.ranges, &c.matcher, &mut self.scratch);
+                        &self.scratch[..]
                     };
-                    tally_hits(page, at, pgno, &c.owners, hits, &mut tally);
+                    tally_hits(page, at, pgno, &c.owners, hits, &mut self.tally);
                 }
                 _ if matches!(share, HitShare::Give(_)) => {
                     let start = found.hits.len();
                     c.matcher.find(page, &mut found.hits);
                     found.ends.push(found.hits.len());
-                    tally_hits(page, at, pgno, &c.owners, &found.hits[start..], &mut tally);
+                    let hits = &found.hits[start..];
+                    tally_hits(page, at, pgno, &c.owners, hits, &mut self.tally);
                 }
-                _ => tally_page(page, at, pgno, &c.owners, &c.matcher, &mut tally),
+                _ => tally_page(page, at, pgno, &c.owners, &c.matcher, &mut self.tally),
             }
         }
-        if let HitShare::Give(tx) = &share {
+        if let HitShare::Give(tx) = &*share {
             if tx.send(found).is_err() {
                 // The output side has stopped: nothing more to give it.
-                share = HitShare::None;
-            }
-        }
-        let Some(c) = census else { continue };
-        if let Some(stop) = stop {
-            if let Some(why) = (c.refuse)(&tally, &c.owners) {
-                if let Ok(mut slot) = stop.lock() {
-                    slot.get_or_insert(why);
-                }
+                *share = HitShare::None;
             }
         }
     }
-    (hex(&h.finalize()), tally, leaves)
 }
 
 /// The highest page dbtime in the file (a read of every page header).
@@ -464,8 +494,13 @@ pub fn stream_database(
             }
             None => (HitShare::None, HitShare::None),
         };
-        let in_hash = s.spawn(move || hasher(in_rx, ps, census, Some(stop_ref), leaves, give));
-        let out_hash = s.spawn(move || hasher(out_rx, ps, census, None, None, take));
+        // The input side gives each run back once it is done with the input's bytes.
+        let (back_tx, back_rx) = sync_channel::<Run>(RUNS_IN_FLIGHT + 1);
+        let in_hash = s.spawn(move || {
+            let stop = Some(stop_ref);
+            hasher(in_rx, ps, census, stop, leaves, give, Some(back_tx))
+        });
+        let out_hash = s.spawn(move || hasher(out_rx, ps, census, None, None, take, None));
         let owners = census.map(|c| &c.owners);
         let map = PageMapBuilder::new(
             size,
@@ -475,10 +510,11 @@ pub fn stream_database(
         let pages = Pages { owners, map };
         let result = run_pages(
             &full_rx, &empty_tx, input, rel, ps, plan, &stop, out, changes, progress, &in_tx,
-            &out_tx, pages,
+            &back_rx, &out_tx, pages,
         );
         // A pass that stopped early stops the reading thread too.
         drop(full_rx);
+        drop(back_rx);
         drop(in_tx);
         drop(out_tx);
         let (input_sha256, before, leaves) = in_hash
@@ -577,6 +613,7 @@ fn run_pages(
     changes: &mut dyn ChangeSink,
     progress: &dyn Fn(u64),
     in_tx: &SyncSender<Run>,
+    back: &Receiver<Run>,
     out_tx: &SyncSender<Run>,
     mut pages: Pages,
 ) -> Result<(EditCounts, u64, PageMap), PassError> {
@@ -604,6 +641,15 @@ fn run_pages(
             .map_err(|_| PassError::Io("the reading thread stopped".into()))?
             .map_err(io_in)
     };
+    // A run the input side is done with: this thread then holds its only reference.
+    let given_back = || -> Result<(u64, AlignedBuf), PassError> {
+        let run = back
+            .recv()
+            .map_err(|_| PassError::Io("the input hashing thread stopped".into()))?;
+        let bytes = Arc::try_unwrap(run.bytes)
+            .map_err(|_| PassError::Io("a run came back still shared".into()))?;
+        Ok((run.offset, bytes))
+    };
     // The header pages first: the new dbtime is known before the pass.
     let head = next()?;
     if head.len() != HEADER_PAGES as usize * ps {
@@ -627,42 +673,56 @@ fn run_pages(
     out.write(&new_head).map_err(io_out)?;
     send(in_tx, as_read(0, Arc::new(head)))?;
     send(out_tx, as_read(0, Arc::new(AlignedBuf::copy_of(&new_head))))?;
+    // The header pages come back first; their copy above is what the output side has.
+    given_back()?;
     let mut done = HEADER_PAGES * ps as u64;
+    let mut read = done;
     progress(done);
 
     let mut work = PagePatch::default();
-    let mut in_flight: Vec<Arc<AlignedBuf>> = Vec::new();
-    let mut out_flight: Vec<Arc<AlignedBuf>> = Vec::new();
-    let mut out_free: Vec<AlignedBuf> = Vec::new();
+    // Runs the output side (hashing thread, writer) may still hold.
+    let mut flight: Vec<Arc<AlignedBuf>> = Vec::new();
+    // Runs with the input side, and whether the reading thread has reached the end.
+    let mut with_input = 0usize;
+    let mut ended = false;
     let mut pgno: u32 = 1;
     loop {
-        let bytes = next()?;
-        if bytes.is_empty() {
-            break;
-        }
-        // Input runs both hashing threads are done with go back to the reading thread;
-        // output runs the output hashing thread and the writer are done with are used again.
-        take_returned(&mut in_flight, |b| {
+        // Runs every thread is done with go back to the reading thread.
+        take_returned(&mut flight, |b| {
             let _ = empty.send(b);
         });
-        take_returned(&mut out_flight, |b| out_free.push(b));
-        let input_run = Arc::new(bytes);
-        in_flight.push(Arc::clone(&input_run));
-        let mut output = out_free
-            .pop()
-            .filter(|b| b.capacity() >= input_run.len())
-            .unwrap_or_else(|| AlignedBuf::new(input_run.len()));
-        output.set_len(input_run.len());
-        // Input bytes up to here are in `output` already.
-        let mut copied = 0;
+        // The input side works ahead: up to `RUNS_IN_FLIGHT` runs it has not given back.
+        while !ended && with_input < RUNS_IN_FLIGHT {
+            let bytes = next()?;
+            if bytes.is_empty() {
+                ended = true;
+                break;
+            }
+            let len = bytes.len() as u64;
+            send(in_tx, as_read(read, Arc::new(bytes)))?;
+            read += len;
+            with_input += 1;
+        }
+        if with_input == 0 {
+            break;
+        }
+        // The input side hashed this run, took its census and checked its structure: its
+        // pages are patched where they are, and the run goes on as the output.
+        let (run_at, mut run) = given_back()?;
+        with_input -= 1;
+        if run_at != done {
+            return Err(PassError::Io(format!(
+                "the input side gave back the run at {run_at}, not the one at {done}"
+            )));
+        }
         // The input thread's census found a place the patch may not leave: stop now.
         if let Some(why) = stop.lock().ok().and_then(|mut s| s.take()) {
             return Err(PassError::Refused(why));
         }
-        let run_at = done;
-        send(in_tx, as_read(run_at, Arc::clone(&input_run)))?;
         let mut spans = Vec::new();
-        for (i, page) in input_run.chunks_exact(ps).enumerate() {
+        for i in 0..run.len() / ps {
+            let at = i * ps;
+            let page = &run[at..at + ps];
             let dbtime = page_dbtime(page);
             if dbtime >= plan.dbtime {
                 return Err(PassError::DbtimeAbove {
@@ -680,10 +740,7 @@ fn run_pages(
                 changes
                     .page(rel, offset, page, work.page())
                     .map_err(|e| PassError::Io(format!("writing the journal: {e}")))?;
-                let at = i * ps;
-                output[copied..at].copy_from_slice(&input_run[copied..at]);
-                output[at..at + ps].copy_from_slice(work.page());
-                copied = at + ps;
+                run[at..at + ps].copy_from_slice(work.page());
                 changed_spans(work.changes(), offset, i, ps, &mut spans);
             }
             done += ps as u64;
@@ -691,10 +748,8 @@ fn run_pages(
                 .checked_add(1)
                 .ok_or_else(|| refused(&"more than 2^32 pages"))?;
         }
-        let end = input_run.len();
-        output[copied..].copy_from_slice(&input_run[copied..end]);
-        let output = Arc::new(output);
-        out_flight.push(Arc::clone(&output));
+        let output = Arc::new(run);
+        flight.push(Arc::clone(&output));
         out.run(&output).map_err(io_out)?;
         send(
             out_tx,
