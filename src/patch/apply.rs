@@ -254,8 +254,10 @@ pub fn stream_pass(
         ))
     };
     let report = |done: u64| progress(&rel, done, total);
-    // What the catalog walk and the long-value lookups of the structure check read through
-    // the map is let go as it goes.
+    // What discovery and the catalog read through the map is let go before the pass (a
+    // mapped page read around a fault maps its neighbours in the page cache too); what the
+    // long-value lookups of the structure check read is let go as it goes.
+    s.map.release();
     let release = s.map.releasing_reads();
     // Discovery verified no page of this database: the structure is checked here, on the
     // pages the pass reads.
@@ -317,6 +319,9 @@ pub fn stream_pass(
     }
     r.uncovered_allowed = uncovered;
     r.census = Some(census::CensusPair { before, after });
+    // Nothing more is read through this database's map: the next one's pass does not carry
+    // its pages.
+    s.map.release();
     Ok(r)
 }
 
