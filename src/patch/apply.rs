@@ -319,8 +319,8 @@ pub fn stream_pass(
     }
     r.uncovered_allowed = uncovered;
     r.census = Some(census::CensusPair { before, after });
-    // Nothing more is read through this database's map: the next one's pass does not carry
-    // its pages.
+    // The pass is done with this database's map: its pages are let go, so that the next
+    // database's pass does not carry them (a later read maps them again).
     s.map.release();
     Ok(r)
 }
