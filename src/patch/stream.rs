@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 /// Pages per run: 1 MiB at 4 KiB pages.
 const RUN_BYTES: usize = 1 << 20;
-/// Runs in flight to each hashing thread.
+/// Runs in flight to each hashing thread (on the input side: runs it has not given back).
 const RUNS_IN_FLIGHT: usize = 4;
 /// Runs the reading thread keeps ready ahead of the patch.
 const READ_AHEAD: usize = 4;
@@ -494,8 +494,9 @@ pub fn stream_database(
             }
             None => (HitShare::None, HitShare::None),
         };
-        // The input side gives each run back once it is done with the input's bytes.
-        let (back_tx, back_rx) = sync_channel::<Run>(RUNS_IN_FLIGHT + 1);
+        // The input side gives each run back once it is done with the input's bytes. The pass
+        // holds at most `RUNS_IN_FLIGHT` runs there, so giving back never waits.
+        let (back_tx, back_rx) = sync_channel::<Run>(RUNS_IN_FLIGHT);
         let in_hash = s.spawn(move || {
             let stop = Some(stop_ref);
             hasher(in_rx, ps, census, stop, leaves, give, Some(back_tx))
