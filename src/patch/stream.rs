@@ -1,11 +1,13 @@
 //! The streaming pass over one database: a reading thread reads runs of pages ahead (with
 //! direct I/O for `apply --out`), the pass verifies and patches each page, two other threads
-//! hash the input and the output (and take the census of the pages read and of the pages
-//! written, with a [`CensusScan`]), the output goes to a sink (a new file for `apply --out`,
-//! nothing for the read-only pass of `apply --in-place`), and every changed range is reported.
-//! A run of pages is read once into an aligned buffer; the input hashing thread hashes it
-//! first, then its changed pages are patched in that same buffer, which the output hashing
-//! thread and the writer thread then share (the writer writes it as it is, with no copy). A
+//! hash the input and the output, each followed by a thread that takes the census of those
+//! runs (with a [`CensusScan`]; the input's also checks the structure), the output goes to a
+//! sink (a new file for `apply --out`, nothing for the read-only pass of `apply --in-place`),
+//! and every changed range is reported. The hashes have threads of their own so that, on a
+//! machine with a core for each, the two SHA-256 streams set the pace and the census does not.
+//! A run of pages is read once into an aligned buffer; the input side hashes it and takes its
+//! census first, then its changed pages are patched in that same buffer, which the output
+//! side and the writer thread then share (the writer writes it as it is, with no copy). A
 //! buffer is used again once every thread is done with it. Memory is a few runs of pages,
 //! whatever the database's size.
 //!
@@ -293,7 +295,7 @@ impl RunHits {
     }
 }
 
-/// How a hashing thread's census shares the occurrences it finds: the input side hands
+/// How a looking thread's census shares the occurrences it finds: the input side hands
 /// each run's to the output side, which searches only around the bytes the patch changed.
 enum HitShare {
     None,
@@ -301,12 +303,31 @@ enum HitShare {
     Take(Receiver<RunHits>),
 }
 
-/// The input's or the output's hashing thread: SHA-256 of the runs, and with a census, the
-/// tally of their pages. `stop` gets the census's refusal (input side only); `leaves` is
-/// handed every page (input side only) and given back; `share` passes the occurrences found
-/// from the input side to the output side. With `back`, each run is sent back there once
-/// this thread is done with its bytes (the input side: the pass then patches them in place).
-fn hasher<'a>(
+/// The input's or the output's hashing thread: SHA-256 of the runs, each handed on to `next`
+/// (the side's looking thread) once hashed. Nothing else runs here, so that with a core for
+/// each stream the two hashes set the pace and the census does not.
+fn hasher(rx: Receiver<Run>, next: SyncSender<Run>) -> String {
+    let mut h = Sha256::new();
+    let mut next = Some(next);
+    for run in rx {
+        h.update(&run.bytes[..]);
+        if let Some(tx) = &next {
+            if tx.send(run).is_err() {
+                // The looking thread has stopped (it never does before its input ends).
+                next = None;
+            }
+        }
+    }
+    hex(&h.finalize())
+}
+
+/// The input's or the output's looking thread, after the side's hashing thread: with a
+/// census, the tally of the runs' pages. `stop` gets the census's refusal (input side only);
+/// `leaves` is handed every page (input side only) and given back; `share` passes the
+/// occurrences found from the input side to the output side. With `back`, each run is sent
+/// back there once this thread is done with its bytes (the input side: the pass then patches
+/// them in place).
+fn looker<'a>(
     rx: Receiver<Run>,
     page_size: usize,
     census: Option<&CensusScan>,
@@ -314,8 +335,7 @@ fn hasher<'a>(
     mut leaves: Option<LeafCheck<'a>>,
     mut share: HitShare,
     mut back: Option<SyncSender<Run>>,
-) -> (String, Tally, Option<LeafCheck<'a>>) {
-    let mut h = Sha256::new();
+) -> (Tally, Option<LeafCheck<'a>>) {
     let mut look = Look {
         page_size,
         census,
@@ -324,7 +344,6 @@ fn hasher<'a>(
         ranges: Vec::new(),
     };
     for run in rx {
-        h.update(&run.bytes[..]);
         if census.is_some() || leaves.is_some() {
             look.run(&run, leaves.as_mut(), &mut share);
             if let (Some(c), Some(stop)) = (census, stop) {
@@ -342,11 +361,11 @@ fn hasher<'a>(
             }
         }
     }
-    (hex(&h.finalize()), look.tally, leaves)
+    (look.tally, leaves)
 }
 
-/// What a hashing thread looks at in its runs' pages besides hashing them: the structure
-/// and the census, with buffers kept from one page to the next.
+/// What a looking thread looks at in its runs' pages: the structure and the census, with
+/// buffers kept from one page to the next.
 struct Look<'c> {
     page_size: usize,
     census: Option<&'c CensusScan>,
@@ -377,7 +396,7 @@ impl Look<'_> {
             let pgno = index
                 .checked_sub(HEADER_PAGES)
                 .map(|p| (p + 1).min(u64::from(u32::MAX)) as u32);
-            // The structure first: the page was just hashed, and is in the cache.
+            // The structure first, then the census.
             if let (Some(check), Some(pgno)) = (leaves.as_mut(), pgno) {
                 check.page(pgno, page, at);
             }
@@ -497,11 +516,29 @@ pub fn stream_database(
         // The input side gives each run back once it is done with the input's bytes. The pass
         // holds at most `RUNS_IN_FLIGHT` runs there, so giving back never waits.
         let (back_tx, back_rx) = sync_channel::<Run>(RUNS_IN_FLIGHT);
-        let in_hash = s.spawn(move || {
-            let stop = Some(stop_ref);
-            hasher(in_rx, ps, census, stop, leaves, give, Some(back_tx))
-        });
-        let out_hash = s.spawn(move || hasher(out_rx, ps, census, None, None, take, None));
+        // Each side: a hashing thread, then a looking thread (census, structure) on the runs
+        // it has hashed.
+        let (in_look_tx, in_look_rx) = sync_channel::<Run>(RUNS_IN_FLIGHT);
+        let (out_look_tx, out_look_rx) = sync_channel::<Run>(RUNS_IN_FLIGHT);
+        let named = |name: &str| std::thread::Builder::new().name(name.into());
+        let spawned = |e: std::io::Error| PassError::Io(format!("starting a thread: {e}"));
+        let in_hash = named("input-sha256")
+            .spawn_scoped(s, move || hasher(in_rx, in_look_tx))
+            .map_err(spawned)?;
+        let in_look = named("input-census")
+            .spawn_scoped(s, move || {
+                let stop = Some(stop_ref);
+                looker(in_look_rx, ps, census, stop, leaves, give, Some(back_tx))
+            })
+            .map_err(spawned)?;
+        let out_hash = named("output-sha256")
+            .spawn_scoped(s, move || hasher(out_rx, out_look_tx))
+            .map_err(spawned)?;
+        let out_look = named("output-census")
+            .spawn_scoped(s, move || {
+                looker(out_look_rx, ps, census, None, None, take, None)
+            })
+            .map_err(spawned)?;
         let owners = census.map(|c| &c.owners);
         let map = PageMapBuilder::new(
             size,
@@ -518,12 +555,18 @@ pub fn stream_database(
         drop(back_rx);
         drop(in_tx);
         drop(out_tx);
-        let (input_sha256, before, leaves) = in_hash
+        let input_sha256 = in_hash
             .join()
             .map_err(|_| PassError::Io("the input hashing thread failed".into()))?;
-        let (output_sha256, after, _) = out_hash
+        let (before, leaves) = in_look
+            .join()
+            .map_err(|_| PassError::Io("the input census thread failed".into()))?;
+        let output_sha256 = out_hash
             .join()
             .map_err(|_| PassError::Io("the output hashing thread failed".into()))?;
+        let (after, _) = out_look
+            .join()
+            .map_err(|_| PassError::Io("the output census thread failed".into()))?;
         let (counts, pages_changed, page_map) = result?;
         // A damaged structure (what verify would report), found on the pages read.
         if let Some(leaves) = leaves {
