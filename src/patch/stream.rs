@@ -499,11 +499,15 @@ pub fn stream_database(
         let stop_ref = &stop;
         let f = &f;
         let header_len = HEADER_PAGES as usize * ps;
-        s.spawn(move || {
-            read_runs(
-                input, f, size, header_len, run_len, cache, full_tx, empty_rx,
-            )
-        });
+        let named = |name: &str| std::thread::Builder::new().name(name.into());
+        let spawned = |e: std::io::Error| PassError::Io(format!("starting a thread: {e}"));
+        named("image-reader")
+            .spawn_scoped(s, move || {
+                read_runs(
+                    input, f, size, header_len, run_len, cache, full_tx, empty_rx,
+                )
+            })
+            .map_err(spawned)?;
         // The census's occurrences go from the input side to the output side, as many runs
         // ahead as the runs in flight.
         let (give, take) = match census {
@@ -520,8 +524,6 @@ pub fn stream_database(
         // it has hashed.
         let (in_look_tx, in_look_rx) = sync_channel::<Run>(RUNS_IN_FLIGHT);
         let (out_look_tx, out_look_rx) = sync_channel::<Run>(RUNS_IN_FLIGHT);
-        let named = |name: &str| std::thread::Builder::new().name(name.into());
-        let spawned = |e: std::io::Error| PassError::Io(format!("starting a thread: {e}"));
         let in_hash = named("input-sha256")
             .spawn_scoped(s, move || hasher(in_rx, in_look_tx))
             .map_err(spawned)?;

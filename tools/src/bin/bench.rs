@@ -19,6 +19,10 @@
 //!   `--quick`;
 //! * `verify` of the databases against `cat` (warm; each the median of five runs in turns).
 //!
+//! For `apply --out` warm it also prints the CPU time of each of its threads (from
+//! `/proc/PID/task`, in another run): the busiest one is the least wall time the run could
+//! take on a machine with a core for every thread.
+//!
 //! Then, once, `reg import` of 100,000 values into the largest sample hive against
 //! `hivexregedit --merge` ([`coldpatch_tools::reg_bench`]; `--no-reg` skips it).
 //!
@@ -115,6 +119,78 @@ fn timed(cmd: &Path, args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> Result<
         rss_mib,
         written,
     })
+}
+
+/// CPU seconds by thread name of one run of `cmd args` (stdout discarded): every thread's
+/// user and system time read from `/proc/PID/task` every few milliseconds while it runs (the
+/// last reading before a thread ends is what counts; a reading is in clock ticks), summed
+/// over the threads of each name. Threads of one name run one after the other (one set per
+/// database), so the largest sum is the CPU of the busiest path through the run: the least
+/// wall time it could take with a core for every thread. Empty where there is no `/proc`.
+fn thread_cpu(
+    cmd: &Path,
+    args: &[&std::ffi::OsStr],
+    env: &[(&str, &str)],
+) -> Result<Vec<(String, f64)>, String> {
+    let mut c = Command::new(cmd);
+    c.args(args).stdout(Stdio::null()).stderr(Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let mut child = c.spawn().map_err(|e| format!("{}: {e}", cmd.display()))?;
+    let tasks = PathBuf::from(format!("/proc/{}/task", child.id()));
+    // Clock ticks of each thread seen, by thread id: (name, user + system).
+    let mut seen: std::collections::BTreeMap<String, (String, u64)> = Default::default();
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status;
+        }
+        for task in std::fs::read_dir(&tasks).into_iter().flatten().flatten() {
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            if let Some(found) = stat_ticks(&stat) {
+                seen.insert(task.file_name().to_string_lossy().into(), found);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    if !status.success() {
+        return Err(format!("{} {args:?}: {status}", cmd.display()));
+    }
+    let hz = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .unwrap_or(100.0);
+    let mut by_name: std::collections::BTreeMap<String, u64> = Default::default();
+    for (name, ticks) in seen.into_values() {
+        *by_name.entry(name).or_default() += ticks;
+    }
+    let mut out: Vec<(String, f64)> = by_name
+        .into_iter()
+        .map(|(name, ticks)| (name, ticks as f64 / hz))
+        .collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1));
+    Ok(out)
+}
+
+/// A thread's name and its user plus system time in clock ticks, from its
+/// `/proc/PID/task/TID/stat` line: `tid (name) state ppid ...`. The name may hold spaces and
+/// parentheses, the fields after its last `)` do not; the times are fields 14 and 15.
+fn stat_ticks(stat: &str) -> Option<(String, u64)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let fields: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+    Some((
+        stat.get(open + 1..close)?.to_string(),
+        ticks(11)? + ticks(12)?,
+    ))
 }
 
 /// How many times `verify` and `cat` each run, in turns.
@@ -374,6 +450,22 @@ fn bench_size(work: &Path, gib: f64, reuse: bool, keep: bool) -> Result<(), Stri
         goal: "≤ 1.35",
     });
 
+    // Where that apply's CPU goes, by thread (another run of it).
+    let _ = std::fs::remove_dir_all(&out);
+    let by_thread = thread_cpu(
+        &coldpatch,
+        &[
+            os("-q"),
+            os("apply"),
+            image.as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+            os("--seed"),
+            os("bench"),
+        ],
+        &env,
+    )?;
+
     // The case file: what writing it costs inside that apply, and writing it again.
     let warm_secs = rows.last().map_or(0.0, |r| r.t.secs);
     let inside = case_file_cost(&out)?;
@@ -551,6 +643,20 @@ fn bench_size(work: &Path, gib: f64, reuse: bool, keep: bool) -> Result<(), Stri
         goal: "≤ 1.25 (≥ 0.8 × cat speed)",
     });
     print_rows(gib, bytes, &rows);
+    if let Some((busiest, secs)) = by_thread.first() {
+        let total: f64 = by_thread.iter().map(|(_, s)| s).sum();
+        let each: Vec<String> = by_thread
+            .iter()
+            .map(|(name, s)| format!("{name} {s:.2}"))
+            .collect();
+        println!(
+            "apply --out, warm, CPU by thread in s ({total:.2} in all; `coldpatch` is the \
+             main thread): {}; the busiest, {busiest}, {:.2} × the warm reference (the least \
+             wall time with a core per thread)",
+            each.join(", "),
+            secs / warm_ref
+        );
+    }
     println!(
         "{AUDIT_FILE} {:.1} MB; journal {:.1} MB for {:.1} MB of changed bytes in {pages_changed} \
          pages ({:.1} MB of pages)",
@@ -629,5 +735,22 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stat_ticks;
+
+    #[test]
+    fn a_thread_stat_line_gives_its_name_and_its_user_and_system_ticks() {
+        let line = "4242 (input-sha256) R 4240 4240 100 34816 4240 4194368 120 0 0 0 61 3 0 0 \
+                    20 0 9 0 1234 100000 2000 18446744073709551615";
+        assert_eq!(stat_ticks(line), Some(("input-sha256".into(), 64)));
+        // A name with a space and a closing parenthesis: the fields start after the last one.
+        let odd = "7 (a) b) S 1 1 1 0 -1 0 0 0 0 0 5 7 0 0";
+        assert_eq!(stat_ticks(odd), Some(("a) b".into(), 12)));
+        assert_eq!(stat_ticks("7 (short) S 1 1"), None);
+        assert_eq!(stat_ticks(""), None);
     }
 }
