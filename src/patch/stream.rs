@@ -1,15 +1,14 @@
 //! The streaming pass over one database: a reading thread reads runs of pages ahead (with
 //! direct I/O for `apply --out`), the pass verifies and patches each page, two other threads
-//! hash the input and the output, each followed by a thread that takes the census of those
-//! runs (with a [`CensusScan`]; the input's also checks the structure), the output goes to a
-//! sink (a new file for `apply --out`, nothing for the read-only pass of `apply --in-place`),
-//! and every changed range is reported. The hashes have threads of their own so that, on a
-//! machine with a core for each, the two SHA-256 streams set the pace and the census does not.
-//! A run of pages is read once into an aligned buffer; the input side hashes it and takes its
-//! census first, then its changed pages are patched in that same buffer, which the output
-//! side and the writer thread then share (the writer writes it as it is, with no copy). A
-//! buffer is used again once every thread is done with it. Memory is a few runs of pages,
-//! whatever the database's size.
+//! hash the input and the output, the census of those runs is taken (with a [`CensusScan`];
+//! on the input side the structure is checked too) on the same threads or, where the machine
+//! has the cores, on one more thread per side ([`Layout`]), the output goes to a sink (a new
+//! file for `apply --out`, nothing for the read-only pass of `apply --in-place`), and every
+//! changed range is reported. A run of pages is read once into an aligned buffer; the input
+//! side hashes it and takes its census first, then its changed pages are patched in that same
+//! buffer, which the output side and the writer thread then share (the writer writes it as it
+//! is, with no copy). A buffer is used again once every thread is done with it. Memory is a
+//! few runs of pages, whatever the database's size.
 //!
 //! Database time: every changed page and the header get one new dbtime, above every dbtime in
 //! the file. The pass assumes the header's dbtime is the highest (the common case: one pass);
@@ -30,6 +29,7 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
+use std::thread::{Scope, ScopedJoinHandle};
 
 /// Pages per run: 1 MiB at 4 KiB pages.
 const RUN_BYTES: usize = 1 << 20;
@@ -303,65 +303,186 @@ enum HitShare {
     Take(Receiver<RunHits>),
 }
 
-/// The input's or the output's hashing thread: SHA-256 of the runs, each handed on to `next`
-/// (the side's looking thread) once hashed. Nothing else runs here, so that with a core for
-/// each stream the two hashes set the pace and the census does not.
-fn hasher(rx: Receiver<Run>, next: SyncSender<Run>) -> String {
+/// Where each side's census and structure check run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// On the side's hashing thread, right after it hashed the run (the run is still in that
+    /// core's cache).
+    WithHash,
+    /// On a thread of their own after the side's hashing thread, so that with a core for
+    /// each the two SHA-256 streams alone set the pace.
+    OwnThread,
+}
+
+/// The environment variable that chooses the [`Layout`] (`own` or `shared`), for tests and
+/// benchmarks; without it, [`Layout::for_machine`].
+pub const LAYOUT_VAR: &str = "COLDPATCH_CENSUS_THREADS";
+
+impl Layout {
+    /// Threads of their own where the process may use three cores or more; on two, the
+    /// census stays on the hashing threads: both cores are busy anyway, and handing each run
+    /// to another thread, whose core reads it again from a cache further away, cost 2–5 % more
+    /// CPU on the development VM for no gain. [`LAYOUT_VAR`] overrides.
+    pub fn for_machine() -> Layout {
+        match std::env::var(LAYOUT_VAR).as_deref() {
+            Ok("own") => Layout::OwnThread,
+            Ok("shared") => Layout::WithHash,
+            _ => match std::thread::available_parallelism() {
+                Ok(n) if n.get() >= 3 => Layout::OwnThread,
+                _ => Layout::WithHash,
+            },
+        }
+    }
+}
+
+/// What a hashing thread does with a run once hashed.
+enum Then<'a> {
+    /// Looks at it on this thread.
+    Look(Box<Looker<'a>>),
+    /// Hands it to the side's looking thread.
+    Pass(SyncSender<Run>),
+}
+
+/// The input's or the output's hashing thread: SHA-256 of the runs, each then looked at here
+/// or handed on ([`Then`]). Gives back the hash, and the looker when it ran here.
+fn hasher<'a>(rx: Receiver<Run>, mut then: Then<'a>) -> (String, Option<Looker<'a>>) {
     let mut h = Sha256::new();
-    let mut next = Some(next);
     for run in rx {
         h.update(&run.bytes[..]);
-        if let Some(tx) = &next {
-            if tx.send(run).is_err() {
-                // The looking thread has stopped (it never does before its input ends).
-                next = None;
+        match &mut then {
+            Then::Look(looker) => looker.take(run),
+            Then::Pass(tx) => {
+                // A looking thread never stops before its input ends; if it did, the run is
+                // dropped and the pass, waiting for it, stops.
+                let _ = tx.send(run);
             }
         }
     }
-    hex(&h.finalize())
+    let looker = match then {
+        Then::Look(looker) => Some(*looker),
+        Then::Pass(_) => None,
+    };
+    (hex(&h.finalize()), looker)
 }
 
-/// The input's or the output's looking thread, after the side's hashing thread: with a
-/// census, the tally of the runs' pages. `stop` gets the census's refusal (input side only);
-/// `leaves` is handed every page (input side only) and given back; `share` passes the
-/// occurrences found from the input side to the output side. With `back`, each run is sent
-/// back there once this thread is done with its bytes (the input side: the pass then patches
-/// them in place).
-fn looker<'a>(
-    rx: Receiver<Run>,
-    page_size: usize,
-    census: Option<&CensusScan>,
-    stop: Option<&std::sync::Mutex<Option<String>>>,
-    mut leaves: Option<LeafCheck<'a>>,
-    mut share: HitShare,
-    mut back: Option<SyncSender<Run>>,
-) -> (Tally, Option<LeafCheck<'a>>) {
-    let mut look = Look {
-        page_size,
-        census,
-        tally: Tally::default(),
-        scratch: Vec::new(),
-        ranges: Vec::new(),
-    };
+/// A side's looking thread ([`Layout::OwnThread`]): every run after the hashing thread.
+fn looking<'a>(rx: Receiver<Run>, mut looker: Looker<'a>) -> Looker<'a> {
     for run in rx {
-        if census.is_some() || leaves.is_some() {
-            look.run(&run, leaves.as_mut(), &mut share);
-            if let (Some(c), Some(stop)) = (census, stop) {
-                if let Some(why) = (c.refuse)(&look.tally, &c.owners) {
+        looker.take(run);
+    }
+    looker
+}
+
+/// A side's threads: the hashing thread (which gives back the looker when it ran there) and
+/// the looking thread, if it has one.
+type SideThreads<'scope, 'a> = (
+    ScopedJoinHandle<'scope, (String, Option<Looker<'a>>)>,
+    Option<ScopedJoinHandle<'scope, Looker<'a>>>,
+);
+
+/// Starts a side's threads, named after it (`input-sha256`, `input-census`, ...).
+fn spawn_side<'scope, 'env, 'a: 'scope>(
+    s: &'scope Scope<'scope, 'env>,
+    layout: Layout,
+    name: &str,
+    rx: Receiver<Run>,
+    looker: Looker<'a>,
+) -> Result<SideThreads<'scope, 'a>, PassError> {
+    let named = |what: &str| std::thread::Builder::new().name(format!("{name}-{what}"));
+    let spawned = |e: std::io::Error| PassError::Io(format!("starting a thread: {e}"));
+    let (then, looking_thread) = match layout {
+        Layout::WithHash => (Then::Look(Box::new(looker)), None),
+        Layout::OwnThread => {
+            let (tx, look_rx) = sync_channel::<Run>(RUNS_IN_FLIGHT);
+            let t = named("census")
+                .spawn_scoped(s, move || looking(look_rx, looker))
+                .map_err(spawned)?;
+            (Then::Pass(tx), Some(t))
+        }
+    };
+    let hashing = named("sha256")
+        .spawn_scoped(s, move || hasher(rx, then))
+        .map_err(spawned)?;
+    Ok((hashing, looking_thread))
+}
+
+/// Waits for a side's threads: its SHA-256, its census's tally and the structure check.
+fn joined<'a>(
+    side: SideThreads<'_, 'a>,
+    name: &str,
+) -> Result<(String, (Tally, Option<LeafCheck<'a>>)), PassError> {
+    let (hashing, looking_thread) = side;
+    let failed = |what: &str| PassError::Io(format!("the {name} {what} thread failed"));
+    let (sha256, here) = hashing.join().map_err(|_| failed("hashing"))?;
+    let looker = match (here, looking_thread) {
+        (Some(looker), _) => looker,
+        (None, Some(t)) => t.join().map_err(|_| failed("census"))?,
+        (None, None) => return Err(failed("census")),
+    };
+    Ok((sha256, looker.finish()))
+}
+
+/// What a side does with its runs besides hashing them: with a census, the tally of their
+/// pages. `stop` gets the census's refusal (input side only); `leaves` is handed every page
+/// (input side only); `share` passes the occurrences found from the input side to the output
+/// side. With `back`, each run is sent back there once the side is done with its bytes (the
+/// input side: the pass then patches them in place).
+struct Looker<'a> {
+    look: Look<'a>,
+    stop: Option<&'a std::sync::Mutex<Option<String>>>,
+    leaves: Option<LeafCheck<'a>>,
+    share: HitShare,
+    back: Option<SyncSender<Run>>,
+}
+
+impl<'a> Looker<'a> {
+    fn new(
+        page_size: usize,
+        census: Option<&'a CensusScan>,
+        stop: Option<&'a std::sync::Mutex<Option<String>>>,
+        leaves: Option<LeafCheck<'a>>,
+        share: HitShare,
+        back: Option<SyncSender<Run>>,
+    ) -> Looker<'a> {
+        Looker {
+            look: Look {
+                page_size,
+                census,
+                tally: Tally::default(),
+                scratch: Vec::new(),
+                ranges: Vec::new(),
+            },
+            stop,
+            leaves,
+            share,
+            back,
+        }
+    }
+
+    fn take(&mut self, run: Run) {
+        let census = self.look.census;
+        if census.is_some() || self.leaves.is_some() {
+            self.look.run(&run, self.leaves.as_mut(), &mut self.share);
+            if let (Some(c), Some(stop)) = (census, self.stop) {
+                if let Some(why) = (c.refuse)(&self.look.tally, &c.owners) {
                     if let Ok(mut slot) = stop.lock() {
                         slot.get_or_insert(why);
                     }
                 }
             }
         }
-        if let Some(tx) = &back {
+        if let Some(tx) = &self.back {
             if tx.send(run).is_err() {
                 // The pass has stopped: nothing more to give back.
-                back = None;
+                self.back = None;
             }
         }
     }
-    (look.tally, leaves)
+
+    /// The census's tally and the structure check.
+    fn finish(self) -> (Tally, Option<LeafCheck<'a>>) {
+        (self.look.tally, self.leaves)
+    }
 }
 
 /// What a looking thread looks at in its runs' pages: the structure and the census, with
@@ -495,19 +616,19 @@ pub fn stream_database(
     let (full_tx, full_rx) = sync_channel::<ReadRun>(READ_AHEAD);
     let (empty_tx, empty_rx) = std::sync::mpsc::channel::<AlignedBuf>();
     let run_len = (RUN_BYTES / ps).max(1) * ps;
+    let layout = Layout::for_machine();
     std::thread::scope(|s| {
         let stop_ref = &stop;
         let f = &f;
         let header_len = HEADER_PAGES as usize * ps;
-        let named = |name: &str| std::thread::Builder::new().name(name.into());
-        let spawned = |e: std::io::Error| PassError::Io(format!("starting a thread: {e}"));
-        named("image-reader")
+        std::thread::Builder::new()
+            .name("image-reader".into())
             .spawn_scoped(s, move || {
                 read_runs(
                     input, f, size, header_len, run_len, cache, full_tx, empty_rx,
                 )
             })
-            .map_err(spawned)?;
+            .map_err(|e| PassError::Io(format!("starting a thread: {e}")))?;
         // The census's occurrences go from the input side to the output side, as many runs
         // ahead as the runs in flight.
         let (give, take) = match census {
@@ -520,27 +641,12 @@ pub fn stream_database(
         // The input side gives each run back once it is done with the input's bytes. The pass
         // holds at most `RUNS_IN_FLIGHT` runs there, so giving back never waits.
         let (back_tx, back_rx) = sync_channel::<Run>(RUNS_IN_FLIGHT);
-        // Each side: a hashing thread, then a looking thread (census, structure) on the runs
-        // it has hashed.
-        let (in_look_tx, in_look_rx) = sync_channel::<Run>(RUNS_IN_FLIGHT);
-        let (out_look_tx, out_look_rx) = sync_channel::<Run>(RUNS_IN_FLIGHT);
-        let in_hash = named("input-sha256")
-            .spawn_scoped(s, move || hasher(in_rx, in_look_tx))
-            .map_err(spawned)?;
-        let in_look = named("input-census")
-            .spawn_scoped(s, move || {
-                let stop = Some(stop_ref);
-                looker(in_look_rx, ps, census, stop, leaves, give, Some(back_tx))
-            })
-            .map_err(spawned)?;
-        let out_hash = named("output-sha256")
-            .spawn_scoped(s, move || hasher(out_rx, out_look_tx))
-            .map_err(spawned)?;
-        let out_look = named("output-census")
-            .spawn_scoped(s, move || {
-                looker(out_look_rx, ps, census, None, None, take, None)
-            })
-            .map_err(spawned)?;
+        // Each side: a hashing thread, and after it, on that thread or on one of its own, the
+        // census and the structure check.
+        let in_looker = Looker::new(ps, census, Some(stop_ref), leaves, give, Some(back_tx));
+        let out_looker = Looker::new(ps, census, None, None, take, None);
+        let in_side = spawn_side(s, layout, "input", in_rx, in_looker)?;
+        let out_side = spawn_side(s, layout, "output", out_rx, out_looker)?;
         let owners = census.map(|c| &c.owners);
         let map = PageMapBuilder::new(
             size,
@@ -557,18 +663,8 @@ pub fn stream_database(
         drop(back_rx);
         drop(in_tx);
         drop(out_tx);
-        let input_sha256 = in_hash
-            .join()
-            .map_err(|_| PassError::Io("the input hashing thread failed".into()))?;
-        let (before, leaves) = in_look
-            .join()
-            .map_err(|_| PassError::Io("the input census thread failed".into()))?;
-        let output_sha256 = out_hash
-            .join()
-            .map_err(|_| PassError::Io("the output hashing thread failed".into()))?;
-        let (after, _) = out_look
-            .join()
-            .map_err(|_| PassError::Io("the output census thread failed".into()))?;
+        let (input_sha256, (before, leaves)) = joined(in_side, "input")?;
+        let (output_sha256, (after, _)) = joined(out_side, "output")?;
         let (counts, pages_changed, page_map) = result?;
         // A damaged structure (what verify would report), found on the pages read.
         if let Some(leaves) = leaves {

@@ -1507,3 +1507,75 @@ fn inspect_quick_agrees_with_the_full_inspect_without_reading_the_pages() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--quick is for an image"));
 }
+
+/// `apply --out IMAGE` with the pass's census on the hashing threads (`shared`) or on threads
+/// of their own (`own`): exit code, stderr with the output directory's path cut out, and the
+/// tree written.
+fn apply_out_in_layout(
+    layout: &str,
+    image: &Path,
+    out: &Path,
+    extra: &[&std::ffi::OsStr],
+) -> (Option<i32>, String, BTreeMap<String, String>) {
+    let _ = std::fs::remove_dir_all(out);
+    let o = Command::new(coldpatch_bin())
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .env(coldpatch::patch::stream::LAYOUT_VAR, layout)
+        .args([os("apply"), image.as_os_str(), os("--out"), out.as_os_str()])
+        .args(extra)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).replace(&out.display().to_string(), "OUT");
+    (o.status.code(), err, tree_hashes(out))
+}
+
+#[test]
+fn the_census_on_threads_of_its_own_finds_refuses_and_writes_what_it_does_beside_the_hashes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    // Census hits everywhere, uncovered columns the pass stops at, then allowed and patched.
+    let image = tmp.path().join("hidden");
+    let truth = mkimage(&image, &["--seed", "layout", "--scenario", "hidden-guid"]);
+    let mut allow: Vec<String> = Vec::new();
+    for h in truth["databases"][0]["hidden_guid"].as_array().unwrap() {
+        allow.push("--allow-uncovered".into());
+        allow.push(format!(
+            "{}.{}",
+            h["table"].as_str().unwrap(),
+            h["column"].as_str().unwrap()
+        ));
+    }
+    assert!(allow.len() >= 4, "{truth}");
+    let allowed: Vec<&std::ffi::OsStr> = allow.iter().map(|a| os(a)).collect();
+    let mut patched: Vec<&std::ffi::OsStr> = vec![os("--seed"), os("layout")];
+    patched.extend(allowed.iter().copied());
+    // A structure flaw under a good checksum, which only the structure check sees.
+    let flawed = tmp.path().join("flawed");
+    copy_tree(
+        Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/cluster-small"
+        )),
+        &flawed,
+    );
+    let path = flawed.join("E/exchsrvr/MDBDATA/PRIV.EDB");
+    let mut db = std::fs::read(&path).unwrap();
+    let r = page_range(28);
+    db[r.start + 0x28] ^= 1 << 4;
+    coldpatch::ese::checksum::stamp_page(&mut db[r], 28);
+    std::fs::write(&path, &db).unwrap();
+
+    let cases: [(&Path, &[&std::ffi::OsStr], i32); 3] =
+        [(&image, &[], 1), (&image, &patched, 0), (&flawed, &[], 1)];
+    for (input, extra, code) in cases {
+        let shared = apply_out_in_layout("shared", input, &out, extra);
+        let own = apply_out_in_layout("own", input, &out, extra);
+        assert_eq!(shared.0, Some(code), "{}", shared.1);
+        assert_eq!(own, shared, "{}", input.display());
+        if code == 0 {
+            assert!(own.2.contains_key("report.json") && own.2.contains_key(AUDIT_FILE));
+        } else {
+            assert!(own.2.is_empty());
+        }
+    }
+}

@@ -20,8 +20,9 @@
 //! * `verify` of the databases against `cat` (warm; each the median of five runs in turns).
 //!
 //! For `apply --out` warm it also prints the CPU time of each of its threads (from
-//! `/proc/PID/task`, in another run): the busiest one is the least wall time the run could
-//! take on a machine with a core for every thread.
+//! `/proc/PID/task`, in another run, with the census on threads of its own as on a machine of
+//! three cores or more): the busiest one is the least wall time the run could take on a
+//! machine with a core for every thread.
 //!
 //! Then, once, `reg import` of 100,000 values into the largest sample hive against
 //! `hivexregedit --merge` ([`coldpatch_tools::reg_bench`]; `--no-reg` skips it).
@@ -450,8 +451,13 @@ fn bench_size(work: &Path, gib: f64, reuse: bool, keep: bool) -> Result<(), Stri
         goal: "≤ 1.35",
     });
 
-    // Where that apply's CPU goes, by thread (another run of it).
+    // Where that apply's CPU goes, by thread (another run of it, with the census on threads
+    // of its own as on a machine of three cores or more, so that each part shows apart).
     let _ = std::fs::remove_dir_all(&out);
+    let own = [
+        ("SOURCE_DATE_EPOCH", EPOCH),
+        (coldpatch::patch::stream::LAYOUT_VAR, "own"),
+    ];
     let by_thread = thread_cpu(
         &coldpatch,
         &[
@@ -463,7 +469,7 @@ fn bench_size(work: &Path, gib: f64, reuse: bool, keep: bool) -> Result<(), Stri
             os("--seed"),
             os("bench"),
         ],
-        &env,
+        &own,
     )?;
 
     // The case file: what writing it costs inside that apply, and writing it again.
@@ -650,9 +656,10 @@ fn bench_size(work: &Path, gib: f64, reuse: bool, keep: bool) -> Result<(), Stri
             .map(|(name, s)| format!("{name} {s:.2}"))
             .collect();
         println!(
-            "apply --out, warm, CPU by thread in s ({total:.2} in all; `coldpatch` is the \
-             main thread): {}; the busiest, {busiest}, {:.2} × the warm reference (the least \
-             wall time with a core per thread)",
+            "apply --out, warm, census on threads of its own ({}=own), CPU by thread in s \
+             ({total:.2} in all; `coldpatch` is the main thread): {}; the busiest, {busiest}, \
+             {:.2} × the warm reference (the least wall time with a core per thread)",
+            coldpatch::patch::stream::LAYOUT_VAR,
             each.join(", "),
             secs / warm_ref
         );
