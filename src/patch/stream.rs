@@ -321,7 +321,7 @@ pub const LAYOUT_VAR: &str = "COLDPATCH_CENSUS_THREADS";
 impl Layout {
     /// Threads of their own where the process may use three cores or more; on two, the
     /// census stays on the hashing threads: both cores are busy anyway, and handing each run
-    /// to another thread, whose core reads it again from a cache further away, cost 2–5 % more
+    /// to another thread, whose core reads it again from a cache further away, cost 2–7 % more
     /// CPU on the development VM for no gain. [`LAYOUT_VAR`] overrides.
     pub fn for_machine() -> Layout {
         match std::env::var(LAYOUT_VAR).as_deref() {
