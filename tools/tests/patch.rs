@@ -850,26 +850,33 @@ fn pages_above_the_header_dbtime_are_a_note_and_the_patch_stamps_above_them() {
 /// A flaw only the structure check sees (a page whose checksum holds): `apply --in-place`,
 /// which no longer verifies every page before its pass, refuses it from the pass, before the
 /// journal is sealed — the image as it was, nothing beside the journal; `apply --out` too.
-#[test]
-fn a_structure_flaw_under_a_good_checksum_is_refused_in_place_with_nothing_written() {
-    let tmp = tempfile::tempdir().unwrap();
-    let image = tmp.path().join("img");
+/// The small cluster fixture copied to `image`, with a bit of a record header flipped in
+/// `PRIV.EDB` (the last variable column a row of MSysObjectsShadow claims, a table the patch
+/// does not edit) and the page restamped: only the structure check sees it. Gives the
+/// database's path.
+fn flawed_under_a_good_checksum(image: &Path) -> PathBuf {
     copy_tree(
         Path::new(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../fixtures/cluster-small"
         )),
-        &image,
+        image,
     );
     let path = image.join("E/exchsrvr/MDBDATA/PRIV.EDB");
     let mut db = std::fs::read(&path).unwrap();
-    // A bit of a record header (the last variable column a row of MSysObjectsShadow claims,
-    // a table the patch does not edit), the page restamped: only the structure check sees it.
     let pg = 28;
     let r = page_range(pg);
     db[r.start + 0x28] ^= 1 << 4;
     coldpatch::ese::checksum::stamp_page(&mut db[r], pg as u32);
     std::fs::write(&path, &db).unwrap();
+    path
+}
+
+#[test]
+fn a_structure_flaw_under_a_good_checksum_is_refused_in_place_with_nothing_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("img");
+    let path = flawed_under_a_good_checksum(&image);
     let v = coldpatch(&[os("verify"), path.as_os_str()]);
     let found = String::from_utf8_lossy(&v.stdout).to_string();
     assert_eq!(v.status.code(), Some(1), "{found}");
@@ -1551,19 +1558,7 @@ fn the_census_on_threads_of_its_own_finds_refuses_and_writes_what_it_does_beside
     patched.extend(allowed.iter().copied());
     // A structure flaw under a good checksum, which only the structure check sees.
     let flawed = tmp.path().join("flawed");
-    copy_tree(
-        Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../fixtures/cluster-small"
-        )),
-        &flawed,
-    );
-    let path = flawed.join("E/exchsrvr/MDBDATA/PRIV.EDB");
-    let mut db = std::fs::read(&path).unwrap();
-    let r = page_range(28);
-    db[r.start + 0x28] ^= 1 << 4;
-    coldpatch::ese::checksum::stamp_page(&mut db[r], 28);
-    std::fs::write(&path, &db).unwrap();
+    flawed_under_a_good_checksum(&flawed);
 
     let cases: [(&Path, &[&std::ffi::OsStr], i32); 3] =
         [(&image, &[], 1), (&image, &patched, 0), (&flawed, &[], 1)];

@@ -365,6 +365,19 @@ fn os(s: &str) -> &std::ffi::OsStr {
     s.as_ref()
 }
 
+/// The arguments of every `apply --out` here.
+fn apply_out_args<'a>(image: &'a Path, out: &'a Path) -> [&'a std::ffi::OsStr; 7] {
+    [
+        os("-q"),
+        os("apply"),
+        image.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+        os("--seed"),
+        os("bench"),
+    ]
+}
+
 fn bench_size(work: &Path, gib: f64, reuse: bool, keep: bool) -> Result<(), String> {
     let coldpatch = beside("coldpatch");
     let image = work.join(format!("image-{gib}g"));
@@ -417,19 +430,7 @@ fn bench_size(work: &Path, gib: f64, reuse: bool, keep: bool) -> Result<(), Stri
     let env = [("SOURCE_DATE_EPOCH", EPOCH)];
     let apply_out = |out: &Path| {
         let _ = std::fs::remove_dir_all(out);
-        timed(
-            &coldpatch,
-            &[
-                os("-q"),
-                os("apply"),
-                image.as_os_str(),
-                os("--out"),
-                out.as_os_str(),
-                os("--seed"),
-                os("bench"),
-            ],
-            &env,
-        )
+        timed(&coldpatch, &apply_out_args(&image, out), &env)
     };
 
     // Warm.
@@ -458,19 +459,7 @@ fn bench_size(work: &Path, gib: f64, reuse: bool, keep: bool) -> Result<(), Stri
         ("SOURCE_DATE_EPOCH", EPOCH),
         (coldpatch::patch::stream::LAYOUT_VAR, "own"),
     ];
-    let by_thread = thread_cpu(
-        &coldpatch,
-        &[
-            os("-q"),
-            os("apply"),
-            image.as_os_str(),
-            os("--out"),
-            out.as_os_str(),
-            os("--seed"),
-            os("bench"),
-        ],
-        &own,
-    )?;
+    let by_thread = thread_cpu(&coldpatch, &apply_out_args(&image, &out), &own)?;
 
     // The case file: what writing it costs inside that apply, and writing it again.
     let warm_secs = rows.last().map_or(0.0, |r| r.t.secs);
