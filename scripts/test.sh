@@ -40,3 +40,9 @@ fi
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace --quiet
+# The pass runs its census on the hashing threads on two cores and on threads of its own from
+# three (src/patch/stream.rs, Layout): the end-to-end patch tests again in each layout, whatever
+# this machine chooses by itself.
+for layout in own shared; do
+  COLDPATCH_CENSUS_THREADS=$layout cargo test --quiet -p coldpatch-tools --test patch
+done
