@@ -33,7 +33,8 @@ use std::thread::{Scope, ScopedJoinHandle};
 
 /// Pages per run: 1 MiB at 4 KiB pages.
 const RUN_BYTES: usize = 1 << 20;
-/// Runs in flight to each hashing thread (on the input side: runs it has not given back).
+/// Runs in flight to each side (on the input side: runs it has not given back), and between a
+/// side's hashing and looking threads.
 const RUNS_IN_FLIGHT: usize = 4;
 /// Runs the reading thread keeps ready ahead of the patch.
 const READ_AHEAD: usize = 4;
@@ -43,7 +44,7 @@ type ReadRun = std::io::Result<AlignedBuf>;
 
 /// The reading thread: the header pages, then runs of `run_len` bytes, read ahead of the
 /// patch so that the disk works while pages are patched. Buffers come from `empty` (runs both
-/// hashing threads are done with) or are new. With [`Cache::Drop`] the file is read with
+/// sides and the writer are done with) or are new. With [`Cache::Drop`] the file is read with
 /// direct I/O where it can be (a copy reads it once: no page cache to fill, and far less
 /// work for the kernel), else through the page cache.
 #[allow(clippy::too_many_arguments)]
@@ -269,7 +270,7 @@ pub struct CensusScan {
 /// leave.
 pub type RefuseFn = dyn Fn(&Tally, &Owners) -> Option<String> + Sync;
 
-/// A run of pages for a hashing thread: its file offset and its bytes on that side.
+/// A run of pages for the input or the output side: its file offset and its bytes on that side.
 struct Run {
     offset: u64,
     bytes: Arc<AlignedBuf>,
@@ -787,7 +788,7 @@ fn run_pages(
     let given_back = || -> Result<(u64, AlignedBuf), PassError> {
         let run = back
             .recv()
-            .map_err(|_| PassError::Io("the input hashing thread stopped".into()))?;
+            .map_err(|_| PassError::Io("the input side stopped".into()))?;
         let bytes = Arc::try_unwrap(run.bytes)
             .map_err(|_| PassError::Io("a run came back still shared".into()))?;
         Ok((run.offset, bytes))
@@ -822,7 +823,7 @@ fn run_pages(
     progress(done);
 
     let mut work = PagePatch::default();
-    // Runs the output side (hashing thread, writer) may still hold.
+    // Runs the output side (its threads, the writer) may still hold.
     let mut flight: Vec<Arc<AlignedBuf>> = Vec::new();
     // Runs with the input side, and whether the reading thread has reached the end.
     let mut with_input = 0usize;
